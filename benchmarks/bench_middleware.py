@@ -1,0 +1,134 @@
+"""Requests/s of an app behind ConsentMiddleware against the same app bare, in one run.
+
+Both apps run under uvicorn (one worker each, uvloop + httptools when installed) on loopback;
+wrk (Debian package `wrk`) loads them in alternating rounds so machine noise hits both alike.
+Scenarios:
+  cookies  JSON response, 3 request cookies (session, _ga, a valid consent cookie), 2 Set-Cookie
+  agents   the same with 10,000 distinct User-Agent strings rotating (bot check uncached)
+
+    python benchmarks/bench_middleware.py [--rounds 5] [--seconds 5] [--scenario cookies]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.apps import accepted_consent_cookie  # noqa: E402
+
+LUA_ROTATE_AGENTS = """
+local agents = {}
+for line in io.lines("%s") do agents[#agents + 1] = line end
+local i = 0
+request = function()
+  i = i %% #agents + 1
+  wrk.headers["User-Agent"] = agents[i]
+  return wrk.format("GET", "/")
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serve(target: str) -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", target, "--port", str(port), "--no-access-log",
+         "--log-level", "warning"],
+        cwd=ROOT,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def browser_agents(count: int) -> list[str]:
+    """Distinct, realistic browser User-Agent strings."""
+    rng = random.Random(7)
+    templates = [
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/{a}.0.{b}.{c} Safari/537.36",
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+        "Version/{a2}.{b2} Safari/605.1.15",
+        "Mozilla/5.0 (X11; Linux x86_64; rv:{a}.0) Gecko/20100101 Firefox/{a}.{b2}",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS {a2}_{b2} like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Version/{a2}.{b2} Mobile/15E148 Safari/604.1",
+        "Mozilla/5.0 (Linux; Android {a2}; Pixel {b2}) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/{a}.0.{b}.{c} Mobile Safari/537.36",
+    ]
+    agents: set[str] = set()
+    while len(agents) < count:
+        agents.add(rng.choice(templates).format(
+            a=rng.randint(90, 140), b=rng.randint(1000, 7000), c=rng.randint(0, 250),
+            a2=rng.randint(10, 18), b2=rng.randint(0, 9),
+        ))
+    return sorted(agents)
+
+
+def wrk(url: str, seconds: int, cookie: str, script: Path | None) -> float:
+    command = ["wrk", "-t1", "-c32", f"-d{seconds}s", "-H", f"Cookie: {cookie}", url]
+    if script is not None:
+        command[1:1] = ["-s", str(script)]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    line = next(line for line in output.splitlines() if line.startswith("Requests/sec:"))
+    return float(line.split()[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--scenario", choices=["cookies", "agents"], default="cookies")
+    args = parser.parse_args()
+    cookie = f"sessionid=0123456789abcdef; _ga=GA1.1.1234567890.1700000000; " \
+             f"cg_consent={accepted_consent_cookie()}"
+    script = None
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.scenario == "agents":
+            agents_file = Path(tmp) / "agents.txt"
+            agents_file.write_text("\n".join(browser_agents(10_000)) + "\n")
+            script = Path(tmp) / "agents.lua"
+            script.write_text(LUA_ROTATE_AGENTS % agents_file)
+        with serve("benchmarks.apps:bare") as bare_url, serve("benchmarks.apps:gateway") as gw_url:
+            for url in (bare_url, gw_url):
+                wrk(url, 2, cookie, script)  # warm-up
+            bare, gateway = [], []
+            for round_number in range(args.rounds):
+                bare.append(wrk(bare_url, args.seconds, cookie, script))
+                gateway.append(wrk(gw_url, args.seconds, cookie, script))
+                print(f"round {round_number + 1}: bare {bare[-1]:.0f} req/s, "
+                      f"gateway {gateway[-1]:.0f} req/s ({gateway[-1] / bare[-1]:.1%})")
+    ratio = statistics.median(g / b for g, b in zip(gateway, bare, strict=True))
+    print(f"scenario {args.scenario}: median bare {statistics.median(bare):.0f} req/s, "
+          f"gateway {statistics.median(gateway):.0f} req/s, median ratio {ratio:.1%}")
+
+
+if __name__ == "__main__":
+    main()

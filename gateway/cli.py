@@ -1,0 +1,186 @@
+"""The ``consent-gateway`` command: serve, classify, scan, check and import rules."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from gateway.rules import Classifier, CookieRule
+from gateway.settings import Settings, SettingsError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except (SettingsError, ValueError, FileNotFoundError) as error:
+        print(f"consent-gateway: {error}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="consent-gateway",
+        description="Server-side enforcement of cookie consent.",
+    )
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the gateway in front of the demo site")
+    serve.add_argument("--config", type=Path, help="settings file (TOML)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(run=_serve)
+
+    classify = commands.add_parser("classify", help="show how cookie names are classified")
+    classify.add_argument("names", nargs="+", metavar="NAME")
+    classify.add_argument("--json", action="store_true", help="print JSON lines")
+    classify.add_argument("--config", type=Path, help="settings file with site rules")
+    classify.set_defaults(run=_classify)
+
+    scan = commands.add_parser("scan", help="list cookie names seen that no rule classifies")
+    scan.add_argument("--config", type=Path, help="settings file (for database_url)")
+    scan.add_argument("--limit", type=int, default=100)
+    scan.add_argument("--json", action="store_true")
+    scan.set_defaults(run=_scan)
+
+    check = commands.add_parser("check", help="validate a settings file")
+    check.add_argument("file", type=Path)
+    check.set_defaults(run=_check)
+
+    rules = commands.add_parser("rules", help="work with cookie rule files")
+    rule_commands = rules.add_subparsers(required=True, metavar="ACTION")
+    ocd = rule_commands.add_parser(
+        "import-ocd", help="turn an Open Cookie Database CSV into a site rules file"
+    )
+    ocd.add_argument("csv", type=Path)
+    ocd.add_argument("-o", "--output", type=Path, help="write here instead of standard output")
+    ocd.set_defaults(run=_import_ocd)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from gateway.demo import DEMO_SITE_RULES, create_demo_app
+    from gateway.middleware import ConsentMiddleware
+
+    overrides: dict[str, object] = {}
+    settings = Settings.load(args.config)
+    if not settings.secret:
+        overrides["secret"] = [secrets.token_urlsafe(32)]
+        print(
+            "WARNING: no secret configured (CONSENT_GATEWAY_SECRET or `secret` in the settings "
+            "file). Using a random development secret: every restart forgets all consent "
+            "choices. Never run like this in production.",
+            file=sys.stderr,
+        )
+    if not settings.cookies:
+        overrides["cookies"] = DEMO_SITE_RULES
+    app = ConsentMiddleware(create_demo_app(), settings.model_copy(update=overrides))
+    print(f"consent-gateway: demo site on http://{args.host}:{args.port}/", file=sys.stderr)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def _classify(args: argparse.Namespace) -> int:
+    settings = Settings.load(args.config)
+    site = [
+        CookieRule.from_mapping(rule, vendor=None, docs=None, origin="site")
+        for rule in settings.cookies
+    ]
+    classifier = Classifier.default(site)
+    unknown = 0
+    for name in args.names:
+        rule = classifier.classify(name)
+        if rule is None:
+            unknown += 1
+        if args.json:
+            print(json.dumps(_rule_json(name, rule)))
+        elif rule is None:
+            print(f"{name}\tunknown\t(unknown_cookies: {settings.unknown_cookies})")
+        else:
+            rule_text = f"{rule.match.value} {rule.name!r} in {rule.origin}"
+            print(f"{name}\t{rule.category.value}\t{rule.vendor}\t{rule_text}")
+    return 1 if unknown else 0
+
+
+def _rule_json(name: str, rule: CookieRule | None) -> dict[str, object]:
+    if rule is None:
+        return {"name": name, "category": None, "vendor": None, "rule": None}
+    return {
+        "name": name,
+        "category": rule.category.value,
+        "vendor": rule.vendor,
+        "purpose": rule.purpose,
+        "retention": rule.retention,
+        "rule": {"name": rule.name, "match": rule.match.value, "origin": rule.origin},
+    }
+
+
+def _scan(args: argparse.Namespace) -> int:
+    from gateway.store import open_store
+
+    settings = Settings.load(args.config)
+    store = open_store(settings.database_url)
+    try:
+        found = store.unknown_cookies(limit=args.limit)
+    finally:
+        store.close()
+    if args.json:
+        rows = [
+            {
+                "name": cookie.name,
+                "count": cookie.count,
+                "first_seen": cookie.first_seen.isoformat(),
+                "last_seen": cookie.last_seen.isoformat(),
+            }
+            for cookie in found
+        ]
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not found:
+        print("No unclassified cookies recorded.")
+        return 0
+    print(f"{'count':>8}  {'last seen':<20}  name")
+    for cookie in found:
+        print(f"{cookie.count:>8}  {cookie.last_seen:%Y-%m-%d %H:%M:%S}  {cookie.name!r}")
+    print("\nClassify them with [[cookies]] entries in your settings file (see README).")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from gateway.policy import ConsentPolicy
+
+    settings = Settings.load(args.file, environ={})
+    # Building the policy compiles the site rules and opens the GeoIP database; the secret
+    # may come from the environment at run time, so a stand-in is enough here.
+    ConsentPolicy(settings.model_copy(update={"secret": settings.secret or ["x" * 32]}))
+    print(f"{args.file}: OK")
+    return 0
+
+
+def _import_ocd(args: argparse.Namespace) -> int:
+    from gateway.ocd import import_ocd
+
+    text, report = import_ocd(args.csv)
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    print(
+        f"imported {report.cookies} cookies from {report.vendors} vendors; "
+        f"skipped {len(report.skipped)} rows",
+        file=sys.stderr,
+    )
+    for line, reason in report.skipped[:20]:
+        print(f"  line {line}: {reason}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

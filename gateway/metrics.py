@@ -1,0 +1,76 @@
+"""Prometheus collectors for one gateway.
+
+Each gateway owns a registry, so two middlewares in one process (tests, several apps) never
+collide, and the children of fixed label sets are bound once here instead of on every request.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from gateway.consent import Category, Regime
+
+DIRECTIONS = ("request", "response", "expired")
+CHOICES = ("accept_all", "reject_all", "custom", "withdraw")
+UNKNOWN_CATEGORY = "unknown"
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class Metrics:
+    """The gateway's counters; names are listed in the README."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.decisions = Counter(
+            "consent_gateway_decisions",
+            "Consent decisions saved, by regime and choice.",
+            ["regime", "choice"],
+            registry=self.registry,
+        )
+        self.cookies_removed = Counter(
+            "consent_gateway_cookies_removed",
+            "Cookies removed for lack of consent: from requests, from responses, or expired "
+            "in the browser.",
+            ["category", "direction"],
+            registry=self.registry,
+        )
+        self.unknown_cookies = Counter(
+            "consent_gateway_unknown_cookies",
+            "Cookies seen whose name no rule classifies (see `consent-gateway scan`).",
+            registry=self.registry,
+        )
+        self.invalid_consent_cookies = Counter(
+            "consent_gateway_invalid_consent_cookies",
+            "Consent cookies that were tampered, expired, malformed or signed with an unknown key.",
+            registry=self.registry,
+        )
+        self.bot_requests = Counter(
+            "consent_gateway_bot_requests",
+            "Requests from bots, by kind (rules/bots.toml).",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.store_errors = Counter(
+            "consent_gateway_store_errors",
+            "Failed writes to the consent store.",
+            ["operation"],
+            registry=self.registry,
+        )
+        categories = [c.value for c in Category] + [UNKNOWN_CATEGORY]
+        self._removed = {
+            (category, direction): self.cookies_removed.labels(category, direction)
+            for category in categories
+            for direction in DIRECTIONS
+        }
+        for regime in Regime:
+            for choice in CHOICES:
+                self.decisions.labels(regime.value, choice)
+
+    def removed(self, category: str, direction: str, count: int = 1) -> None:
+        self._removed[(category, direction)].inc(count)
+
+    def exposition(self) -> bytes:
+        """The text format served at ``/_consent/metrics``."""
+        return generate_latest(self.registry)

@@ -1,0 +1,159 @@
+"""One typed ``Settings`` object, from keyword arguments, a TOML file and the environment.
+
+Precedence, highest first: keyword arguments, ``CONSENT_GATEWAY_<KEY>`` environment variables,
+the TOML file, the defaults. Everything is validated at start-up; a bad value raises
+``SettingsError`` naming the key, where it came from and the expected form.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from gateway.consent import POLICY_VERSION_PATTERN, Category, Regime
+
+ENV_PREFIX = "CONSENT_GATEWAY_"
+MAX_COOKIE_LIFETIME_DAYS = 395  # 13 months, the CNIL's and most DPAs' ceiling
+
+
+class SettingsError(ValueError):
+    """Invalid settings; the message lists every problem, one per line."""
+
+
+class Settings(BaseModel):
+    """Everything a site owner can set. See the settings table in the README."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    secret: list[str] = Field(
+        default_factory=list,
+        description="Signing secrets for the consent cookie; the first signs, all verify.",
+    )
+    policy_version: str = Field("1", description="Bump to ask every visitor again.")
+    cookie_name: str = Field("cg_consent", pattern=r"^[A-Za-z0-9_\-]{1,64}$")
+    cookie_lifetime_days: int = Field(182, ge=1, le=MAX_COOKIE_LIFETIME_DAYS)
+    cookie_domain: str | None = Field(None, description="Share the choice across subdomains.")
+    api_prefix: str = Field("/_consent", pattern=r"^/[A-Za-z0-9_\-/]*[A-Za-z0-9_\-]$")
+    default_regime: Regime = Regime.OPT_IN
+    country_header: str | None = None
+    subdivision_header: str | None = None
+    geoip_database: Path | None = None
+    unknown_cookies: Literal["allow", "deny"] | Category = "allow"
+    cookies: list[dict[str, Any]] = Field(
+        default_factory=list, description="Site cookie rules; they override the built-in ones."
+    )
+    expire_refused_cookies: bool = True
+    database_url: str = "sqlite:///consent-gateway.sqlite3"
+    metrics: bool = False
+    allowed_origins: list[str] = Field(
+        default_factory=list, description="Other origins allowed to call the consent API."
+    )
+
+    @field_validator("secret", mode="before")
+    @classmethod
+    def _one_or_many_secrets(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("secret")
+    @classmethod
+    def _strong_secrets(cls, value: list[str]) -> list[str]:
+        for secret in value:
+            if len(secret) < 16:
+                raise ValueError("each secret must be at least 16 characters long")
+        return value
+
+    @field_validator("policy_version")
+    @classmethod
+    def _policy_version_shape(cls, value: str) -> str:
+        if not POLICY_VERSION_PATTERN.fullmatch(value):
+            raise ValueError("use 1-32 letters, digits, '-' or '_'")
+        return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins_shape(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            scheme, sep, rest = origin.partition("://")
+            if scheme not in ("http", "https") or not sep or not rest or "/" in rest:
+                raise ValueError(f"{origin!r} is not an origin like https://www.example.com")
+        return [origin.lower() for origin in value]
+
+    @classmethod
+    def load(
+        cls,
+        config_file: Path | str | None = None,
+        *,
+        environ: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> Settings:
+        """Settings from the file, the environment and ``overrides``, validated."""
+        values: dict[str, Any] = {}
+        origins: dict[str, str] = {}
+        if config_file is not None:
+            path = Path(config_file)
+            for key, value in _read_toml(path).items():
+                values[key] = value
+                origins[key] = f"{path} [{key}]"
+        for key, (value, variable) in _from_environment(environ or os.environ).items():
+            values[key] = value
+            origins[key] = f"environment variable {variable}"
+        for key, value in overrides.items():
+            values[key] = value
+            origins[key] = f"argument {key}"
+        try:
+            return cls.model_validate(values)
+        except ValidationError as error:
+            raise SettingsError(_describe(error, origins)) from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise SettingsError(f"settings file {path} does not exist") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise SettingsError(f"settings file {path} is not valid TOML: {error}") from None
+
+
+_STRUCTURED = {"secret", "cookies", "allowed_origins"}
+
+
+def _from_environment(environ: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
+    """``CONSENT_GATEWAY_<KEY>`` values; lists as JSON, or comma-separated for origins."""
+    found: dict[str, tuple[Any, str]] = {}
+    for key in Settings.model_fields:
+        variable = ENV_PREFIX + key.upper()
+        if variable not in environ:
+            continue
+        raw = environ[variable]
+        value: Any = raw
+        if key in _STRUCTURED and raw.lstrip().startswith(("[", "{")):
+            try:
+                value = json.loads(raw)
+            except json.JSONDecodeError as error:
+                raise SettingsError(f"{variable}: not valid JSON ({error.msg})") from None
+        elif key == "allowed_origins":
+            value = [part.strip() for part in raw.split(",") if part.strip()]
+        found[key] = (value, variable)
+    return found
+
+
+def _describe(error: ValidationError, origins: Mapping[str, str]) -> str:
+    problems: list[str] = []
+    for item in error.errors():
+        location = [str(part) for part in item["loc"]]
+        key = location[0] if location else "?"
+        where = origins.get(key, "default")
+        if item["type"] == "extra_forbidden":
+            expected = "a known key: " + ", ".join(Settings.model_fields)
+            problems.append(f"{'.'.join(location)} ({where}): unknown setting; expected {expected}")
+            continue
+        problems.append(f"{'.'.join(location)} ({where}): {item['msg']}")
+    return "invalid settings:\n  " + "\n  ".join(problems)

@@ -1,0 +1,71 @@
+"""Shared fixtures: a real uvicorn server on loopback and a small app that sets cookies."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from gateway import ConsentMiddleware, Settings
+
+SECRET = "test-secret-0123456789abcdef"
+ORIGIN_HEADERS = {"origin": "http://testserver"}
+
+
+@contextmanager
+def running(app: Any) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a free loopback port; yields the base URL."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+async def _cookie_page(request: Request) -> JSONResponse:
+    """Sets one cookie of each category and reports the cookies it received."""
+    response = JSONResponse({"received": sorted(request.cookies)})
+    response.set_cookie("sessionid", "s3ss10n", httponly=True)
+    response.set_cookie("_ga", "GA1.1.123.456", max_age=63072000)
+    response.set_cookie("_fbp", "fb.1.123.456", max_age=7776000)
+    return response
+
+
+def cookie_app() -> Starlette:
+    return Starlette(routes=[Route("/", _cookie_page)])
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings.load(
+        environ={}, secret=SECRET, database_url=f"sqlite:///{tmp_path / 'consent.db'}", metrics=True
+    )
+
+
+@pytest.fixture
+def make_gateway(settings: Settings) -> Callable[..., ConsentMiddleware]:
+    def make(app: Any = None, **options: Any) -> ConsentMiddleware:
+        chosen = settings.model_copy(update=options) if options else settings
+        return ConsentMiddleware(app or cookie_app(), chosen)
+
+    return make

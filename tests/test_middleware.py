@@ -1,0 +1,354 @@
+"""ConsentMiddleware at the ASGI level: bad input, plumbing and edge cases."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocket
+
+from gateway import Category, ConsentMiddleware, Settings
+from tests.conftest import ORIGIN_HEADERS, SECRET
+
+Gateway = Callable[..., ConsentMiddleware]
+
+
+def client_for(app: Any) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+
+
+def set_cookie_names(response: httpx.Response) -> list[str]:
+    return [line.split("=", 1)[0] for line in response.headers.get_list("set-cookie")]
+
+
+async def echo_cookies(request: Request) -> JSONResponse:
+    return JSONResponse({"cookie": request.headers.get("cookie"), "names": list(request.cookies)})
+
+
+def echo_app() -> Starlette:
+    return Starlette(routes=[Route("/", echo_cookies)])
+
+
+def raw_set_cookie_app(*values: bytes) -> Any:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        headers = [(b"content-type", b"text/plain")] + [(b"set-cookie", v) for v in values]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    return app
+
+
+async def test_app_sees_consent_state_on_request_state(make_gateway: Gateway) -> None:
+    async def page(request: Request) -> JSONResponse:
+        consent = request.state.consent
+        return JSONResponse({"analytics": consent.allows(Category.ANALYTICS)})
+
+    app = Starlette(routes=[Route("/", page)])
+    async with client_for(make_gateway(app)) as client:
+        assert (await client.get("/")).json() == {"analytics": False}
+        await client.post("/_consent/state", json={"all": True}, headers=ORIGIN_HEADERS)
+        assert (await client.get("/")).json() == {"analytics": True}
+
+
+async def test_refused_request_cookies_are_hidden_from_the_app(make_gateway: Gateway) -> None:
+    async with client_for(make_gateway(echo_app())) as client:
+        response = await client.get(
+            "/", headers={"cookie": "_ga=1; sessionid=abc; _fbp=2; csrftoken=t"}
+        )
+    assert response.json()["names"] == ["sessionid", "csrftoken"]
+    assert response.json()["cookie"] == "sessionid=abc; csrftoken=t"
+
+
+async def test_duplicate_cookie_names_are_all_removed(make_gateway: Gateway) -> None:
+    async with client_for(make_gateway(echo_app())) as client:
+        response = await client.get("/", headers={"cookie": "_ga=1; sessionid=a; _ga=2; _ga=3"})
+    assert response.json()["cookie"] == "sessionid=a"
+
+
+async def test_a_16kb_cookie_header_is_filtered_not_refused(make_gateway: Gateway) -> None:
+    junk = "; ".join(f"_ga_{i:05d}=" + "x" * 20 for i in range(600))
+    header = f"sessionid=keep; {junk}"
+    assert len(header) > 16_000
+    async with client_for(make_gateway(echo_app())) as client:
+        response = await client.get("/", headers={"cookie": header})
+    assert response.status_code == 200
+    assert response.json()["cookie"] == "sessionid=keep"
+    assert len(response.headers.get_list("set-cookie")) < 100  # expiry is bounded
+
+
+async def test_invalid_utf8_and_control_characters_in_cookies_do_not_break_anything(
+    make_gateway: Gateway,
+) -> None:
+    raw = b"sessionid=\xff\xfe; _ga=\x01\x02; caf\xe9=\x7f; \xff\xff=1"
+    app = make_gateway(echo_app())
+    sent: list[dict[str, Any]] = []
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/",
+        "raw_path": b"/",
+        "query_string": b"",
+        "headers": [(b"host", b"testserver"), (b"cookie", raw)],
+        "scheme": "http",
+        "server": ("testserver", 80),
+        "client": ("127.0.0.1", 5000),
+        "http_version": "1.1",
+        "root_path": "",
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    assert sent[0]["status"] == 200
+    body = sent[1]["body"].decode()
+    assert "_ga" not in body
+    assert "sessionid" in body
+
+
+async def test_malformed_set_cookie_from_the_app_is_dropped_and_never_crashes(
+    make_gateway: Gateway,
+) -> None:
+    app = raw_set_cookie_app(
+        b"sessionid=ok; Path=/",
+        b"; Path=/",
+        b"=",
+        b"_ga=\x00nul",
+        b"_fbp=1; Domain=.example.com; Expires=not a date; Max-Age=abc",
+        b"\xff\xfe=\xff",
+        b"__Secure-_ga=1; Secure",
+        b"__Host-sessionid=1; Secure; Path=/",
+    )
+    async with client_for(make_gateway(app)) as client:
+        response = await client.get("/")
+    assert response.status_code == 200
+    assert set_cookie_names(response) == ["sessionid", "__Host-sessionid"]
+
+
+async def test_set_cookie_is_filtered_in_every_header_case(make_gateway: Gateway) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        headers = [(b"Set-Cookie", b"_ga=1"), (b"SET-COOKIE", b"_fbp=1"), (b"set-cookie", b"a=b")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+
+    async with client_for(make_gateway(app, unknown_cookies="allow")) as client:
+        response = await client.get("/")
+    assert set_cookie_names(response) == ["a"]
+    assert "cookie" in response.headers["vary"].lower()
+
+
+async def test_unknown_cookies_follow_the_setting(make_gateway: Gateway) -> None:
+    async with client_for(make_gateway(echo_app(), unknown_cookies="deny")) as client:
+        denied = await client.get("/", headers={"cookie": "mystery=1; sessionid=a"})
+    assert denied.json()["names"] == ["sessionid"]
+    async with client_for(make_gateway(echo_app(), unknown_cookies="analytics")) as client:
+        before = await client.get("/", headers={"cookie": "mystery=1"})
+        await client.post("/_consent/state", json={"all": True}, headers=ORIGIN_HEADERS)
+        after = await client.get("/", headers={"cookie": "mystery=1"})
+    assert before.json()["names"] == []
+    assert after.json()["names"] == ["mystery"]
+
+
+async def test_site_rules_override_the_built_in_ones(make_gateway: Gateway) -> None:
+    rules = [{"name": "_ga", "category": "essential", "retention": "1y", "purpose": "ours"}]
+    async with client_for(make_gateway(echo_app(), cookies=rules)) as client:
+        response = await client.get("/", headers={"cookie": "_ga=1; _fbp=2"})
+    assert response.json()["names"] == ["_ga"]
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"),
+    [
+        (b"not json", "application/json", 400),
+        (b"[1, 2]", "application/json", 400),
+        (b'{"all": "yes"}', "application/json", 400),
+        (b'{"categories": {"analytics": true, "tracking": true}}', "application/json", 400),
+        (b'{"categories": {"essential": false}}', "application/json", 400),
+        (b'{"categories": {"analytics": 1}}', "application/json", 400),
+        (b"\xff\xfe\xfd", "application/json", 400),
+        (b"all=maybe", "application/x-www-form-urlencoded", 400),
+        (b"tracking=on", "application/x-www-form-urlencoded", 400),
+        (b"all=\xff", "application/x-www-form-urlencoded", 400),
+        (b"<xml/>", "application/xml", 415),
+        (b'{"all": true}' + b" " * 5000, "application/json", 413),
+    ],
+)
+async def test_bad_consent_posts_get_a_clear_client_error(
+    make_gateway: Gateway, body: bytes, content_type: str, status: int
+) -> None:
+    async with client_for(make_gateway()) as client:
+        response = await client.post(
+            "/_consent/state",
+            content=body,
+            headers={**ORIGIN_HEADERS, "content-type": content_type},
+        )
+        assert response.status_code == status
+        assert "error" in response.json()
+        assert "cg_consent" not in response.headers.get("set-cookie", "")
+        assert (await client.get("/_consent/state")).json()["decided"] is False
+
+
+async def test_oversized_body_streamed_without_content_length_gets_413(
+    make_gateway: Gateway,
+) -> None:
+    async def chunks() -> Any:
+        for _ in range(10):
+            yield b"x" * 1000
+
+    async with client_for(make_gateway()) as client:
+        response = await client.post(
+            "/_consent/state",
+            content=chunks(),
+            headers={**ORIGIN_HEADERS, "content-type": "application/json"},
+        )
+    assert response.status_code == 413
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"origin": "https://evil.example"},
+        {"origin": "null"},
+        {"sec-fetch-site": "cross-site"},
+        {"sec-fetch-site": "same-site"},
+    ],
+)
+async def test_cross_site_consent_changes_are_refused(
+    make_gateway: Gateway, headers: dict[str, str]
+) -> None:
+    async with client_for(make_gateway()) as client:
+        posted = await client.post("/_consent/state", json={"all": True}, headers=headers)
+        deleted = await client.delete("/_consent/state", headers=headers)
+    assert posted.status_code == 403
+    assert deleted.status_code == 403
+    assert "set-cookie" not in posted.headers
+
+
+async def test_configured_origin_may_use_the_api_with_cors(make_gateway: Gateway) -> None:
+    gateway = make_gateway(allowed_origins=["https://shop.example"])
+    async with client_for(gateway) as client:
+        preflight = await client.options(
+            "/_consent/state",
+            headers={"origin": "https://shop.example", "access-control-request-method": "POST"},
+        )
+        posted = await client.post(
+            "/_consent/state", json={"all": True}, headers={"origin": "https://shop.example"}
+        )
+    assert preflight.status_code == 204
+    assert posted.status_code == 200
+    assert posted.headers["access-control-allow-origin"] == "https://shop.example"
+
+
+async def test_html_form_post_redirects_back_to_the_same_origin_page(
+    make_gateway: Gateway,
+) -> None:
+    async with client_for(make_gateway()) as client:
+        response = await client.post(
+            "/_consent/state",
+            data={"all": "accept"},
+            headers={**ORIGIN_HEADERS, "referer": "http://testserver//evil.example/p?x=1"},
+        )
+        assert response.status_code == 303
+        assert response.headers["location"] == "/evil.example/p?x=1"
+        foreign = await client.post(
+            "/_consent/state",
+            data={"analytics": "on"},
+            headers={**ORIGIN_HEADERS, "referer": "https://other.example/page"},
+        )
+        assert foreign.headers["location"] == "/"
+        state = (await client.get("/_consent/state")).json()
+    assert state["categories"] == {
+        "essential": True,
+        "preferences": False,
+        "analytics": True,
+        "marketing": False,
+    }
+
+
+async def test_policy_version_change_asks_again(settings: Settings) -> None:
+    first = ConsentMiddleware(echo_app(), settings)
+    async with client_for(first) as client:
+        await client.post("/_consent/state", json={"all": True}, headers=ORIGIN_HEADERS)
+        cookie = client.cookies["cg_consent"]
+    second = ConsentMiddleware(echo_app(), settings.model_copy(update={"policy_version": "2"}))
+    async with client_for(second) as client:
+        client.cookies.set("cg_consent", cookie)
+        state = (await client.get("/_consent/state")).json()
+    assert state["decided"] is False
+    assert state["categories"]["analytics"] is False
+
+
+async def test_rotated_secret_still_verifies_old_cookies(settings: Settings) -> None:
+    old = ConsentMiddleware(echo_app(), settings)
+    async with client_for(old) as client:
+        await client.post("/_consent/state", json={"all": True}, headers=ORIGIN_HEADERS)
+        cookie = client.cookies["cg_consent"]
+    rotated = settings.model_copy(update={"secret": ["a-brand-new-secret-0123456789", SECRET]})
+    dropped = settings.model_copy(update={"secret": ["a-brand-new-secret-0123456789"]})
+    for chosen, decided in ((rotated, True), (dropped, False)):
+        async with client_for(ConsentMiddleware(echo_app(), chosen)) as client:
+            client.cookies.set("cg_consent", cookie)
+            assert (await client.get("/_consent/state")).json()["decided"] is decided
+
+
+async def test_consent_cookie_is_compact_and_safe(make_gateway: Gateway) -> None:
+    async with client_for(make_gateway()) as client:
+        response = await client.post(
+            "/_consent/state", json={"all": True}, headers=ORIGIN_HEADERS
+        )
+    line = next(v for v in response.headers.get_list("set-cookie") if v.startswith("cg_consent="))
+    value = line.split(";", 1)[0].split("=", 1)[1]
+    assert len(value) < 200
+    attributes = line.lower()
+    assert "path=/" in attributes
+    assert "samesite=lax" in attributes
+    assert "httponly" in attributes
+    assert "max-age=15724800" in attributes  # 182 days
+
+
+def test_websocket_and_lifespan_pass_through(make_gateway: Gateway) -> None:
+    async def socket(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text(websocket.headers.get("cookie", ""))
+        await websocket.close()
+
+    app = Starlette(routes=[WebSocketRoute("/ws", socket)])
+    with TestClient(make_gateway(app)) as client, client.websocket_connect(
+        "/ws", headers={"cookie": "_ga=1; sessionid=a"}
+    ) as websocket:
+        assert websocket.receive_text() == "sessionid=a"
+
+
+async def test_unknown_cookie_names_are_recorded_for_scan(make_gateway: Gateway) -> None:
+    gateway = make_gateway(echo_app())
+    async with client_for(gateway) as client:
+        for _ in range(3):
+            await client.get("/", headers={"cookie": "mystery_cookie=1; sessionid=a"})
+    await gateway.aclose()
+    found = {c.name: c.count for c in gateway.store.get().unknown_cookies()}
+    assert found == {"mystery_cookie": 3}
+
+
+async def test_non_granted_cookie_never_passes_in_a_plain_text_response(
+    make_gateway: Gateway,
+) -> None:
+    async def page(request: Request) -> Response:
+        response = PlainTextResponse("hi")
+        response.set_cookie("_uetvid", "x")
+        response.set_cookie("IDE", "x")
+        return response
+
+    app = Starlette(routes=[Route("/", page)])
+    async with client_for(make_gateway(app)) as client:
+        response = await client.get("/")
+    assert set_cookie_names(response) == []
