@@ -12,7 +12,6 @@ Scenarios:
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import socket
 import statistics
@@ -20,8 +19,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,8 +50,17 @@ def free_port() -> int:
 def serve(target: str) -> Iterator[str]:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", target, "--port", str(port), "--no-access-log",
-         "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            target,
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
         cwd=ROOT,
     )
     try:
@@ -85,10 +93,15 @@ def browser_agents(count: int) -> list[str]:
     ]
     agents: set[str] = set()
     while len(agents) < count:
-        agents.add(rng.choice(templates).format(
-            a=rng.randint(90, 140), b=rng.randint(1000, 7000), c=rng.randint(0, 250),
-            a2=rng.randint(10, 18), b2=rng.randint(0, 9),
-        ))
+        agents.add(
+            rng.choice(templates).format(
+                a=rng.randint(90, 140),
+                b=rng.randint(1000, 7000),
+                c=rng.randint(0, 250),
+                a2=rng.randint(10, 18),
+                b2=rng.randint(0, 9),
+            )
+        )
     return sorted(agents)
 
 
@@ -107,8 +120,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--scenario", choices=["cookies", "agents"], default="cookies")
     args = parser.parse_args()
-    cookie = f"sessionid=0123456789abcdef; _ga=GA1.1.1234567890.1700000000; " \
-             f"cg_consent={accepted_consent_cookie()}"
+    cookie = (
+        f"sessionid=0123456789abcdef; _ga=GA1.1.1234567890.1700000000; "
+        f"cg_consent={accepted_consent_cookie()}"
+    )
     script = None
     with tempfile.TemporaryDirectory() as tmp:
         if args.scenario == "agents":
@@ -123,11 +138,15 @@ def main() -> None:
             for round_number in range(args.rounds):
                 bare.append(wrk(bare_url, args.seconds, cookie, script))
                 gateway.append(wrk(gw_url, args.seconds, cookie, script))
-                print(f"round {round_number + 1}: bare {bare[-1]:.0f} req/s, "
-                      f"gateway {gateway[-1]:.0f} req/s ({gateway[-1] / bare[-1]:.1%})")
+                print(
+                    f"round {round_number + 1}: bare {bare[-1]:.0f} req/s, "
+                    f"gateway {gateway[-1]:.0f} req/s ({gateway[-1] / bare[-1]:.1%})"
+                )
     ratio = statistics.median(g / b for g, b in zip(gateway, bare, strict=True))
-    print(f"scenario {args.scenario}: median bare {statistics.median(bare):.0f} req/s, "
-          f"gateway {statistics.median(gateway):.0f} req/s, median ratio {ratio:.1%}")
+    print(
+        f"scenario {args.scenario}: median bare {statistics.median(bare):.0f} req/s, "
+        f"gateway {statistics.median(gateway):.0f} req/s, median ratio {ratio:.1%}"
+    )
 
 
 if __name__ == "__main__":

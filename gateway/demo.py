@@ -81,8 +81,7 @@ async def _page(request: Request) -> HTMLResponse:
         else "<tr><td>no gateway in front of this app</td></tr>"
     )
     received = (
-        ", ".join(f"<code>{html.escape(name)}</code>" for name in sorted(request.cookies))
-        or "none"
+        ", ".join(f"<code>{html.escape(name)}</code>" for name in sorted(request.cookies)) or "none"
     )
     body = _PAGE.format(
         title=title,
@@ -99,7 +98,9 @@ async def _page(request: Request) -> HTMLResponse:
     response.set_cookie("demo_theme", "light", max_age=year)
     response.set_cookie("_ga", f"GA1.1.{secrets.randbelow(10**9)}.1700000000", max_age=2 * year)
     response.set_cookie("_ga_DEMO12345", "GS1.1.1700000000.1.0.1700000000.0.0.0", max_age=year)
-    response.set_cookie("_fbp", f"fb.1.1700000000000.{secrets.randbelow(10**9)}", max_age=90 * 86400)
+    response.set_cookie(
+        "_fbp", f"fb.1.1700000000000.{secrets.randbelow(10**9)}", max_age=90 * 86400
+    )
     return response
 
 

@@ -191,7 +191,9 @@ class ConsentMiddleware:
         if not batch:
             return
         try:
-            await self.store.call(lambda store: store.count_unknown_cookies(batch, datetime.now(UTC)))
+            await self.store.call(
+                lambda store: store.count_unknown_cookies(batch, datetime.now(UTC))
+            )
         except Exception:
             logger.exception("could not write unknown cookie counts")
             self.metrics.store_errors.labels("count_unknown_cookies").inc()
@@ -208,5 +210,3 @@ def _memo(function: Callable[[str], bool]) -> Callable[[str], bool]:
         return result
 
     return cached
-
-

@@ -65,7 +65,7 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def make_gateway(settings: Settings) -> Callable[..., ConsentMiddleware]:
     def make(app: Any = None, **options: Any) -> ConsentMiddleware:
-        chosen = settings.model_copy(update=options) if options else settings
+        chosen = Settings.load(environ={}, **{**settings.model_dump(), **options})
         return ConsentMiddleware(app or cookie_app(), chosen)
 
     return make

@@ -1,0 +1,27 @@
+"""Where proof of consent and unknown cookie counts are kept: SQLite by default, PostgreSQL
+by URL. Stores are synchronous and thread-safe; the async request path calls them from
+worker threads (``gateway.store_handle``)."""
+
+from __future__ import annotations
+
+from gateway.store.base import ConsentRecord, Store, UnknownCookie
+
+
+def open_store(url: str) -> Store:
+    """A store for ``sqlite:///path``, ``sqlite:///:memory:`` or ``postgresql://...``."""
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme == "sqlite":
+        from gateway.store.sqlite import SQLiteStore
+
+        return SQLiteStore(rest[1:] if rest.startswith("/") else rest)
+    if sep and scheme in ("postgresql", "postgres"):
+        from gateway.store.postgres import PostgresStore
+
+        return PostgresStore(url)
+    raise ValueError(
+        f"unsupported database_url {url!r}: use sqlite:///path/to/file.db or "
+        "postgresql://user@host:5432/database"
+    )
+
+
+__all__ = ["ConsentRecord", "Store", "UnknownCookie", "open_store"]
