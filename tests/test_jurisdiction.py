@@ -101,7 +101,7 @@ def test_headers_are_not_trusted_unless_configured() -> None:
 
 
 def test_missing_database_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="missing.mmdb"):
+    with pytest.raises(ValueError, match=r"missing\.mmdb"):
         CountryResolver(geoip_database=tmp_path / "missing.mmdb")
 
 
