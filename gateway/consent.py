@@ -11,6 +11,7 @@ import base64
 import hashlib
 import re
 import secrets
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -131,7 +132,9 @@ class ConsentCookieCodec:
 
     secrets: Sequence[str]
     max_age_seconds: int
+    cache_size: int = 10_000
     _signer: TimestampSigner = field(init=False, repr=False)
+    _verified: dict[str, Decision] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.secrets:
@@ -150,7 +153,23 @@ class ConsentCookieCodec:
         return signed
 
     def decode(self, value: str, policy_version: str) -> Decision | None:
-        """The decision in ``value``, or ``None`` when it cannot be trusted or is stale."""
+        """The decision in ``value``, or ``None`` when it cannot be trusted or is stale.
+
+        A returning visitor sends the same cookie on every request, so values whose
+        signature already verified are remembered (bounded) and only their age is checked.
+        """
+        known = self._verified.get(value)
+        if known is not None:
+            fresh = time.time() - known.decided_at.timestamp() <= self.max_age_seconds
+            return known if fresh and known.policy_version == policy_version else None
+        decision = self._verify(value, policy_version)
+        if decision is not None:
+            if len(self._verified) >= self.cache_size:
+                self._verified.clear()
+            self._verified[value] = decision
+        return decision
+
+    def _verify(self, value: str, policy_version: str) -> Decision | None:
         try:
             payload, signed_at = self._signer.unsign(
                 value, max_age=self.max_age_seconds, return_timestamp=True

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -76,19 +75,20 @@ class ConsentMiddleware:
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         picked: dict[bytes, bytes] = {}
         cookie_parts: list[bytes] = []
-        other_headers: list[tuple[bytes, bytes]] = []
         for name, value in scope["headers"]:
             if name == COOKIE:
                 cookie_parts.append(value)
-                continue
-            other_headers.append((name, value))
-            if name in self._picked:
+            elif name in self._picked:
                 picked[name] = value
         cookie_header = b"; ".join(cookie_parts).decode("latin-1") if cookie_parts else ""
-        pairs = parse_cookie_header(cookie_header) if cookie_header else []
+        consent_cookies: tuple[str, ...] = ()
+        if self._cookie_name in cookie_header:
+            consent_cookies = tuple(
+                v for n, v in parse_cookie_header(cookie_header) if n == self._cookie_name
+            )
         client = scope.get("client")
         facts = RequestFacts(
-            consent_cookies=tuple(v for n, v in pairs if n == self._cookie_name),
+            consent_cookies=consent_cookies,
             headers=picked,
             client_ip=client[0] if client else None,
             user_agent=picked.get(b"user-agent", b"").decode("latin-1"),
@@ -102,16 +102,17 @@ class ConsentMiddleware:
 
         refused: list[str] = []
         if cookie_header:
-            allowed = _memo(lambda name: self.policy.allows(state, name))
-            kept, refused = filter_cookie_header(cookie_header, allowed)
+            kept, refused = filter_cookie_header(
+                cookie_header, lambda name: self.policy.allows(state, name)
+            )
             if refused:
                 for name in refused:
                     category = self.policy.category_of(name)
                     self.metrics.removed(category.value if category else "unknown", "request")
-                scope = dict(scope)
+                headers = [header for header in scope["headers"] if header[0] != COOKIE]
                 if kept is not None:
-                    other_headers.append((COOKIE, kept.encode("latin-1")))
-                scope["headers"] = other_headers
+                    headers.append((COOKIE, kept.encode("latin-1")))
+                scope = {**scope, "headers": headers}
         scope_state = scope.get("state")
         if scope_state is None:
             scope = dict(scope)
@@ -128,7 +129,7 @@ class ConsentMiddleware:
             return
         path: str = scope["path"]
         if path == self._prefix or path.startswith(self._prefix_slash):
-            names = tuple(n for n, _ in pairs)
+            names = tuple(n for n, _ in parse_cookie_header(cookie_header))
             await self.api(scope, receive, send, ApiRequest(state, names, host, secure))
             return
 
@@ -197,16 +198,3 @@ class ConsentMiddleware:
         except Exception:
             logger.exception("could not write unknown cookie counts")
             self.metrics.store_errors.labels("count_unknown_cookies").inc()
-
-
-def _memo(function: Callable[[str], bool]) -> Callable[[str], bool]:
-    """A per-request cache: a Cookie header often repeats names."""
-    cache: dict[str, bool] = {}
-
-    def cached(name: str) -> bool:
-        result = cache.get(name)
-        if result is None:
-            result = cache[name] = function(name)
-        return result
-
-    return cached
