@@ -33,16 +33,24 @@ def parse_cookie_header(header: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def filter_cookie_header(header: str, keep: Callable[[str], bool]) -> tuple[str | None, list[str]]:
-    """The header without the pairs ``keep`` refuses, and the refused names (each once)."""
-    kept: list[str] = []
-    removed: dict[str, None] = {}
+def split_cookie_header(header: str) -> list[tuple[str, str]]:
+    """``(name, "name=value")`` for each pair, so a header is split once and filtered later."""
+    pieces = []
     for piece in header.split(";"):
         piece = piece.strip(_WSP)
-        if not piece:
-            continue
-        name, sep, _ = piece.partition("=")
-        name = name.strip(_WSP) if sep else ""
+        if piece:
+            name, sep, _ = piece.partition("=")
+            pieces.append((name.strip(_WSP) if sep else "", piece))
+    return pieces
+
+
+def filter_cookie_pieces(
+    header: str, pieces: list[tuple[str, str]], keep: Callable[[str], bool]
+) -> tuple[str | None, list[str]]:
+    """``filter_cookie_header`` for a header already split by ``split_cookie_header``."""
+    removed: dict[str, None] = {}
+    kept: list[str] = []
+    for name, piece in pieces:
         if keep(name):
             kept.append(piece)
         else:
@@ -50,6 +58,15 @@ def filter_cookie_header(header: str, keep: Callable[[str], bool]) -> tuple[str 
     if not removed:
         return header, []
     return ("; ".join(kept) if kept else None), list(removed)
+
+
+def filter_cookie_header(header: str, keep: Callable[[str], bool]) -> tuple[str | None, list[str]]:
+    """The header without the pairs ``keep`` refuses, and the refused names (each once).
+
+    The very same header object comes back when nothing was refused; ``None`` when nothing
+    is left.
+    """
+    return filter_cookie_pieces(header, split_cookie_header(header), keep)
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,7 @@ def filter_set_cookies(
     kept: list[Header] = []
     varies = False
     for raw_name, value in headers:
-        if raw_name != SET_COOKIE and raw_name.lower() != SET_COOKIE:
+        if raw_name != SET_COOKIE and (len(raw_name) != 10 or raw_name.lower() != SET_COOKIE):
             kept.append((raw_name, value))
             continue
         name = set_cookie_name(value.decode("latin-1"))

@@ -6,6 +6,8 @@ collide, and the children of fixed label sets are bound once here instead of on 
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -67,6 +69,15 @@ class Metrics:
         for regime in Regime:
             for choice in CHOICES:
                 self.decisions.labels(regime.value, choice)
+
+        self._bots: dict[str, Any] = {}
+
+    def bot(self, kind: str) -> None:
+        """Count a bot request; the label child is bound once per kind."""
+        child = self._bots.get(kind)
+        if child is None:
+            child = self._bots[kind] = self.bot_requests.labels(kind)
+        child.inc()
 
     def removed(self, category: str, direction: str, count: int = 1) -> None:
         self._removed[(category, direction)].inc(count)

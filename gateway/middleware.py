@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.api import ApiRequest, ConsentAPI
 from gateway.consent import ConsentState
-from gateway.cookies import filter_cookie_header, parse_cookie_header
+from gateway.cookies import filter_cookie_pieces, split_cookie_header
 from gateway.enforce import add_vary_cookie, expire_refused, filter_set_cookies
 from gateway.metrics import Metrics
 from gateway.policy import ConsentPolicy, RequestFacts
@@ -81,11 +81,11 @@ class ConsentMiddleware:
             elif name in self._picked:
                 picked[name] = value
         cookie_header = b"; ".join(cookie_parts).decode("latin-1") if cookie_parts else ""
-        consent_cookies: tuple[str, ...] = ()
-        if self._cookie_name in cookie_header:
-            consent_cookies = tuple(
-                v for n, v in parse_cookie_header(cookie_header) if n == self._cookie_name
-            )
+        pieces = split_cookie_header(cookie_header) if cookie_header else []
+        consent_name = self._cookie_name
+        consent_cookies = tuple(
+            piece.partition("=")[2].strip(" \t") for name, piece in pieces if name == consent_name
+        )
         client = scope.get("client")
         facts = RequestFacts(
             consent_cookies=consent_cookies,
@@ -97,13 +97,12 @@ class ConsentMiddleware:
         if invalid:
             self.metrics.invalid_consent_cookies.inc()
         if state.bot:
-            kind = self.policy.agents.bot_kind(facts.user_agent) or "unknown"
-            self.metrics.bot_requests.labels(kind).inc()
+            self.metrics.bot(self.policy.agents.bot_kind(facts.user_agent) or "unknown")
 
         refused: list[str] = []
         if cookie_header:
-            kept, refused = filter_cookie_header(
-                cookie_header, lambda name: self.policy.allows(state, name)
+            kept, refused = filter_cookie_pieces(
+                cookie_header, pieces, lambda name: self.policy.allows(state, name)
             )
             if refused:
                 for name in refused:
@@ -129,7 +128,7 @@ class ConsentMiddleware:
             return
         path: str = scope["path"]
         if path == self._prefix or path.startswith(self._prefix_slash):
-            names = tuple(n for n, _ in parse_cookie_header(cookie_header))
+            names = tuple(name for name, _ in pieces)
             await self.api(scope, receive, send, ApiRequest(state, names, host, secure))
             return
 
