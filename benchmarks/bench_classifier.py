@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gateway.resources import rules_dir  # noqa: E402
-from gateway.rules import Classifier, MatchKind, load_rule_files  # noqa: E402
+from gateway.resources import rules_dir
+from gateway.rules import Classifier, MatchKind, load_rule_files
 
 
 def per_second(function: object, names: list[str], repeat: int = 3) -> float:
@@ -59,8 +59,14 @@ def main() -> None:
     mixed_rate = per_second(uncached._lookup, mixed)  # the real work, no memo
     print(f"rules: {len(rules)} ({len(exact)} exact, {len(prefixes)} prefix first-party)")
     print(f"baseline dict.get:       {baseline:>12,.0f} /s")
-    print(f"exact look-ups:          {exact_rate:>12,.0f} /s  ({exact_rate / baseline:.1%} of dict.get)")
-    print(f"mixed look-ups, no memo: {mixed_rate:>12,.0f} /s  ({mixed_rate / baseline:.1%} of dict.get)")
+    print(
+        f"exact look-ups:          {exact_rate:>12,.0f} /s"
+        f"  ({exact_rate / baseline:.1%} of dict.get)"
+    )
+    print(
+        f"mixed look-ups, no memo: {mixed_rate:>12,.0f} /s"
+        f"  ({mixed_rate / baseline:.1%} of dict.get)"
+    )
 
 
 if __name__ == "__main__":
