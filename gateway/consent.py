@@ -74,7 +74,7 @@ class ConsentState:
 
     def allows(self, category: Category | str) -> bool:
         """True when cookies of ``category`` may be set and read."""
-        return category == Category.ESSENTIAL or category in self.granted
+        return category in self.granted or category == Category.ESSENTIAL
 
     def categories(self) -> dict[str, bool]:
         """Every category with its grant, for JSON."""

@@ -26,9 +26,10 @@ from gateway.settings import Settings
 from gateway.unknown import UnknownCookieLog
 
 SECONDS_PER_DAY = 86_400
+STATE_CACHE_SIZE = 10_000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RequestFacts:
     """What the gateway reads from a request to decide consent."""
 
@@ -84,6 +85,7 @@ class ConsentPolicy:
         )
         self.agents = agents or AgentClassifier.load()
         self.unknown_log = UnknownCookieLog()
+        self._states: dict[tuple[object, ...], ConsentState] = {}
         self._on_unknown = on_unknown
         unknown = settings.unknown_cookies
         self._unknown_category: Category | None = (
@@ -97,25 +99,35 @@ class ConsentPolicy:
         gpc = gpc_enabled(facts.headers.get(b"sec-gpc"))
         bot = self.agents.bot_kind(facts.user_agent) is not None
         decision = None
+        verified = None
         for value in facts.consent_cookies:
             decision = self.codec.decode(value, self.settings.policy_version)
             if decision is not None:
+                verified = value
                 break
         invalid = decision is None and bool(facts.consent_cookies)
-        if decision is not None:
-            return self.decided_state(decision, regime, country, subdivision, gpc, bot), invalid
-        granted, source = default_grants(regime, gpc)
-        state = ConsentState(
-            granted=granted,
-            decided=False,
-            source=source,
-            policy_version=self.settings.policy_version,
-            regime=regime,
-            country=country,
-            subdivision=subdivision,
-            gpc=gpc,
-            bot=bot,
-        )
+        # The same visitor asks again and again; building the frozen state is the costly part.
+        key = (verified, regime, country, subdivision, gpc, bot)
+        state = self._states.get(key)
+        if state is None:
+            if decision is not None:
+                state = self.decided_state(decision, regime, country, subdivision, gpc, bot)
+            else:
+                granted, source = default_grants(regime, gpc)
+                state = ConsentState(
+                    granted=granted,
+                    decided=False,
+                    source=source,
+                    policy_version=self.settings.policy_version,
+                    regime=regime,
+                    country=country,
+                    subdivision=subdivision,
+                    gpc=gpc,
+                    bot=bot,
+                )
+            if len(self._states) >= STATE_CACHE_SIZE:
+                self._states.clear()
+            self._states[key] = state
         return state, invalid
 
     def decided_state(
