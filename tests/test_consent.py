@@ -63,7 +63,8 @@ def test_decision_time_comes_from_the_signature() -> None:
 @pytest.mark.parametrize(
     "mangle",
     [
-        lambda v: v[:-1] + ("A" if v[-1] != "A" else "B"),  # signature edited
+        # Signature edited (not its last character, whose low bits base64 ignores).
+        lambda v: v[:-10] + ("A" if v[-10] != "A" else "B") + v[-9:],
         lambda v: v.replace(".0.", ".7.", 1),  # grants edited
         lambda v: v[: len(v) // 2],  # truncated
         lambda v: "",
