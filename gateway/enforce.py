@@ -16,7 +16,7 @@ from gateway.policy import ConsentPolicy
 Header = tuple[bytes, bytes]
 SET_COOKIE = b"set-cookie"
 VARY = b"vary"
-MAX_EXPIRED_NAMES = 32  # per response; a huge Cookie header must not explode the response
+MAX_EXPIRED_NAMES = 16  # per response: up to 6 lines each must fit proxy header buffers
 
 
 def filter_set_cookies(
