@@ -1,14 +1,20 @@
 """Bot detection and user-agent summaries.
 
-``bot_kind`` runs on every request, so it is one precompiled regex over the tokens in
-``rules/bots.toml``, memoised; the full ``user_agents`` parse is slow (hundreds of regexes)
-and only ``describe`` does it, cached, off the request path.
+``bot_kind`` runs on every request. It reduces the User-Agent to its *shape* (lower case,
+every digit a "0") and remembers the answer per shape: browsers differ mostly by version
+numbers, so ten thousand versions of Chrome share one entry. A new shape runs one
+precompiled regex, the tokens of ``rules/bots.toml`` folded into a trie, which follows one
+branch per character instead of trying every token at every position.
+``describe`` does the full ``user_agents`` parse, which tries hundreds of regexes in turn
+(about a millisecond), so it is cached and meant for analytics, off the request path.
 """
 
 from __future__ import annotations
 
 import re
+import string
 import tomllib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -19,82 +25,147 @@ from gateway.resources import rules_dir
 
 MAX_AGENT_LENGTH = 512
 UNKNOWN_CLIENT = "unknown-client"
+# The kind of a bot that ua-parser recognises but no token in bots.toml does.
+OTHER_BOT = "other"
+
+_SHAPE = bytes.maketrans(
+    (string.ascii_uppercase + string.digits).encode(),
+    (string.ascii_lowercase + "0" * len(string.digits)).encode(),
+)
+
+
+def _shape(text: str) -> bytes:
+    """What the token check sees: the first 512 characters, lower case, digits as "0"."""
+    return text[:MAX_AGENT_LENGTH].encode("utf-8", "replace").translate(_SHAPE)
 
 
 @dataclass(frozen=True, slots=True)
 class AgentInfo:
+    """A user agent in the coarse terms analytics need, nothing that singles a visitor out."""
+
     browser_family: str
     browser_major: str | None
     os_family: str
-    device_class: str
+    device_class: str  # "desktop" | "mobile" | "tablet" | "bot" | "other"
     is_bot: bool
     bot_kind: str | None
 
 
 class AgentClassifier:
-    """Bot kinds from tokens, and full descriptions from ua-parser."""
+    """Bot kinds from user-agent tokens, and full descriptions from ua-parser."""
 
-    def __init__(self, tokens: dict[str, list[str]], cache_size: int = 10_000) -> None:
-        alternatives = [
-            f"(?P<{kind}>{'|'.join(re.escape(t) for t in words)})"
-            for kind, words in tokens.items()
-            if words
-        ]
-        self._pattern = re.compile("|".join(alternatives), re.IGNORECASE)
-        self._memo: dict[str, str | None] = {}
+    def __init__(self, tokens: Mapping[str, Sequence[str]], cache_size: int = 10_000) -> None:
+        """``tokens`` maps each kind to its tokens; when several match, the first kind wins."""
+        self._kind_of = {_shape(token): kind for kind, words in tokens.items() for token in words}
+        self._rank = {kind: rank for rank, kind in enumerate(tokens)}
+        self._pattern = re.compile(_trie_pattern(self._kind_of) or b"(?!)")
+        self._memo: dict[bytes, str | None] = {}
         self._cache_size = cache_size
-        self.describe = lru_cache(maxsize=cache_size)(self._describe)
+        self._describe = lru_cache(maxsize=cache_size)(self._parse)
 
     @classmethod
     def load(cls, path: Path | None = None, cache_size: int = 10_000) -> AgentClassifier:
+        """The tokens in ``path`` (default: the built-in ones); ``ValueError`` names the problem."""
         path = path or rules_dir() / "bots.toml"
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as error:
-            raise ValueError(f"{path}: cannot read bot tokens ({error})") from None
-        tokens = {
-            kind.replace("-", "_"): list(table.get("tokens", [])) for kind, table in data.items()
-        }
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+            raise ValueError(f"{path}: cannot read the bot tokens ({error})") from None
+        tokens: dict[str, list[str]] = {}
+        seen: dict[bytes, str] = {}
+        for kind, table in data.items():
+            words = table.get("tokens") if isinstance(table, dict) else None
+            if not isinstance(words, list) or set(table) != {"tokens"}:
+                raise ValueError(f"{path}: [{kind}] must hold only `tokens`, a list of strings")
+            if kind in (UNKNOWN_CLIENT, OTHER_BOT):
+                raise ValueError(f"{path}: [{kind}] is a kind the gateway reports by itself")
+            for word in words:
+                if not isinstance(word, str) or not word.strip() or not word.isascii():
+                    raise ValueError(f"{path}: [{kind}] {word!r} is not an ASCII token")
+                key = _shape(word)
+                if key in seen:
+                    raise ValueError(f"{path}: {word!r} is listed twice ([{seen[key]}], [{kind}])")
+                seen[key] = kind
+            tokens[kind] = words
         return cls(tokens, cache_size)
 
     def bot_kind(self, user_agent: str) -> str | None:
-        """The bots.toml kind of this client, or None for a browser."""
-        if not user_agent:
-            return UNKNOWN_CLIENT
+        """The bots.toml kind of this client, ``unknown-client`` without a User-Agent, or None."""
+        shape = _shape(user_agent)
         try:
-            return self._memo[user_agent]
+            return self._memo[shape]
         except KeyError:
-            pass
-        match = self._pattern.search(user_agent[:MAX_AGENT_LENGTH])
-        kind = match.lastgroup if match else None
-        if len(self._memo) >= self._cache_size:
-            self._memo.clear()
-        self._memo[user_agent] = kind
+            kind = self._classify(shape)
+        if self._cache_size:
+            if len(self._memo) >= self._cache_size:
+                self._memo.clear()
+            self._memo[shape] = kind
         return kind
 
-    def _describe(self, user_agent: str) -> AgentInfo:
-        kind = self.bot_kind(user_agent)
+    def describe(self, user_agent: str) -> AgentInfo:
+        """Browser, OS and device class; never raises, whatever the string."""
+        return self._describe(user_agent[:MAX_AGENT_LENGTH])
+
+    def _classify(self, shape: bytes) -> str | None:
+        if not shape.strip():
+            return UNKNOWN_CLIENT
+        first = self._pattern.search(shape)
+        if first is None:
+            return None
+        kinds = {self._kind_of[m.group()] for m in self._pattern.finditer(shape, first.start())}
+        return min(kinds, key=self._rank.__getitem__)
+
+    def _parse(self, agent: str) -> AgentInfo:
+        kind = self.bot_kind(agent)
         try:
-            parsed = user_agents.parse(user_agent[:MAX_AGENT_LENGTH])
-        except Exception:  # a parser bug must not break the caller
-            return AgentInfo("Other", None, "Other", "other", kind is not None, kind)
-        is_bot = kind is not None or bool(parsed.is_bot)
-        if is_bot:
-            device = "bot"
-        elif parsed.is_tablet:
-            device = "tablet"
-        elif parsed.is_mobile:
-            device = "mobile"
-        elif parsed.is_pc:
-            device = "desktop"
-        else:
-            device = "other"
-        major = parsed.browser.version[0] if parsed.browser.version else None
-        return AgentInfo(
-            browser_family=str(parsed.browser.family),
-            browser_major=str(major) if major is not None else None,
-            os_family=str(parsed.os.family),
-            device_class=device,
-            is_bot=is_bot,
-            bot_kind=kind if kind is not None else ("other" if is_bot else None),
-        )
+            parsed = user_agents.parse(agent)
+            is_bot = kind is not None or bool(parsed.is_bot)
+            version = parsed.browser.version
+            return AgentInfo(
+                browser_family=str(parsed.browser.family),
+                browser_major=str(version[0]) if version else None,
+                os_family=str(parsed.os.family),
+                device_class=_device_class(parsed, is_bot),
+                is_bot=is_bot,
+                bot_kind=kind if kind is not None else (OTHER_BOT if is_bot else None),
+            )
+        except Exception:  # a parser bug must not reach the caller
+            device = "bot" if kind is not None else "other"
+            return AgentInfo("Other", None, "Other", device, kind is not None, kind)
+
+
+def _device_class(parsed: user_agents.parsers.UserAgent, is_bot: bool) -> str:
+    if is_bot:
+        return "bot"
+    if parsed.is_tablet:
+        return "tablet"
+    if parsed.is_mobile:
+        return "mobile"
+    return "desktop" if parsed.is_pc else "other"
+
+
+_Trie = dict[bytes, "_Trie"]
+
+
+def _trie_pattern(words: Iterable[bytes]) -> bytes:
+    """A regex that matches any of ``words``, factored by their common prefixes.
+
+    ``(b"bingbot", b"bingpreview")`` becomes ``bing(?:bot|preview)``: at each position the
+    engine follows one branch per character instead of trying every word. A match is always
+    one whole word, the longest that fits.
+    """
+    root: _Trie = {}
+    for word in words:
+        node = root
+        for index in range(len(word)):
+            node = node.setdefault(word[index : index + 1], {})
+        node[b""] = {}  # a word ends here
+    return _node_pattern(root)
+
+
+def _node_pattern(node: _Trie) -> bytes:
+    branches = [re.escape(char) + _node_pattern(child) for char, child in node.items() if char]
+    if not branches:
+        return b""
+    body = branches[0] if len(branches) == 1 else b"(?:" + b"|".join(branches) + b")"
+    return b"(?:" + body + b")?" if b"" in node else body

@@ -1,7 +1,9 @@
-"""Where the visitor is and what that means before a choice: country -> regime, GPC, defaults.
+"""Where the visitor is, and what that means before a choice: country -> regime, GPC, defaults.
 
-The country comes from a CDN header only when the site owner names one (a header nobody
-overwrites would let any visitor pick their own law), else from a MaxMind-format database.
+The country comes from a CDN header only when the site owner names one: a header that no
+proxy in front overwrites would let every visitor pick their own law. Otherwise a
+MaxMind-format database maps the client IP. Which law applies where is data, in
+``rules/regions.toml``.
 """
 
 from __future__ import annotations
@@ -12,16 +14,43 @@ import tomllib
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import maxminddb
 
 from gateway.consent import ALL_GRANTED, ESSENTIAL_ONLY, Category, Regime, Source
 from gateway.resources import rules_dir
 
+GEOIP_CACHE_SIZE = 4096
+
 _COUNTRY = re.compile(r"[A-Z]{2}")
 _SUBDIVISION = re.compile(r"[A-Z0-9]{1,3}")
-_NOT_A_COUNTRY = {"XX", "T1", "A1", "A2", "O1", "EU", "AP", "ZZ"}
+_ISO_3166_2 = re.compile(r"[A-Z]{2}-[A-Z0-9]{1,3}")
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# Codes that CDNs and GeoIP databases send when they do not know the country: "XX"
+# (Cloudflare: unknown), "T1" (Cloudflare: Tor), MaxMind's legacy "A1" (anonymous proxy),
+# "A2" (satellite), "O1" (other), "EU" and "AP" (continent only), "ZZ" (unknown region).
+_NOT_A_COUNTRY = frozenset({"XX", "T1", "A1", "A2", "O1", "EU", "AP", "ZZ"})
+_UNKNOWN_SUBDIVISION = "unknown-subdivision"
+_LISTS = ("countries", "subdivisions")
+_REGIME_NAMES = tuple(regime.value for regime in Regime)
+
+Place = tuple[str | None, str | None]
+
+
+def _country_code(text: object) -> str | None:
+    """``text`` as an upper-case ISO 3166-1 alpha-2 code, or None when it is not one."""
+    if not isinstance(text, str):
+        return None
+    code = text.strip().upper()
+    return code if _COUNTRY.fullmatch(code) and code not in _NOT_A_COUNTRY else None
+
+
+def _subdivision_code(country: str, text: object) -> str | None:
+    """The subdivision part of an ISO 3166-2 code ("CA" or "US-CA" -> "CA"), or None."""
+    if not isinstance(text, str):
+        return None
+    code = text.strip().upper().removeprefix(f"{country}-")
+    return code if _SUBDIVISION.fullmatch(code) else None
 
 
 class RegionTable:
@@ -31,72 +60,105 @@ class RegionTable:
         self,
         countries: Mapping[str, Regime],
         subdivisions: Mapping[str, Regime],
-        subdivision_unknown: Mapping[str, Regime],
+        unknown_subdivision: Mapping[str, Regime],
     ) -> None:
         self._countries = dict(countries)
         self._subdivisions = dict(subdivisions)
-        self._subdivision_unknown = dict(subdivision_unknown)
+        self._unknown_subdivision = dict(unknown_subdivision)
 
     @classmethod
     def load(cls, path: Path | None = None) -> RegionTable:
+        """The table in ``path`` (default: the built-in one); ``ValueError`` names the problem."""
         path = path or rules_dir() / "regions.toml"
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
             raise ValueError(f"{path}: cannot read the region table ({error})") from None
-        countries: dict[str, Regime] = {}
-        subdivisions: dict[str, Regime] = {}
-        unknown: dict[str, Regime] = {}
+        places: dict[str, dict[str, Regime]] = {field: {} for field in _LISTS}
+        fallbacks: dict[str, Regime] = {}
         for key, table in data.items():
-            if key == "subdivision_unknown":
-                for country, regime in table.items():
-                    unknown[_checked_country(path, country)] = _regime(path, key, regime)
-                continue
-            regime = _regime(path, key, key)
-            for country in table.get("countries", []):
-                countries[_checked_country(path, country)] = regime
-            for code in table.get("subdivisions", []):
-                country, _, sub = str(code).partition("-")
-                if not _COUNTRY.fullmatch(country) or not _SUBDIVISION.fullmatch(sub):
-                    raise ValueError(f"{path} [{key}]: {code!r} is not an ISO 3166-2 code")
-                subdivisions[code] = regime
-        return cls(countries, subdivisions, unknown)
+            if not isinstance(table, dict):
+                raise ValueError(f"{path}: [{key}] must be a table")
+            if key == _UNKNOWN_SUBDIVISION:
+                fallbacks = _read_fallbacks(path, table)
+            else:
+                _read_regime(path, key, table, places)
+        countries, subdivisions = places["countries"], places["subdivisions"]
+        for code in [*(c.partition("-")[0] for c in subdivisions), *fallbacks]:
+            if code not in countries:
+                raise ValueError(f"{path}: {code} has subdivision rules but no country entry")
+        return cls(countries, subdivisions, fallbacks)
 
     def regime_for(self, country: str | None, subdivision: str | None = None) -> Regime | None:
-        """The regime, or None when the country is unknown (the caller's default applies)."""
-        if not country:
+        """The regime for a place, or None for an unknown country (the caller's default applies).
+
+        ``subdivision`` may be given as "CA" or "US-CA"; a malformed one counts as unknown.
+        """
+        code = _country_code(country)
+        if code is None:
             return None
-        country = country.strip().upper()
-        if not _COUNTRY.fullmatch(country) or country in _NOT_A_COUNTRY:
-            return None
-        if subdivision:
-            code = subdivision.strip().upper()
-            if not code.startswith(f"{country}-"):
-                code = f"{country}-{code}"
-            regime = self._subdivisions.get(code)
+        part = _subdivision_code(code, subdivision)
+        if part is None:
+            fallback = self._unknown_subdivision.get(code)
+            if fallback is not None:
+                return fallback
+        else:
+            regime = self._subdivisions.get(f"{code}-{part}")
             if regime is not None:
                 return regime
-        elif country in self._subdivision_unknown:
-            return self._subdivision_unknown[country]
-        return self._countries.get(country, Regime.NOTICE)
+        return self._countries.get(code)
+
+
+def _read_regime(
+    path: Path, key: str, table: dict[str, object], places: dict[str, dict[str, Regime]]
+) -> None:
+    """Add the codes of one ``[<regime>]`` table to ``places``."""
+    if key not in _REGIME_NAMES:
+        raise ValueError(
+            f"{path}: [{key}] is not a regime ({', '.join(_REGIME_NAMES)}) "
+            f"nor [{_UNKNOWN_SUBDIVISION}]"
+        )
+    for field, codes in table.items():
+        if field not in _LISTS or not isinstance(codes, list):
+            raise ValueError(
+                f"{path}: [{key}] {field}: expected `countries` or `subdivisions`, "
+                "each a list of codes"
+            )
+        listed = places[field]
+        shape = _COUNTRY if field == "countries" else _ISO_3166_2
+        for raw in codes:
+            code = _listed_code(path, f"{key}.{field}", raw, shape)
+            if code in listed:
+                raise ValueError(
+                    f"{path}: {code} is listed twice, under [{listed[code].value}] and [{key}]"
+                )
+            listed[code] = Regime(key)
+
+
+def _read_fallbacks(path: Path, table: dict[str, object]) -> dict[str, Regime]:
+    return {
+        _listed_code(path, _UNKNOWN_SUBDIVISION, country, _COUNTRY): _regime(
+            path, f"{_UNKNOWN_SUBDIVISION}.{country}", regime
+        )
+        for country, regime in table.items()
+    }
 
 
 def _regime(path: Path, key: str, value: object) -> Regime:
-    try:
-        return Regime(str(value))
-    except ValueError:
-        valid = ", ".join(r.value for r in Regime)
-        raise ValueError(f"{path} [{key}]: {value!r} is not a regime ({valid})") from None
+    if value not in _REGIME_NAMES:
+        raise ValueError(f"{path}: {key}: {value!r} is not a regime ({', '.join(_REGIME_NAMES)})")
+    return Regime(value)
 
 
-def _checked_country(path: Path, code: object) -> str:
-    if not isinstance(code, str) or not _COUNTRY.fullmatch(code):
-        raise ValueError(f"{path}: {code!r} is not an ISO 3166-1 alpha-2 country code")
+def _listed_code(path: Path, key: str, code: object, shape: re.Pattern[str]) -> str:
+    if not isinstance(code, str) or not shape.fullmatch(code) or code in _NOT_A_COUNTRY:
+        kind = "ISO 3166-1 alpha-2" if shape is _COUNTRY else "ISO 3166-2"
+        raise ValueError(f"{path}: [{key}]: {code!r} is not an upper-case {kind} code")
     return code
 
 
 class CountryResolver:
-    """The visitor's country and subdivision from a trusted header or a GeoIP database."""
+    """The visitor's country and subdivision, from a trusted header or a GeoIP database."""
 
     def __init__(
         self,
@@ -105,73 +167,93 @@ class CountryResolver:
         subdivision_header: str | None = None,
         geoip_database: Path | None = None,
     ) -> None:
-        self._country_header = country_header.lower().encode() if country_header else None
-        self._subdivision_header = (
-            subdivision_header.lower().encode() if subdivision_header else None
+        self._country_header = _header_name(country_header)
+        self._subdivision_header = _header_name(subdivision_header)
+        self.header_names: tuple[bytes, ...] = tuple(
+            name for name in (self._country_header, self._subdivision_header) if name
         )
-        self.header_names = tuple(
-            h for h in (self._country_header, self._subdivision_header) if h is not None
-        )
-        self._reader: maxminddb.Reader | None = None
-        if geoip_database is not None:
-            try:
-                self._reader = maxminddb.open_database(str(geoip_database))
-            except (OSError, ValueError) as error:
-                raise ValueError(f"cannot open GeoIP database {geoip_database}: {error}") from None
-            self._lookup = lru_cache(maxsize=4096)(self._lookup_ip)
+        self._reader = _open_database(geoip_database) if geoip_database else None
+        # One visitor sends many requests, and GeoIP look-ups cost microseconds each.
+        self._lookup = lru_cache(maxsize=GEOIP_CACHE_SIZE)(self._lookup_uncached)
 
-    def resolve(
-        self, headers: Mapping[bytes, bytes], client_ip: str | None
-    ) -> tuple[str | None, str | None]:
-        if self._country_header is not None:
-            country = _clean(headers.get(self._country_header), _COUNTRY)
-            if country is not None and country not in _NOT_A_COUNTRY:
-                subdivision = None
-                if self._subdivision_header is not None:
-                    raw = headers.get(self._subdivision_header)
-                    if raw is not None and raw.upper().startswith(country.encode() + b"-"):
-                        raw = raw[3:]
-                    subdivision = _clean(raw, _SUBDIVISION)
-                return country, subdivision
-        if self._reader is not None and client_ip:
-            return self._lookup(client_ip)
-        return None, None
+    def resolve(self, headers: Mapping[bytes, bytes], client_ip: str | None) -> Place:
+        """(country, subdivision): upper-case ISO codes, the subdivision without its country.
 
-    def _lookup_ip(self, client_ip: str) -> tuple[str | None, str | None]:
+        A configured header wins; a missing or malformed one counts as absent. The database
+        fills in what the headers leave open (a header country without its subdivision).
+        Never raises: anything unreadable counts as unknown.
+        """
+        country = subdivision = None
+        if self._country_header:
+            country = _country_code(_text(headers.get(self._country_header)))
+        if country and self._subdivision_header:
+            raw = _text(headers.get(self._subdivision_header))
+            subdivision = _subdivision_code(country, raw)
+        if self._reader is None or not client_ip or (country and subdivision):
+            return country, subdivision
+        found_country, found_subdivision = self._lookup(client_ip)
+        if country is None:
+            return found_country, found_subdivision
+        return country, found_subdivision if found_country == country else None
+
+    def _lookup_uncached(self, client_ip: str) -> Place:
         assert self._reader is not None
         try:
-            record: Any = self._reader.get(ipaddress.ip_address(client_ip))
-        except (ValueError, maxminddb.InvalidDatabaseError):
+            address = ipaddress.ip_address(client_ip)
+            if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+                address = address.ipv4_mapped  # "::ffff:203.0.113.9" from a dual-stack socket
+            record = self._reader.get(address)
+        except (ValueError, TypeError, maxminddb.InvalidDatabaseError):
             return None, None
-        if not isinstance(record, dict):
-            return None, None
-        country_record = record.get("country") or {}
-        country = country_record.get("iso_code") if isinstance(country_record, dict) else None
-        subdivisions = record.get("subdivisions") or []
-        subdivision = None
-        if isinstance(subdivisions, list) and subdivisions and isinstance(subdivisions[0], dict):
-            subdivision = subdivisions[0].get("iso_code")
-        return (
-            country if isinstance(country, str) and _COUNTRY.fullmatch(country) else None,
-            subdivision if isinstance(subdivision, str) else None,
-        )
+        return _place(record)
 
 
-def _clean(raw: bytes | None, shape: re.Pattern[str]) -> str | None:
-    if not raw:
+def _header_name(name: str | None) -> bytes | None:
+    if not name:
         return None
-    text = raw.decode("latin-1").strip().upper()
-    return text if shape.fullmatch(text) else None
+    if not _HEADER_NAME.fullmatch(name):
+        raise ValueError(f"{name!r} is not an HTTP header name")
+    return name.lower().encode("ascii")
+
+
+def _open_database(path: Path) -> maxminddb.Reader:
+    try:
+        return maxminddb.open_database(str(path))
+    except (OSError, ValueError, maxminddb.InvalidDatabaseError) as error:
+        raise ValueError(f"cannot open the GeoIP database {path}: {error}") from None
+
+
+def _text(raw: bytes | None) -> str | None:
+    return raw.decode("latin-1") if raw else None
+
+
+def _place(record: object) -> Place:
+    """Country and first-level subdivision of a GeoIP2-shaped record."""
+    if not isinstance(record, dict):
+        return None, None
+    country = _country_code(_iso_code(record.get("country")))
+    subdivisions = record.get("subdivisions")
+    if country is None or not isinstance(subdivisions, list) or not subdivisions:
+        return country, None
+    return country, _subdivision_code(country, _iso_code(subdivisions[0]))
+
+
+def _iso_code(entry: object) -> object:
+    return entry.get("iso_code") if isinstance(entry, dict) else None
 
 
 def gpc_enabled(value: bytes | None) -> bool:
-    """Global Privacy Control: only ``Sec-GPC: 1`` counts."""
+    """Global Privacy Control: only ``Sec-GPC: 1`` counts (the spec defines no other value)."""
     return value is not None and value.strip() == b"1"
 
 
 def default_grants(regime: Regime, gpc: bool) -> tuple[frozenset[Category], Source]:
-    """Grants before a choice. GPC refuses marketing wherever it is sent: honouring the
-    visitor's own signal costs nothing, and it is binding in several opt-out states."""
+    """What a visitor who has not chosen yet is granted, and why.
+
+    GPC refuses marketing under opt-out, where several states make it binding, and under
+    notice too: honouring the visitor's own signal costs the site nothing and is what the
+    visitor expects. Opt-in already refuses everything optional.
+    """
     if regime is Regime.OPT_IN:
         return ESSENTIAL_ONLY, Source.DEFAULT
     if gpc:

@@ -11,6 +11,9 @@ from netaddr import IPSet
 from gateway.consent import ALL_GRANTED, ESSENTIAL_ONLY, Category, Regime, Source
 from gateway.jurisdiction import CountryResolver, RegionTable, default_grants, gpc_enabled
 
+EU_MEMBERS = "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE"
+US_STATES_WITH_PRIVACY_LAWS = "CA VA CO CT UT IA IN TN TX OR MT DE NH NJ KY NE MD MN RI"
+
 
 @pytest.fixture(scope="module")
 def regions() -> RegionTable:
@@ -22,42 +25,101 @@ def regions() -> RegionTable:
     [
         ("DE", None, Regime.OPT_IN),
         ("fr", None, Regime.OPT_IN),
+        (" it ", None, Regime.OPT_IN),
+        ("DE", "BY", Regime.OPT_IN),
         ("NO", None, Regime.OPT_IN),
         ("GB", None, Regime.OPT_IN),
         ("CH", None, Regime.OPT_IN),
+        ("BR", None, Regime.OPT_IN),
+        ("TR", None, Regime.OPT_IN),
+        ("RE", None, Regime.OPT_IN),
         ("US", "CA", Regime.OPT_OUT),
         ("US", "US-TX", Regime.OPT_OUT),
+        ("us", "us-co", Regime.OPT_OUT),
         ("US", "AL", Regime.NOTICE),
         ("US", None, Regime.OPT_OUT),
+        ("US", "", Regime.OPT_OUT),
+        ("US", "not a state", Regime.OPT_OUT),
         ("CA", "QC", Regime.OPT_IN),
+        ("CA", "CA-QC", Regime.OPT_IN),
         ("CA", "ON", Regime.NOTICE),
+        ("CA", None, Regime.OPT_IN),
         ("JP", None, Regime.NOTICE),
-        ("XX", None, None),
-        ("T1", None, None),
-        ("", None, None),
-        (None, None, None),
-        ("Germany", None, None),
+        ("AU", "NSW", Regime.NOTICE),
+        ("XK", None, Regime.NOTICE),
     ],
 )
 def test_regime_by_place(
-    regions: RegionTable, country: str | None, subdivision: str | None, regime: Regime | None
+    regions: RegionTable, country: str, subdivision: str | None, regime: Regime
 ) -> None:
-    assert regions.regime_for(country, subdivision) == regime
+    assert regions.regime_for(country, subdivision) is regime
+
+
+@pytest.mark.parametrize(
+    "country", ["XX", "T1", "A1", "EU", "QQ", "", None, "Germany", "D", "\x00"]
+)
+def test_unknown_countries_leave_the_choice_to_the_caller(
+    regions: RegionTable, country: str | None
+) -> None:
+    assert regions.regime_for(country) is None
+    assert regions.regime_for(country, "CA") is None
 
 
 def test_every_eu_member_state_is_opt_in(regions: RegionTable) -> None:
-    eu = "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE"
-    assert all(regions.regime_for(code) is Regime.OPT_IN for code in eu.split())
+    assert {regions.regime_for(code) for code in EU_MEMBERS.split()} == {Regime.OPT_IN}
 
 
-def test_a_bad_region_file_names_the_problem(tmp_path: Path) -> None:
+def test_us_states_with_privacy_laws_are_opt_out(regions: RegionTable) -> None:
+    states = US_STATES_WITH_PRIVACY_LAWS.split()
+    assert {regions.regime_for("US", state) for state in states} == {Regime.OPT_OUT}
+
+
+def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "regions.toml"
-    path.write_text('[sometimes]\ncountries = ["DE"]\n')
-    with pytest.raises(ValueError, match="sometimes"):
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ('[sometimes]\ncountries = ["DE"]\n', r"\[sometimes\] is not a regime"),
+        ('[opt-in]\ncountries = ["Germany"]\n', "'Germany' is not an upper-case ISO 3166-1"),
+        ('[opt-in]\ncountries = ["de"]\n', "'de'"),
+        ('[opt-in]\ncountries = ["XX"]\n', "'XX'"),
+        ('[opt-out]\nsubdivisions = ["California"]\n', "'California' is not an upper-case ISO"),
+        ('[opt-in]\ncountry = ["DE"]\n', r"\[opt-in\] country: expected"),
+        ('[opt-in]\ncountries = "DE"\n', r"\[opt-in\] countries: expected"),
+        ('opt-in = ["DE"]\n', r"\[opt-in\] must be a table"),
+        ('[opt-in]\ncountries = ["DE"]\n[notice]\ncountries = ["DE"]\n', "DE is listed twice"),
+        ('[opt-out]\nsubdivisions = ["US-CA"]\n', "US has subdivision rules but no country"),
+        ('[notice]\ncountries = ["US"]\n[unknown-subdivision]\nUS = "strict"\n', "US: 'strict'"),
+        ("[opt-in\n", "cannot read the region table"),
+    ],
+)
+def test_a_bad_region_file_names_the_file_and_the_problem(
+    tmp_path: Path, text: str, named: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ValueError, match=named) as error:
         RegionTable.load(path)
-    path.write_text('[opt-in]\ncountries = ["Germany"]\n')
-    with pytest.raises(ValueError, match="Germany"):
-        RegionTable.load(path)
+    assert str(path) in str(error.value)
+
+
+def test_a_missing_region_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"nowhere\.toml"):
+        RegionTable.load(tmp_path / "nowhere.toml")
+
+
+def test_a_site_can_ship_its_own_region_table(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[opt-out]\ncountries = ["CH"]\n[notice]\ncountries = ["US"]\nsubdivisions = ["US-CA"]\n',
+    )
+    table = RegionTable.load(path)
+    assert table.regime_for("CH") is Regime.OPT_OUT
+    assert table.regime_for("US", "CA") is Regime.NOTICE
+    assert table.regime_for("DE") is None
 
 
 @pytest.fixture(scope="module")
@@ -67,22 +129,57 @@ def geoip(tmp_path_factory: pytest.TempPathFactory) -> Path:
         IPSet(["203.0.113.0/24"]),
         {"country": {"iso_code": "US"}, "subdivisions": [{"iso_code": "CA"}]},
     )
-    writer.insert_network(IPSet(["2001:db8::/32"]), {"country": {"iso_code": "DE"}})
-    path = tmp_path_factory.mktemp("geoip") / "test.mmdb"
+    writer.insert_network(
+        IPSet(["2001:db8::/32"]),
+        {"country": {"iso_code": "CA"}, "subdivisions": [{"iso_code": "QC"}]},
+    )
+    writer.insert_network(IPSet(["198.51.100.0/24"]), {"country": {"iso_code": "DE"}})
+    writer.insert_network(IPSet(["192.0.2.0/24"]), {"country": {"iso_code": "Germany"}})
+    path = tmp_path_factory.mktemp("geoip") / "city.mmdb"
     writer.to_db_file(str(path))
     return path
 
 
-def test_country_from_the_geoip_database(geoip: Path) -> None:
+@pytest.mark.parametrize(
+    ("client_ip", "place"),
+    [
+        ("203.0.113.9", ("US", "CA")),
+        ("::ffff:203.0.113.9", ("US", "CA")),
+        ("2001:db8::1", ("CA", "QC")),
+        ("2001:db8:ffff::9", ("CA", "QC")),
+        ("198.51.100.1", ("DE", None)),
+        ("203.0.114.1", (None, None)),
+        ("2001:db9::1", (None, None)),
+        ("192.0.2.1", (None, None)),
+        ("not an ip", (None, None)),
+        ("", (None, None)),
+        (None, (None, None)),
+    ],
+)
+def test_place_from_the_geoip_database(
+    geoip: Path, client_ip: str | None, place: tuple[str | None, str | None]
+) -> None:
+    assert CountryResolver(geoip_database=geoip).resolve({}, client_ip) == place
+
+
+def test_an_ipv4_only_database_answers_ipv6_visitors_with_nothing(tmp_path: Path) -> None:
+    writer = MMDBWriter(ip_version=4, database_type="GeoLite2-Country")
+    writer.insert_network(IPSet(["203.0.113.0/24"]), {"country": {"iso_code": "FR"}})
+    path = tmp_path / "country.mmdb"
+    writer.to_db_file(str(path))
+    resolver = CountryResolver(geoip_database=path)
+    assert resolver.resolve({}, "203.0.113.7") == ("FR", None)
+    assert resolver.resolve({}, "2001:db8::1") == (None, None)
+
+
+def test_a_visitor_is_placed_under_the_right_regime(geoip: Path, regions: RegionTable) -> None:
     resolver = CountryResolver(geoip_database=geoip)
-    assert resolver.resolve({}, "203.0.113.9") == ("US", "CA")
-    assert resolver.resolve({}, "2001:db8::1") == ("DE", None)
-    assert resolver.resolve({}, "198.51.100.1") == (None, None)
-    assert resolver.resolve({}, "not an ip") == (None, None)
-    assert resolver.resolve({}, None) == (None, None)
+    assert regions.regime_for(*resolver.resolve({}, "2001:db8::1")) is Regime.OPT_IN
+    assert regions.regime_for(*resolver.resolve({}, "203.0.113.9")) is Regime.OPT_OUT
+    assert regions.regime_for(*resolver.resolve({}, "203.0.114.1")) is None
 
 
-def test_trusted_header_wins_and_garbage_falls_back(geoip: Path) -> None:
+def test_the_trusted_header_wins_over_the_database(geoip: Path) -> None:
     resolver = CountryResolver(
         country_header="CF-IPCountry", subdivision_header="CF-Region-Code", geoip_database=geoip
     )
@@ -92,17 +189,68 @@ def test_trusted_header_wins_and_garbage_falls_back(geoip: Path) -> None:
         "US",
         "VA",
     )
-    assert resolver.resolve({b"cf-ipcountry": b"XX"}, "203.0.113.9") == ("US", "CA")
-    assert resolver.resolve({b"cf-ipcountry": b"\xff<script>"}, "2001:db8::5") == ("DE", None)
+    assert resolver.resolve({b"cf-ipcountry": b" us ", b"cf-region-code": b"tx"}, None) == (
+        "US",
+        "TX",
+    )
 
 
-def test_headers_are_not_trusted_unless_configured() -> None:
-    assert CountryResolver().resolve({b"cf-ipcountry": b"US"}, "203.0.113.9") == (None, None)
+def test_the_database_fills_in_the_subdivision_a_header_leaves_out(geoip: Path) -> None:
+    resolver = CountryResolver(country_header="CloudFront-Viewer-Country", geoip_database=geoip)
+    assert resolver.header_names == (b"cloudfront-viewer-country",)
+    assert resolver.resolve({b"cloudfront-viewer-country": b"US"}, "203.0.113.9") == ("US", "CA")
+    # The database disagrees on the country: its subdivision belongs to another place.
+    assert resolver.resolve({b"cloudfront-viewer-country": b"MX"}, "203.0.113.9") == ("MX", None)
 
 
-def test_missing_database_is_a_clear_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "country", [b"XX", b"T1", b"A1", b"\xff<script>", b"USA", b"", b"U S", b"12"]
+)
+def test_garbage_in_the_country_header_falls_back_to_the_database(
+    geoip: Path, country: bytes
+) -> None:
+    resolver = CountryResolver(
+        country_header="X-Vercel-IP-Country",
+        subdivision_header="X-Vercel-IP-Country-Region",
+        geoip_database=geoip,
+    )
+    headers = {b"x-vercel-ip-country": country, b"x-vercel-ip-country-region": b"NY"}
+    assert resolver.resolve(headers, "2001:db8::5") == ("CA", "QC")
+    assert resolver.resolve(headers, None) == (None, None)
+
+
+@pytest.mark.parametrize("region", [b"\xff\xfe", b"NEW YORK", b"US-", b"", b"CA-QC"])
+def test_garbage_in_the_subdivision_header_is_ignored(region: bytes) -> None:
+    resolver = CountryResolver(
+        country_header="CloudFront-Viewer-Country",
+        subdivision_header="CloudFront-Viewer-Country-Region",
+    )
+    headers = {b"cloudfront-viewer-country": b"US", b"cloudfront-viewer-country-region": region}
+    assert resolver.resolve(headers, "203.0.113.9") == ("US", None)
+
+
+def test_headers_are_not_trusted_unless_configured(geoip: Path) -> None:
+    resolver = CountryResolver(geoip_database=geoip)
+    assert resolver.header_names == ()
+    assert resolver.resolve({b"cf-ipcountry": b"JP"}, "203.0.113.9") == ("US", "CA")
+    assert CountryResolver().resolve({b"cf-ipcountry": b"JP"}, "203.0.113.9") == (None, None)
+
+
+def test_a_missing_database_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"missing\.mmdb"):
         CountryResolver(geoip_database=tmp_path / "missing.mmdb")
+
+
+def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "GeoLite2-City.mmdb"
+    path.write_bytes(b"this is not a MaxMind database\n" * 10)
+    with pytest.raises(ValueError, match=r"GeoLite2-City\.mmdb"):
+        CountryResolver(geoip_database=path)
+
+
+def test_a_header_name_that_cannot_be_one_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="CF IPCountry"):
+        CountryResolver(country_header="CF IPCountry")
 
 
 @pytest.mark.parametrize(
@@ -112,7 +260,9 @@ def test_missing_database_is_a_clear_error(tmp_path: Path) -> None:
         (b" 1 ", True),
         (b"0", False),
         (b"true", False),
+        (b"11", False),
         (b"\xff", False),
+        (b"", False),
         (None, False),
     ],
 )
@@ -120,11 +270,21 @@ def test_gpc_header(value: bytes | None, enabled: bool) -> None:
     assert gpc_enabled(value) is enabled
 
 
-def test_defaults_per_regime() -> None:
-    assert default_grants(Regime.OPT_IN, False) == (ESSENTIAL_ONLY, Source.DEFAULT)
-    assert default_grants(Regime.OPT_IN, True) == (ESSENTIAL_ONLY, Source.DEFAULT)
-    assert default_grants(Regime.OPT_OUT, False) == (ALL_GRANTED, Source.DEFAULT)
-    granted, source = default_grants(Regime.OPT_OUT, True)
-    assert Category.MARKETING not in granted and Category.ANALYTICS in granted
-    assert source is Source.GPC
-    assert default_grants(Regime.NOTICE, False) == (ALL_GRANTED, Source.DEFAULT)
+WITHOUT_MARKETING = ALL_GRANTED - {Category.MARKETING}
+
+
+@pytest.mark.parametrize(
+    ("regime", "gpc", "grants"),
+    [
+        (Regime.OPT_IN, False, (ESSENTIAL_ONLY, Source.DEFAULT)),
+        (Regime.OPT_IN, True, (ESSENTIAL_ONLY, Source.DEFAULT)),
+        (Regime.OPT_OUT, False, (ALL_GRANTED, Source.DEFAULT)),
+        (Regime.OPT_OUT, True, (WITHOUT_MARKETING, Source.GPC)),
+        (Regime.NOTICE, False, (ALL_GRANTED, Source.DEFAULT)),
+        (Regime.NOTICE, True, (WITHOUT_MARKETING, Source.GPC)),
+    ],
+)
+def test_defaults_before_a_choice(
+    regime: Regime, gpc: bool, grants: tuple[frozenset[Category], Source]
+) -> None:
+    assert default_grants(regime, gpc) == grants
