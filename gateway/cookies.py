@@ -6,41 +6,52 @@ here takes text that may hold any code point 0-255, and none of them raises.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import quote
 
-MAX_NAME_VALUE = 4096
-MAX_ATTRIBUTE_VALUE = 1024
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _WSP = " \t"
+_MAX_NAME_VALUE = 4096  # octets; latin-1 text holds one code point per octet
+_MAX_ATTRIBUTE_VALUE = 1024
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # CTLs but HTAB: the header is ignored
+
+# Cookie prefixes a user agent enforces (RFC 6265bis 4.1.3, plus the HttpOnly pair browsers
+# ship), matched case-insensitively. All need Secure; "__host-http-" starts with "__host-".
+_PREFIXES = ("__secure-", "__host-", "__http-")
+_NEEDS_HTTP_ONLY = ("__http-", "__host-http-")
+_HOST_ONLY = "__host-"
+_MAX_AGE = re.compile(r"-?[0-9]+")
+_SAME_SITE = {"strict": "Strict", "lax": "Lax", "none": "None"}
+_MIGHT_SAY_NONE = re.compile("none", re.IGNORECASE)
 
 
 def parse_cookie_header(header: str) -> list[tuple[str, str]]:
-    """Pairs of a request ``Cookie`` header in order, duplicates kept."""
-    pairs = []
+    """Pairs of a request ``Cookie`` header in order, duplicates kept.
+
+    Browsers send one name twice when cookies of different paths or domains share it, and a
+    nameless cookie as its bare value, so a piece without '=' is ``("", piece)``.
+    """
+    pairs: list[tuple[str, str]] = []
     for piece in header.split(";"):
-        piece = piece.strip(_WSP)
-        if not piece:
-            continue
         name, sep, value = piece.partition("=")
         if sep:
             pairs.append((name.strip(_WSP), value.strip(_WSP)))
-        else:
-            pairs.append(("", name))
+        elif bare := name.strip(_WSP):
+            pairs.append(("", bare))
     return pairs
 
 
 def split_cookie_header(header: str) -> list[tuple[str, str]]:
     """``(name, "name=value")`` for each pair, so a header is split once and filtered later."""
-    pieces = []
+    pieces: list[tuple[str, str]] = []
     for piece in header.split(";"):
-        piece = piece.strip(_WSP)
-        if piece:
-            name, sep, _ = piece.partition("=")
-            pieces.append((name.strip(_WSP) if sep else "", piece))
+        name, sep, _ = piece.partition("=")
+        if sep:
+            pieces.append((name.strip(_WSP), piece.strip(_WSP)))
+        elif bare := piece.strip(_WSP):
+            pieces.append(("", bare))
     return pieces
 
 
@@ -63,15 +74,19 @@ def filter_cookie_pieces(
 def filter_cookie_header(header: str, keep: Callable[[str], bool]) -> tuple[str | None, list[str]]:
     """The header without the pairs ``keep`` refuses, and the refused names (each once).
 
-    The very same header object comes back when nothing was refused; ``None`` when nothing
-    is left.
+    The very same header object comes back when nothing was refused, so the caller can skip
+    rebuilding the request; ``None`` when nothing is left.
     """
     return filter_cookie_pieces(header, split_cookie_header(header), keep)
 
 
 @dataclass(frozen=True, slots=True)
 class SetCookie:
-    """The cookie a user agent stores from one ``Set-Cookie`` header."""
+    """The cookie a user agent stores from one ``Set-Cookie`` header.
+
+    ``max_age`` is the number sent, 0 when it was negative (both mean "expired"); ``domain``
+    and ``path`` are None when the user agent falls back to the request's host and path.
+    """
 
     name: str
     value: str
@@ -86,103 +101,139 @@ class SetCookie:
 
 
 def _name_value(header: str) -> tuple[str, str, str] | None:
-    """Name, value and the attribute text, or None when a user agent ignores the header."""
+    """Name, value and the attribute text, or None when every user agent ignores the header."""
     if _CONTROL.search(header):
         return None
     pair, _, attributes = header.partition(";")
     name, sep, value = pair.partition("=")
-    if not sep:
-        name, value = "", name
-    name, value = name.strip(_WSP), value.strip(_WSP)
-    if not name and not value:
-        return None
-    if len(name) + len(value) > MAX_NAME_VALUE:
+    if sep:
+        name, value = name.strip(_WSP), value.strip(_WSP)
+    else:
+        name, value = "", name.strip(_WSP)
+    if not name and (not value or value[:12].lower().startswith(_PREFIXES)):
+        return None  # nothing to store, or a nameless cookie posing as a prefixed one
+    if len(name) + len(value) > _MAX_NAME_VALUE:
         return None
     return name, value, attributes
 
 
 def set_cookie_name(header: str) -> str | None:
-    """Just the cookie name (what classification needs), or None if the header is ignored."""
-    parsed = _name_value(header)
-    return parsed[0] if parsed is not None else None
+    """Just the cookie name (what classification needs), or None if the header is ignored.
 
-
-def parse_set_cookie(header: str) -> SetCookie | None:
-    """The cookie a user agent would store from this value, or None when it would ignore it."""
+    Only the rarer headers whose attributes can get them ignored (a prefixed name, a
+    non-ASCII Domain, SameSite=None) pay for a full parse, which keeps the two in agreement.
+    """
     parsed = _name_value(header)
     if parsed is None:
         return None
-    name, value, rest = parsed
-    fields: dict[str, object] = {}
-    for attribute in rest.split(";") if rest else ():
-        key, _, raw = attribute.partition("=")
+    name, _, attributes = parsed
+    if name.startswith("__") or not attributes.isascii() or _MIGHT_SAY_NONE.search(attributes):
+        cookie = _parse_set_cookie(header, with_expiry=False)
+        return cookie.name if cookie is not None else None
+    return name
+
+
+def parse_set_cookie(header: str) -> SetCookie | None:
+    """The cookie a user agent would store from this value, or None when it would ignore it.
+
+    RFC 6265bis 5.6 parsing and the request-independent steps of the 5.7 storage model; the
+    last attribute of a kind wins, and an attribute value over 1024 octets is skipped.
+    """
+    return _parse_set_cookie(header, with_expiry=True)
+
+
+def _parse_set_cookie(header: str, *, with_expiry: bool) -> SetCookie | None:
+    """``parse_set_cookie``, optionally without Expires and Max-Age.
+
+    Those two never get a header ignored and dates are slow to parse, so ``set_cookie_name``
+    leaves them out.
+    """
+    parsed = _name_value(header)
+    if parsed is None:
+        return None
+    name, value, attributes = parsed
+    expires: datetime | None = None
+    max_age: int | None = None
+    domain: str | None = None
+    path: str | None = None
+    same_site: str | None = None
+    secure = http_only = partitioned = False
+    for cookie_av in attributes.split(";"):
+        key, _, raw = cookie_av.partition("=")
         key, raw = key.strip(_WSP).lower(), raw.strip(_WSP)
-        if len(raw) > MAX_ATTRIBUTE_VALUE:
+        if len(raw) > _MAX_ATTRIBUTE_VALUE:
             continue
         if key == "expires":
-            date = parse_cookie_date(raw)
-            if date is not None:
-                fields["expires"] = date
+            date = _parse_cookie_date(raw) if with_expiry else None
+            if date is not None:  # an unparsable date leaves any earlier one
+                expires = date
         elif key == "max-age":
-            if re.fullmatch(r"-?[0-9]+", raw):
-                fields["max_age"] = max(int(raw), 0) if not raw.startswith("-") else 0
+            if with_expiry and _MAX_AGE.fullmatch(raw):
+                max_age = max(int(raw), 0)
         elif key == "domain":
-            fields["domain"] = raw.lstrip(".").lower() or None
+            domain = (raw[1:] if raw.startswith(".") else raw) or None
         elif key == "path":
-            fields["path"] = raw if raw.startswith("/") else None
+            path = raw if raw.startswith("/") else None
         elif key == "secure":
-            fields["secure"] = True
+            secure = True
         elif key == "httponly":
-            fields["http_only"] = True
+            http_only = True
         elif key == "samesite":
-            fields["same_site"] = {"strict": "Strict", "lax": "Lax", "none": "None"}.get(
-                raw.lower()
-            )
+            same_site = _SAME_SITE.get(raw.lower())
         elif key == "partitioned":
-            fields["partitioned"] = True
-    return SetCookie(name, value, **fields)  # type: ignore[arg-type]
+            partitioned = True
+    if domain is not None:
+        if not domain.isascii():
+            return None
+        domain = domain.lower()
+    if same_site == "None" and not secure:
+        return None
+    prefix = name[:12].lower()
+    if (
+        (prefix.startswith(_PREFIXES) and not secure)
+        or (prefix.startswith(_NEEDS_HTTP_ONLY) and not http_only)
+        or (prefix.startswith(_HOST_ONLY) and (domain is not None or path != "/"))
+    ):
+        return None
+    return SetCookie(
+        name, value, expires, max_age, domain, path, secure, http_only, same_site, partitioned
+    )
 
 
-_DELIMITER = re.compile(r"[\x09\x20-\x2f\x3b-\x40\x5b-\x60\x7b-\x7e]+")
+_DATE_DELIMITERS = re.compile(r"[\x09\x20-\x2f\x3b-\x40\x5b-\x60\x7b-\x7e]+")
+_TIME = re.compile(r"([0-9]{1,2}):([0-9]{1,2}):([0-9]{1,2})(?:[^0-9]|$)")
+_DAY = re.compile(r"([0-9]{1,2})(?:[^0-9]|$)")
+_YEAR = re.compile(r"([0-9]{2,4})(?:[^0-9]|$)")
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 
 
-def parse_cookie_date(text: str) -> datetime | None:
-    """The RFC 6265 section 5.1.1 cookie-date algorithm; None for a date it rejects."""
-    time_found = day = month = year = None
-    for token in _DELIMITER.split(text):
+def _parse_cookie_date(text: str) -> datetime | None:
+    """The RFC 6265bis 5.1.1 cookie-date algorithm; None for a date it rejects."""
+    clock: tuple[int, int, int] | None = None
+    day = month = year = None
+    for token in _DATE_DELIMITERS.split(text):
         if not token:
             continue
-        if time_found is None:
-            match = re.match(r"(\d{1,2}):(\d{1,2}):(\d{1,2})(?:[^\d]|$)", token)
-            if match:
-                time_found = tuple(int(g) for g in match.groups())
-                continue
-        if day is None:
-            match = re.match(r"(\d{1,2})(?:[^\d]|$)", token)
-            if match:
-                day = int(match.group(1))
-                continue
-        if month is None and token[:3].lower() in _MONTHS:
+        if clock is None and (match := _TIME.match(token)):
+            clock = (int(match[1]), int(match[2]), int(match[3]))
+        elif day is None and (match := _DAY.match(token)):
+            day = int(match[1])
+        elif month is None and token[:3].lower() in _MONTHS:
             month = _MONTHS.index(token[:3].lower()) + 1
-            continue
-        if year is None:
-            match = re.match(r"(\d{2,4})(?:[^\d]|$)", token)
-            if match:
-                year = int(match.group(1))
-                continue
-    if time_found is None or day is None or month is None or year is None:
+        elif year is None and (match := _YEAR.match(token)):
+            year = int(match[1])
+    if clock is None or day is None or month is None or year is None:
         return None
     if 70 <= year <= 99:
         year += 1900
-    elif 0 <= year <= 69:
+    elif year <= 69:
         year += 2000
-    hour, minute, second = time_found
-    if not (1 <= day <= 31) or year < 1601 or hour > 23 or minute > 59 or second > 59:
+    hour, minute, second = clock
+    if not 1 <= day <= 31 or year < 1601 or hour > 23 or minute > 59 or second > 59:
         return None
     try:
         return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
-    except ValueError:
+    except ValueError:  # a day the month does not have
         return None
 
 
@@ -196,14 +247,11 @@ def build_set_cookie(
     secure: bool = False,
     http_only: bool = False,
     same_site: str | None = "Lax",
-    expires: str | None = None,
 ) -> str:
-    """A ``Set-Cookie`` value."""
+    """A ``Set-Cookie`` value; name and value must already be cookie-octets (no ';', CTLs)."""
     parts = [f"{name}={value}"]
     if max_age is not None:
         parts.append(f"Max-Age={max_age}")
-    if expires is not None:
-        parts.append(f"Expires={expires}")
     if domain:
         parts.append(f"Domain={domain}")
     if path:
@@ -217,51 +265,63 @@ def build_set_cookie(
     return "; ".join(parts)
 
 
-_EPOCH = "Thu, 01 Jan 1970 00:00:00 GMT"
-MAX_DOMAIN_VARIANTS = 4
+_EXPIRED = "Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
+_MAX_DOMAIN_VARIANTS = 4
+# A name a browser can hold and a Set-Cookie line can carry: no CTL but HTAB, no ';' or '=',
+# nothing past latin-1 (the line is encoded back to the bytes the browser sent).
+_UNSENDABLE_NAME = re.compile(r"[^\x09\x20-\x3a\x3c\x3e-\x7e\x80-\xff]")
+_HOSTNAME = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
+_IPV4_TAIL = re.compile(r"[0-9]+|0x[0-9a-f]*")
+# Characters a browser leaves unescaped in a URL path (WHATWG path percent-encode set), but
+# ';', which would end the Path attribute.
+_PATH_SAFE = "/!$&'()*+,=:@[]^|"
 
 
-def default_path(request_path: str) -> str:
-    """RFC 6265bis default-path: the request path up to, not including, its last '/'."""
+def expiry_headers(name: str, host: str | None, request_path: str, *, secure: bool) -> list[str]:
+    """``Set-Cookie`` values deleting ``name`` in the path and domain variants sites use.
+
+    A browser deletes a cookie only through a line with its exact path and domain, which the
+    request does not reveal, so every usual variant is sent. A name no browser can hold
+    yields no line at all; a nameless cookie is deleted through a placeholder value, since a
+    line with an empty name and value is ignored.
+    """
+    if _UNSENDABLE_NAME.search(name) or name != name.strip(_WSP):
+        return []
+    start = f"{name}=; {_EXPIRED}" if name else f"=deleted; {_EXPIRED}"
+    prefix = name[:12].lower()
+    flags = "; HttpOnly" if prefix.startswith(_NEEDS_HTTP_ONLY) else ""
+    if prefix.startswith(_HOST_ONLY):
+        return [f"{start}; Path=/; Secure{flags}"]
+    if secure or prefix.startswith(_PREFIXES):
+        flags = "; Secure" + flags
+    paths = dict.fromkeys(["/", quote(_default_path(request_path), _PATH_SAFE, errors="replace")])
+    domains = ["", *(f"; Domain={domain}" for domain in _domain_variants(host))]
+    return [f"{start}{domain}; Path={path}{flags}" for path in paths for domain in domains]
+
+
+def _default_path(request_path: str) -> str:
+    """RFC 6265bis 5.1.4 default-path: the request path up to, not including, its last '/'."""
     if not request_path.startswith("/") or request_path.count("/") == 1:
         return "/"
     return request_path[: request_path.rfind("/")]
 
 
-def _domains(host: str | None) -> list[str]:
-    if not host:
-        return []
-    hostname = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    hostname = hostname.strip("[]").lower().rstrip(".")
-    try:
-        ipaddress.ip_address(hostname)
-        return []
-    except ValueError:
-        pass
-    labels = hostname.split(".")
-    return [".".join(labels[i:]) for i in range(len(labels) - 1)][:MAX_DOMAIN_VARIANTS]
+def _domain_variants(host: str | None) -> list[str]:
+    """The host and its parent domains down to two labels, at most four of them.
 
-
-def expiry_headers(name: str, host: str | None, request_path: str, *, secure: bool) -> list[str]:
-    """``Set-Cookie`` values deleting ``name`` in the path and domain variants sites use."""
-    lowered = name.lower()
-    if lowered.startswith("__host-"):
-        return [build_set_cookie(name, "", max_age=0, expires=_EPOCH, secure=True, same_site=None)]
-    secure = secure or lowered.startswith("__secure-")
-    paths = dict.fromkeys(["/", default_path(request_path)])
-    headers = []
-    for path in paths:
-        for domain in [None, *_domains(host)]:
-            headers.append(
-                build_set_cookie(
-                    name,
-                    "",
-                    max_age=0,
-                    expires=_EPOCH,
-                    path=path,
-                    domain=domain,
-                    secure=secure,
-                    same_site=None,
-                )
-            )
-    return headers
+    Past four, the middle ones go: the host and the shortest parents (where sites and
+    analytics scripts put shared cookies) matter most. IP addresses and anything that is
+    not a plain ASCII host name get none.
+    """
+    if not host or host.startswith("["):  # IPv6 literal
+        return []
+    hostname = host.partition(":")[0].rstrip(".")
+    if not _HOSTNAME.fullmatch(hostname):
+        return []
+    labels = hostname.lower().split(".")
+    if _IPV4_TAIL.fullmatch(labels[-1]):  # what a browser parses as an IPv4 address
+        return []
+    domains = [".".join(labels[i:]) for i in range(len(labels) - 1)]
+    if len(domains) > _MAX_DOMAIN_VARIANTS:
+        domains = [domains[0], *domains[1 - _MAX_DOMAIN_VARIANTS :]]
+    return domains
