@@ -89,11 +89,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _classify(args: argparse.Namespace) -> int:
     settings = Settings.load(args.config)
-    site = [
-        CookieRule.from_mapping(rule, vendor=None, docs=None, origin="site")
-        for rule in settings.cookies
-    ]
-    classifier = Classifier.default(site)
+    from gateway.policy import site_rules
+
+    classifier = Classifier.default(site_rules(settings))
     unknown = 0
     for name in args.names:
         rule = classifier.classify(name)

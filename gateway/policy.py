@@ -21,7 +21,7 @@ from gateway.consent import (
     Source,
 )
 from gateway.jurisdiction import CountryResolver, RegionTable, default_grants, gpc_enabled
-from gateway.rules import Classifier, CookieRule, MatchKind
+from gateway.rules import Classifier, CookieRule, MatchKind, load_site_rule_file
 from gateway.settings import Settings
 from gateway.unknown import UnknownCookieLog
 
@@ -37,6 +37,17 @@ class RequestFacts:
     headers: Mapping[bytes, bytes]
     client_ip: str | None
     user_agent: str
+
+
+def site_rules(settings: Settings) -> list[CookieRule]:
+    """The site's own rules: ``cookies`` entries first, then each of ``rule_files``."""
+    rules = [
+        CookieRule.from_mapping(rule, vendor=None, docs=None, origin="site")
+        for rule in settings.cookies
+    ]
+    for path in settings.rule_files:
+        rules.extend(load_site_rule_file(path))
+    return rules
 
 
 class ConsentPolicy:
@@ -60,10 +71,6 @@ class ConsentPolicy:
         self.codec = ConsentCookieCodec(
             settings.secret, settings.cookie_lifetime_days * SECONDS_PER_DAY
         )
-        site_rules = [
-            CookieRule.from_mapping(rule, vendor=None, docs=None, origin="site")
-            for rule in settings.cookies
-        ]
         own_cookie = CookieRule.from_mapping(
             {
                 "name": settings.cookie_name,
@@ -76,7 +83,7 @@ class ConsentPolicy:
             docs=None,
             origin="gateway",
         )
-        self.classifier = classifier or Classifier.default([own_cookie, *site_rules])
+        self.classifier = classifier or Classifier.default([own_cookie, *site_rules(settings)])
         self.regions = regions or RegionTable.load()
         self.resolver = CountryResolver(
             country_header=settings.country_header,

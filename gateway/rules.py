@@ -1,5 +1,10 @@
 """The cookie rule database (``rules/cookies/*.toml``) compiled into a fast classifier.
 
+Classification runs for every cookie of every request, so everything that does not depend
+on the cookie name happens once, in ``Classifier.__init__``: exact names go into a dict,
+prefixes into a dict probed at the few lengths that exist for the name's first character,
+and all patterns into one alternation whose matching group tells which rule matched.
+
 Precedence: any site rule beats any built-in rule; within one set an exact name beats the
 longest prefix, which beats patterns (in file order). Rules with a ``domain`` describe
 third-party cookies set on the vendor's own domain: they belong to the cookie declaration
@@ -15,23 +20,45 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import TypeVar
 
 from gateway.consent import Category
 from gateway.resources import rules_dir
 
-_COOKIE_PREFIXES = ("__host-", "__secure-")
-_KEYS = {"name", "match", "category", "vendor", "purpose", "retention", "domain"}
+# RFC 6265bis: browsers ignore cookies whose name holds a control character, the name ends
+# at "=" and the pair at ";", and whitespace around the name is trimmed.
+_NOT_IN_COOKIE_NAMES = re.compile(r"[\x00-\x1f\x7f;=]|^\s|\s$")
+# Numbered or named references would point at the wrong group once patterns are combined.
+_GROUP_REFERENCE = re.compile(r"(?<!\\)(?:\\\\)*(?:\\[1-9]|\(\?P=|\(\?\()")
+_RULE_KEYS = frozenset({"name", "match", "category", "purpose", "retention", "domain"})
+_VENDOR_KEYS = frozenset({"name", "docs", "cookies"})
+_HOST_PREFIX = "__host-"
+_SECURE_PREFIX = "__secure-"
+_Choice = TypeVar("_Choice", bound=StrEnum)
 
 
 class MatchKind(StrEnum):
+    """How a rule's ``name`` is compared with a cookie name."""
+
     EXACT = "exact"
     PREFIX = "prefix"
     PATTERN = "pattern"
 
 
+def cookie_name_problem(name: str) -> str | None:
+    """Why ``name`` can never be the name of a cookie a browser sends, or ``None``."""
+    if not name:
+        return "is empty"
+    if not name.isascii():
+        return "holds non-ASCII characters"
+    if _NOT_IN_COOKIE_NAMES.search(name):
+        return "holds a control character, ';', '=' or surrounding whitespace"
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class CookieRule:
-    """One row of the cookie database."""
+    """One row of the cookie database: which cookie, whose, why and for how long."""
 
     name: str
     match: MatchKind
@@ -47,109 +74,183 @@ class CookieRule:
     def from_mapping(
         cls, data: Mapping[str, object], *, vendor: str | None, docs: str | None, origin: str
     ) -> CookieRule:
-        """A rule from a TOML table; ``ValueError`` names the origin, rule and bad key."""
+        """A rule from a TOML table or a settings entry.
+
+        ``vendor=None`` means a site rule, which may carry its own ``vendor`` key. Bad input
+        raises ``ValueError`` naming ``origin``, the rule and the key with the expected form.
+        """
         name = data.get("name")
-        where = f"{origin}: cookie rule {name!r}"
         if not isinstance(name, str) or not name:
-            raise ValueError(f"{origin}: a cookie rule needs a non-empty string `name`")
-        unknown = set(data) - _KEYS
+            raise ValueError(f"{origin}: every cookie rule needs a `name` (a non-empty string)")
+        where = f"{origin}: cookie rule {name!r}"
+        allowed = _RULE_KEYS | {"vendor"} if vendor is None else _RULE_KEYS
+        unknown = sorted(set(data) - allowed)
         if unknown:
-            raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}; expected {sorted(_KEYS)}")
-        for key in ("purpose", "retention", "vendor", "domain"):
-            if key in data and not isinstance(data[key], str):
-                raise ValueError(f"{where}: `{key}` must be a string")
-        try:
-            category = Category(str(data.get("category")))
-        except ValueError:
-            valid = ", ".join(c.value for c in Category)
-            raise ValueError(
-                f"{where}: `category` {data.get('category')!r} must be one of {valid}"
-            ) from None
-        try:
-            match = MatchKind(str(data.get("match", "exact")))
-        except ValueError:
-            raise ValueError(f"{where}: `match` must be exact, prefix or pattern") from None
+            raise ValueError(f"{where}: unknown key(s) {unknown}; expected {sorted(allowed)}")
+        match = _choice(MatchKind, "match", data.get("match", MatchKind.EXACT.value), where)
         if match is MatchKind.PATTERN:
-            try:
-                re.compile(name)
-            except re.error as error:
-                raise ValueError(f"{where}: not a valid regular expression ({error})") from None
+            _check_pattern(name, where)
+        else:
+            problem = cookie_name_problem(name)
+            if problem is not None:
+                raise ValueError(f"{where}: `name` {problem}, so no cookie can match it")
         return cls(
             name=name,
             match=match,
-            category=category,
-            vendor=str(data.get("vendor") or vendor or "site"),
-            purpose=str(data.get("purpose", "")),
-            retention=str(data.get("retention", "")),
-            domain=str(data["domain"]) if data.get("domain") else None,
+            category=_choice(Category, "category", data.get("category"), where),
+            vendor=vendor or _text(data, "vendor", where, default="site"),
+            purpose=_text(data, "purpose", where),
+            retention=_text(data, "retention", where),
+            domain=_text(data, "domain", where, default="") or None,
             docs=docs,
             origin=origin,
         )
 
 
+def _text(data: Mapping[str, object], key: str, where: str, *, default: str | None = None) -> str:
+    value = data.get(key, default)
+    if value is None:
+        raise ValueError(f"{where}: `{key}` is required (a non-empty string)")
+    if not isinstance(value, str) or (key in data and not value.strip()):
+        raise ValueError(f"{where}: `{key}` must be a non-empty string, not {value!r}")
+    return value
+
+
+def _choice(kind: type[_Choice], key: str, value: object, where: str) -> _Choice:
+    if isinstance(value, str) and value in {member.value for member in kind}:
+        return kind(value)
+    valid = ", ".join(member.value for member in kind)
+    raise ValueError(f"{where}: `{key}` {value!r} is not one of {valid}")
+
+
+def _check_pattern(pattern: str, where: str) -> None:
+    """Reject what would break when all patterns are combined into one expression."""
+    try:
+        compiled = re.compile(pattern)
+        re.compile(f"x|(?:{pattern})")
+    except re.error as error:
+        raise ValueError(
+            f"{where}: `name` is not a usable regular expression ({error}); "
+            "inline flags must be scoped, like (?i:...)"
+        ) from None
+    if compiled.groupindex or _GROUP_REFERENCE.search(pattern):
+        raise ValueError(
+            f"{where}: `name` uses named groups or group references; "
+            "write the pattern with plain or (?:...) groups"
+        )
+
+
 def load_rule_files(directory: Path) -> list[CookieRule]:
-    """Every rule in ``directory/*.toml``, files in name order."""
+    """Every built-in rule in ``directory/*.toml``, files in name order, rules in file order.
+
+    Built-in vendors must name the documentation their entries were written from.
+    """
+    if not directory.is_dir():
+        raise ValueError(f"{directory}: no such rules directory")
     rules: list[CookieRule] = []
     for path in sorted(directory.glob("*.toml")):
-        origin = f"builtin:{path.name}"
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-            raise ValueError(f"{path}: not valid TOML ({error})") from None
-        for vendor in data.get("vendor", []):
-            for cookie in vendor.get("cookies", []):
-                rules.append(
-                    CookieRule.from_mapping(
-                        cookie, vendor=vendor.get("name"), docs=vendor.get("docs"), origin=origin
-                    )
-                )
+        rules.extend(_rules_of_file(_read_rules(path), f"builtin:{path.name}", require_docs=True))
+    return rules
+
+
+def load_site_rule_file(path: Path) -> list[CookieRule]:
+    """A site's own rules file of the same ``[[vendor]]`` form (``docs`` optional there),
+    such as the one ``consent-gateway rules import-ocd`` writes."""
+    return _rules_of_file(_read_rules(path), str(path), require_docs=False)
+
+
+def _read_rules(path: Path) -> Mapping[str, object]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such rules file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: not valid TOML ({error})") from None
+
+
+def _rules_of_file(
+    data: Mapping[str, object], origin: str, *, require_docs: bool
+) -> list[CookieRule]:
+    extra = sorted(set(data) - {"vendor"})
+    vendors = data.get("vendor", [])
+    if extra or not isinstance(vendors, list):
+        raise ValueError(f"{origin}: a rules file holds only [[vendor]] tables")
+    rules: list[CookieRule] = []
+    for number, vendor in enumerate(vendors, start=1):
+        where = f"{origin}: vendor #{number}"
+        if not isinstance(vendor, dict):
+            raise ValueError(f"{where} is not a table")
+        name, docs, cookies = vendor.get("name"), vendor.get("docs"), vendor.get("cookies")
+        unknown = sorted(set(vendor) - _VENDOR_KEYS)
+        if unknown:
+            raise ValueError(f"{where}: unknown key(s) {unknown}; expected {sorted(_VENDOR_KEYS)}")
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"{where}: `name` must be a non-empty string")
+        if (require_docs or docs is not None) and (not isinstance(docs, str) or not docs.strip()):
+            raise ValueError(f"{origin}: vendor {name!r}: `docs` must be the address of its docs")
+        if not isinstance(cookies, list) or not all(isinstance(c, dict) for c in cookies):
+            raise ValueError(f"{origin}: vendor {name!r}: `cookies` must be a list of tables")
+        rules.extend(
+            CookieRule.from_mapping(cookie, vendor=name, docs=docs, origin=origin)
+            for cookie in cookies
+        )
     return rules
 
 
 class _RuleSet:
-    """One precedence level: exact names, prefixes by length, one combined pattern."""
+    """One precedence level compiled for look-ups: exact dict, prefix dict, one regex."""
 
     def __init__(self, rules: Sequence[CookieRule]) -> None:
+        first_party = [rule for rule in rules if rule.domain is None]
         self.exact: dict[str, CookieRule] = {}
-        prefixes: dict[str, CookieRule] = {}
+        self.prefixes: dict[str, CookieRule] = {}
         patterns: list[CookieRule] = []
-        for rule in rules:
-            if rule.domain is not None:
-                continue
+        for rule in first_party:
             if rule.match is MatchKind.EXACT:
                 self.exact.setdefault(rule.name, rule)
             elif rule.match is MatchKind.PREFIX:
-                prefixes.setdefault(rule.name, rule)
+                self.prefixes.setdefault(rule.name, rule)
             else:
                 patterns.append(rule)
-        self.prefixes = prefixes
-        self.prefix_lengths = sorted({len(p) for p in prefixes}, reverse=True)
-        self.patterns = patterns
+        # Only the lengths that occur among prefixes starting with the name's first
+        # character are probed, longest first.
+        lengths: dict[str, set[int]] = {}
+        for prefix in self.prefixes:
+            lengths.setdefault(prefix[0], set()).add(len(prefix))
+        self.prefix_lengths = {
+            first: tuple(sorted(sizes, reverse=True)) for first, sizes in lengths.items()
+        }
+        # One alternation, each pattern in its own outer group, in file order: the regex
+        # engine tries them in order and ``lastindex`` names the outer group that matched.
+        self.pattern_rules: dict[int, CookieRule] = {}
+        group = 1
+        for rule in patterns:
+            self.pattern_rules[group] = rule
+            group += 1 + re.compile(rule.name).groups
         self.pattern = (
-            re.compile("|".join(f"(?P<r{i}>{rule.name})" for i, rule in enumerate(patterns)))
-            if patterns
-            else None
+            re.compile("|".join(f"({rule.name})" for rule in patterns)) if patterns else None
         )
 
     def find(self, name: str) -> CookieRule | None:
         rule = self.exact.get(name)
         if rule is not None:
             return rule
-        size = len(name)
-        for length in self.prefix_lengths:
-            if length <= size:
+        lengths = self.prefix_lengths.get(name[:1])
+        if lengths is not None:
+            # ``name[:n]`` longer than the name is the name itself, still a true prefix.
+            for length in lengths:
                 rule = self.prefixes.get(name[:length])
                 if rule is not None:
                     return rule
         if self.pattern is not None:
-            match = self.pattern.fullmatch(name)
-            if match is not None and match.lastgroup is not None:
-                return self.patterns[int(match.lastgroup[1:])]
+            found = self.pattern.fullmatch(name)
+            if found is not None and found.lastindex is not None:
+                return self.pattern_rules[found.lastindex]
         return None
 
 
 class Classifier:
-    """Cookie name -> rule, memoised because a site's cookie names repeat endlessly."""
+    """Cookie name -> the rule that classifies it, memoised: a site's names repeat endlessly."""
 
     def __init__(
         self,
@@ -157,34 +258,47 @@ class Classifier:
         site: Sequence[CookieRule] = (),
         cache_size: int = 4096,
     ) -> None:
-        self.rules = (*site, *builtin)
+        self.rules: tuple[CookieRule, ...] = (*site, *builtin)
         self._levels = (_RuleSet(site), _RuleSet(builtin))
-        self._cache: dict[str, CookieRule | None] = {}
-        self._cache_size = cache_size
+        self._memo: dict[str, CookieRule | None] = {}
+        self._memo_size = max(cache_size, 0)
 
     @classmethod
     def default(cls, site: Sequence[CookieRule] = ()) -> Classifier:
+        """The built-in database with the site's own rules in front."""
         return cls(load_rule_files(rules_dir() / "cookies"), site)
 
     def classify(self, name: str) -> CookieRule | None:
+        """The rule for cookie ``name``, or ``None`` when no rule knows it."""
+        memo = self._memo
         try:
-            return self._cache[name]
+            return memo[name]
         except KeyError:
             pass
-        rule = self._lookup(name)
-        if len(self._cache) >= self._cache_size:
-            self._cache.clear()
-        self._cache[name] = rule
+        rule = self._find(name)
+        if self._memo_size:
+            if len(memo) >= self._memo_size:
+                memo.clear()
+            memo[name] = rule
         return rule
 
-    def _lookup(self, name: str) -> CookieRule | None:
+    def _find(self, name: str) -> CookieRule | None:
+        unprefixed = _without_cookie_prefix(name)
         for level in self._levels:
             rule = level.find(name)
-            if rule is None and name[:2] == "__":
-                lowered = name.lower()
-                for prefix in _COOKIE_PREFIXES:
-                    if lowered.startswith(prefix):
-                        rule = level.find(name[len(prefix) :])
+            if rule is None and unprefixed is not None:
+                rule = level.find(unprefixed)
             if rule is not None:
                 return rule
         return None
+
+
+def _without_cookie_prefix(name: str) -> str | None:
+    """``name`` without a ``__Host-`` or ``__Secure-`` prefix (any case), if it has one."""
+    if name[:2] != "__":
+        return None
+    if name[:7].lower() == _HOST_PREFIX:
+        return name[7:]
+    if name[:9].lower() == _SECURE_PREFIX:
+        return name[9:]
+    return None

@@ -48,6 +48,10 @@ class Settings(BaseModel):
     cookies: list[dict[str, Any]] = Field(
         default_factory=list, description="Site cookie rules; they override the built-in ones."
     )
+    rule_files: list[Path] = Field(
+        default_factory=list,
+        description="Site rules files ([[vendor]] tables, as `rules import-ocd` writes them).",
+    )
     expire_refused_cookies: bool = True
     database_url: str = "sqlite:///consent-gateway.sqlite3"
     metrics: bool = False
@@ -122,7 +126,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise SettingsError(f"settings file {path} is not valid TOML: {error}") from None
 
 
-_STRUCTURED = {"secret", "cookies", "allowed_origins"}
+_STRUCTURED = {"secret", "cookies", "allowed_origins", "rule_files"}
 
 
 def _from_environment(environ: Mapping[str, str]) -> dict[str, tuple[Any, str]]:

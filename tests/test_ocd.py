@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from gateway.cli import main
 from gateway.consent import Category
 from gateway.ocd import import_ocd, toml_string
-from gateway.rules import Classifier, load_rule_files
+from gateway.rules import Classifier, load_site_rule_file
 
 OCD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "open-cookie-database.csv"
 
@@ -22,7 +22,7 @@ def test_the_real_database_imports_and_classifies(tmp_path: Path) -> None:
     assert report.vendors > 300
     assert 2000 < report.cookies + len(report.skipped) <= 2264
     (tmp_path / "ocd.toml").write_text(text)
-    rules = load_rule_files(tmp_path)
+    rules = load_site_rule_file(tmp_path / "ocd.toml")
     assert len(rules) == report.cookies
     classifier = Classifier(rules)
 
@@ -36,10 +36,18 @@ def test_the_real_database_imports_and_classifies(tmp_path: Path) -> None:
     assert category("_ga_ABC123") is Category.ANALYTICS  # a wildcard row is a prefix
 
 
-def test_cli_writes_the_rules_file(tmp_path: Path) -> None:
+def test_cli_writes_a_rules_file_the_settings_can_load(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "site-rules.toml"
     assert main(["rules", "import-ocd", str(OCD), "-o", str(out)]) == 0
     assert tomllib.loads(out.read_text())["vendor"]
+    config = tmp_path / "gateway.toml"
+    config.write_text(f"rule_files = [{toml_string(str(out))}]\n")
+    capsys.readouterr()
+    # Site rules win over the built-in ones, so _ga is now classified by the imported file.
+    assert main(["classify", "--json", "--config", str(config), "_ga"]) == 0
+    assert str(out) in capsys.readouterr().out
 
 
 def test_malformed_csv_is_a_clear_error(tmp_path: Path) -> None:
