@@ -105,8 +105,16 @@ def browser_agents(count: int) -> list[str]:
     return sorted(agents)
 
 
+BROWSER = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
+
+
 def wrk(url: str, seconds: int, cookie: str, script: Path | None) -> float:
-    command = ["wrk", "-t1", "-c32", f"-d{seconds}s", "-H", f"Cookie: {cookie}", url]
+    """Requests/s of one wrk run; a browser's User-Agent unless the script rotates them."""
+    command = ["wrk", "-t1", "-c32", f"-d{seconds}s", "-H", f"Cookie: {cookie}"]
+    command += ["-H", f"User-Agent: {BROWSER}", url]
     if script is not None:
         command[1:1] = ["-s", str(script)]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout

@@ -34,9 +34,14 @@ _SHAPE = bytes.maketrans(
 )
 
 
-def _shape(text: str) -> bytes:
-    """What the token check sees: the first 512 characters, lower case, digits as "0"."""
-    return text[:MAX_AGENT_LENGTH].encode("utf-8", "replace").translate(_SHAPE)
+def _shape(agent: str | bytes) -> bytes:
+    """What the token check sees: the first 512 characters, lower case, digits as "0".
+
+    The raw header bytes are taken as they are, which spares the request path a decode.
+    """
+    if isinstance(agent, str):
+        agent = agent[:MAX_AGENT_LENGTH].encode("utf-8", "replace")
+    return agent[:MAX_AGENT_LENGTH].translate(_SHAPE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +94,7 @@ class AgentClassifier:
             tokens[kind] = words
         return cls(tokens, cache_size)
 
-    def bot_kind(self, user_agent: str) -> str | None:
+    def bot_kind(self, user_agent: str | bytes) -> str | None:
         """The bots.toml kind of this client, ``unknown-client`` without a User-Agent, or None."""
         shape = _shape(user_agent)
         try:

@@ -176,6 +176,14 @@ class CountryResolver:
         # One visitor sends many requests, and GeoIP look-ups cost microseconds each.
         self._lookup = lru_cache(maxsize=GEOIP_CACHE_SIZE)(self._lookup_uncached)
 
+    def inputs(self, headers: Mapping[bytes, bytes], client_ip: str | None) -> tuple[object, ...]:
+        """Everything ``resolve`` reads, as a key: equal inputs resolve to the same place."""
+        return (
+            headers.get(self._country_header) if self._country_header else None,
+            headers.get(self._subdivision_header) if self._subdivision_header else None,
+            client_ip if self._reader is not None else None,
+        )
+
     def resolve(self, headers: Mapping[bytes, bytes], client_ip: str | None) -> Place:
         """(country, subdivision): upper-case ISO codes, the subdivision without its country.
 

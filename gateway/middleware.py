@@ -16,11 +16,9 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.api import ApiRequest, ConsentAPI
-from gateway.consent import ConsentState
-from gateway.cookies import filter_cookie_pieces, split_cookie_header
-from gateway.enforce import add_vary_cookie, expire_refused, filter_set_cookies
+from gateway.enforce import NO_COOKIES, Enforcer
 from gateway.metrics import Metrics
-from gateway.policy import ConsentPolicy, RequestFacts
+from gateway.policy import ConsentPolicy
 from gateway.settings import Settings
 from gateway.store import Store
 from gateway.store_handle import StoreHandle
@@ -54,6 +52,7 @@ class ConsentMiddleware:
         self.policy = ConsentPolicy(self.settings, on_unknown=self.metrics.unknown_cookies.inc)
         self.store = StoreHandle(self.settings.database_url, store)
         self.api = ConsentAPI(self.policy, self.metrics, self.store)
+        self.enforcer = Enforcer(self.policy, self.metrics)
         self._prefix = self.settings.api_prefix
         self._prefix_slash = self._prefix + "/"
         self._cookie_name = self.settings.cookie_name
@@ -74,43 +73,30 @@ class ConsentMiddleware:
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         picked: dict[bytes, bytes] = {}
-        cookie_parts: list[bytes] = []
+        raw_cookie = b""
         for name, value in scope["headers"]:
             if name == COOKIE:
-                cookie_parts.append(value)
+                raw_cookie = raw_cookie + b"; " + value if raw_cookie else value
             elif name in self._picked:
                 picked[name] = value
-        cookie_header = b"; ".join(cookie_parts).decode("latin-1") if cookie_parts else ""
-        pieces = split_cookie_header(cookie_header) if cookie_header else []
-        consent_name = self._cookie_name
-        consent_cookies = tuple(
-            piece.partition("=")[2].strip(" \t") for name, piece in pieces if name == consent_name
-        )
+        cookies = self.enforcer.parse(raw_cookie) if raw_cookie else NO_COOKIES
         client = scope.get("client")
-        facts = RequestFacts(
-            consent_cookies=consent_cookies,
-            headers=picked,
-            client_ip=client[0] if client else None,
-            user_agent=picked.get(b"user-agent", b"").decode("latin-1"),
+        state, invalid = self.policy.state(
+            cookies.consent_values, picked, client[0] if client else None
         )
-        state, invalid = self.policy.state(facts)
         if invalid:
             self.metrics.invalid_consent_cookies.inc()
         if state.bot:
-            self.metrics.bot(self.policy.agents.bot_kind(facts.user_agent) or "unknown")
+            self.metrics.bot(self.policy.agents.bot_kind(picked.get(b"user-agent", b"")) or "")
 
-        refused: list[str] = []
-        if cookie_header:
-            kept, refused = filter_cookie_pieces(
-                cookie_header, pieces, lambda name: self.policy.allows(state, name)
-            )
-            if refused:
-                for name in refused:
-                    category = self.policy.category_of(name)
-                    self.metrics.removed(category.value if category else "unknown", "request")
+        refused: tuple[str, ...] = ()
+        if raw_cookie:
+            seen = self.enforcer.request(raw_cookie, cookies, state)
+            if seen.changed:
+                refused = seen.refused
                 headers = [header for header in scope["headers"] if header[0] != COOKIE]
-                if kept is not None:
-                    headers.append((COOKIE, kept.encode("latin-1")))
+                if seen.header is not None:
+                    headers.append((COOKIE, seen.header))
                 scope = {**scope, "headers": headers}
         scope_state = scope.get("state")
         if scope_state is None:
@@ -120,48 +106,30 @@ class ConsentMiddleware:
         if self.policy.unknown_log.due():
             self._flush_unknown_later()
 
-        host_header = picked.get(b"host")
-        host = host_header.decode("latin-1") if host_header else None
-        secure = scope.get("scheme") in ("https", "wss")
         if scope["type"] == "websocket":
             await self.app(scope, receive, send)
             return
+        host = picked.get(b"host")
+        secure = scope.get("scheme") == "https"
         path: str = scope["path"]
         if path == self._prefix or path.startswith(self._prefix_slash):
-            names = tuple(name for name, _ in pieces)
-            await self.api(scope, receive, send, ApiRequest(state, names, host, secure))
+            host_text = host.decode("latin-1") if host else None
+            request = ApiRequest(state, cookies.names, host_text, secure)
+            await self.api(scope, receive, send, request)
             return
 
-        expired_names = refused if self._expire else []
+        expired = refused if self._expire else ()
+        enforcer = self.enforcer
 
         async def send_enforced(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message = self._enforce(message, state, expired_names, host, path, secure)
+                headers = enforcer.response(
+                    message.get("headers", ()), state, expired, host=host, path=path, secure=secure
+                )
+                message = {**message, "headers": headers}
             await send(message)
 
         await self.app(scope, receive, send_enforced)
-
-    def _enforce(
-        self,
-        message: Message,
-        state: ConsentState,
-        expired_names: list[str],
-        host: str | None,
-        path: str,
-        secure: bool,
-    ) -> Message:
-        headers, varies = filter_set_cookies(
-            message.get("headers", ()), state, self.policy, self.metrics
-        )
-        if expired_names:
-            expired = expire_refused(
-                expired_names, state, self.policy, self.metrics, host=host, path=path, secure=secure
-            )
-            headers.extend(expired)
-            varies = varies or bool(expired)
-        if varies:
-            add_vary_cookie(headers)
-        return {**message, "headers": headers}
 
     def _lifespan_receive(self, receive: Receive) -> Receive:
         """Write pending counts and close the store when the server shuts down."""

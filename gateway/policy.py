@@ -8,8 +8,9 @@ call it.
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
 from gateway.agents import AgentClassifier
 from gateway.consent import (
@@ -27,16 +28,6 @@ from gateway.unknown import UnknownCookieLog
 
 SECONDS_PER_DAY = 86_400
 STATE_CACHE_SIZE = 10_000
-
-
-@dataclass(slots=True)
-class RequestFacts:
-    """What the gateway reads from a request to decide consent."""
-
-    consent_cookies: tuple[str, ...]
-    headers: Mapping[bytes, bytes]
-    client_ip: str | None
-    user_agent: str
 
 
 def site_rules(settings: Settings) -> list[CookieRule]:
@@ -92,49 +83,59 @@ class ConsentPolicy:
         )
         self.agents = agents or AgentClassifier.load()
         self.unknown_log = UnknownCookieLog()
-        self._states: dict[tuple[object, ...], ConsentState] = {}
+        self._states: dict[tuple[object, ...], tuple[ConsentState, bool, float]] = {}
         self._on_unknown = on_unknown
         unknown = settings.unknown_cookies
         self._unknown_category: Category | None = (
             Category.ESSENTIAL if unknown == "allow" else None if unknown == "deny" else unknown
         )
 
-    def state(self, facts: RequestFacts) -> tuple[ConsentState, bool]:
-        """The visitor's consent state, and whether a consent cookie failed verification."""
-        country, subdivision = self.resolver.resolve(facts.headers, facts.client_ip)
+    def state(
+        self,
+        consent_cookies: tuple[str, ...],
+        headers: Mapping[bytes, bytes],
+        client_ip: str | None,
+    ) -> tuple[ConsentState, bool]:
+        """The visitor's consent state, and whether a consent cookie failed verification.
+
+        ``headers`` holds the request headers the policy reads (``Sec-GPC``, ``User-Agent``
+        and the country headers), lower-case names. A visitor asks again and again with the
+        same inputs, so the answer is remembered per inputs until the decision expires.
+        """
+        bot = self.agents.bot_kind(headers.get(b"user-agent", b"")) is not None
+        gpc = gpc_enabled(headers.get(b"sec-gpc"))
+        key = (consent_cookies, self.resolver.inputs(headers, client_ip), gpc, bot)
+        cached = self._states.get(key)
+        if cached is not None and cached[2] >= time.time():
+            return cached[0], cached[1]
+        country, subdivision = self.resolver.resolve(headers, client_ip)
         regime = self.regions.regime_for(country, subdivision) or self.settings.default_regime
-        gpc = gpc_enabled(facts.headers.get(b"sec-gpc"))
-        bot = self.agents.bot_kind(facts.user_agent) is not None
         decision = None
-        verified = None
-        for value in facts.consent_cookies:
+        for value in consent_cookies:
             decision = self.codec.decode(value, self.settings.policy_version)
             if decision is not None:
-                verified = value
                 break
-        invalid = decision is None and bool(facts.consent_cookies)
-        # The same visitor asks again and again; building the frozen state is the costly part.
-        key = (verified, regime, country, subdivision, gpc, bot)
-        state = self._states.get(key)
-        if state is None:
-            if decision is not None:
-                state = self.decided_state(decision, regime, country, subdivision, gpc, bot)
-            else:
-                granted, source = default_grants(regime, gpc)
-                state = ConsentState(
-                    granted=granted,
-                    decided=False,
-                    source=source,
-                    policy_version=self.settings.policy_version,
-                    regime=regime,
-                    country=country,
-                    subdivision=subdivision,
-                    gpc=gpc,
-                    bot=bot,
-                )
-            if len(self._states) >= STATE_CACHE_SIZE:
-                self._states.clear()
-            self._states[key] = state
+        invalid = decision is None and bool(consent_cookies)
+        if decision is not None:
+            state = self.decided_state(decision, regime, country, subdivision, gpc, bot)
+            valid_until = decision.decided_at.timestamp() + self.codec.max_age_seconds
+        else:
+            granted, source = default_grants(regime, gpc)
+            state = ConsentState(
+                granted=granted,
+                decided=False,
+                source=source,
+                policy_version=self.settings.policy_version,
+                regime=regime,
+                country=country,
+                subdivision=subdivision,
+                gpc=gpc,
+                bot=bot,
+            )
+            valid_until = math.inf
+        if len(self._states) >= STATE_CACHE_SIZE:
+            self._states.clear()
+        self._states[key] = (state, invalid, valid_until)
         return state, invalid
 
     def decided_state(
@@ -161,21 +162,20 @@ class ConsentPolicy:
             bot=bot,
         )
 
-    def category_of(self, name: str, *, note_unknown: bool = False) -> Category | None:
-        """The category of cookie ``name``; ``None`` means it may never pass.
-
-        ``note_unknown`` counts an unclassified name for ``consent-gateway scan``; callers set
-        it once per cookie seen, not on every look-up.
-        """
+    def classify(self, name: str) -> tuple[Category | None, bool]:
+        """The category of cookie ``name`` (``None``: it may never pass), and whether it is
+        unknown (no rule classifies it, so ``unknown_cookies`` decided)."""
         rule = self.classifier.classify(name)
         if rule is None:
-            if note_unknown:
-                self.unknown_log.note(name)
-                if self._on_unknown is not None:
-                    self._on_unknown()
-            return self._unknown_category
-        return rule.category
+            return self._unknown_category, True
+        return rule.category, False
 
-    def allows(self, state: ConsentState, name: str) -> bool:
-        category = self.category_of(name, note_unknown=True)
-        return category is not None and state.allows(category)
+    def category_of(self, name: str) -> Category | None:
+        """The category of cookie ``name``; ``None`` means it may never pass."""
+        return self.classify(name)[0]
+
+    def note_unknown(self, name: str) -> None:
+        """Count an unclassified cookie seen, for ``consent-gateway scan`` and the metric."""
+        self.unknown_log.note(name)
+        if self._on_unknown is not None:
+            self._on_unknown()

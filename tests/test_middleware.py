@@ -372,3 +372,55 @@ async def test_non_granted_cookie_never_passes_in_a_plain_text_response(
     async with client_for(make_gateway(app)) as client:
         response = await client.get("/")
     assert set_cookie_names(response) == []
+
+
+async def test_repeated_identical_requests_count_every_removed_cookie(
+    make_gateway: Gateway,
+) -> None:
+    """Work is remembered per header bytes; the counting must still happen per request."""
+    gateway = make_gateway(raw_set_cookie_app(b"_ga=GA1.1.1.1; Path=/", b"sessionid=s; Path=/"))
+    async with client_for(gateway) as client:
+        for _ in range(3):
+            response = await client.get("/", headers={"cookie": "_ga=GA1.1.1.1; sessionid=s"})
+            lines = response.headers.get_list("set-cookie")
+            assert lines[0] == "sessionid=s; Path=/"
+            assert all(line.startswith("_ga=; Max-Age=0") for line in lines[1:])
+
+    def removed(direction: str) -> float | None:
+        labels = {"category": "analytics", "direction": direction}
+        return gateway.metrics.registry.get_sample_value(
+            "consent_gateway_cookies_removed_total", labels
+        )
+
+    assert removed("request") == 3
+    assert removed("response") == 3
+    assert removed("expired") == 3
+
+
+async def test_the_same_cookie_header_follows_the_privacy_signal_of_each_request(
+    make_gateway: Gateway,
+) -> None:
+    gateway = make_gateway(echo_app(), country_header="CF-IPCountry")
+    header = {"cookie": "_fbp=fb.1.2.3; _ga=GA1.1.1.1", "cf-ipcountry": "US"}
+    async with client_for(gateway) as client:
+        for gpc, names in [(None, ["_fbp", "_ga"]), ("1", ["_ga"]), (None, ["_fbp", "_ga"])]:
+            extra = {"sec-gpc": gpc} if gpc else {}
+            response = await client.get("/", headers={**header, **extra})
+            assert response.json()["names"] == names
+
+
+async def test_a_remembered_decision_ends_when_its_cookie_expires(
+    make_gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    now = time.time()
+    monkeypatch.setattr(time, "time", lambda: now)
+    gateway = make_gateway(echo_app(), cookie_lifetime_days=1)
+    async with client_for(gateway) as client:
+        await client.post("/_consent/state", json={"all": True}, headers=ORIGIN_HEADERS)
+        cookie = {"cookie": f"_ga=1; cg_consent={client.cookies['cg_consent']}"}
+        assert (await client.get("/", headers=cookie)).json()["names"] == ["_ga", "cg_consent"]
+        monkeypatch.setattr(time, "time", lambda: now + 86_400 + 60)
+        response = await client.get("/", headers=cookie)
+    assert response.json()["names"] == ["cg_consent"]
