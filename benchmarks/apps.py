@@ -20,8 +20,10 @@ SECRET = "benchmark-secret-0123456789"
 
 
 async def page(request: Request) -> JSONResponse:
+    """Refreshes the visitor's session cookie (a new one per visitor) and sets ``_ga``."""
     response = JSONResponse({"ok": True, "items": [1, 2, 3], "user": "anonymous"})
-    response.set_cookie("sessionid", "0123456789abcdef", httponly=True)
+    session = request.cookies.get("sessionid", "0123456789abcdef")
+    response.set_cookie("sessionid", session, httponly=True)
     response.set_cookie("_ga", "GA1.1.1234567890.1700000000", max_age=63_072_000)
     return response
 

@@ -5,6 +5,8 @@ wrk (Debian package `wrk`) loads them in alternating rounds so machine noise hit
 Scenarios:
   cookies  JSON response, 3 request cookies (session, _ga, a valid consent cookie), 2 Set-Cookie
   agents   the same with 10,000 distinct User-Agent strings rotating (bot check uncached)
+  distinct every request from a new visitor: its own session id and _ga value, so no Cookie
+           header and no session Set-Cookie repeats (nothing remembered per bytes helps)
 
     python benchmarks/bench_middleware.py [--rounds 5] [--seconds 5] [--scenario cookies]
 """
@@ -35,6 +37,16 @@ local i = 0
 request = function()
   i = i %% #agents + 1
   wrk.headers["User-Agent"] = agents[i]
+  return wrk.format("GET", "/")
+end
+"""
+
+LUA_DISTINCT_VISITORS = """
+local i = 0
+request = function()
+  i = i + 1
+  wrk.headers["Cookie"] = string.format(
+    "sessionid=%%016x; _ga=GA1.1.%%d.1700000000; cg_consent=%s", i, i)
   return wrk.format("GET", "/")
 end
 """
@@ -126,7 +138,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--scenario", choices=["cookies", "agents"], default="cookies")
+    parser.add_argument(
+        "--scenario", choices=["cookies", "agents", "distinct"], default="cookies"
+    )
     args = parser.parse_args()
     cookie = (
         f"sessionid=0123456789abcdef; _ga=GA1.1.1234567890.1700000000; "
@@ -134,6 +148,9 @@ def main() -> None:
     )
     script = None
     with tempfile.TemporaryDirectory() as tmp:
+        if args.scenario == "distinct":
+            script = Path(tmp) / "distinct.lua"
+            script.write_text(LUA_DISTINCT_VISITORS % accepted_consent_cookie())
         if args.scenario == "agents":
             agents_file = Path(tmp) / "agents.txt"
             agents_file.write_text("\n".join(browser_agents(10_000)) + "\n")

@@ -13,7 +13,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from gateway.consent import Category, ConsentState
-from gateway.cookies import expiry_headers, set_cookie_name, split_cookie_header
+from gateway.cookies import (
+    expiry_headers,
+    filter_cookie_pieces,
+    set_cookie_name,
+    split_cookie_header,
+)
 from gateway.metrics import UNKNOWN_CATEGORY, Metrics
 from gateway.policy import ConsentPolicy
 
@@ -24,7 +29,9 @@ MAX_EXPIRED_NAMES = 16  # per response: up to 6 lines each must fit proxy header
 MEMO_SIZE = 4096
 
 
-@dataclass(frozen=True, slots=True)
+# Plain (not frozen) slotted classes: a frozen dataclass costs a microsecond to build, and
+# these are built for every new Cookie header. Nothing mutates them after construction.
+@dataclass(slots=True)
 class RequestCookies:
     """What the app may see of one Cookie header under one set of grants."""
 
@@ -35,17 +42,17 @@ class RequestCookies:
     unknown: tuple[str, ...]  # names no rule classifies, one per pair
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CookieHeader:
     """A request Cookie header split once."""
 
-    pieces: tuple[tuple[str, str], ...]  # (name, "name=value")
+    pieces: list[tuple[str, str]]  # (name, "name=value")
     names: tuple[str, ...]
     consent_values: tuple[str, ...]  # every consent cookie sent: one name may come twice
     verdicts: dict[frozenset[Category], RequestCookies] = field(default_factory=dict)
 
 
-NO_COOKIES = CookieHeader((), (), ())
+NO_COOKIES = CookieHeader([], (), ())
 
 
 class Enforcer:
@@ -63,13 +70,10 @@ class Enforcer:
         """The Cookie header ``raw`` split into pairs, remembered per bytes."""
         parsed = self._headers.get(raw)
         if parsed is None:
-            pieces = tuple(split_cookie_header(raw.decode("latin-1")))
-            consent_values = tuple(
-                piece.partition("=")[2].strip(" \t")
-                for name, piece in pieces
-                if name == self._consent_cookie
-            )
-            parsed = CookieHeader(pieces, tuple(name for name, _ in pieces), consent_values)
+            pieces = split_cookie_header(raw.decode("latin-1"))
+            consent = self._consent_cookie
+            values = [piece.partition("=")[2].strip(" \t") for n, piece in pieces if n == consent]
+            parsed = CookieHeader(pieces, tuple([name for name, _ in pieces]), tuple(values))
             if len(self._headers) >= self._memo_size:
                 self._headers.clear()
             self._headers[raw] = parsed
@@ -87,22 +91,22 @@ class Enforcer:
         return verdict
 
     def _judge(self, raw: bytes, cookies: CookieHeader, state: ConsentState) -> RequestCookies:
-        kept: list[str] = []
-        refused: dict[str, None] = {}
         categories: list[str] = []
         unknown: list[str] = []
-        for name, piece in cookies.pieces:
+
+        def keep(name: str) -> bool:
             category, is_unknown = self.policy.classify(name)
             if is_unknown:
                 unknown.append(name)
             if category is not None and state.allows(category):
-                kept.append(piece)
-            else:
-                refused[name] = None
-                categories.append(category.value if category else UNKNOWN_CATEGORY)
+                return True
+            categories.append(category.value if category else UNKNOWN_CATEGORY)
+            return False
+
+        kept, refused = filter_cookie_pieces("", cookies.pieces, keep)  # unchanged: ``raw``
         if not refused:
             return RequestCookies(raw, False, (), (), tuple(unknown))
-        header = "; ".join(kept).encode("latin-1") if kept else None
+        header = kept.encode("latin-1") if kept is not None else None
         return RequestCookies(header, True, tuple(refused), tuple(categories), tuple(unknown))
 
     def response(
@@ -123,8 +127,11 @@ class Enforcer:
         """
         kept: list[Header] = []
         varies = False
+        vary_at = -1
         for raw_name, value in headers:
             if raw_name != SET_COOKIE and (len(raw_name) != 10 or raw_name.lower() != SET_COOKIE):
+                if len(raw_name) == 4 and raw_name.lower() == VARY:
+                    vary_at = len(kept)
                 kept.append((raw_name, value))
                 continue
             category = self._set_cookie_category(value)
@@ -148,7 +155,10 @@ class Enforcer:
             kept.extend(expired)
             varies = varies or bool(expired)
         if varies:
-            add_vary_cookie(kept)
+            if vary_at < 0:
+                kept.append((VARY, b"Cookie"))
+            else:
+                kept[vary_at] = (VARY, with_cookie(kept[vary_at][1]))
         return kept
 
     def _set_cookie_category(self, value: bytes) -> Category | None:
@@ -197,12 +207,7 @@ def expire_refused(
     return expired
 
 
-def add_vary_cookie(headers: list[Header]) -> None:
-    """Say that the response depends on the Cookie header, merging an existing Vary."""
-    for index, (name, value) in enumerate(headers):
-        if name.lower() == VARY:
-            tokens = {token.strip().lower() for token in value.split(b",")}
-            if b"cookie" not in tokens and b"*" not in tokens:
-                headers[index] = (VARY, value + b", Cookie")
-            return
-    headers.append((VARY, b"Cookie"))
+def with_cookie(vary: bytes) -> bytes:
+    """A ``Vary`` value that names Cookie, merged into what the app already said."""
+    tokens = {token.strip().lower() for token in vary.split(b",")}
+    return vary if b"cookie" in tokens or b"*" in tokens else vary + b", Cookie"

@@ -123,10 +123,9 @@ class ConsentMiddleware:
 
         async def send_enforced(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = enforcer.response(
+                message["headers"] = enforcer.response(
                     message.get("headers", ()), state, expired, host=host, path=path, secure=secure
                 )
-                message = {**message, "headers": headers}
             await send(message)
 
         await self.app(scope, receive, send_enforced)

@@ -424,3 +424,28 @@ async def test_a_remembered_decision_ends_when_its_cookie_expires(
         monkeypatch.setattr(time, "time", lambda: now + 86_400 + 60)
         response = await client.get("/", headers=cookie)
     assert response.json()["names"] == ["cg_consent"]
+
+
+@pytest.mark.parametrize(
+    ("app_vary", "expected"),
+    [
+        (None, ["Cookie"]),
+        (b"Accept-Encoding", ["Accept-Encoding, Cookie"]),
+        (b"accept-encoding, cookie", ["accept-encoding, cookie"]),
+        (b"*", ["*"]),
+    ],
+)
+async def test_vary_names_cookie_once_when_cookies_depend_on_consent(
+    make_gateway: Gateway, app_vary: bytes | None, expected: list[str]
+) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        headers = [(b"set-cookie", b"_ga=GA1.1.1.1; Path=/")]
+        if app_vary is not None:
+            headers.append((b"Vary", app_vary))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async with client_for(make_gateway(app)) as client:
+        response = await client.get("/")
+    assert response.headers.get_list("vary") == expected
+    assert "set-cookie" not in response.headers
