@@ -75,9 +75,10 @@ def built_in_pattern_examples() -> dict[str, list[str]]:
 
 
 def redraw(example: str, pattern: str, rng: random.Random) -> str:
-    """``example`` with random letters and digits in place of its own, if it still matches."""
-    classes = (string.digits, string.ascii_lowercase, string.ascii_uppercase)
-    for _ in range(8):
+    """``example`` with random letters and digits in place of its own, if it still matches;
+    failing that, with only its digits re-drawn; failing that, ``example`` itself."""
+    everything = (string.digits, string.ascii_lowercase, string.ascii_uppercase)
+    for classes in (everything, everything, (string.digits,), (string.digits,)):
         name = "".join(
             next((rng.choice(c) for c in classes if char in c), char) for char in example
         )
@@ -97,7 +98,11 @@ def mixed_names(rules: list[CookieRule], examples: dict[str, list[str]]) -> list
     third = (MIXED_NAMES - len(names)) // 3
     while len(names) < len(exact) + third:
         names.add(rng.choice(prefixes) + "".join(rng.choices(ALNUM, k=rng.randint(4, 12))))
-    while len(names) < len(exact) + 2 * third:
+    # Some patterns allow few distinct names; the attempts are bounded and unknown names
+    # fill what they leave, as the printed mix shows.
+    for _ in range(20 * third):
+        if len(names) >= len(exact) + 2 * third:
+            break
         pattern, matching = rng.choice(patterns)
         names.add(redraw(rng.choice(matching), pattern, rng))
     while len(names) < MIXED_NAMES:
