@@ -55,7 +55,6 @@ class ConsentMiddleware:
         self.enforcer = Enforcer(self.policy, self.metrics)
         self._prefix = self.settings.api_prefix
         self._prefix_slash = self._prefix + "/"
-        self._cookie_name = self.settings.cookie_name
         self._expire = self.settings.expire_refused_cookies
         self._picked = frozenset(
             {b"sec-gpc", b"user-agent", b"host", *self.policy.resolver.header_names}
@@ -87,7 +86,7 @@ class ConsentMiddleware:
         if invalid:
             self.metrics.invalid_consent_cookies.inc()
         if state.bot:
-            self.metrics.bot(self.policy.agents.bot_kind(picked.get(b"user-agent", b"")) or "")
+            self.metrics.bot(self.policy.agents.bot_kind(picked.get(b"user-agent", b"")) or "unknown")
 
         refused: tuple[str, ...] = ()
         if raw_cookie:
@@ -123,9 +122,11 @@ class ConsentMiddleware:
 
         async def send_enforced(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = enforcer.response(
+                # A new message: an app may send the same dict object to every visitor.
+                headers = enforcer.response(
                     message.get("headers", ()), state, expired, host=host, path=path, secure=secure
                 )
+                message = {**message, "headers": headers}
             await send(message)
 
         await self.app(scope, receive, send_enforced)

@@ -449,3 +449,24 @@ async def test_vary_names_cookie_once_when_cookies_depend_on_consent(
         response = await client.get("/")
     assert response.headers.get_list("vary") == expected
     assert "set-cookie" not in response.headers
+
+
+async def test_an_app_sending_one_shared_message_serves_each_visitor_by_their_consent(
+    make_gateway: Gateway,
+) -> None:
+    """Stripping a cookie for one visitor must not change what the app sends the next."""
+    start = {
+        "type": "http.response.start",
+        "status": 200,
+        "headers": [(b"set-cookie", b"_ga=GA1.1.1.1; Path=/")],
+    }
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send(start)
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    gateway = make_gateway(app)
+    async with client_for(gateway) as refusing, client_for(gateway) as accepting:
+        await accepting.post("/_consent/state", json={"all": True}, headers=ORIGIN_HEADERS)
+        assert set_cookie_names(await refusing.get("/")) == []
+        assert set_cookie_names(await accepting.get("/")) == ["_ga"]
