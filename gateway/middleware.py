@@ -86,7 +86,8 @@ class ConsentMiddleware:
         if invalid:
             self.metrics.invalid_consent_cookies.inc()
         if state.bot:
-            self.metrics.bot(self.policy.agents.bot_kind(picked.get(b"user-agent", b"")) or "unknown")
+            kind = self.policy.agents.bot_kind(picked.get(b"user-agent", b""))
+            self.metrics.bot(kind or "unknown")
 
         refused: tuple[str, ...] = ()
         if raw_cookie:
