@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import user_agents
 
@@ -44,6 +45,16 @@ def _shape(agent: str | bytes) -> bytes:
     return agent[:MAX_AGENT_LENGTH].translate(_SHAPE)
 
 
+_UNSEEN = "<unseen>"  # not a kind: bots.toml kinds are TOML keys, never compared by identity
+
+
+def _remember(memo: dict[Any, str | None], key: object, kind: str | None, size: int) -> None:
+    if size:
+        if len(memo) >= size:
+            memo.clear()
+        memo[key] = kind
+
+
 @dataclass(frozen=True, slots=True)
 class AgentInfo:
     """A user agent in the coarse terms analytics need, nothing that singles a visitor out."""
@@ -64,7 +75,8 @@ class AgentClassifier:
         self._kind_of = {_shape(token): kind for kind, words in tokens.items() for token in words}
         self._rank = {kind: rank for rank, kind in enumerate(tokens)}
         self._pattern = re.compile(_trie_pattern(self._kind_of) or b"(?!)")
-        self._memo: dict[bytes, str | None] = {}
+        self._memo: dict[bytes, str | None] = {}  # per shape
+        self._seen: dict[str | bytes, str | None] = {}  # per exact string
         self._cache_size = cache_size
         self._describe = lru_cache(maxsize=cache_size)(self._parse)
 
@@ -96,15 +108,15 @@ class AgentClassifier:
 
     def bot_kind(self, user_agent: str | bytes) -> str | None:
         """The bots.toml kind of this client, ``unknown-client`` without a User-Agent, or None."""
+        kind = self._seen.get(user_agent, _UNSEEN)  # the very string: no shape to compute
+        if kind is not _UNSEEN:
+            return kind
         shape = _shape(user_agent)
-        try:
-            return self._memo[shape]
-        except KeyError:
+        kind = self._memo.get(shape, _UNSEEN)
+        if kind is _UNSEEN:
             kind = self._classify(shape)
-        if self._cache_size:
-            if len(self._memo) >= self._cache_size:
-                self._memo.clear()
-            self._memo[shape] = kind
+            _remember(self._memo, shape, kind, self._cache_size)
+        _remember(self._seen, user_agent, kind, self._cache_size)
         return kind
 
     def describe(self, user_agent: str) -> AgentInfo:
