@@ -1,16 +1,20 @@
 """What passes in each direction: the Cookie header the app sees, the ``Set-Cookie`` lines
 the browser gets, and the lines that expire refused cookies.
 
-This runs on every request, so the work that depends only on header bytes is remembered per
-bytes: a visitor sends the same Cookie header on every request until a cookie changes, and
-apps send the same ``Set-Cookie`` lines again and again. Counting (metrics, unknown names)
-still happens per request.
+This runs on every request, so the work is remembered per header bytes: a visitor sends the
+same Cookie header on every request until a cookie changes, and apps send the same
+``Set-Cookie`` lines again and again. One look-up per request finds the ``Visit`` (consent
+state and request verdict together), one per ``Set-Cookie`` line its category. Counting
+(metrics, unknown names) still happens per request.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from starlette.types import Scope
 
 from gateway.consent import Category, ConsentState
 from gateway.cookies import (
@@ -23,36 +27,59 @@ from gateway.metrics import UNKNOWN_CATEGORY, Metrics
 from gateway.policy import ConsentPolicy
 
 Header = tuple[bytes, bytes]
+COOKIE = b"cookie"
+USER_AGENT = b"user-agent"
+SEC_GPC = b"sec-gpc"
 SET_COOKIE = b"set-cookie"
 VARY = b"vary"
 MAX_EXPIRED_NAMES = 16  # per response: up to 6 lines each must fit proxy header buffers
 MEMO_SIZE = 4096
 
+# Categories as bits, so the per-line check is integer arithmetic (hashing an enum member
+# calls Python code). Essential is 0: ``bit & granted == bit`` always holds for it.
+_BIT = {
+    Category.ESSENTIAL: 0,
+    Category.PREFERENCES: 1,
+    Category.ANALYTICS: 2,
+    Category.MARKETING: 4,
+}
+NEVER = 8  # cookies that may never pass (``unknown_cookies = "deny"``, unparsable lines)
 
-# Plain (not frozen) slotted classes: a frozen dataclass costs a microsecond to build, and
-# these are built for every new Cookie header. Nothing mutates them after construction.
+
+def request_headers(headers: list[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
+    """Request headers by (lower-case) name, built in C; a repeated header's last value wins,
+    but repeated Cookie headers (HTTP/2 sends one per cookie) are joined with "; "."""
+    named = dict(headers)
+    if len(named) != len(headers):
+        cookies = [value for name, value in headers if name == COOKIE]
+        if len(cookies) > 1:
+            named[COOKIE] = b"; ".join(cookies)
+    return named
+
+
+def granted_bits(state: ConsentState) -> int:
+    """The categories ``state`` grants, as the bits of ``_BIT``."""
+    return sum(_BIT[category] for category in state.granted)
+
+
+# A plain (not frozen) slotted class: a frozen dataclass costs a microsecond to build, and
+# one is built for every new visitor. Nothing mutates it after construction.
 @dataclass(slots=True)
-class RequestCookies:
-    """What the app may see of one Cookie header under one set of grants."""
+class Visit:
+    """Everything decided from one request's Cookie, User-Agent, GPC and place headers."""
 
-    header: bytes | None  # the header to pass on: the original bytes, or None for no cookies
-    changed: bool
+    state: ConsentState
+    invalid_consent: bool  # a consent cookie was sent but did not verify
+    bot_kind: str | None
+    granted: int  # ``state.granted`` as bits
+    cookie_names: tuple[str, ...]
+    app_cookie: bytes | None  # the Cookie header the app sees; None: no cookies at all
+    changed: bool  # the app's Cookie header differs from the browser's
     refused: tuple[str, ...]  # refused names, each once, in header order
     refused_categories: tuple[str, ...]  # for the metric, one per refused pair
     unknown: tuple[str, ...]  # names no rule classifies, one per pair
-
-
-@dataclass(slots=True)
-class CookieHeader:
-    """A request Cookie header split once."""
-
-    pieces: list[tuple[str, str]]  # (name, "name=value")
-    names: tuple[str, ...]
-    consent_values: tuple[str, ...]  # every consent cookie sent: one name may come twice
-    verdicts: dict[frozenset[Category], RequestCookies] = field(default_factory=dict)
-
-
-NO_COOKIES = CookieHeader([], (), ())
+    valid_until: float  # the consent decision expires then
+    counted: bool  # each request of this visit adds to a metric or the unknown-name log
 
 
 class Enforcer:
@@ -63,34 +90,65 @@ class Enforcer:
         self.metrics = metrics
         self._memo_size = memo_size
         self._consent_cookie = policy.settings.cookie_name
-        self._headers: dict[bytes, CookieHeader] = {}
-        self._set_cookies: dict[bytes, tuple[Category | None, str | None]] = {}
+        resolver = policy.resolver
+        # What a visit depends on. b"" for a header that is not configured: no header has an
+        # empty name, so its place in the key holds None. The client address only counts
+        # with a GeoIP database.
+        self._country_header = resolver.country_header or b""
+        self._subdivision_header = resolver.subdivision_header or b""
+        self._reads_ip = resolver.reads_client_ip
+        self._bot_kind = policy.agents.bot_kind
+        self._visits: dict[tuple[object, ...], Visit] = {}
+        # Set-Cookie value -> (category bit, metric label, the name when no rule knows it)
+        self._set_cookies: dict[bytes, tuple[int, str, str | None]] = {}
 
-    def parse(self, raw: bytes) -> CookieHeader:
-        """The Cookie header ``raw`` split into pairs, remembered per bytes."""
-        parsed = self._headers.get(raw)
-        if parsed is None:
-            pieces = split_cookie_header(raw.decode("latin-1"))
-            consent = self._consent_cookie
-            values = [piece.partition("=")[2].strip(" \t") for n, piece in pieces if n == consent]
-            parsed = CookieHeader(pieces, tuple([name for name, _ in pieces]), tuple(values))
-            if len(self._headers) >= self._memo_size:
-                self._headers.clear()
-            self._headers[raw] = parsed
-        return parsed
+    def visit(self, scope: Scope) -> Visit:
+        """The visit for the request in ``scope`` (its headers a list), counted: invalid
+        consent cookies, bots, refused and unknown cookies."""
+        headers = request_headers(scope["headers"])
+        get = headers.get
+        client = scope.get("client") if self._reads_ip else None
+        # The bot kind, not the User-Agent: one visitor's requests share a User-Agent anyway,
+        # and keying on it would make every new browser version a new visit.
+        bot_kind = self._bot_kind(get(USER_AGENT, b""))
+        key = (
+            get(COOKIE),
+            bot_kind,
+            get(SEC_GPC),
+            get(self._country_header),
+            get(self._subdivision_header),
+            client[0] if client else None,
+        )
+        visit = self._visits.get(key)
+        if visit is None or visit.valid_until < time.time():
+            client = scope.get("client")
+            visit = self._judge(headers, str(client[0]) if client else None, bot_kind)
+            if len(self._visits) >= self._memo_size:
+                self._visits.clear()
+            self._visits[key] = visit
+        if visit.counted:
+            self._count(visit)
+        return visit
 
-    def request(self, raw: bytes, cookies: CookieHeader, state: ConsentState) -> RequestCookies:
-        """The Cookie header the app may see, counting what was refused and unknown."""
-        verdict = cookies.verdicts.get(state.granted)
-        if verdict is None:
-            verdict = cookies.verdicts[state.granted] = self._judge(raw, cookies, state)
-        for category in verdict.refused_categories:
-            self.metrics.removed(category, "request")
-        for name in verdict.unknown:
+    def _count(self, visit: Visit) -> None:
+        metrics = self.metrics
+        if visit.invalid_consent:
+            metrics.invalid_consent_cookies.inc()
+        if visit.bot_kind is not None:
+            metrics.bot(visit.bot_kind)
+        for category in visit.refused_categories:
+            metrics.removed(category, "request")
+        for name in visit.unknown:
             self.policy.note_unknown(name)
-        return verdict
 
-    def _judge(self, raw: bytes, cookies: CookieHeader, state: ConsentState) -> RequestCookies:
+    def _judge(
+        self, headers: Mapping[bytes, bytes], client_ip: str | None, bot_kind: str | None
+    ) -> Visit:
+        raw_cookie = headers.get(COOKIE, b"")
+        pieces = split_cookie_header(raw_cookie.decode("latin-1"))
+        consent = self._consent_cookie
+        values = [piece.partition("=")[2].strip(" \t") for n, piece in pieces if n == consent]
+        state, invalid, valid_until = self.policy.state(tuple(values), headers, client_ip)
         categories: list[str] = []
         unknown: list[str] = []
 
@@ -103,21 +161,27 @@ class Enforcer:
             categories.append(category.value if category else UNKNOWN_CATEGORY)
             return False
 
-        kept, refused = filter_cookie_pieces("", cookies.pieces, keep)  # unchanged: ``raw``
-        if not refused:
-            return RequestCookies(raw, False, (), (), tuple(unknown))
-        header = kept.encode("latin-1") if kept is not None else None
-        return RequestCookies(header, True, tuple(refused), tuple(categories), tuple(unknown))
+        kept, refused = filter_cookie_pieces("", pieces, keep)  # unchanged: ``raw_cookie``
+        app_cookie: bytes | None = raw_cookie or None
+        if refused:
+            app_cookie = kept.encode("latin-1") if kept is not None else None
+        return Visit(
+            state=state,
+            invalid_consent=invalid,
+            bot_kind=bot_kind,
+            granted=granted_bits(state),
+            cookie_names=tuple([name for name, _ in pieces]),
+            app_cookie=app_cookie,
+            changed=bool(refused),
+            refused=tuple(refused),
+            refused_categories=tuple(categories),
+            unknown=tuple(unknown),
+            valid_until=valid_until,
+            counted=bool(invalid or bot_kind or categories or unknown),
+        )
 
     def response(
-        self,
-        headers: Iterable[Sequence[bytes]],
-        state: ConsentState,
-        expired_names: Sequence[str],
-        *,
-        host: bytes | None,
-        path: str,
-        secure: bool,
+        self, headers: Iterable[Sequence[bytes]], visit: Visit, scope: Scope
     ) -> list[Header]:
         """The response headers without refused ``Set-Cookie`` lines, plus expiry lines for
         the refused cookies the browser sent, and ``Vary: Cookie`` when they differ by consent.
@@ -126,6 +190,7 @@ class Enforcer:
         gateway only lets through what it could classify.
         """
         kept: list[Header] = []
+        granted = visit.granted
         varies = False
         vary_at = -1
         for raw_name, value in headers:
@@ -134,23 +199,24 @@ class Enforcer:
                     vary_at = len(kept)
                 kept.append((raw_name, value))
                 continue
-            category = self._set_cookie_category(value)
-            if category is None or not state.allows(category):
-                self.metrics.removed(category.value if category else UNKNOWN_CATEGORY, "response")
-                varies = True
-                continue
-            if category is not Category.ESSENTIAL:
-                varies = True
+            bit, label, unknown = self._set_cookies.get(value) or self._classify_line(value)
+            if unknown is not None:
+                self.policy.note_unknown(unknown)
+            if bit:
+                varies = True  # only essential cookies pass whatever the visitor chose
+                if bit & granted != bit:
+                    self.metrics.removed(label, "response")
+                    continue
             kept.append((SET_COOKIE, value))
-        if expired_names:
+        if visit.refused and self.policy.settings.expire_refused_cookies:
             expired = expire_refused(
-                expired_names,
-                state,
+                visit.refused,
+                visit.state,
                 self.policy,
                 self.metrics,
-                host=host.decode("latin-1") if host else None,
-                path=path,
-                secure=secure,
+                host=request_host(scope),
+                path=scope["path"],
+                secure=scope.get("scheme") == "https",
             )
             kept.extend(expired)
             varies = varies or bool(expired)
@@ -161,22 +227,22 @@ class Enforcer:
                 kept[vary_at] = (VARY, with_cookie(kept[vary_at][1]))
         return kept
 
-    def _set_cookie_category(self, value: bytes) -> Category | None:
-        """The category of the cookie a ``Set-Cookie`` value sets; None: it may never pass."""
-        known = self._set_cookies.get(value)
-        if known is None:
-            name = set_cookie_name(value.decode("latin-1"))
-            if name is None:
-                known = (None, None)
+    def _classify_line(self, value: bytes) -> tuple[int, str, str | None]:
+        """What the memo holds for one ``Set-Cookie`` value."""
+        name = set_cookie_name(value.decode("latin-1"))
+        if name is None:
+            known: tuple[int, str, str | None] = (NEVER, UNKNOWN_CATEGORY, None)
+        else:
+            category, is_unknown = self.policy.classify(name)
+            unknown = name if is_unknown else None
+            if category is None:
+                known = (NEVER, UNKNOWN_CATEGORY, unknown)
             else:
-                category, is_unknown = self.policy.classify(name)
-                known = (category, name if is_unknown else None)
-            if len(self._set_cookies) >= self._memo_size:
-                self._set_cookies.clear()
-            self._set_cookies[value] = known
-        if known[1] is not None:
-            self.policy.note_unknown(known[1])
-        return known[0]
+                known = (_BIT[category], category.value, unknown)
+        if len(self._set_cookies) >= self._memo_size:
+            self._set_cookies.clear()
+        self._set_cookies[value] = known
+        return known
 
 
 def expire_refused(
@@ -205,6 +271,14 @@ def expire_refused(
             for line in expiry_headers(name, host, path, secure=secure)
         )
     return expired
+
+
+def request_host(scope: Scope) -> str | None:
+    """The request's Host header, as text."""
+    for name, value in scope["headers"]:
+        if name == b"host":
+            return bytes(value).decode("latin-1")
+    return None
 
 
 def with_cookie(vary: bytes) -> bytes:

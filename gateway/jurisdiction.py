@@ -167,20 +167,18 @@ class CountryResolver:
         subdivision_header: str | None = None,
         geoip_database: Path | None = None,
     ) -> None:
-        self._country_header = _header_name(country_header)
-        self._subdivision_header = _header_name(subdivision_header)
-        self.header_names: tuple[bytes, ...] = tuple(
-            name for name in (self._country_header, self._subdivision_header) if name
-        )
+        self.country_header = _header_name(country_header)
+        self.subdivision_header = _header_name(subdivision_header)
         self._reader = _open_database(geoip_database) if geoip_database else None
+        self.reads_client_ip = self._reader is not None
         # One visitor sends many requests, and GeoIP look-ups cost microseconds each.
         self._lookup = lru_cache(maxsize=GEOIP_CACHE_SIZE)(self._lookup_uncached)
 
     def inputs(self, headers: Mapping[bytes, bytes], client_ip: str | None) -> tuple[object, ...]:
         """Everything ``resolve`` reads, as a key: equal inputs resolve to the same place."""
         return (
-            headers.get(self._country_header) if self._country_header else None,
-            headers.get(self._subdivision_header) if self._subdivision_header else None,
+            headers.get(self.country_header) if self.country_header else None,
+            headers.get(self.subdivision_header) if self.subdivision_header else None,
             client_ip if self._reader is not None else None,
         )
 
@@ -192,10 +190,10 @@ class CountryResolver:
         Never raises: anything unreadable counts as unknown.
         """
         country = subdivision = None
-        if self._country_header:
-            country = _country_code(_text(headers.get(self._country_header)))
-        if country and self._subdivision_header:
-            raw = _text(headers.get(self._subdivision_header))
+        if self.country_header:
+            country = _country_code(_text(headers.get(self.country_header)))
+        if country and self.subdivision_header:
+            raw = _text(headers.get(self.subdivision_header))
             subdivision = _subdivision_code(country, raw)
         if self._reader is None or not client_ip or (country and subdivision):
             return country, subdivision

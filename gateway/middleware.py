@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.api import ApiRequest, ConsentAPI
-from gateway.enforce import NO_COOKIES, Enforcer
+from gateway.enforce import COOKIE, Enforcer, request_host
 from gateway.metrics import Metrics
 from gateway.policy import ConsentPolicy
 from gateway.settings import Settings
@@ -24,7 +25,6 @@ from gateway.store import Store
 from gateway.store_handle import StoreHandle
 
 logger = logging.getLogger("consent_gateway")
-COOKIE = b"cookie"
 
 
 class ConsentMiddleware:
@@ -55,80 +55,52 @@ class ConsentMiddleware:
         self.enforcer = Enforcer(self.policy, self.metrics)
         self._prefix = self.settings.api_prefix
         self._prefix_slash = self._prefix + "/"
-        self._expire = self.settings.expire_refused_cookies
-        self._picked = frozenset(
-            {b"sec-gpc", b"user-agent", b"host", *self.policy.resolver.header_names}
-        )
         self._flushes: set[asyncio.Task[None]] = set()
+        self._flush_timer: asyncio.TimerHandle | None = None
+        self.policy.unknown_log.on_pending = self._flush_unknown_soon
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind == "http" or kind == "websocket":
-            await self._handle(scope, receive, send)
-        elif kind == "lifespan":
-            await self.app(scope, self._lifespan_receive(receive), send)
-        else:
+        if kind != "http" and kind != "websocket":
+            if kind == "lifespan":
+                receive = self._lifespan_receive(receive)
             await self.app(scope, receive, send)
-
-    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        picked: dict[bytes, bytes] = {}
-        raw_cookie = b""
-        for name, value in scope["headers"]:
-            if name == COOKIE:
-                raw_cookie = raw_cookie + b"; " + value if raw_cookie else value
-            elif name in self._picked:
-                picked[name] = value
-        cookies = self.enforcer.parse(raw_cookie) if raw_cookie else NO_COOKIES
-        client = scope.get("client")
-        state, invalid = self.policy.state(
-            cookies.consent_values, picked, client[0] if client else None
-        )
-        if invalid:
-            self.metrics.invalid_consent_cookies.inc()
-        if state.bot:
-            kind = self.policy.agents.bot_kind(picked.get(b"user-agent", b""))
-            self.metrics.bot(kind or "unknown")
-
-        refused: tuple[str, ...] = ()
-        if raw_cookie:
-            seen = self.enforcer.request(raw_cookie, cookies, state)
-            if seen.changed:
-                refused = seen.refused
-                headers = [header for header in scope["headers"] if header[0] != COOKIE]
-                if seen.header is not None:
-                    headers.append((COOKIE, seen.header))
-                scope = {**scope, "headers": headers}
+            return
+        # Inline rather than in a helper coroutine: this runs on every request.
+        if not isinstance(scope["headers"], list):
+            scope = {**scope, "headers": list(scope["headers"])}
+        visit = self.enforcer.visit(scope)
+        state = visit.state
+        if visit.changed:
+            headers = [header for header in scope["headers"] if header[0] != COOKIE]
+            if visit.app_cookie is not None:
+                headers.append((COOKIE, visit.app_cookie))
+            scope = {**scope, "headers": headers}
         scope_state = scope.get("state")
         if scope_state is None:
             scope = dict(scope)
             scope["state"] = scope_state = {}
         scope_state["consent"] = state
-        if self.policy.unknown_log.due():
-            self._flush_unknown_later()
 
-        if scope["type"] == "websocket":
+        if kind == "websocket":
             await self.app(scope, receive, send)
             return
-        host = picked.get(b"host")
-        secure = scope.get("scheme") == "https"
         path: str = scope["path"]
         if path == self._prefix or path.startswith(self._prefix_slash):
-            host_text = host.decode("latin-1") if host else None
-            request = ApiRequest(state, cookies.names, host_text, secure)
+            secure = scope.get("scheme") == "https"
+            request = ApiRequest(state, visit.cookie_names, request_host(scope), secure)
             await self.api(scope, receive, send, request)
             return
 
-        expired = refused if self._expire else ()
-        enforcer = self.enforcer
+        response = self.enforcer.response
 
-        async def send_enforced(message: Message) -> None:
+        def send_enforced(message: Message) -> Awaitable[None]:
+            # A plain function handing back ``send``'s awaitable: no coroutine per message.
             if message["type"] == "http.response.start":
                 # A new message: an app may send the same dict object to every visitor.
-                headers = enforcer.response(
-                    message.get("headers", ()), state, expired, host=host, path=path, secure=secure
-                )
+                headers = response(message.get("headers", ()), visit, scope)
                 message = {**message, "headers": headers}
-            await send(message)
+            return send(message)
 
         await self.app(scope, receive, send_enforced)
 
@@ -145,12 +117,25 @@ class ConsentMiddleware:
 
     async def aclose(self) -> None:
         """Write what is pending and close the store."""
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
         if self._flushes:
             await asyncio.gather(*self._flushes, return_exceptions=True)
         await self._flush_unknown()
         self.store.close()
 
+    def _flush_unknown_soon(self) -> None:
+        """Called when the first unknown name of a batch is noted: write it in a while."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # noted outside a server: aclose() writes the batch
+        delay = self.policy.unknown_log.flush_interval
+        self._flush_timer = loop.call_later(delay, self._flush_unknown_later)
+
     def _flush_unknown_later(self) -> None:
+        self._flush_timer = None
         task = asyncio.get_running_loop().create_task(self._flush_unknown())
         self._flushes.add(task)
         task.add_done_callback(self._flushes.discard)

@@ -95,19 +95,20 @@ class ConsentPolicy:
         consent_cookies: tuple[str, ...],
         headers: Mapping[bytes, bytes],
         client_ip: str | None,
-    ) -> tuple[ConsentState, bool]:
-        """The visitor's consent state, and whether a consent cookie failed verification.
+    ) -> tuple[ConsentState, bool, float]:
+        """The visitor's consent state, whether a consent cookie failed verification, and
+        until when (a Unix time) the state holds.
 
         ``headers`` holds the request headers the policy reads (``Sec-GPC``, ``User-Agent``
-        and the country headers), lower-case names. A visitor asks again and again with the
-        same inputs, so the answer is remembered per inputs until the decision expires.
+        and the country headers), lower-case names. Many visitors share one consent cookie
+        value and place, so the answer is remembered per inputs until the decision expires.
         """
         bot = self.agents.bot_kind(headers.get(b"user-agent", b"")) is not None
         gpc = gpc_enabled(headers.get(b"sec-gpc"))
         key = (consent_cookies, self.resolver.inputs(headers, client_ip), gpc, bot)
         cached = self._states.get(key)
         if cached is not None and cached[2] >= time.time():
-            return cached[0], cached[1]
+            return cached
         country, subdivision = self.resolver.resolve(headers, client_ip)
         regime = self.regions.regime_for(country, subdivision) or self.settings.default_regime
         decision = None
@@ -136,7 +137,7 @@ class ConsentPolicy:
         if len(self._states) >= STATE_CACHE_SIZE:
             self._states.clear()
         self._states[key] = (state, invalid, valid_until)
-        return state, invalid
+        return state, invalid, valid_until
 
     def decided_state(
         self,

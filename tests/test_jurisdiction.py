@@ -183,7 +183,10 @@ def test_the_trusted_header_wins_over_the_database(geoip: Path) -> None:
     resolver = CountryResolver(
         country_header="CF-IPCountry", subdivision_header="CF-Region-Code", geoip_database=geoip
     )
-    assert resolver.header_names == (b"cf-ipcountry", b"cf-region-code")
+    assert (resolver.country_header, resolver.subdivision_header) == (
+        b"cf-ipcountry",
+        b"cf-region-code",
+    )
     assert resolver.resolve({b"cf-ipcountry": b"fr"}, "203.0.113.9") == ("FR", None)
     assert resolver.resolve({b"cf-ipcountry": b"US", b"cf-region-code": b"US-VA"}, None) == (
         "US",
@@ -197,7 +200,7 @@ def test_the_trusted_header_wins_over_the_database(geoip: Path) -> None:
 
 def test_the_database_fills_in_the_subdivision_a_header_leaves_out(geoip: Path) -> None:
     resolver = CountryResolver(country_header="CloudFront-Viewer-Country", geoip_database=geoip)
-    assert resolver.header_names == (b"cloudfront-viewer-country",)
+    assert resolver.country_header == b"cloudfront-viewer-country"
     assert resolver.resolve({b"cloudfront-viewer-country": b"US"}, "203.0.113.9") == ("US", "CA")
     # The database disagrees on the country: its subdivision belongs to another place.
     assert resolver.resolve({b"cloudfront-viewer-country": b"MX"}, "203.0.113.9") == ("MX", None)
@@ -231,7 +234,7 @@ def test_garbage_in_the_subdivision_header_is_ignored(region: bytes) -> None:
 
 def test_headers_are_not_trusted_unless_configured(geoip: Path) -> None:
     resolver = CountryResolver(geoip_database=geoip)
-    assert resolver.header_names == ()
+    assert (resolver.country_header, resolver.subdivision_header) == (None, None)
     assert resolver.resolve({b"cf-ipcountry": b"JP"}, "203.0.113.9") == ("US", "CA")
     assert CountryResolver().resolve({b"cf-ipcountry": b"JP"}, "203.0.113.9") == (None, None)
 

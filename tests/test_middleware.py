@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -357,6 +358,59 @@ async def test_unknown_cookie_names_are_recorded_for_scan(make_gateway: Gateway)
     await gateway.aclose()
     found = {c.name: c.count for c in gateway.store.get().unknown_cookies()}
     assert found == {"mystery_cookie": 3}
+
+
+async def test_unknown_cookie_counts_are_written_while_the_gateway_runs(
+    make_gateway: Gateway,
+) -> None:
+    gateway = make_gateway(echo_app())
+    gateway.policy.unknown_log.flush_interval = 0.05
+    async with client_for(gateway) as client:
+        await client.get("/", headers={"cookie": "mystery_cookie=1"})
+        await asyncio.sleep(0.3)
+        found = {c.name: c.count for c in gateway.store.get().unknown_cookies()}
+        assert found == {"mystery_cookie": 1}
+        await client.get("/", headers={"cookie": "mystery_cookie=1; other_mystery=2"})
+        await asyncio.sleep(0.3)
+        found = {c.name: c.count for c in gateway.store.get().unknown_cookies()}
+        assert found == {"mystery_cookie": 2, "other_mystery": 1}
+    await gateway.aclose()
+
+
+async def test_cookies_split_over_several_cookie_headers_are_all_filtered(
+    make_gateway: Gateway,
+) -> None:
+    """HTTP/2 clients may send one Cookie header per cookie."""
+    seen: list[list[tuple[bytes, bytes]]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(list(scope["headers"]))
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    gateway = make_gateway(app)
+    cookies = [b"_ga=1", b"sessionid=a", b"_fbp=2", b"csrftoken=t"]
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/",
+        "headers": [(b"host", b"testserver")] + [(b"cookie", value) for value in cookies],
+        "scheme": "http",
+        "client": ("127.0.0.1", 5000),
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    await gateway(scope, receive, send)
+    assert [value for name, value in seen[0] if name == b"cookie"] == [b"sessionid=a; csrftoken=t"]
+    expired = [v for n, v in sent[0]["headers"] if n == b"set-cookie"]
+    assert {line.split(b"=", 1)[0] for line in expired} == {b"_ga", b"_fbp"}
+    await gateway.aclose()
 
 
 async def test_non_granted_cookie_never_passes_in_a_plain_text_response(
