@@ -2,6 +2,8 @@
 
 Both apps run under uvicorn (one worker each, uvloop + httptools when installed) on loopback;
 wrk (Debian package `wrk`) loads them in alternating rounds so machine noise hits both alike.
+With two cores or more, the servers are pinned to one core and wrk to another (`taskset`), so
+the two never compete for a core and the rounds agree within about a point.
 Scenarios:
   cookies  JSON response, 3 request cookies (session, _ga, a valid consent cookie), 2 Set-Cookie
   agents   the same with 10,000 distinct User-Agent strings rotating (bot check uncached)
@@ -14,7 +16,9 @@ Scenarios:
 from __future__ import annotations
 
 import argparse
+import os
 import random
+import shutil
 import socket
 import statistics
 import subprocess
@@ -58,11 +62,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def pinned(core: int) -> list[str]:
+    """A command prefix that runs on ``core`` alone, when the machine allows it."""
+    if shutil.which("taskset") and (os.cpu_count() or 1) >= 2:
+        return ["taskset", "-c", str(core)]
+    return []
+
+
 @contextmanager
 def serve(target: str) -> Iterator[str]:
     port = free_port()
     process = subprocess.Popen(
         [
+            *pinned(1),
             sys.executable,
             "-m",
             "uvicorn",
@@ -129,6 +141,7 @@ def wrk(url: str, seconds: int, cookie: str, script: Path | None) -> float:
     command += ["-H", f"User-Agent: {BROWSER}", url]
     if script is not None:
         command[1:1] = ["-s", str(script)]
+    command[:0] = pinned(0)
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     line = next(line for line in output.splitlines() if line.startswith("Requests/sec:"))
     return float(line.split()[1])
@@ -138,9 +151,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument(
-        "--scenario", choices=["cookies", "agents", "distinct"], default="cookies"
-    )
+    parser.add_argument("--scenario", choices=["cookies", "agents", "distinct"], default="cookies")
     args = parser.parse_args()
     cookie = (
         f"sessionid=0123456789abcdef; _ga=GA1.1.1234567890.1700000000; "
