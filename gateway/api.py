@@ -20,6 +20,7 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from gateway.banner import Banner
 from gateway.consent import (
     ALL_GRANTED,
     ESSENTIAL_ONLY,
@@ -63,10 +64,13 @@ class ApiRequest:
 class ConsentAPI:
     """ASGI handler for every path under the API prefix."""
 
-    def __init__(self, policy: ConsentPolicy, metrics: Metrics, store: StoreHandle) -> None:
+    def __init__(
+        self, policy: ConsentPolicy, metrics: Metrics, store: StoreHandle, banner: Banner
+    ) -> None:
         self.policy = policy
         self.metrics = metrics
         self.store = store
+        self.banner = banner
         self.prefix = policy.settings.api_prefix
 
     async def __call__(
@@ -94,6 +98,10 @@ class ConsentAPI:
                 granted, form = await self._read_choice(headers, receive)
                 return await self._save(headers, request, granted, "grant", form)
             raise BadRequest(405, f"{method} is not allowed here; use GET, POST or DELETE")
+        if method in ("GET", "HEAD"):
+            asset = self.banner.response(route, headers.get("if-none-match"))
+            if asset is not None:
+                return self._with_cors(asset, headers)
         if route == "/metrics" and self.policy.settings.metrics and method == "GET":
             return Response(self.metrics.exposition(), media_type=CONTENT_TYPE)
         raise BadRequest(404, f"no such consent endpoint: {scope['path']}")

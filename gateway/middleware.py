@@ -17,6 +17,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.api import ApiRequest, ConsentAPI
+from gateway.banner import Banner
 from gateway.enforce import COOKIE, Enforcer, request_host
 from gateway.metrics import Metrics
 from gateway.policy import ConsentPolicy
@@ -51,7 +52,8 @@ class ConsentMiddleware:
         self.metrics = Metrics()
         self.policy = ConsentPolicy(self.settings, on_unknown=self.metrics.unknown_cookies.inc)
         self.store = StoreHandle(self.settings.database_url, store)
-        self.api = ConsentAPI(self.policy, self.metrics, self.store)
+        self.banner = Banner.load(self.settings.api_prefix)
+        self.api = ConsentAPI(self.policy, self.metrics, self.store, self.banner)
         self.enforcer = Enforcer(self.policy, self.metrics)
         self._prefix = self.settings.api_prefix
         self._prefix_slash = self._prefix + "/"
