@@ -37,8 +37,10 @@ def node_module(relative: str) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """One Chromium per test module: Playwright's sync API holds an event loop while it
+    runs, which must be gone before the suite's asyncio tests start."""
     if not Path(CHROMIUM).is_file():
         raise FileNotFoundError(f"{CHROMIUM} is missing: `apt-get install chromium` (.ci/run does)")
     with sync_playwright() as playwright:
