@@ -148,7 +148,9 @@ class Enforcer:
         pieces = split_cookie_header(raw_cookie.decode("latin-1"))
         consent = self._consent_cookie
         values = [piece.partition("=")[2].strip(" \t") for n, piece in pieces if n == consent]
-        state, invalid, valid_until = self.policy.state(tuple(values), headers, client_ip)
+        state, invalid, valid_until = self.policy.state(
+            tuple(values), headers, client_ip, bot_kind is not None
+        )
         categories: list[str] = []
         unknown: list[str] = []
 

@@ -95,15 +95,16 @@ class ConsentPolicy:
         consent_cookies: tuple[str, ...],
         headers: Mapping[bytes, bytes],
         client_ip: str | None,
+        bot: bool,
     ) -> tuple[ConsentState, bool, float]:
         """The visitor's consent state, whether a consent cookie failed verification, and
         until when (a Unix time) the state holds.
 
-        ``headers`` holds the request headers the policy reads (``Sec-GPC``, ``User-Agent``
-        and the country headers), lower-case names. Many visitors share one consent cookie
-        value and place, so the answer is remembered per inputs until the decision expires.
+        ``headers`` holds the request headers by lower-case name (the policy reads
+        ``Sec-GPC`` and the country headers); ``bot`` says whether the client is a bot.
+        Many visitors share one consent cookie value and place, so the answer is remembered
+        per inputs until the decision expires.
         """
-        bot = self.agents.bot_kind(headers.get(b"user-agent", b"")) is not None
         gpc = gpc_enabled(headers.get(b"sec-gpc"))
         key = (consent_cookies, self.resolver.inputs(headers, client_ip), gpc, bot)
         cached = self._states.get(key)
