@@ -31,7 +31,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     yield opened
     opened.close()
     with psycopg.connect(POSTGRES_URL, autocommit=True) as db:
-        for table in ("consent_records", "unknown_cookies", "schema_version"):
+        for table in ("consent_records", "unknown_cookies", "seen_cookie_rules", "schema_version"):
             db.execute(f"DROP TABLE IF EXISTS {prefix}{table}")
 
 
@@ -90,6 +90,26 @@ def test_unknown_cookies_are_counted_and_bounded(store: Store) -> None:
     assert store.unknown_cookies(limit=1)[0].name == "mystery"
 
 
+def test_seen_cookie_rules_are_kept_once_each(store: Store) -> None:
+    seen_at = datetime(2026, 12, 1, tzinfo=UTC)
+    store.note_cookie_rules({"exact:_ga", "prefix:_ga_"}, seen_at)
+    store.note_cookie_rules({"exact:_ga", "exact:_fbp"}, seen_at + timedelta(hours=1))
+    store.note_cookie_rules(set(), seen_at)
+    assert store.cookie_rules_seen() == {"exact:_ga", "prefix:_ga_", "exact:_fbp"}
+
+
+def test_sqlite_database_of_schema_1_gains_the_seen_rules_table(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    SQLiteStore(str(path)).close()
+    with sqlite3.connect(path) as db:  # back to what version 1 had
+        db.execute("DROP TABLE seen_cookie_rules")
+        db.execute("PRAGMA user_version = 1")
+    store = SQLiteStore(str(path))
+    store.note_cookie_rules({"exact:_ga"}, datetime(2026, 12, 1, tzinfo=UTC))
+    assert store.cookie_rules_seen() == {"exact:_ga"}
+    store.close()
+
+
 def test_sqlite_keeps_data_across_reopening(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'durable.db'}"
     first = open_store(url)
@@ -105,7 +125,7 @@ def test_sqlite_database_of_an_older_schema_is_migrated(tmp_path: Path) -> None:
     sqlite3.connect(path).close()  # an empty database at schema version 0
     store = SQLiteStore(str(path))
     store.record_consent(record("new"))
-    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 1
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 2
     store.close()
 
 
