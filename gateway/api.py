@@ -78,6 +78,7 @@ class ConsentAPI:
         self.store = store
         self.banner = banner
         self.prefix = policy.settings.api_prefix
+        banner.configure(policy.settings)
         vendors = policy.settings.declared_vendors
         unknown = declaration.unknown_vendors(policy.classifier.rules, vendors)
         if unknown:
