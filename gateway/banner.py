@@ -60,10 +60,11 @@ class Asset:
     hashed_name: str  # banner.<hash>.js, locales/de.<hash>.json
 
 
-def _asset(name: str, body: bytes) -> Asset:
+def _asset(name: str, body: bytes, hashed_name: str | None = None) -> Asset:
     digest = hashlib.sha256(body).hexdigest()[:16]
     stem, suffix = name.rsplit(".", 1)
-    return Asset(body, MEDIA_TYPES["." + suffix], f'"{digest}"', f"{stem}.{digest}.{suffix}")
+    hashed_name = hashed_name or f"{stem}.{digest}.{suffix}"
+    return Asset(body, MEDIA_TYPES["." + suffix], f'"{digest}"', hashed_name)
 
 
 def _read(path: Path) -> bytes:
@@ -116,9 +117,16 @@ class Banner:
         settings = settings or Settings.load(environ={})
         texts = load_texts(directory, settings)
         assets: dict[str, Asset] = {}
-        for language, language_texts in texts.items():
-            body = json.dumps({**language_texts, "lang": language}, ensure_ascii=False)
-            assets[f"locales/{language}.json"] = _asset(f"locales/{language}.json", body.encode())
+        # One version for all translations: banner.js then names them with a single hash.
+        bodies = {
+            language: json.dumps({**texts[language], "lang": language}, ensure_ascii=False)
+            for language in sorted(texts)
+        }
+        version = hashlib.sha256(json.dumps(bodies).encode()).hexdigest()[:16]
+        for language, body in bodies.items():
+            assets[f"locales/{language}.json"] = _asset(
+                f"locales/{language}.json", body.encode(), f"locales/{language}.{version}.json"
+            )
         css = rcssmin.cssmin(_read(directory / "banner.css").decode("utf-8"))
         assets["banner.css"] = _asset("banner.css", css.encode())
         mode = rjsmin.jsmin(_read(directory / "consent-mode.js").decode("utf-8"))
@@ -127,7 +135,8 @@ class Banner:
         if script.count(CONFIG_TOKEN) != 1:
             raise ValueError(f"{directory / 'banner.js'}: expected one {CONFIG_TOKEN.decode()}")
         config = {
-            "l": {lang: assets[f"locales/{lang}.json"].hashed_name for lang in sorted(texts)},
+            "l": sorted(texts),
+            "v": version,
             "c": assets["banner.css"].hashed_name,
             "d": settings.default_language,
             "p": settings.privacy_policy_url or "",
@@ -215,7 +224,7 @@ class Banner:
         return (
             f'<noscript><div class="cg cg-bar cg-nojs{" cg-done" if state.decided else ""}"'
             f' lang="{language}" dir="{html.escape(texts.get("dir", "ltr"))}"'
-            f' role="region" aria-label="{text("reopen")}">{forms}</div></noscript>'
+            f' role="region" aria-label="{text("title")}">{forms}</div></noscript>'
         )
 
 

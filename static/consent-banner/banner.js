@@ -10,8 +10,8 @@
   "use strict";
   if (w.consentGateway || !w.fetch || !w.Promise || !w.URL || !d.querySelector) return;
 
-  var C = "__CONFIG__"; // {l: {lang: file}, c: css file, d: default lang, p: policy URL, r: reopen}
-  if (typeof C !== "object") C = { l: { en: "locales/en.json" }, c: "banner.css", d: "en" };
+  // {l: languages, v: their version, c: css file, d: default language, p: policy URL, r: reopen}
+  var C = "__CONFIG__";
   var CATS = ["essential", "preferences", "analytics", "marketing"];
   var OPTIONAL = CATS.slice(1);
   var GATED = 'script[type="text/plain"][data-consent],iframe[data-consent][data-src],' +
@@ -180,7 +180,7 @@
     return new Promise(function (done) {
       var s = d.createElement("script");
       var src = el.getAttribute("src") || el.getAttribute("data-src");
-      [].forEach.call(el.attributes, function (a) {
+      each(el.attributes, function (a) {
         if (!/^(type|data-type|src|data-src|nonce)$/.test(a.name)) s.setAttribute(a.name, a.value);
       });
       if (el.getAttribute("data-type")) s.type = el.getAttribute("data-type");
@@ -251,7 +251,8 @@
     });
     f.srcdoc =
       '<!doctype html><html lang="' + esc(T.lang) + '" dir="' + esc(T.dir) + '">' +
-      '<meta charset="utf-8"><link rel="stylesheet" href="' + esc(cssUrl()) + '">' +
+      '<meta charset="utf-8"><title>' + esc(f.title || host) + "</title>" +
+      '<link rel="stylesheet" href="' + esc(cssUrl()) + '">' +
       '<body class="cg cg-ph"><p>' + esc(fill(T.blocked, { host: host, category: label })) +
       '</p><p class="cg-btns"><button type="button" class="cg-btn" data-a="load">' +
       esc(T.load) + '</button><button type="button" class="cg-btn" data-a="allow">' +
@@ -270,6 +271,12 @@
   }
   function cssUrl() {
     return api + "/" + C.c;
+  }
+  function locale(lang) {
+    return api + "/locales/" + lang + "." + C.v + ".json";
+  }
+  function each(list, fn) {
+    [].forEach.call(list, fn);
   }
 
   // The banner: a first layer (region) for an undecided visitor, the preferences dialog,
@@ -342,6 +349,7 @@
     root.addEventListener("click", onClick);
     dlg.addEventListener("keydown", trap);
     dlg.addEventListener("close", restoreFocus);
+    d.addEventListener("focusin", unobscure);
     d.body.insertBefore(root, d.body.firstChild);
     // Shown only once banner.css applies: an unstyled banner would push the page around.
     var link = stylesheet();
@@ -371,24 +379,38 @@
     if (reopen) reopen.hidden = !bar.hidden;
     padding(!bar.hidden);
   }
-  // While the first layer covers the bottom of the page, focused page elements scroll
-  // above it (WCAG 2.4.11 Focus Not Obscured).
+  // WCAG 2.4.11 Focus Not Obscured: while the first layer is shown, focused page elements
+  // scroll clear of it (scroll-padding); one it still covers (at the very end of the page,
+  // which cannot scroll further) sends the bar, or the re-open control, to the other edge.
   function padding(on) {
     var style = d.documentElement.style;
-    if (on) {
-      if (pad === undefined) pad = style.scrollPaddingBottom;
-      style.scrollPaddingBottom = bar.offsetHeight + "px";
-    } else if (pad !== undefined) {
-      style.scrollPaddingBottom = pad;
-      pad = undefined;
-    }
+    var top = bar.classList.contains("cg-top");
+    if (on && pad === undefined) pad = [style.scrollPaddingTop, style.scrollPaddingBottom];
+    if (pad === undefined) return;
+    style.scrollPaddingTop = on && top ? bar.offsetHeight + "px" : pad[0];
+    style.scrollPaddingBottom = on && !top ? bar.offsetHeight + "px" : pad[1];
+    if (!on) pad = undefined;
+  }
+  function unobscure(e) {
+    var target = e.target;
+    if (!root || root.hidden || root.contains(target) || !target.getBoundingClientRect) return;
+    requestAnimationFrame(function () {
+      var box = bar.hidden ? reopen : bar;
+      if (!box || box.hidden) return;
+      var t = target.getBoundingClientRect();
+      var b = box.getBoundingClientRect();
+      if (t.top < b.bottom && t.bottom > b.top && t.left < b.right && t.right > b.left) {
+        box.classList.toggle("cg-top");
+        padding(!bar.hidden);
+      }
+    });
   }
   function say(text) {
     if (root && text) root.querySelector(".cg-sr").textContent = text;
   }
   function error(text) {
     if (root) {
-      [].forEach.call(root.querySelectorAll(".cg-err"), function (p) {
+      each(root.querySelectorAll(".cg-err"), function (p) {
         p.textContent = text || "";
       });
     }
@@ -406,7 +428,7 @@
     else if (action === "reject") done = rejectAll();
     else if (action === "save") {
       var c = {};
-      [].forEach.call(dlg.querySelectorAll("input[data-c]:not([disabled])"), function (i) {
+      each(dlg.querySelectorAll("input[data-c]:not([disabled])"), function (i) {
         c[i.getAttribute("data-c")] = i.checked;
       });
       done = set(c);
@@ -426,7 +448,7 @@
     if (dlg.hasAttribute("open")) return;
     opener = d.activeElement;
     error("");
-    [].forEach.call(dlg.querySelectorAll("input[data-c]:not([disabled])"), function (i) {
+    each(dlg.querySelectorAll("input[data-c]:not([disabled])"), function (i) {
       i.checked = allows(i.getAttribute("data-c"));
     });
     declaration();
@@ -482,7 +504,7 @@
         return r.json();
       })
       .then(function (listed) {
-        [].forEach.call(dlg.querySelectorAll("[data-k]"), function (box) {
+        each(dlg.querySelectorAll("[data-k]"), function (box) {
           var cookies = listed[box.getAttribute("data-k")] || [];
           box.appendChild(cookies.length ? cookieList(cookies) : h("p", { text: T.none }));
         });
@@ -511,7 +533,7 @@
     var wanted = [d.documentElement.lang].concat(navigator.languages || [navigator.language]);
     for (var i = 0; i < wanted.length; i++) {
       var code = String(wanted[i] || "").toLowerCase().split("-")[0];
-      if (C.l[code]) return code;
+      if (C.l.indexOf(code) >= 0) return code;
     }
     return C.d;
   }
@@ -567,7 +589,7 @@
     if (w.MutationObserver) {
       new MutationObserver(function (records) {
         records.forEach(function (r) {
-          [].forEach.call(r.addedNodes, function (n) {
+          each(r.addedNodes, function (n) {
             if (n.nodeType === 1 && !(root && root.contains(n))) gate(n);
           });
         });
@@ -582,8 +604,8 @@
     });
     var lang = language();
     if (!given && d.head) stylesheet();
-    var texts = json(api + "/" + C.l[lang], "omit").catch(function () {
-      return json(api + "/" + C.l[C.d], "omit");
+    var texts = json(locale(lang), "omit").catch(function () {
+      return json(locale(C.d), "omit");
     });
     Promise.all([known, texts])
       .then(function (loaded) {
