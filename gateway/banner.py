@@ -177,22 +177,27 @@ class Banner:
             return Response(status_code=304, headers=headers)
         return Response(asset.body, media_type=asset.media_type, headers=headers)
 
-    def snippet(self, state: ConsentState, nonce: str | None) -> Snippet:
+    def snippet(self, state: ConsentState, nonce: str | None, *, xhtml: bool = False) -> Snippet:
         """The tags for a page served to a visitor in ``state``; ``nonce`` is the page's
-        CSP script nonce, carried by every inserted script."""
+        CSP script nonce, carried by every inserted script.
+
+        The head tags are well-formed XML as well as HTML. ``xhtml`` (an
+        ``application/xhtml+xml`` page) leaves out the no-script forms: XML documents
+        ignore ``<noscript>``, so they would show with JavaScript on."""
         nonce_attribute = f' nonce="{html.escape(nonce)}"' if nonce else ""
         data = html.escape(json.dumps(public_state(state), separators=(",", ":")))
-        head = f'<link rel="stylesheet" href="{self.url("banner.css")}">'
+        head = f'<link rel="stylesheet" href="{self.url("banner.css")}"/>'
         if self.settings.consent_mode:
             head += (
                 f'<script src="{self.url("consent-mode.js")}"{nonce_attribute}'
                 f' data-state="{data}"></script>'
             )
         head += (
-            f'<script src="{self.url("banner.js")}" defer{nonce_attribute}'
+            f'<script src="{self.url("banner.js")}" defer="defer"{nonce_attribute}'
             f' data-api="{self.api_prefix}" data-state="{data}"></script>'
         )
-        return Snippet(head=head.encode(), body=self._no_script(state).encode())
+        body = b"" if xhtml else self._no_script(state).encode()
+        return Snippet(head=head.encode(), body=body)
 
     def _no_script(self, state: ConsentState) -> str:
         """The choice without JavaScript: two forms (the API takes either ``all`` or one

@@ -9,6 +9,7 @@ import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import httpx
 
@@ -295,3 +296,14 @@ def test_no_script_texts_follow_the_default_language(make_gateway: Gateway) -> N
     state = ConsentState(ESSENTIAL_ONLY, False, Source.DEFAULT, "1", Regime.OPT_IN)
     body = banner.snippet(state, None).body.decode()
     assert 'lang="de"' in body and "Alle ablehnen" in body
+
+
+def test_the_head_tags_are_well_formed_xml_for_xhtml_pages(make_gateway: Gateway) -> None:
+    banner = make_gateway(consent_mode=True).banner
+    state = ConsentState(ESSENTIAL_ONLY, False, Source.DEFAULT, "1", Regime.OPT_IN)
+    snippet = banner.snippet(state, "n'1", xhtml=True)
+    head = ElementTree.fromstring(b"<head>" + snippet.head + b"</head>")
+    assert [element.tag for element in head] == ["link", "script", "script"]
+    assert head[2].get("defer") == "defer" and head[2].get("nonce") == "n'1"
+    assert snippet.body == b""  # XML ignores <noscript>: its forms would always show
+    assert banner.snippet(state, None).body.startswith(b"<noscript>")

@@ -149,7 +149,7 @@
       if (needs(el).every(allows)) {
         el.cgDone = true;
         activate(el);
-      } else if (el.tagName === "IFRAME") {
+      } else if (el.localName === "iframe") {
         hold(el);
       }
     });
@@ -158,11 +158,13 @@
     needs(el).forEach(function (k) {
       ran[k] = true;
     });
-    if (el.tagName === "SCRIPT") {
-      chain = chain.then(function () {
-        return run(el);
-      });
-    } else if (el.tagName === "IFRAME") {
+    if (el.localName === "script") {
+      chain = chain
+        .then(function () {
+          return run(el);
+        })
+        .catch(warn); // one broken script must not hold back the ones after it
+    } else if (el.localName === "iframe") {
       load(el);
     } else {
       move(el, "srcset");

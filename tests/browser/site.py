@@ -35,7 +35,7 @@ PAGE = """<!doctype html>
 <head>{head}<meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Test shop</title>
-<link rel="stylesheet" href="/site.css">
+<link rel="stylesheet" href="/site.css">{extra}
 </head>
 <body>{body}
 <header><nav aria-label="Site"><a href="/">Home</a> <a href="/about">About</a>
@@ -95,6 +95,11 @@ def shop_app(holder: dict[str, Any]) -> Starlette:
             head=snippet.head.decode(),
             body=snippet.body.decode(),
             nonce=f' nonce="{html.escape(nonce)}"' if nonce else "",
+            # ?twice: the page also carries the embed snippet, as a site moving to the
+            # gateway might for a while
+            extra='<script src="/_consent/banner.js" defer></script>'
+            if "twice" in request.query_params
+            else "",
             tracker=TRACKER_HOST,
             video=VIDEO_HOST,
             pixel=PIXEL_HOST,
