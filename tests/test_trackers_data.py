@@ -189,7 +189,10 @@ def test_a_good_file_loads(tmp_path: Path) -> None:
         (('docs = "https://example.com/docs/install"', 'docs = "http://example.com"'), "`docs`"),
         (('category = "analytics"', 'category = "statistics"'), "`category` 'statistics'"),
         (('why = "Counts visits."', 'why = ""'), "`why`"),
-        (('scripts = ["cdn.example-analytics.com"]', 'scripts = ["https://cdn.x.com/a.js"]'), "host"),
+        (
+            ('scripts = ["cdn.example-analytics.com"]', 'scripts = ["https://cdn.x.com/a.js"]'),
+            "host",
+        ),
         (('scripts = ["cdn.example-analytics.com"]', 'scripts = ["CDN.example.com"]'), "host"),
         (('scripts = ["cdn.example-analytics.com"]', 'scripts = ["cdn.x.com/a?b=1"]'), "path"),
         (('scripts = ["cdn.example-analytics.com"]', 'scripts = ["cdn.x.com/a/"]'), "path"),
@@ -204,7 +207,7 @@ def test_a_bad_entry_raises_naming_file_vendor_and_entry(
     old, new = change
     assert old in GOOD_VENDOR
     path = _write(tmp_path, GOOD_VENDOR.replace(old, new))
-    with pytest.raises(ValueError, match="site-trackers.toml") as raised:
+    with pytest.raises(ValueError, match=r"site-trackers\.toml") as raised:
         load_tracker_file(path)
     assert "Example Analytics" in str(raised.value)
     assert message in str(raised.value)
@@ -246,7 +249,7 @@ def test_a_vendor_without_entries_raises(tmp_path: Path) -> None:
     ],
 )
 def test_a_malformed_file_raises_naming_the_file(tmp_path: Path, text: str, message: str) -> None:
-    with pytest.raises(ValueError, match="site-trackers.toml") as raised:
+    with pytest.raises(ValueError, match=r"site-trackers\.toml") as raised:
         load_tracker_file(_write(tmp_path, text))
     assert message in str(raised.value)
 
