@@ -42,6 +42,8 @@ _MIN_SNIPPET = 6
 _QUOTES = "'\""
 _PUNCTUATION = "(),[]{}:;=+"
 _URL_STRIP = " \t\n\f\r"
+_LITERAL_RUN = re.compile(r"[A-Za-z0-9_$.-]+")
+_NAME_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$")
 _PRELOADS = frozenset({"preload", "modulepreload", "prefetch"})
 # Script types that are data, never run (HTML "prepare the script element"). Anything else is
 # treated as runnable, so unusual loaders such as text/partytown are gated too.
@@ -176,9 +178,10 @@ def _check_snippet(entry: str, where: str) -> None:
 def snippet_pattern(snippet: str) -> bytes:
     """The bytes regular expression a snippet stands for.
 
-    Either quote matches either quote, whitespace may surround punctuation, a ``/`` may be
-    escaped as ``\\/`` (scripts written out from JSON), and a snippet that starts with a
-    name does not match inside a longer name (``ga(`` is not ``omega(``).
+    Either quote matches either quote, whitespace may surround punctuation, and a ``/`` may
+    be escaped as ``\\/`` (scripts written out from JSON). The check that a snippet starting
+    with a name does not match inside a longer name (``ga(`` is not ``omega(``) is made on
+    the match, so that the pattern keeps its literal prefix for a fast search.
     """
     pieces: list[str] = []
     for character in snippet:
@@ -197,10 +200,28 @@ def snippet_pattern(snippet: str) -> bytes:
     while pieces and pieces[-1] == r"\s*":
         pieces.pop()
     collapsed = [p for i, p in enumerate(pieces) if p != r"\s*" or pieces[i - 1] != r"\s*"]
-    pattern = "".join(collapsed)
-    if re.match(r"[\w$]", snippet):
-        pattern = r"(?<![\w$])" + pattern
-    return pattern.encode("ascii")
+    return "".join(collapsed).encode("ascii")
+
+
+def snippet_anchor(snippet: str) -> bytes:
+    """The longest run of the snippet that must appear literally in any text it matches:
+    a cheap ``bytes.find`` for it rules most scripts out before any regular expression."""
+    runs: list[str] = _LITERAL_RUN.findall(snippet)
+    return max(reversed(runs), key=len).encode("ascii")
+
+
+@dataclass(frozen=True, slots=True)
+class _Snippet:
+    pattern: re.Pattern[bytes]
+    after_name: bool  # the snippet starts with a name: the match must not continue one
+    tracker: Tracker
+
+    def found_in(self, text: bytes) -> bool:
+        for match in self.pattern.finditer(text):
+            start = match.start()
+            if not self.after_name or not start or text[start - 1] not in _NAME_BYTES:
+                return True
+        return False
 
 
 def host_and_path(url: str) -> tuple[str, str] | None:
@@ -275,9 +296,12 @@ class TrackerRules:
         for entries in hosts.values():
             entries.sort(key=lambda address: len(address.path), reverse=True)
         self._hosts = {host: tuple(entries) for host, entries in hosts.items()}
-        self._snippet_trackers = tuple(tracker for _, tracker in snippets)
-        alternatives = b"|".join(b"(" + snippet_pattern(text) + b")" for text, _ in snippets)
-        self._snippets = re.compile(alternatives) if snippets else None
+        by_anchor: dict[bytes, list[_Snippet]] = {}
+        for text, tracker in snippets:
+            compiled = re.compile(snippet_pattern(text))
+            entry = _Snippet(compiled, bool(re.match(r"[\w$]", text)), tracker)
+            by_anchor.setdefault(snippet_anchor(text), []).append(entry)
+        self._anchors = tuple((anchor, tuple(found)) for anchor, found in by_anchor.items())
         self._memo: dict[str, Tracker | None] = {}
         vendors = {tracker.vendor: tracker for *_, tracker in addresses}
         vendors.update((tracker.vendor, tracker) for _, tracker in snippets)
@@ -317,12 +341,15 @@ class TrackerRules:
 
     def trackers_in_script(self, text: bytes) -> tuple[Tracker, ...]:
         """The trackers whose snippets appear in the first ``INLINE_SCAN_LIMIT`` bytes."""
-        if self._snippets is None:
-            return ()
+        text = text[:INLINE_SCAN_LIMIT]
         found: dict[str, Tracker] = {}
-        for match in self._snippets.finditer(text, 0, INLINE_SCAN_LIMIT):
-            tracker = self._snippet_trackers[(match.lastindex or 1) - 1]
-            found.setdefault(tracker.vendor, tracker)
+        for anchor, snippets in self._anchors:
+            if anchor not in text:
+                continue
+            for snippet in snippets:
+                vendor = snippet.tracker.vendor
+                if vendor not in found and snippet.found_in(text):
+                    found[vendor] = snippet.tracker
         return tuple(found.values())
 
     def start_tag(self, tag: Tag, granted: frozenset[Category]) -> bytes | None:
