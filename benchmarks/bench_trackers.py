@@ -2,8 +2,9 @@
 
 (a) ``start_tag`` over a page-like mix of 20,000 start tags: 80% markup (div, a, span, li,
     p, meta...), 12% first-party scripts, images and iframes, 6% third-party non-trackers
-    (CDNs, fonts), 2% trackers, each URL distinct within the page; measured as the best of five passes, so the URL memo has seen them (a site's repeated asset URLs are
-    what it is for), and with the memo cleared before every call.
+    (CDNs, fonts), 2% trackers, each URL distinct within the page; measured as the best of
+    five passes, so the URL memo has seen them (a site's repeated asset URLs are what it is
+    for), and with the memo cleared before every call.
 (b) ``inline_script`` over 2,000 inline scripts: 90% ordinary (1-8 KB of site code, JSON
     state), 10% vendor snippets, and the worst case of a 32 KB script without any snippet.
 
@@ -121,7 +122,8 @@ def main() -> None:
         assert isinstance(item, Tag)
         return rules.start_tag(item, GRANTED)
 
-    report("(a) start_tag, page mix, URLs seen before (memo)", per_second(start_tag, tags), baseline)
+    seen = per_second(start_tag, tags)
+    report("(a) start_tag, page mix, URLs seen before (memo)", seen, baseline)
     cold = TrackerRules.load()
     cold_rate = 0.0
     for _ in range(3):
