@@ -28,6 +28,7 @@ from tests.conftest import SECRET, running
 
 TRACKER_HOST = "www.googletagmanager.com"
 VIDEO_HOST = "www.youtube-nocookie.com"
+PLAYER_HOST = "www.youtube.com"
 PIXEL_HOST = "px.ads.linkedin.com"
 
 PAGE = """<!doctype html>
@@ -169,6 +170,7 @@ class ThirdParties:
         context.on("request", lambda request: self.requests.append(request.url))
         context.route(f"https://{TRACKER_HOST}/**", self._script)
         context.route(f"https://{VIDEO_HOST}/**", self._video)
+        context.route(f"https://{PLAYER_HOST}/**", self._video)
         context.route(f"https://{PIXEL_HOST}/**", self._pixel)
 
     def hosts(self) -> set[str]:
