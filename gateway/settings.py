@@ -67,9 +67,6 @@ class Settings(BaseModel):
     expire_refused_cookies: bool = True
     database_url: str = "sqlite:///consent-gateway.sqlite3"
     metrics: bool = False
-    allowed_origins: list[str] = Field(
-        default_factory=list, description="Other origins allowed to call the consent API."
-    )
     privacy_policy_url: str | None = Field(None, description="Linked from the banner.")
     consent_mode: bool = Field(False, description="Emit Google Consent Mode v2 signals.")
     banner_texts: dict[str, dict[str, str]] = Field(
@@ -82,6 +79,9 @@ class Settings(BaseModel):
     )
     declare_seen_cookies: bool = Field(
         True, description="List the built-in rules of cookie names seen on this site."
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list, description="Other origins allowed to call the consent API."
     )
 
     @field_validator("secret", mode="before")
