@@ -14,7 +14,7 @@ import pytest
 
 from gateway.store import ConsentRecord, Store, open_store
 from gateway.store.postgres import PostgresStore
-from gateway.store.sqlite import SQLiteStore
+from gateway.store.sqlite import MIGRATIONS, SQLiteStore
 
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -98,12 +98,13 @@ def test_seen_cookie_rules_are_kept_once_each(store: Store) -> None:
     assert store.cookie_rules_seen() == {"exact:_ga", "prefix:_ga_", "exact:_fbp"}
 
 
-def test_sqlite_database_of_schema_1_gains_the_seen_rules_table(tmp_path: Path) -> None:
-    path = tmp_path / "v1.db"
-    SQLiteStore(str(path)).close()
-    with sqlite3.connect(path) as db:  # back to what version 1 had
-        db.execute("DROP TABLE seen_cookie_rules")
-        db.execute("PRAGMA user_version = 1")
+def test_sqlite_database_from_before_the_seen_rules_gains_them(tmp_path: Path) -> None:
+    path = tmp_path / "older.db"
+    before = next(i for i, script in enumerate(MIGRATIONS) if "seen_cookie_rules" in script)
+    with sqlite3.connect(path) as db:  # a database as the migrations before it left it
+        for script in MIGRATIONS[:before]:
+            db.executescript(script)
+        db.execute(f"PRAGMA user_version = {before}")
     store = SQLiteStore(str(path))
     store.note_cookie_rules({"exact:_ga"}, datetime(2026, 12, 1, tzinfo=UTC))
     assert store.cookie_rules_seen() == {"exact:_ga"}
@@ -125,7 +126,7 @@ def test_sqlite_database_of_an_older_schema_is_migrated(tmp_path: Path) -> None:
     sqlite3.connect(path).close()  # an empty database at schema version 0
     store = SQLiteStore(str(path))
     store.record_consent(record("new"))
-    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 2
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     store.close()
 
 
