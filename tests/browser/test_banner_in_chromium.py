@@ -721,13 +721,14 @@ def test_the_preferences_dialog_is_the_cookie_declaration(
 
 
 def test_without_javascript_the_no_script_forms_decide(
-    tmp_path: Path, browser: Browser
+    tmp_path: Path, browser: Browser, output_dir: Path
 ) -> None:
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
     with shop(tmp_path) as site:
         page.goto(site.url + "/")
         forms = page.get_by_role("region", name=TITLE)
+        page.screenshot(path=output_dir / "banner-no-javascript.png")
         forms.get_by_role("button", name="Reject all").click()
         page.wait_for_url(site.url + "/")
         assert jar(context) == {"sessionid", "cg_consent"}
@@ -738,3 +739,20 @@ def test_without_javascript_the_no_script_forms_decide(
         page.reload()
         assert "_ga" in jar(context) and "_gcl_au" not in jar(context)
     context.close()
+
+
+def test_a_site_themes_the_banner_with_custom_properties(
+    tmp_path: Path, context: BrowserContext, page: Page
+) -> None:
+    ThirdParties(context)
+    with shop(tmp_path) as site:
+        page.goto(site.url + "/")
+        banner_shown(page)
+        accept = bar(page).get_by_role("button", name="Accept all")
+        before = accept.evaluate("(e) => getComputedStyle(e).backgroundColor")
+        page.add_style_tag(content=".cg { --cg-accent: #8a1538; --cg-radius: 0; }")
+        looks = accept.evaluate(
+            "(e) => [getComputedStyle(e).backgroundColor, getComputedStyle(e).borderRadius]"
+        )
+        assert before == "rgb(26, 86, 196)"
+        assert looks == ["rgb(138, 21, 56)", "0px"]

@@ -27,7 +27,7 @@ PARTNER_PAGE = """<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><title>Partner shop</title>
 <script src="{gateway}/_consent/consent-mode.js"></script>
-<script src="{gateway}/_consent/banner.js" defer></script>
+<script src="{gateway}/_consent/banner.js"{defer}></script>
 </head>
 <body><main><h1>Partner shop</h1>
 <p id="inline">inline analytics: blocked</p>
@@ -65,7 +65,9 @@ def partner(tmp_path: Path) -> Iterator[Partner]:
     holder: dict[str, str] = {}
 
     async def page(request: Request) -> Response:
-        return HTMLResponse(PARTNER_PAGE.format(gateway=holder["gateway"]))
+        # ?sync: the script in <head> without defer runs before <body> exists
+        defer = "" if "sync" in request.query_params else " defer"
+        return HTMLResponse(PARTNER_PAGE.format(gateway=holder["gateway"], defer=defer))
 
     with running(Starlette(routes=[Route("/", page)])) as page_url:
         port = page_url.rsplit(":", 1)[1]
@@ -267,5 +269,18 @@ def test_an_xhtml_page(tmp_path: Path, context: BrowserContext, page: Page) -> N
         banner_shown(page)
         page.get_by_role("button", name="Customize").click()
         page.get_by_role("dialog").get_by_role("button", name="Accept all").click()
+        page.wait_for_function("document.getElementById('inline').textContent.endsWith('ran')")
+    assert errors == []
+
+
+def test_a_synchronous_embed_runs_before_the_body_exists(
+    tmp_path: Path, context: BrowserContext, page: Page
+) -> None:
+    errors = errors_of(page)
+    with partner(tmp_path) as site:
+        page.goto(site.shop + "/?sync")
+        banner_shown(page)
+        assert page.evaluate("document.body.firstElementChild.id") == "cg"
+        page.get_by_role("button", name="Accept all").click()
         page.wait_for_function("document.getElementById('inline').textContent.endsWith('ran')")
     assert errors == []
