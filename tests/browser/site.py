@@ -136,13 +136,20 @@ def shop_app(holder: dict[str, Any]) -> Starlette:
     )
 
 
+# These pages carry the banner's tags themselves; once the gateway inserts them into pages
+# (the html branch's `inject_banner`), it must not insert a second copy.
+OWN_TAGS: dict[str, Any] = (
+    {"inject_banner": False} if "inject_banner" in Settings.model_fields else {}
+)
+
+
 def shop_settings(tmp_path: Path, **options: Any) -> Settings:
     return Settings.load(
         environ={},
         secret=SECRET,
         database_url=f"sqlite:///{tmp_path / 'consent.db'}",
         privacy_policy_url="/privacy",
-        **options,
+        **{**OWN_TAGS, **options},
     )
 
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import BrowserContext, Page
+from playwright.sync_api import Browser, BrowserContext, Page
 
 from gateway import ConsentMiddleware, Settings
 from gateway.demo import DEMO_SITE_RULES, create_demo_app
-from tests.browser.site import ThirdParties
+from tests.browser.site import OWN_TAGS, ThirdParties
 from tests.conftest import SECRET, running
 
 
@@ -29,8 +29,10 @@ def jar(context: BrowserContext) -> set[str]:
 
 
 def test_the_no_script_forms_accept_and_reject_in_a_real_browser(
-    tmp_path: Path, context: BrowserContext, page: Page
+    tmp_path: Path, browser: Browser
 ) -> None:
+    context = browser.new_context(java_script_enabled=False)  # the visitor the forms are for
+    page = context.new_page()
     with running(demo_gateway(tmp_path)) as url:
         page.goto(url + "/")
         assert jar(context) == {"sessionid"}
@@ -42,6 +44,7 @@ def test_the_no_script_forms_accept_and_reject_in_a_real_browser(
         forms.get_by_role("button", name="Reject all").click()
         page.wait_for_url(url + "/")
         assert jar(context) == {"sessionid", "cg_consent"}
+    context.close()
 
 
 def with_banner_tags(app: Any, holder: dict[str, ConsentMiddleware]) -> Any:
@@ -87,6 +90,7 @@ def test_the_demo_page_shows_what_the_banner_gates(
         secret=SECRET,
         database_url=f"sqlite:///{tmp_path / 'consent.db'}",
         cookies=DEMO_SITE_RULES,
+        **OWN_TAGS,
     )
     demo = create_demo_app()
     gateway = ConsentMiddleware(with_banner_tags(demo, holder), settings)

@@ -20,7 +20,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from gateway import ConsentMiddleware, Settings
-from tests.browser.site import ThirdParties, banner_shown, shop
+from tests.browser.site import OWN_TAGS, ThirdParties, banner_shown, shop
 from tests.conftest import SECRET, cookie_app, running
 
 PARTNER_PAGE = """<!doctype html>
@@ -260,7 +260,7 @@ def test_an_xhtml_page(tmp_path: Path, context: BrowserContext, page: Page) -> N
         return Response(body, media_type="application/xhtml+xml")
 
     settings = Settings.load(
-        environ={}, secret=SECRET, database_url=f"sqlite:///{tmp_path / 'consent.db'}"
+        environ={}, secret=SECRET, database_url=f"sqlite:///{tmp_path / 'consent.db'}", **OWN_TAGS
     )
     gateway = ConsentMiddleware(Starlette(routes=[Route("/", xhtml)]), settings)
     holder["gateway"] = gateway
