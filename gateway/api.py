@@ -8,8 +8,10 @@ could not be proven.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +22,7 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from gateway import declaration
 from gateway.banner import Banner
 from gateway.consent import (
     ALL_GRANTED,
@@ -39,6 +42,9 @@ from gateway.store import ConsentRecord
 from gateway.store_handle import StoreHandle
 
 MAX_BODY_BYTES = 4096
+SEEN_FLUSH_SECONDS = 10.0  # seen cookie rules are written this long after the first of a batch
+DECLARATION_CACHE_SECONDS = 60.0  # how long one replica reuses the seen rules it read
+DECLARATION_CACHE_CONTROL = "public, max-age=300"
 logger = logging.getLogger("consent_gateway")
 
 
@@ -72,6 +78,20 @@ class ConsentAPI:
         self.store = store
         self.banner = banner
         self.prefix = policy.settings.api_prefix
+        banner.configure(policy.settings)
+        vendors = policy.settings.declared_vendors
+        unknown = declaration.unknown_vendors(policy.classifier.rules, vendors)
+        if unknown:
+            raise ValueError(
+                f"declared_vendors: no built-in rules name the vendor(s) {unknown}; use the "
+                "vendor names of rules/cookies/*.toml (`consent-gateway classify NAME` shows them)"
+            )
+        self.seen_flush_seconds = SEEN_FLUSH_SECONDS
+        self._seen_read_at = -DECLARATION_CACHE_SECONDS
+        self._flush: asyncio.TimerHandle | None = None
+        self._flushes: set[asyncio.Task[None]] = set()
+        if policy.settings.declare_seen_cookies:
+            policy.seen_rules.on_pending = self._write_seen_soon
 
     async def __call__(
         self, scope: Scope, receive: Receive, send: Send, request: ApiRequest
@@ -102,9 +122,64 @@ class ConsentAPI:
             asset = self.banner.response(route, headers.get("if-none-match"))
             if asset is not None:
                 return self._with_cors(asset, headers)
+            if route == "/declaration":
+                listed = await self._declaration()
+                response = JSONResponse(
+                    listed, headers={"cache-control": DECLARATION_CACHE_CONTROL}
+                )
+                return self._with_cors(response, headers)
         if route == "/metrics" and self.policy.settings.metrics and method == "GET":
             return Response(self.metrics.exposition(), media_type=CONTENT_TYPE)
         raise BadRequest(404, f"no such consent endpoint: {scope['path']}")
+
+    async def _declaration(self) -> declaration.DeclarationJSON:
+        """The cookie declaration, with the seen rules of every replica sharing the store
+        (read at most once a minute; when the store fails, this replica's own)."""
+        settings = self.policy.settings
+        seen = self.policy.seen_rules
+        if settings.declare_seen_cookies:
+            await self._write_seen()
+            if time.monotonic() - self._seen_read_at >= DECLARATION_CACHE_SECONDS:
+                try:
+                    seen.known |= await self.store.call(lambda store: store.cookie_rules_seen())
+                    self._seen_read_at = time.monotonic()
+                except Exception:
+                    logger.exception("could not read the cookie rules seen on this site")
+                    self.metrics.store_errors.labels("cookie_rules_seen").inc()
+        return declaration.build(
+            self.policy.classifier.rules,
+            seen.known,
+            set(settings.declared_vendors),
+            include_seen=settings.declare_seen_cookies,
+        )
+
+    def _write_seen_soon(self) -> None:
+        """Called on the request path when the first rule of a batch is seen."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # seen outside a server: the next declaration request writes it
+        if self._flush is None:
+            self._flush = loop.call_later(self.seen_flush_seconds, self._write_seen_later)
+
+    def _write_seen_later(self) -> None:
+        self._flush = None
+        task = asyncio.get_running_loop().create_task(self._write_seen())
+        self._flushes.add(task)
+        task.add_done_callback(self._flushes.discard)
+
+    async def _write_seen(self) -> None:
+        batch = self.policy.seen_rules.take()
+        if not batch:
+            return
+        try:
+            await self.store.call(
+                lambda store: store.note_cookie_rules(batch, datetime.now(UTC))
+            )
+        except Exception:
+            logger.exception("could not write the cookie rules seen on this site")
+            self.metrics.store_errors.labels("note_cookie_rules").inc()
+            self.policy.seen_rules.put_back(batch)
 
     def _refuse_cross_site(self, headers: Headers, request: ApiRequest) -> None:
         """Only this site's pages (and configured origins) may change a visitor's consent."""

@@ -1,13 +1,19 @@
 """The consent banner's assets, and the tags that load it into a page.
 
-``banner.js`` and ``banner.css`` from ``static/consent-banner/`` are served under the API
-prefix twice: at content-hashed URLs (``banner.<hash>.js``, cached for a year as immutable),
-which the tags inserted into pages use, and at stable URLs (``banner.js``) for the embed
-snippet on pages not behind the gateway (cached briefly, revalidated with a strong ETag).
+The files in ``static/consent-banner/`` are minified once at start-up (rjsmin, rcssmin) and
+served under the API prefix twice: at content-hashed URLs (``banner.<hash>.js``, cached for a
+year as immutable), which the tags inserted into pages use, and at stable URLs
+(``banner.js``) for the embed snippet on pages not behind the gateway (cached briefly,
+revalidated with a strong ETag). The settings the script needs (privacy policy address,
+translation file names, default language) are written into the served ``banner.js``, so it
+needs no request for them; each translation is merged with the site's ``banner_texts`` and
+served as its own hashed file, so a visitor downloads only their language.
 
 ``snippet()`` gives what the middleware inserts into an HTML page: for ``<head>`` the
-stylesheet and the deferred script, which carries the visitor's consent state so the banner
-needs no request on page load; for ``<body>`` a no-script form that posts the choice.
+stylesheet, the Consent Mode defaults when enabled (a synchronous same-origin script, which a
+CSP allowing ``'self'`` lets run without a nonce) and the deferred banner script, which
+carries the visitor's consent state so the banner needs no request on page load; for
+``<body>`` a no-script form that posts the choice.
 """
 
 from __future__ import annotations
@@ -18,14 +24,22 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import rcssmin
+import rjsmin
 from starlette.responses import Response
 
-from gateway.consent import ConsentState
+from gateway.consent import OPTIONAL_CATEGORIES, ConsentState
 from gateway.resources import static_dir
+from gateway.settings import Settings
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "public, max-age=300, must-revalidate"
-MEDIA_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+MEDIA_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+}
+CONFIG_TOKEN = b'"__CONFIG__"'  # in banner.js, replaced by the settings it needs
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,44 +57,111 @@ class Asset:
     body: bytes
     media_type: str
     etag: str  # strong: the content hash
-    hashed_name: str  # banner.<hash>.js
+    hashed_name: str  # banner.<hash>.js, locales/de.<hash>.json
+
+
+def _asset(name: str, body: bytes, hashed_name: str | None = None) -> Asset:
+    digest = hashlib.sha256(body).hexdigest()[:16]
+    stem, suffix = name.rsplit(".", 1)
+    hashed_name = hashed_name or f"{stem}.{digest}.{suffix}"
+    return Asset(body, MEDIA_TYPES["." + suffix], f'"{digest}"', hashed_name)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise ValueError(f"{path}: cannot read the banner asset ({error})") from None
+
+
+def load_texts(directory: Path, settings: Settings) -> dict[str, dict[str, str]]:
+    """Every language's texts: the built-in translation with the site's overrides on top,
+    plus the languages only the site's ``banner_texts`` provide (complete, as validated)."""
+    texts: dict[str, dict[str, str]] = {}
+    for path in sorted((directory / "locales").glob("*.json")):
+        try:
+            texts[path.stem] = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise ValueError(f"{path}: not a readable translation ({error})") from None
+    for language, overrides in settings.banner_texts.items():
+        texts[language] = {**texts.get(language, {}), **overrides}
+    return texts
 
 
 class Banner:
-    """The banner's files, loaded and hashed once at start-up."""
+    """The banner's files, loaded, minified and hashed once at start-up."""
 
-    def __init__(self, api_prefix: str, assets: dict[str, Asset]) -> None:
+    def __init__(
+        self,
+        api_prefix: str,
+        assets: dict[str, Asset],
+        settings: Settings | None = None,
+        texts: dict[str, dict[str, str]] | None = None,
+    ) -> None:
         self.api_prefix = api_prefix
+        self.settings = settings or Settings.load(environ={})
         self._assets = assets
+        self._texts = texts or {}
         self._routes: dict[str, tuple[Asset, str]] = {}
         for name, asset in assets.items():
             self._routes["/" + name] = (asset, REVALIDATE)
             self._routes["/" + asset.hashed_name] = (asset, IMMUTABLE)
 
     @classmethod
-    def load(cls, api_prefix: str, directory: Path | None = None) -> Banner:
-        """The assets in ``directory`` (default: the bundled ``static/consent-banner``)."""
+    def load(
+        cls, api_prefix: str, directory: Path | None = None, *, settings: Settings | None = None
+    ) -> Banner:
+        """The assets in ``directory`` (default: the bundled ``static/consent-banner``),
+        configured by ``settings`` (default: the default settings)."""
         directory = directory or static_dir() / "consent-banner"
+        settings = settings or Settings.load(environ={})
+        texts = load_texts(directory, settings)
         assets: dict[str, Asset] = {}
-        for name in ("banner.js", "banner.css"):
-            path = directory / name
-            try:
-                body = path.read_bytes()
-            except OSError as error:
-                raise ValueError(f"{path}: cannot read the banner asset ({error})") from None
-            digest = hashlib.sha256(body).hexdigest()[:16]
-            stem, suffix = name.rsplit(".", 1)
-            assets[name] = Asset(
-                body=body,
-                media_type=MEDIA_TYPES["." + suffix],
-                etag=f'"{digest}"',
-                hashed_name=f"{stem}.{digest}.{suffix}",
+        # One version for all translations: banner.js then names them with a single hash.
+        bodies = {
+            language: json.dumps({**texts[language], "lang": language}, ensure_ascii=False)
+            for language in sorted(texts)
+        }
+        version = hashlib.sha256(json.dumps(bodies).encode()).hexdigest()[:16]
+        for language, body in bodies.items():
+            assets[f"locales/{language}.json"] = _asset(
+                f"locales/{language}.json", body.encode(), f"locales/{language}.{version}.json"
             )
-        return cls(api_prefix, assets)
+        css = rcssmin.cssmin(_read(directory / "banner.css").decode("utf-8"))
+        assets["banner.css"] = _asset("banner.css", css.encode())
+        mode = rjsmin.jsmin(_read(directory / "consent-mode.js").decode("utf-8"))
+        assets["consent-mode.js"] = _asset("consent-mode.js", mode.encode())
+        script = rjsmin.jsmin(_read(directory / "banner.js").decode("utf-8")).encode()
+        if script.count(CONFIG_TOKEN) != 1:
+            raise ValueError(f"{directory / 'banner.js'}: expected one {CONFIG_TOKEN.decode()}")
+        config = {
+            "l": sorted(texts),
+            "v": version,
+            "c": assets["banner.css"].hashed_name,
+            "d": settings.default_language,
+            "p": settings.privacy_policy_url or "",
+            "r": settings.reopen_control,
+        }
+        encoded = json.dumps(config, separators=(",", ":")).encode()
+        assets["banner.js"] = _asset("banner.js", script.replace(CONFIG_TOKEN, encoded))
+        return cls(api_prefix, assets, settings, texts)
+
+    def configure(self, settings: Settings) -> None:
+        """Rebuild the assets for ``settings``: the middleware loads the banner with the
+        API prefix only, and the consent API hands it the rest of the settings."""
+        if settings is self.settings:
+            return
+        loaded = Banner.load(self.api_prefix, settings=settings)
+        self.settings, self._assets = loaded.settings, loaded._assets
+        self._texts, self._routes = loaded._texts, loaded._routes
 
     def url(self, name: str) -> str:
-        """The content-hashed URL of ``banner.js`` or ``banner.css``."""
+        """The content-hashed URL of ``banner.js``, ``banner.css`` or ``consent-mode.js``."""
         return f"{self.api_prefix}/{self._assets[name].hashed_name}"
+
+    def asset(self, name: str) -> Asset:
+        """The served bytes of one asset (``banner.js``, ``locales/de.json``...)."""
+        return self._assets[name]
 
     def response(self, route: str, if_none_match: str | None) -> Response | None:
         """The answer for ``route`` (the path after the API prefix), or None if it is not
@@ -96,17 +177,60 @@ class Banner:
             return Response(status_code=304, headers=headers)
         return Response(asset.body, media_type=asset.media_type, headers=headers)
 
-    def snippet(self, state: ConsentState, nonce: str | None) -> Snippet:
+    def snippet(self, state: ConsentState, nonce: str | None, *, xhtml: bool = False) -> Snippet:
         """The tags for a page served to a visitor in ``state``; ``nonce`` is the page's
-        CSP script nonce, carried by every inserted script."""
+        CSP script nonce, carried by every inserted script.
+
+        The head tags are well-formed XML as well as HTML. ``xhtml`` (an
+        ``application/xhtml+xml`` page) leaves out the no-script forms: XML documents
+        ignore ``<noscript>``, so they would show with JavaScript on."""
         nonce_attribute = f' nonce="{html.escape(nonce)}"' if nonce else ""
         data = html.escape(json.dumps(public_state(state), separators=(",", ":")))
-        head = (
-            f'<link rel="stylesheet" href="{self.url("banner.css")}">'
-            f'<script src="{self.url("banner.js")}" defer{nonce_attribute}'
+        head = f'<link rel="stylesheet" href="{self.url("banner.css")}"/>'
+        if self.settings.consent_mode:
+            head += (
+                f'<script src="{self.url("consent-mode.js")}"{nonce_attribute}'
+                f' data-state="{data}"></script>'
+            )
+        head += (
+            f'<script src="{self.url("banner.js")}" defer="defer"{nonce_attribute}'
             f' data-api="{self.api_prefix}" data-state="{data}"></script>'
         )
-        return Snippet(head=head.encode(), body=b"")
+        body = b"" if xhtml else self._no_script(state).encode()
+        return Snippet(head=head.encode(), body=body)
+
+    def _no_script(self, state: ConsentState) -> str:
+        """The choice without JavaScript: two forms (the API takes either ``all`` or one
+        field per category), in the default language; a decided visitor gets them folded."""
+        texts = self._texts.get(self.settings.default_language, {})
+
+        def text(key: str) -> str:
+            return html.escape(texts.get(key, key))
+
+        action = html.escape(f"{self.api_prefix}/state")
+        policy = self.settings.privacy_policy_url
+        link = f' <a href="{html.escape(policy)}">{text("policy")}</a>' if policy else ""
+        boxes = "".join(
+            f'<label><input type="checkbox" name="{c.value}" value="on"'
+            f'{" checked" if state.allows(c) else ""}> {text(c.value)}</label> '
+            for c in OPTIONAL_CATEGORIES
+        )
+        forms = (
+            f'<p><strong>{text("title")}</strong> {text("text")}{link}</p>'
+            f'<form method="post" action="{action}" class="cg-btns">'
+            f'<button class="cg-btn" name="all" value="accept">{text("accept")}</button>'
+            f'<button class="cg-btn" name="all" value="reject">{text("reject")}</button></form>'
+            f'<form method="post" action="{action}"><p>{boxes}</p>'
+            f'<button class="cg-btn">{text("save")}</button></form>'
+        )
+        if state.decided:
+            forms = f'<details><summary>{text("reopen")}</summary>{forms}</details>'
+        language = html.escape(self.settings.default_language)
+        return (
+            f'<noscript><div class="cg cg-bar cg-nojs{" cg-done" if state.decided else ""}"'
+            f' lang="{language}" dir="{html.escape(texts.get("dir", "ltr"))}"'
+            f' role="region" aria-label="{text("title")}">{forms}</div></noscript>'
+        )
 
 
 def public_state(state: ConsentState) -> dict[str, object]:

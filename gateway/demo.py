@@ -2,6 +2,11 @@
 
 Every page sets an essential session cookie, a preference cookie, Google-Analytics-style
 cookies and a Meta-pixel-style marketing cookie, and shows which cookies reached the app.
+It also carries what the banner gates in the browser: inline and external scripts marked
+``type="text/plain" data-consent=...`` (a same-origin analytics script that counts its runs
+at ``/demo/collect``, a marketing snippet that sets ``_gcl_au`` from JavaScript), a YouTube
+player that loads on click, a ``data-consent-open`` link, and a Google tag pasted the way
+sites paste it, which the gateway's tracker neutralisation gates for opt-in visitors.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import secrets
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 DEMO_SITE_RULES = [
@@ -30,12 +35,21 @@ _PAGE = """<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title} · consent-gateway demo</title>
+<!-- The Google tag as sites paste it (this property does not exist). -->
+<script async src="https://www.googletagmanager.com/gtag/js?id=G-DEMO12345"></script>
+<script>
+ window.dataLayer = window.dataLayer || [];
+ function gtag() {{ dataLayer.push(arguments); }}
+ gtag("js", new Date());
+ gtag("config", "G-DEMO12345");
+</script>
 <style>
  body {{ font: 16px/1.5 system-ui, sans-serif; max-width: 46rem; margin: 2rem auto;
         padding: 0 1rem; color: #1a1a1a; }}
  code {{ background: #f2f2f2; padding: 0 .25rem; }}
  table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: .25rem .5rem; }}
  form {{ display: inline; }}
+ iframe {{ max-width: 100%; border: 1px solid #ccc; }}
 </style>
 </head>
 <body>
@@ -51,6 +65,27 @@ _PAGE = """<!doctype html>
 <code>{source}</code></p>
 <h2>Cookies this page's server code received</h2>
 <p>{received}</p>
+<h2>What ran in your browser</h2>
+<ul>
+ <li>Analytics, inline script: <output id="inline-analytics">blocked</output></li>
+ <li>Analytics, <code>/demo/analytics.js</code>: <output id="external-analytics">blocked</output>
+  (<a href="/demo/collect">runs counted</a>)</li>
+ <li>Marketing, inline script that sets <code>_gcl_au</code>:
+  <output id="marketing">blocked</output></li>
+</ul>
+<script type="text/plain" data-consent="analytics">
+ document.getElementById("inline-analytics").textContent = "ran";
+</script>
+<script type="text/plain" data-consent="analytics" src="/demo/analytics.js"></script>
+<script type="text/plain" data-consent="marketing">
+ document.cookie = "_gcl_au=1.1.1700000000.1700000000; path=/; max-age=7776000; samesite=lax";
+ document.getElementById("marketing").textContent = "ran";
+</script>
+<h2>An embedded video</h2>
+<iframe data-consent="marketing" data-src="https://www.youtube-nocookie.com/embed/M7lc1UVf-VE"
+ width="560" height="315" title="YouTube video player"
+ allow="encrypted-media; picture-in-picture" allowfullscreen></iframe>
+<p><a href="#" data-consent-open>Cookie settings</a> opens the banner's preferences.</p>
 <h2>Change your choice</h2>
 <form method="post" action="/_consent/state"><button name="all" value="accept">Accept all
 </button></form>
@@ -104,6 +139,33 @@ async def _page(request: Request) -> HTMLResponse:
     return response
 
 
+_ANALYTICS_SCRIPT = """\
+// The demo's own analytics: it may only run once the visitor allowed analytics.
+document.getElementById("external-analytics").textContent = "ran";
+fetch("/demo/collect", { method: "POST", keepalive: true });
+"""
+
+
+async def _analytics_script(request: Request) -> Response:
+    return Response(_ANALYTICS_SCRIPT, media_type="text/javascript")
+
+
+async def _collect(request: Request) -> JSONResponse:
+    """POST counts one run of the analytics script; GET shows the count."""
+    if request.method == "POST":
+        request.app.state.analytics_runs += 1
+    return JSONResponse({"runs": request.app.state.analytics_runs})
+
+
 def create_demo_app() -> Starlette:
     """The demo site alone, without the gateway."""
-    return Starlette(routes=[Route("/", _page), Route("/about", _page)])
+    app = Starlette(
+        routes=[
+            Route("/", _page),
+            Route("/about", _page),
+            Route("/demo/analytics.js", _analytics_script),
+            Route("/demo/collect", _collect, methods=["GET", "POST"]),
+        ]
+    )
+    app.state.analytics_runs = 0
+    return app

@@ -21,6 +21,7 @@ from gateway.consent import (
     Regime,
     Source,
 )
+from gateway.declaration import SeenRules
 from gateway.jurisdiction import CountryResolver, RegionTable, default_grants, gpc_enabled
 from gateway.rules import Classifier, CookieRule, MatchKind, load_site_rule_file
 from gateway.settings import Settings
@@ -83,6 +84,7 @@ class ConsentPolicy:
         )
         self.agents = agents or AgentClassifier.load()
         self.unknown_log = UnknownCookieLog()
+        self.seen_rules = SeenRules()  # for the cookie declaration (gateway/declaration.py)
         self._states: dict[tuple[object, ...], tuple[ConsentState, bool, float]] = {}
         self._on_unknown = on_unknown
         unknown = settings.unknown_cookies
@@ -170,6 +172,7 @@ class ConsentPolicy:
         rule = self.classifier.classify(name)
         if rule is None:
             return self._unknown_category, True
+        self.seen_rules.note(rule)
         return rule.category, False
 
     def category_of(self, name: str) -> Category | None:

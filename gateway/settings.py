@@ -9,17 +9,29 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from gateway.consent import POLICY_VERSION_PATTERN, Category, Regime
+from gateway.resources import static_dir
 
 ENV_PREFIX = "CONSENT_GATEWAY_"
 MAX_COOKIE_LIFETIME_DAYS = 395  # 13 months, the CNIL's and most DPAs' ceiling
+MAX_TEXT_LENGTH = 2000
+_LANGUAGE = re.compile(r"[a-z]{2,3}")
 
 
 class SettingsError(ValueError):
@@ -55,6 +67,19 @@ class Settings(BaseModel):
     expire_refused_cookies: bool = True
     database_url: str = "sqlite:///consent-gateway.sqlite3"
     metrics: bool = False
+    privacy_policy_url: str | None = Field(None, description="Linked from the banner.")
+    consent_mode: bool = Field(False, description="Emit Google Consent Mode v2 signals.")
+    banner_texts: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="Per-language overrides of the banner's texts."
+    )
+    default_language: str = Field("en", description="Banner language when none matches.")
+    reopen_control: bool = Field(True, description="Show the persistent 'Privacy choices'.")
+    declared_vendors: list[str] = Field(
+        default_factory=list, description="Built-in vendors the declaration always lists."
+    )
+    declare_seen_cookies: bool = Field(
+        True, description="List the built-in rules of cookie names seen on this site."
+    )
     allowed_origins: list[str] = Field(
         default_factory=list, description="Other origins allowed to call the consent API."
     )
@@ -88,6 +113,51 @@ class Settings(BaseModel):
                 raise ValueError(f"{origin!r} is not an origin like https://www.example.com")
         return [origin.lower() for origin in value]
 
+    @field_validator("privacy_policy_url")
+    @classmethod
+    def _policy_url_shape(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme, sep, rest = value.partition("://")
+        absolute = scheme in ("http", "https") and sep and rest and not rest.startswith("/")
+        local = value.startswith("/") and not value.startswith("//")
+        if not (absolute or local) or any(c in value for c in ' "<>\\'):
+            raise ValueError(f"{value!r} is not an https:// address or a path like /privacy")
+        return value
+
+    @field_validator("banner_texts")
+    @classmethod
+    def _known_text_keys(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        keys, languages = banner_text_keys(), banner_languages()
+        for language, texts in value.items():
+            if not _LANGUAGE.fullmatch(language):
+                raise ValueError(f"{language!r} is not a language code like de or pt")
+            unknown = sorted(set(texts) - keys)
+            if unknown:
+                raise ValueError(
+                    f"{language}: unknown text key(s) {unknown}; expected some of {sorted(keys)}"
+                )
+            missing = sorted(keys - set(texts))
+            if language not in languages and missing:
+                raise ValueError(
+                    f"{language} is not a built-in language ({', '.join(sorted(languages))}), "
+                    f"so every text is needed; missing {missing}"
+                )
+            for key, text in texts.items():
+                if not text.strip() or len(text) > MAX_TEXT_LENGTH:
+                    raise ValueError(f"{language}.{key}: 1 to {MAX_TEXT_LENGTH} characters")
+                if key == "dir" and text not in ("ltr", "rtl"):
+                    raise ValueError(f"{language}.dir: expected 'ltr' or 'rtl', not {text!r}")
+        return value
+
+    @field_validator("default_language")
+    @classmethod
+    def _language_available(cls, value: str, info: ValidationInfo) -> str:
+        available = banner_languages() | set(info.data.get("banner_texts") or {})
+        if value not in available:
+            raise ValueError(f"{value!r} is not a banner language: {', '.join(sorted(available))}")
+        return value
+
     @classmethod
     def load(
         cls,
@@ -116,6 +186,24 @@ class Settings(BaseModel):
             raise SettingsError(_describe(error, origins)) from None
 
 
+def locales_dir() -> Path:
+    """The banner's built-in translations, one ``<language>.json`` each."""
+    return static_dir() / "consent-banner" / "locales"
+
+
+@cache
+def banner_languages() -> frozenset[str]:
+    """The languages the banner ships translations for."""
+    return frozenset(path.stem for path in locales_dir().glob("*.json"))
+
+
+@cache
+def banner_text_keys() -> frozenset[str]:
+    """The keys every translation has (those of the English one)."""
+    texts = json.loads((locales_dir() / "en.json").read_text(encoding="utf-8"))
+    return frozenset(texts)
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
@@ -126,7 +214,14 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise SettingsError(f"settings file {path} is not valid TOML: {error}") from None
 
 
-_STRUCTURED = {"secret", "cookies", "allowed_origins", "rule_files"}
+_STRUCTURED = {
+    "secret",
+    "cookies",
+    "allowed_origins",
+    "rule_files",
+    "banner_texts",
+    "declared_vendors",
+}
 
 
 def _from_environment(environ: Mapping[str, str]) -> dict[str, tuple[Any, str]]:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from gateway.cli import main
 from gateway.consent import Category, Regime
-from gateway.settings import Settings, SettingsError
+from gateway.settings import Settings, SettingsError, locales_dir
 
 
 def test_defaults_are_secure() -> None:
@@ -49,6 +50,13 @@ def test_secret_from_environment_as_plain_value_or_json_list() -> None:
         ({"allowed_origins": ["shop.example"]}, "allowed_origins"),
         ({"api_prefix": "consent"}, "api_prefix"),
         ({"no_such_key": 1}, "no_such_key"),
+        ({"privacy_policy_url": "javascript:alert(1)"}, "privacy_policy_url"),
+        ({"privacy_policy_url": "//evil.example/privacy"}, "privacy_policy_url"),
+        ({"banner_texts": {"de": {"titel": "Hallo"}}}, "banner_texts"),
+        ({"banner_texts": {"en": {"dir": "sideways"}}}, "banner_texts"),
+        ({"banner_texts": {"en": {"title": ""}}}, "banner_texts"),
+        ({"banner_texts": {"Deutsch": {"title": "Hallo"}}}, "banner_texts"),
+        ({"default_language": "fi"}, "default_language"),
     ],
 )
 def test_bad_values_name_the_key(values: dict[str, object], named: str) -> None:
@@ -87,3 +95,38 @@ def test_check_command_validates_a_file(tmp_path: Path, capsys: pytest.CaptureFi
     bad_rule.write_text('[[cookies]]\nname = "theme"\ncategory = "tracking"\n')
     assert main(["check", str(bad_rule)]) == 2
     assert "tracking" in capsys.readouterr().err
+
+
+def test_banner_texts_name_the_unknown_key_and_the_expected_ones() -> None:
+    with pytest.raises(SettingsError, match=r"de: unknown text key\(s\) \['titel'\].*'title'"):
+        Settings.load(environ={}, banner_texts={"de": {"titel": "Hallo"}})
+
+
+def test_a_language_the_banner_lacks_needs_every_text() -> None:
+    with pytest.raises(SettingsError, match=r"fi is not a built-in language.*missing \["):
+        Settings.load(environ={}, banner_texts={"fi": {"title": "Evästeet"}})
+    english = json.loads((locales_dir() / "en.json").read_text(encoding="utf-8"))
+    finnish = {key: f"fi {key}" for key in english} | {"dir": "ltr"}
+    settings = Settings.load(environ={}, banner_texts={"fi": finnish}, default_language="fi")
+    assert settings.default_language == "fi"
+
+
+def test_banner_settings_from_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.toml"
+    path.write_text(
+        'privacy_policy_url = "https://shop.example/privacy"\n'
+        "consent_mode = true\n"
+        'declared_vendors = ["YouTube"]\n'
+        "[banner_texts.de]\n"
+        'title = "Ihre Daten, Ihre Wahl"\n'
+    )
+    settings = Settings.load(path, environ={})
+    assert settings.privacy_policy_url == "https://shop.example/privacy"
+    assert settings.consent_mode is True
+    assert settings.declared_vendors == ["YouTube"]
+    assert settings.banner_texts == {"de": {"title": "Ihre Daten, Ihre Wahl"}}
+
+
+def test_banner_texts_from_the_environment_as_json() -> None:
+    environ = {"CONSENT_GATEWAY_BANNER_TEXTS": '{"fr": {"accept": "J\'accepte"}}'}
+    assert Settings.load(environ=environ).banner_texts == {"fr": {"accept": "J'accepte"}}

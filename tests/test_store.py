@@ -14,7 +14,7 @@ import pytest
 
 from gateway.store import ConsentRecord, Store, open_store
 from gateway.store.postgres import PostgresStore
-from gateway.store.sqlite import SQLiteStore
+from gateway.store.sqlite import MIGRATIONS, SQLiteStore
 
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -31,7 +31,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     yield opened
     opened.close()
     with psycopg.connect(POSTGRES_URL, autocommit=True) as db:
-        for table in ("consent_records", "unknown_cookies", "schema_version"):
+        for table in ("consent_records", "unknown_cookies", "seen_cookie_rules", "schema_version"):
             db.execute(f"DROP TABLE IF EXISTS {prefix}{table}")
 
 
@@ -90,6 +90,27 @@ def test_unknown_cookies_are_counted_and_bounded(store: Store) -> None:
     assert store.unknown_cookies(limit=1)[0].name == "mystery"
 
 
+def test_seen_cookie_rules_are_kept_once_each(store: Store) -> None:
+    seen_at = datetime(2026, 12, 1, tzinfo=UTC)
+    store.note_cookie_rules({"exact:_ga", "prefix:_ga_"}, seen_at)
+    store.note_cookie_rules({"exact:_ga", "exact:_fbp"}, seen_at + timedelta(hours=1))
+    store.note_cookie_rules(set(), seen_at)
+    assert store.cookie_rules_seen() == {"exact:_ga", "prefix:_ga_", "exact:_fbp"}
+
+
+def test_sqlite_database_from_before_the_seen_rules_gains_them(tmp_path: Path) -> None:
+    path = tmp_path / "older.db"
+    before = next(i for i, script in enumerate(MIGRATIONS) if "seen_cookie_rules" in script)
+    with sqlite3.connect(path) as db:  # a database as the migrations before it left it
+        for script in MIGRATIONS[:before]:
+            db.executescript(script)
+        db.execute(f"PRAGMA user_version = {before}")
+    store = SQLiteStore(str(path))
+    store.note_cookie_rules({"exact:_ga"}, datetime(2026, 12, 1, tzinfo=UTC))
+    assert store.cookie_rules_seen() == {"exact:_ga"}
+    store.close()
+
+
 def test_sqlite_keeps_data_across_reopening(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'durable.db'}"
     first = open_store(url)
@@ -105,7 +126,7 @@ def test_sqlite_database_of_an_older_schema_is_migrated(tmp_path: Path) -> None:
     sqlite3.connect(path).close()  # an empty database at schema version 0
     store = SQLiteStore(str(path))
     store.record_consent(record("new"))
-    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 1
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     store.close()
 
 

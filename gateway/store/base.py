@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -47,6 +47,10 @@ class Store(Protocol):
     def count_unknown_cookies(self, counts: Mapping[str, int], seen_at: datetime) -> None: ...
 
     def unknown_cookies(self, limit: int | None = None) -> list[UnknownCookie]: ...
+
+    def note_cookie_rules(self, keys: Collection[str], seen_at: datetime) -> None: ...
+
+    def cookie_rules_seen(self) -> set[str]: ...
 
     def close(self) -> None: ...
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -40,6 +40,13 @@ MIGRATIONS = [
         count BIGINT NOT NULL,
         first_seen TIMESTAMPTZ NOT NULL,
         last_seen TIMESTAMPTZ NOT NULL
+    );
+    """,
+    # Built-in cookie rules seen on the site, for the banner's declaration (see sqlite.py).
+    """
+    CREATE TABLE IF NOT EXISTS {p}seen_cookie_rules (
+        rule TEXT PRIMARY KEY,
+        first_seen TIMESTAMPTZ NOT NULL
     );
     """,
 ]
@@ -150,6 +157,23 @@ class PostgresStore:
             ).fetchall()
         )
         return [UnknownCookie(*row) for row in rows]
+
+    def note_cookie_rules(self, keys: Collection[str], seen_at: datetime) -> None:
+        def insert(db: Any) -> None:
+            with db.cursor() as cursor:
+                cursor.executemany(
+                    f"INSERT INTO {self._p}seen_cookie_rules VALUES (%s, %s)"
+                    " ON CONFLICT (rule) DO NOTHING",
+                    [(_text(clean_name(key)), seen_at) for key in keys],
+                )
+
+        self._run(insert)
+
+    def cookie_rules_seen(self) -> set[str]:
+        rows = self._run(
+            lambda db: db.execute(f"SELECT rule FROM {self._p}seen_cookie_rules").fetchall()
+        )
+        return {row[0] for row in rows}
 
     def close(self) -> None:
         with self._lock:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 
 from gateway.store.base import (
@@ -37,6 +37,14 @@ MIGRATIONS = [
         count INTEGER NOT NULL,
         first_seen TEXT NOT NULL,
         last_seen TEXT NOT NULL
+    );
+    """,
+    # The built-in cookie rules whose cookies the site was seen to use, by key "<match>:<name>"
+    # (see gateway/declaration.py): the banner's cookie declaration lists them.
+    """
+    CREATE TABLE seen_cookie_rules (
+        rule TEXT PRIMARY KEY,
+        first_seen TEXT NOT NULL
     );
     """,
 ]
@@ -127,6 +135,19 @@ class SQLiteStore:
             UnknownCookie(r[0], r[1], datetime.fromisoformat(r[2]), datetime.fromisoformat(r[3]))
             for r in rows
         ]
+
+    def note_cookie_rules(self, keys: Collection[str], seen_at: datetime) -> None:
+        seen = seen_at.astimezone(UTC).isoformat()
+        with self._lock:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO seen_cookie_rules VALUES (?, ?)",
+                [(clean_name(key), seen) for key in keys],
+            )
+
+    def cookie_rules_seen(self) -> set[str]:
+        with self._lock:
+            rows = self._db.execute("SELECT rule FROM seen_cookie_rules").fetchall()
+        return {row[0] for row in rows}
 
     def close(self) -> None:
         with self._lock:

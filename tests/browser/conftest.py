@@ -17,8 +17,10 @@ CHROMIUM = os.environ.get("CONSENT_GATEWAY_CHROMIUM", "/usr/bin/chromium")
 NODE_MODULES = Path(__file__).resolve().parents[1] / "js" / "node_modules"
 OUTPUT = Path(__file__).resolve().parents[1] / "output"
 # Without the background-networking flags Chromium keeps calling Google's hosts, which this
-# closed network refuses.
+# closed network refuses. Names under .test (reserved, RFC 2606) resolve to loopback, so a
+# test can serve one site on several hosts (www.shop.test and gw.shop.test).
 CHROMIUM_ARGS = [
+    "--host-resolver-rules=MAP *.test 127.0.0.1",
     "--no-sandbox",
     "--disable-gpu",
     "--disable-quic",
