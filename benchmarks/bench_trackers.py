@@ -27,7 +27,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gateway.consent import Category
-from gateway.trackers import INLINE_SCAN_LIMIT, Tag, TrackerRules
+from gateway.html import Tag
+from gateway.trackers import INLINE_SCAN_LIMIT, TrackerRules
 
 GRANTED = frozenset({Category.ESSENTIAL})
 TAGS = 20_000

@@ -14,6 +14,17 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from gateway.consent import Category, Regime
 
 DIRECTIONS = ("request", "response", "expired")
+SKIP_REASONS = (
+    "csp",  # the page's Content-Security-Policy would refuse the banner
+    "lookahead",  # no place for it within the look-ahead
+    "no_place",  # the page ends inside a comment, a tag or raw text: no safe place at the end
+    "encoding",  # a Content-Encoding the gateway cannot decode
+    "decode_error",  # a corrupt or cut-short compressed body
+    "charset",  # UTF-16 or ISO-2022: bytes that are not ASCII markup
+    "pathsend",  # a zero-copy file send: no body passes through the gateway
+    "not_document",  # fetch() or XHR (Sec-Fetch-Dest): a fragment, not a page
+    "error",  # the rewriter failed; the page went out as the app sent it
+)
 CHOICES = ("accept_all", "reject_all", "custom", "withdraw")
 UNKNOWN_CATEGORY = "unknown"
 
@@ -60,7 +71,28 @@ class Metrics:
             ["operation"],
             registry=self.registry,
         )
+        self.pages_injected = Counter(
+            "consent_gateway_pages_injected",
+            "HTML pages the banner's tags were inserted into.",
+            registry=self.registry,
+        )
+        self.pages_skipped = Counter(
+            "consent_gateway_pages_skipped",
+            "HTML pages left without the banner, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.trackers_neutralised = Counter(
+            "consent_gateway_trackers_neutralised",
+            "Tracker tags made inert in HTML pages, by the category they wait for.",
+            ["category"],
+            registry=self.registry,
+        )
+        self.skipped = {reason: self.pages_skipped.labels(reason) for reason in SKIP_REASONS}
         categories = [c.value for c in Category] + [UNKNOWN_CATEGORY]
+        self.neutralised = {
+            category: self.trackers_neutralised.labels(category) for category in categories
+        }
         self._removed = {
             (category, direction): self.cookies_removed.labels(category, direction)
             for category in categories

@@ -1,8 +1,9 @@
 """``ConsentMiddleware``: the ASGI plumbing around ``ConsentPolicy``.
 
 Per request: decide the visitor's consent state, hide refused cookies from the app, answer
-``/_consent/*`` itself, and on the way out drop refused ``Set-Cookie`` headers and expire
-refused cookies the browser still holds. Pure ASGI, so it streams and works around any
+``/_consent/*`` itself, and on the way out drop refused ``Set-Cookie`` headers, expire
+refused cookies the browser still holds, and hand HTML pages to ``gateway.inject`` (the
+banner's tags, tracker neutralisation). Pure ASGI, so it streams and works around any
 framework; per-request state lives in locals and closures, never on ``self``.
 """
 
@@ -19,11 +20,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway.api import ApiRequest, ConsentAPI
 from gateway.banner import Banner
 from gateway.enforce import COOKIE, Enforcer, request_host
+from gateway.html import TrackerHook
+from gateway.inject import Injector, PageResponder, is_html
 from gateway.metrics import Metrics
 from gateway.policy import ConsentPolicy
 from gateway.settings import Settings
 from gateway.store import Store
 from gateway.store_handle import StoreHandle
+from gateway.trackers import TrackerRules
 
 logger = logging.getLogger("consent_gateway")
 
@@ -41,6 +45,7 @@ class ConsentMiddleware:
         settings: Settings | None = None,
         *,
         store: Store | None = None,
+        trackers: TrackerHook | None = None,
         **options: Any,
     ) -> None:
         if settings is None:
@@ -55,6 +60,17 @@ class ConsentMiddleware:
         self.banner = Banner.load(self.settings.api_prefix)
         self.api = ConsentAPI(self.policy, self.metrics, self.store, self.banner)
         self.enforcer = Enforcer(self.policy, self.metrics)
+        if trackers is None and settings.block_trackers != "never":
+            trackers = TrackerRules.load()
+        self.injector = Injector(
+            self.banner,
+            self.metrics,
+            insert=settings.inject_banner,
+            block_trackers=settings.block_trackers,
+            trackers=trackers,
+            api_prefix=settings.api_prefix,
+        )
+        self._inject = self.injector if self.injector.active else None
         self._prefix = self.settings.api_prefix
         self._prefix_slash = self._prefix + "/"
         self._flushes: set[asyncio.Task[None]] = set()
@@ -95,16 +111,27 @@ class ConsentMiddleware:
             return
 
         response = self.enforcer.response
+        inject = self._inject
+        page: PageResponder | None = None
 
         def send_enforced(message: Message) -> Awaitable[None]:
             # A plain function handing back ``send``'s awaitable: no coroutine per message.
+            nonlocal page
+            if page is not None:
+                return page(message)
             if message["type"] == "http.response.start":
                 # A new message: an app may send the same dict object to every visitor.
                 headers = response(message.get("headers", ()), visit, scope)
                 message = {**message, "headers": headers}
+                if inject is not None and message["status"] == 200 and is_html(headers):
+                    page = inject.start(message, scope, state, send)
+                    if page is not None:
+                        return page.held()
             return send(message)
 
         await self.app(scope, receive, send_enforced)
+        if page is not None:
+            await page.close()
 
     def _lifespan_receive(self, receive: Receive) -> Receive:
         """Write pending counts and close the store when the server shuts down."""

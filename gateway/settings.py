@@ -83,6 +83,12 @@ class Settings(BaseModel):
     allowed_origins: list[str] = Field(
         default_factory=list, description="Other origins allowed to call the consent API."
     )
+    inject_banner: bool = Field(True, description="Insert the banner's tags into HTML pages.")
+    block_trackers: Literal["opt-in", "always", "never"] = Field(
+        "opt-in",
+        description="Make known trackers in HTML pages inert until their category is granted: "
+        "for visitors under the opt-in regime, for every visitor, or never.",
+    )
 
     @field_validator("secret", mode="before")
     @classmethod

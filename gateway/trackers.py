@@ -29,6 +29,7 @@ from urllib.parse import unquote
 
 from gateway.consent import OPTIONAL_CATEGORIES, Category
 from gateway.gating import rewrite_start_tag
+from gateway.html import Tag
 from gateway.resources import rules_dir
 
 INLINE_SCAN_LIMIT = 32 * 1024  # bytes of an inline script searched for snippets
@@ -51,19 +52,6 @@ _DATA_SCRIPT_TYPES = frozenset({"text/plain", "importmap", "speculationrules"})
 _DATA_SCRIPT_WORDS = ("json", "template", "html", "xml", "handlebars", "mustache", "markdown")
 # Strictest last: an inline script with several vendors names every category it needs.
 _STRICTNESS = {category: rank for rank, category in enumerate(OPTIONAL_CATEGORIES)}
-
-
-@dataclass(frozen=True, slots=True)
-class Tag:
-    """One start tag as the HTML scanner saw it.
-
-    Defined here until the ``html`` branch is merged; it moves to ``gateway/html.py`` then,
-    and this module imports it from there.
-    """
-
-    name: str  # lower-case: "script", "img", "iframe"
-    attrs: list[tuple[str, str | None]]  # names lower-case, values entity-decoded
-    raw: bytes  # the start tag as it arrived, "<script ...>"
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from gateway.consent import Category
 from gateway.gating import parse_start_tag
-from gateway.trackers import INLINE_SCAN_LIMIT, Tag, TrackerRules, host_and_path
+from gateway.html import Tag
+from gateway.trackers import INLINE_SCAN_LIMIT, TrackerRules, host_and_path
 
 ESSENTIAL = frozenset({Category.ESSENTIAL})
 EVERYTHING = frozenset(Category)

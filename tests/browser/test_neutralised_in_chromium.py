@@ -19,7 +19,8 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from gateway import ConsentMiddleware
-from gateway.trackers import Tag, TrackerRules
+from gateway.html import Tag
+from gateway.trackers import TrackerRules
 from tests.browser.site import PIXEL_HOST, PLAYER_HOST, TRACKER_HOST, ThirdParties, shop_settings
 from tests.conftest import running
 

@@ -1,0 +1,642 @@
+"""Banner insertion and tracker neutralisation for HTML responses: the ASGI side.
+
+``Injector`` is built once per gateway. For a 200 HTML response, ``Injector.start`` decides
+what the page may get (the banner, unless the page's CSP refuses it or the request is a
+fetch; tracker neutralisation, when the visitor lacks a category) and returns a
+``PageResponder``, which holds ``http.response.start`` back until it knows what it sends:
+
+- the rewritten page, with ``Content-Length`` recomputed when the whole body is known (one
+  message) and removed otherwise, the validators (``ETag``, ``Last-Modified``) dropped (they
+  vouch for the app's bytes, not for this visitor's variant: a 304 would hand a visitor a
+  page made for another consent state), and ``Vary: Cookie``;
+- or, when it cannot or need not rewrite it (no place within the look-ahead, an unknown or
+  corrupt encoding, a zero-copy send), exactly what the app sent, counted by reason.
+
+A body in one message (the usual case) is rewritten whole, and the result is remembered by
+its bytes and variant: sites send the same bytes to many visitors, and the inserted tags have
+few variants. Streamed bodies are decoded, rewritten and re-encoded chunk by chunk; if the
+stream turns out corrupt after rewritten bytes went out, the response ends cleanly with what
+was valid instead of sending garbage.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Awaitable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from starlette.types import Message, Scope, Send
+
+from gateway.banner import Banner, Snippet
+from gateway.consent import ALL_GRANTED, Category, ConsentState, Regime
+from gateway.content_coding import (
+    SUPPORTED,
+    DecodeError,
+    Decoder,
+    Encoder,
+    decoder,
+    encoder,
+    normalise,
+)
+from gateway.csp import Origin, verdict
+from gateway.enforce import Header, with_cookie
+from gateway.html import INSERTED, HtmlRewriter, TrackerHook, tag_of, xml_syntax
+from gateway.metrics import UNKNOWN_CATEGORY, Metrics
+
+logger = logging.getLogger("consent_gateway")
+
+MEMO_BYTES = 16 * 1024 * 1024  # rewritten pages remembered, upstream and output bytes together
+MEMO_ENTRY = 1024 * 1024  # larger bodies are rewritten every time
+SNIPPET_MEMO = 4096
+DECISION_MEMO = 4096
+
+CONTENT_TYPE = b"content-type"
+XHTML = b"application/xhtml+xml"
+# Encodings in which ASCII bytes are not ASCII characters (WHATWG labels).
+NOT_ASCII_CHARSETS = frozenset(
+    {
+        "utf-16", "utf-16le", "utf-16be", "unicode", "unicodefeff", "unicodefffe", "csunicode",
+        "ucs-2", "iso-10646-ucs-2", "utf-32", "utf-32le", "utf-32be", "iso-2022-jp",
+        "csiso2022jp", "iso-2022-kr", "csiso2022kr", "iso-2022-cn", "iso-2022-cn-ext",
+        "hz-gb-2312", "replacement",
+    }
+)  # fmt: skip
+DOCUMENT_DESTINATIONS = frozenset({b"document", b"iframe", b"frame", b"embed", b"object"})
+# Validators and checksums of the app's bytes, and range support, do not hold for a rewrite.
+_DROPPED = frozenset(
+    {
+        b"content-length", b"etag", b"last-modified", b"content-md5", b"content-digest",
+        b"repr-digest", b"accept-ranges",
+    }
+)  # fmt: skip
+_CATEGORY_LABELS = {category.value: category.value for category in Category}
+
+Mode = Literal["holding", "streaming", "passing", "done"]
+
+
+def visible(state: ConsentState) -> tuple[object, ...]:
+    """The part of a consent state a page may reflect (``banner.public_state``'s fields):
+    visitors with the same choice get the same page, whatever their consent ids."""
+    return (
+        state.granted,
+        state.decided,
+        state.source,
+        state.regime,
+        state.policy_version,
+        state.gpc,
+    )
+
+
+def _frozen(headers: Sequence[Sequence[bytes]]) -> tuple[tuple[bytes, ...], ...]:
+    """``headers`` as a hashable key (the enforcer hands them over as tuples already)."""
+    key = tuple(headers)
+    try:
+        hash(key)
+    except TypeError:  # pairs as lists
+        return tuple(map(tuple, headers))
+    return key  # type: ignore[return-value]
+
+
+def is_html(headers: Iterable[Sequence[bytes]]) -> bool:
+    """Whether a response is an HTML page: the one check every 200 response pays."""
+    for name, value in headers:
+        if name == CONTENT_TYPE or (len(name) == 12 and name.lower() == CONTENT_TYPE):
+            media = value.partition(b";")[0].strip().lower()
+            return media == b"text/html" or media == XHTML
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class Rewritten:
+    """What became of one page body."""
+
+    body: bytes  # to send, encoded like the app's; empty when ``modified`` is false
+    modified: bool  # false: send the app's bytes as they are
+    outcome: str  # the banner: html.INSERTED, html.GAVE_UP, ..., or "decode_error"
+    categories: tuple[str, ...]  # the trackers made inert, by category
+    counters: tuple[Any, ...] = ()  # the metric children each serving of it increments
+
+
+class PageMemo:
+    """Rewritten one-message pages by (upstream bytes, variant), bounded by total bytes.
+
+    The key samples the body (length, head, tail: for gzip the tail is its CRC) and the full
+    bytes are compared on a hit, so the memo costs a hash of a few dozen bytes, not of the page.
+    """
+
+    def __init__(self, max_bytes: int = MEMO_BYTES, max_entry: int = MEMO_ENTRY) -> None:
+        self.max_bytes = max_bytes
+        self.max_entry = max_entry
+        self._entries: dict[tuple[object, ...], tuple[bytes, Rewritten]] = {}
+        self._size = 0
+
+    @staticmethod
+    def _key(body: bytes, variant: object) -> tuple[object, ...]:
+        return (len(body), body[:48], body[-48:], variant)
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._size = 0
+
+    def get(self, body: bytes, variant: object) -> Rewritten | None:
+        entry = self._entries.get(self._key(body, variant))
+        if entry is not None and entry[0] == body:
+            return entry[1]
+        return None
+
+    def put(self, body: bytes, variant: object, result: Rewritten) -> None:
+        size = len(body) + len(result.body)
+        if size > self.max_entry:
+            return
+        if self._size + size > self.max_bytes:
+            self.clear()
+        key = self._key(body, variant)
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self._size -= len(old[0]) + len(old[1].body)
+        self._entries[key] = (body, result)
+        self._size += size
+
+
+class Page:
+    """What one HTML response gets, decided at its start message (and remembered with it)."""
+
+    __slots__ = (
+        "body",
+        "coding",
+        "granted",
+        "head",
+        "headers",
+        "start_headers",
+        "trackers",
+        "variant",
+    )
+
+    def __init__(
+        self,
+        coding: str,
+        head: bytes,
+        body: bytes,
+        trackers: TrackerHook | None,
+        granted: frozenset[Category],
+        headers: Sequence[Sequence[bytes]] = (),
+    ) -> None:
+        self.coding = coding
+        self.head = head  # the banner's tags for <head>; empty: no banner
+        self.body = body  # its no-script part for <body>
+        self.trackers = trackers
+        self.granted = granted
+        self.variant: tuple[object, ...] | int = (coding, head, body, granted if trackers else None)
+        self.headers = headers  # the app's, which the page was decided from
+        self.start_headers: dict[int | None, list[Header]] = {}
+
+    def rewritten_headers(self, content_length: int | None) -> list[Header]:
+        """``rewritten_headers`` of the app's, remembered per length (a repeated page has the
+        same ones every time); a copy each time, as a middleware outside may change it."""
+        found = self.start_headers.get(content_length)
+        if found is None:
+            if len(self.start_headers) >= 16:
+                self.start_headers.clear()
+            found = rewritten_headers(self.headers, content_length)
+            self.start_headers[content_length] = found
+        return list(found)
+
+
+class Injector:
+    """Decides per HTML response; holds what is built once (memo, snippets, paths)."""
+
+    def __init__(
+        self,
+        banner: Banner,
+        metrics: Metrics,
+        *,
+        insert: bool,
+        block_trackers: str,
+        trackers: TrackerHook | None,
+        api_prefix: str,
+    ) -> None:
+        self.banner = banner
+        self.metrics = metrics
+        self.insert = insert
+        self.block_trackers = block_trackers
+        self.trackers = trackers if block_trackers != "never" else None
+        self.memo = PageMemo()
+        # start() decisions by everything they depend on: a repeated page repeats them.
+        self._decisions: dict[tuple[object, ...], tuple[Page | None, str | None]] = {}
+        # Variants (coding, tags, trackers) as small numbers: a cheap part of memo keys.
+        self._variant_ids: dict[object, int] = {}
+        self._next_variant = itertools.count()
+        self._snippets: dict[tuple[object, ...], Snippet] = {}
+        self._script = banner.url("banner.js")
+        self._style = banner.url("banner.css")
+        self._api = api_prefix + "/state"
+
+    @property
+    def active(self) -> bool:
+        return self.insert or self.trackers is not None
+
+    def start(
+        self, message: Message, scope: Scope, state: ConsentState, send: Send
+    ) -> PageResponder | None:
+        """The responder for an HTML page with status 200, or None to let it pass as it is."""
+        if scope["method"] == "HEAD":
+            return None
+        host = dest = None
+        for name, value in scope["headers"]:
+            if name == b"host":
+                host = value
+            elif name == b"sec-fetch-dest":
+                dest = value
+        app_nonce = scope["state"].get("csp_nonce")
+        headers = message["headers"]
+        # What the page can depend on: the headers, the request, and the visible part of the
+        # consent state (as the banner shows it: no consent id, no time), not the visitor.
+        key = (_frozen(headers), visible(state), app_nonce, host, dest, scope.get("scheme"))
+        decided = self._decisions.get(key)
+        if decided is None:
+            decided = self._decide(
+                headers, scope.get("scheme", "http"), state, app_nonce, host, dest
+            )
+            if len(self._decisions) >= DECISION_MEMO:
+                self._decisions.clear()
+                if len(self._variant_ids) >= DECISION_MEMO:  # per-response nonces add up
+                    self._variant_ids.clear()
+            self._decisions[key] = decided
+        page, skipped = decided
+        if skipped is not None:
+            self.metrics.skipped[skipped].inc()
+        if page is None:
+            return None
+        return PageResponder(self, page, message, send)
+
+    def _decide(
+        self,
+        headers: Sequence[Sequence[bytes]],
+        scheme: str,
+        state: ConsentState,
+        app_nonce: object,
+        host: bytes | None,
+        dest: bytes | None,
+    ) -> tuple[Page | None, str | None]:
+        """What a page with these headers gets, for this visitor and request: the page (None:
+        pass it through) and the skip reason to count for each such response."""
+        content_type = coding_header = None
+        policies: list[str] = []
+        reports: list[str] = []
+        for raw_name, value in headers:
+            name = raw_name.lower()
+            if name == CONTENT_TYPE:
+                content_type = value
+            elif name == b"content-encoding":
+                coding_header = value
+            elif name == b"content-range":
+                return None, None
+            elif name == b"content-disposition":
+                if value.split(b";", 1)[0].strip().lower() == b"attachment":
+                    return None, None
+            elif name == b"content-security-policy":
+                policies.append(value.decode("latin-1"))
+            elif name == b"content-security-policy-report-only":
+                reports.append(value.decode("latin-1"))
+        coding = normalise(coding_header)
+        if coding not in SUPPORTED:
+            return None, "encoding"
+        assert content_type is not None
+        media, _, parameters = content_type.decode("latin-1").partition(";")
+        if _charset(parameters) in NOT_ASCII_CHARSETS:
+            return None, "charset"
+        trackers = self._trackers_for(state)
+        head = body = b""
+        skipped = None
+        if self.insert:
+            if dest is not None and dest.lower() not in DOCUMENT_DESTINATIONS:
+                skipped = "not_document"
+            else:
+                nonce = app_nonce if isinstance(app_nonce, str) and app_nonce else None
+                origin = Origin.of(scheme, host.decode("latin-1") if host else None)
+                head, body = self._tags(state, origin, policies, reports, nonce, media)
+                if not head:
+                    skipped = "csp"
+        if not head and trackers is None:
+            return None, skipped
+        page = Page(coding, head, body, trackers, state.granted, headers)
+        variant_id = self._variant_ids.get(page.variant)
+        if variant_id is None:  # never reused: a page in flight may still store under its id
+            variant_id = self._variant_ids[page.variant] = next(self._next_variant)
+        page.variant = variant_id
+        return page, skipped
+
+    def _trackers_for(self, state: ConsentState) -> TrackerHook | None:
+        """The hook, when the visitor lacks a category and neutralisation applies to them."""
+        if self.trackers is None or state.granted == ALL_GRANTED:
+            return None
+        if self.block_trackers == "opt-in" and state.regime != Regime.OPT_IN:
+            return None
+        return self.trackers
+
+    def _tags(
+        self,
+        state: ConsentState,
+        origin: Origin,
+        policies: list[str],
+        reports: list[str],
+        app_nonce: str | None,
+        media: str,
+    ) -> tuple[bytes, bytes]:
+        """The banner's (head, body) tags for this page, or empty ones when its CSP refuses."""
+        allowed = verdict(
+            tuple(policies),
+            tuple(reports),
+            app_nonce,
+            origin=origin,
+            script_path=self._script,
+            style_path=self._style,
+            api_path=self._api,
+        )
+        if not allowed.allowed:
+            return b"", b""
+        xhtml = media.strip().lower() == XHTML.decode()
+        snippet = self._snippet(state, allowed.nonce, xhtml)
+        return snippet.head, snippet.body if allowed.form else b""
+
+    def _snippet(self, state: ConsentState, nonce: str | None, xhtml: bool) -> Snippet:
+        key = (visible(state), nonce, xhtml)
+        snippet = self._snippets.get(key)
+        if snippet is None:
+            snippet = self.banner.snippet(state, nonce)
+            if xhtml:  # XML syntax, and no <noscript>: XHTML pages always render it
+                snippet = Snippet(head=xml_syntax(snippet.head), body=b"")
+            if len(self._snippets) >= SNIPPET_MEMO:
+                self._snippets.clear()
+            self._snippets[key] = snippet
+        return snippet
+
+    def rewrite_whole(self, page: Page, body: bytes) -> Rewritten:
+        """One whole body, rewritten (or not), as the memo keeps it."""
+        categories: list[str] = []
+        rewriter = self._rewriter(page, categories)
+        decoding = decoder(page.coding)
+        try:
+            pieces = [rewriter.feed(piece) for piece in decoding.decode(body)]
+            decoding.finish()
+        except DecodeError:
+            return Rewritten(b"", False, "decode_error", (), self.counters("decode_error"))
+        pieces.append(rewriter.finish())
+        outcome = rewriter.outcome
+        if outcome != INSERTED and not categories:
+            return Rewritten(b"", False, outcome, (), self.counters(outcome))
+        encoding = encoder(page.coding, like=decoding)
+        out = encoding.encode(b"".join(pieces)) + encoding.finish()
+        found = tuple(categories)
+        return Rewritten(out, True, outcome, found, self.counters(outcome, found))
+
+    def _rewriter(self, page: Page, categories: list[str]) -> HtmlRewriter:
+        def neutralised(replacement: bytes) -> None:
+            tag = tag_of(replacement)
+            wanted = dict(tag.attrs).get("data-consent") if tag else None
+            categories.append(_CATEGORY_LABELS.get(wanted or "", UNKNOWN_CATEGORY))
+
+        return HtmlRewriter(
+            page.head,
+            page.body,
+            trackers=page.trackers,
+            granted=page.granted,
+            on_neutralised=neutralised,
+        )
+
+    def counters(self, outcome: str, categories: Iterable[str] = ()) -> tuple[Any, ...]:
+        """The metric children a page with this outcome adds to."""
+        metrics = self.metrics
+        found: list[Any] = [metrics.neutralised[category] for category in categories]
+        if outcome == INSERTED:
+            found.append(metrics.pages_injected)
+        elif outcome in metrics.skipped:  # the rewriter's outcomes are named like the reasons
+            found.append(metrics.skipped[outcome])
+        return tuple(found)
+
+    def count(self, outcome: str, categories: Iterable[str] = ()) -> None:
+        for counter in self.counters(outcome, categories):
+            counter.inc()
+
+
+class PageResponder:
+    """The ``send`` for one HTML response: holds its start until it knows what it sends."""
+
+    __slots__ = (
+        "_categories", "_decoder", "_encoder", "_held", "_injector", "_mode", "_out", "_page",
+        "_rewriter", "_send", "_start",
+    )  # fmt: skip
+
+    def __init__(self, injector: Injector, page: Page, start: Message, send: Send) -> None:
+        self._injector = injector
+        self._page = page
+        self._start = start
+        self._send = send
+        self._mode: Mode = "holding"
+        self._held: list[bytes] = []  # the app's chunks, while holding
+        # Set up by the first of several body messages (most pages come in one):
+        self._out: list[bytes]  # the held chunks, rewritten (decoded)
+        self._categories: list[str]
+        self._decoder: Decoder
+        self._rewriter: HtmlRewriter | None = None
+        self._encoder: Encoder
+
+    def __call__(self, message: Message) -> Awaitable[None]:
+        # A plain function handing back one coroutine: the usual page is one body message.
+        if (
+            self._mode == "holding"
+            and message["type"] == "http.response.body"
+            and not message.get("more_body", False)
+            and not self._held
+        ):
+            return self._whole(message.get("body", b""))
+        return self._dispatch(message)
+
+    async def _dispatch(self, message: Message) -> None:
+        if message["type"] != "http.response.body":
+            await self._other(message)
+            return
+        mode = self._mode
+        if mode == "passing":
+            await self._send(message)
+            return
+        if mode == "done":
+            return  # the response was ended early: the rest of a corrupt stream is dropped
+        body: bytes = message.get("body", b"")
+        more: bool = message.get("more_body", False)
+        if mode == "holding":
+            await self._hold(body, more)
+        else:
+            await self._stream(body, more)
+
+    async def held(self) -> None:
+        """What ``send`` returns for the start message: it is kept back, nothing to wait for."""
+
+    async def close(self) -> None:
+        """The app returned: if it never ended its body, send what it sent, untouched."""
+        if self._mode == "holding":
+            await self._pass_through(more=True)
+
+    async def _whole(self, body: bytes) -> None:
+        """A body in one message: rewritten whole, or found in the memo (the usual case)."""
+        injector = self._injector
+        page = self._page
+        result = injector.memo.get(body, page.variant)
+        if result is None:
+            try:
+                result = injector.rewrite_whole(page, body)
+            except Exception:
+                logger.exception("could not rewrite an HTML page; sending it as it is")
+                result = Rewritten(b"", False, "error", (), injector.counters("error"))
+            injector.memo.put(body, page.variant, result)
+        for counter in result.counters:
+            counter.inc()
+        self._mode = "done"
+        send = self._send
+        if not result.modified:
+            await send(self._start)
+            await send({"type": "http.response.body", "body": body})
+            return
+        await send(self._rewritten_start(len(result.body)))
+        await send({"type": "http.response.body", "body": result.body})
+
+    async def _hold(self, body: bytes, more: bool) -> None:
+        page = self._page
+        if self._rewriter is None:
+            self._out = []
+            self._categories = []
+            self._decoder = decoder(page.coding)
+            self._rewriter = self._injector._rewriter(page, self._categories)
+        rewriter = self._rewriter
+        self._held.append(body)
+        try:
+            for piece in self._decoder.decode(body):
+                self._out.append(rewriter.feed(piece))
+            if not more:
+                self._decoder.finish()
+                self._out.append(rewriter.finish())
+        except DecodeError:
+            self._injector.count("decode_error")
+            await self._pass_through(more)
+            return
+        except Exception:
+            logger.exception("could not rewrite an HTML page; sending it as it is")
+            self._injector.count("error")
+            await self._pass_through(more)
+            return
+        if more and not rewriter.settled:
+            return
+        inserted = rewriter.outcome == INSERTED
+        if not inserted and not self._categories and (not more or page.trackers is None):
+            self._injector.count(rewriter.outcome)
+            await self._pass_through(more)
+            return
+        # From here on the page is rewritten (a tracker scan may still change what follows).
+        self._encoder = encoder(page.coding, like=self._decoder)
+        data = self._encoder.encode(b"".join(self._out))
+        data += self._encoder.flush() if more else self._encoder.finish()
+        self._held = []
+        self._out = []
+        await self._send(self._rewritten_start(None if more else len(data)))
+        await self._send({"type": "http.response.body", "body": data, "more_body": more})
+        self._mode = "streaming" if more else "done"
+        if not more:
+            self._finished()
+
+    async def _stream(self, body: bytes, more: bool) -> None:
+        decoding, rewriter, encoding = self._decoder, self._rewriter, self._encoder
+        assert rewriter is not None
+        parts: list[bytes] = []
+        try:
+            for piece in decoding.decode(body):
+                parts.append(encoding.encode(rewriter.feed(piece)))
+            if more:
+                parts.append(encoding.flush())
+            else:
+                decoding.finish()
+                parts.append(encoding.encode(rewriter.finish()))
+                parts.append(encoding.finish())
+        except Exception as error:
+            # Rewritten bytes are out: end with what was valid rather than send garbage.
+            reason = "decode_error" if isinstance(error, DecodeError) else "error"
+            if reason == "error":
+                logger.exception("could not rewrite an HTML page; ending it early")
+            self._injector.metrics.skipped[reason].inc()
+            parts.append(self._end_early(rewriter, encoding))
+            more = False
+        data = b"".join(parts)
+        if data or not more:
+            await self._send({"type": "http.response.body", "body": data, "more_body": more})
+        if not more:
+            self._mode = "done"
+            self._finished()
+
+    @staticmethod
+    def _end_early(rewriter: HtmlRewriter, encoding: Encoder) -> bytes:
+        try:
+            rest = rewriter.finish()
+        except Exception:
+            rest = b""
+        return encoding.encode(rest) + encoding.finish()
+
+    def _finished(self) -> None:
+        assert self._rewriter is not None
+        self._injector.count(self._rewriter.outcome, self._categories)
+
+    async def _pass_through(self, more: bool) -> None:
+        """Send the start and the held chunks exactly as the app sent them."""
+        held = self._held
+        self._held = []
+        self._mode = "passing" if more else "done"
+        await self._send(self._start)
+        for index, chunk in enumerate(held):
+            last = index == len(held) - 1
+            await self._send(
+                {"type": "http.response.body", "body": chunk, "more_body": more or not last}
+            )
+
+    async def _other(self, message: Message) -> None:
+        """A zero-copy send (nothing to rewrite), trailers or an extension's message."""
+        if self._mode == "holding":
+            if message["type"] in ("http.response.pathsend", "http.response.zerocopysend"):
+                self._injector.metrics.skipped["pathsend"].inc()
+            await self._pass_through(more=True)
+        await self._send(message)
+
+    def _rewritten_start(self, content_length: int | None) -> Message:
+        headers = self._page.rewritten_headers(content_length)
+        return {**self._start, "headers": headers}
+
+
+def rewritten_headers(
+    headers: Iterable[Sequence[bytes]], content_length: int | None
+) -> list[Header]:
+    """The app's headers for a rewritten page: validators dropped, ``Vary: Cookie``, and the
+    new ``Content-Length`` when it is known."""
+    out: list[Header] = []
+    varies: list[int] = []
+    for raw_name, value in headers:
+        name = raw_name.lower()
+        if name in _DROPPED:
+            continue
+        if name == b"vary":
+            varies.append(len(out))
+        out.append((raw_name, value))
+    if not varies:
+        out.append((b"vary", b"Cookie"))
+    elif all(with_cookie(out[at][1]) != out[at][1] for at in varies):  # none names Cookie yet
+        name, value = out[varies[0]]
+        out[varies[0]] = (name, with_cookie(value))
+    if content_length is not None:
+        out.append((b"content-length", str(content_length).encode("ascii")))
+    return out
+
+
+def _charset(parameters: str) -> str:
+    for parameter in parameters.split(";"):
+        key, _, value = parameter.partition("=")
+        if key.strip().lower() == "charset":
+            return value.strip().strip("\"'").lower()
+    return ""
