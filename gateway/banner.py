@@ -179,14 +179,14 @@ class Banner:
 
     def snippet(self, state: ConsentState, nonce: str | None, *, xhtml: bool = False) -> Snippet:
         """The tags for a page served to a visitor in ``state``; ``nonce`` is the page's
-        CSP script nonce, carried by every inserted script.
+        CSP nonce, carried by every inserted script and by the stylesheet link.
 
         The head tags are well-formed XML as well as HTML. ``xhtml`` (an
         ``application/xhtml+xml`` page) leaves out the no-script forms: XML documents
         ignore ``<noscript>``, so they would show with JavaScript on."""
         nonce_attribute = f' nonce="{html.escape(nonce)}"' if nonce else ""
         data = html.escape(json.dumps(public_state(state), separators=(",", ":")))
-        head = f'<link rel="stylesheet" href="{self.url("banner.css")}"/>'
+        head = f'<link rel="stylesheet" href="{self.url("banner.css")}"{nonce_attribute}/>'
         if self.settings.consent_mode:
             head += (
                 f'<script src="{self.url("consent-mode.js")}"{nonce_attribute}'

@@ -134,18 +134,23 @@ def _verdict(
         blocked_by = refusing
     if not chosen:
         return Verdict(False, blocked_by=blocked_by)
-    # The stylesheet carries no nonce, and the banner must reach the consent API.
+    # The stylesheet carries the chosen nonce too (a page's nonce usually serves its styles
+    # as well), and the banner must reach the consent API.
+    nonce = chosen[0]
     for directives, path in ((STYLE_DIRECTIVES, style_path), (CONNECT_DIRECTIVES, api_path)):
         for policy in policies:
             name, sources = effective(policy, directives)
-            if sources is not None and not allows_url(sources, origin, path):
-                return Verdict(False, blocked_by=name)
+            if sources is None or allows_url(sources, origin, path):
+                continue
+            if directives is STYLE_DIRECTIVES and nonce is not None and nonce in nonces(sources):
+                continue
+            return Verdict(False, blocked_by=name)
     form = all(
         allows_url(policy["form-action"], origin, api_path)
         for policy in policies
         if "form-action" in policy
     )
-    return Verdict(True, nonce=chosen[0], form=form)
+    return Verdict(True, nonce=nonce, form=form)
 
 
 def _refusing_script(

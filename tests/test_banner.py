@@ -78,7 +78,12 @@ def test_the_snippet_carries_the_state_and_the_nonce(make_gateway: Gateway) -> N
     parser = _Tags()
     parser.feed(banner.snippet(state, 'n0"nce').head.decode())
     (link_tag, link), (script_tag, script) = parser.tags
-    assert (link_tag, link["rel"], link["href"]) == ("link", "stylesheet", banner.url("banner.css"))
+    assert (link_tag, link["rel"], link["href"], link["nonce"]) == (
+        "link",
+        "stylesheet",
+        banner.url("banner.css"),
+        'n0"nce',
+    )
     assert (script_tag, script["src"], script["nonce"]) == (
         "script",
         banner.url("banner.js"),

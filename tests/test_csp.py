@@ -160,6 +160,13 @@ def test_a_blocked_stylesheet_or_api_skips_the_banner() -> None:
     )
 
 
+def test_a_nonce_only_style_policy_admits_the_stylesheet_by_the_pages_nonce() -> None:
+    policy = "script-src 'nonce-r4nd0m'; style-src 'nonce-r4nd0m'; connect-src 'self'"
+    assert judge((policy,)) == Verdict(True, nonce="r4nd0m")
+    other = "script-src 'nonce-r4nd0m'; style-src 'nonce-0ther'"
+    assert judge((other,)).blocked_by == "style-src"
+
+
 def test_a_sandbox_without_scripts_skips_the_banner() -> None:
     assert judge(("sandbox allow-forms",)).blocked_by == "sandbox"
     assert judge(("sandbox allow-scripts allow-same-origin",)).allowed
