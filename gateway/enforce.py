@@ -32,6 +32,7 @@ USER_AGENT = b"user-agent"
 SEC_GPC = b"sec-gpc"
 SET_COOKIE = b"set-cookie"
 VARY = b"vary"
+CONTENT_TYPE = b"content-type"
 MAX_EXPIRED_NAMES = 16  # per response: up to 6 lines each must fit proxy header buffers
 MEMO_SIZE = 4096
 
@@ -102,10 +103,10 @@ class Enforcer:
         # Set-Cookie value -> (category bit, metric label, the name when no rule knows it)
         self._set_cookies: dict[bytes, tuple[int, str, str | None]] = {}
 
-    def visit(self, scope: Scope) -> Visit:
-        """The visit for the request in ``scope`` (its headers a list), counted: invalid
-        consent cookies, bots, refused and unknown cookies."""
-        headers = request_headers(scope["headers"])
+    def visit(self, headers: Mapping[bytes, bytes], scope: Scope) -> Visit:
+        """The visit for the request in ``scope`` whose headers by name are ``headers``
+        (``request_headers``), counted: invalid consent cookies, bots, refused and unknown
+        cookies."""
         get = headers.get
         client = scope.get("client") if self._reads_ip else None
         # The bot kind, not the User-Agent: one visitor's requests share a User-Agent anyway,
@@ -184,20 +185,26 @@ class Enforcer:
 
     def response(
         self, headers: Iterable[Sequence[bytes]], visit: Visit, scope: Scope
-    ) -> list[Header]:
+    ) -> tuple[list[Header], bytes | None]:
         """The response headers without refused ``Set-Cookie`` lines, plus expiry lines for
-        the refused cookies the browser sent, and ``Vary: Cookie`` when they differ by consent.
+        the refused cookies the browser sent, and ``Vary: Cookie`` when they differ by consent;
+        and the ``Content-Type`` seen on the way (the HTML injection's one question).
 
         A ``Set-Cookie`` a browser would ignore anyway (no parsable name) is dropped too: the
-        gateway only lets through what it could classify.
+        gateway only lets through what it could classify. Names are compared by length first
+        (most headers are neither of the three), in any letter case.
         """
         kept: list[Header] = []
         granted = visit.granted
         varies = False
         vary_at = -1
+        content_type = None
         for raw_name, value in headers:
-            if raw_name != SET_COOKIE and (len(raw_name) != 10 or raw_name.lower() != SET_COOKIE):
-                if len(raw_name) == 4 and raw_name.lower() == VARY:
+            size = len(raw_name)
+            if size != 10 or (raw_name != SET_COOKIE and raw_name.lower() != SET_COOKIE):
+                if size == 12 and raw_name.lower() == CONTENT_TYPE:
+                    content_type = value
+                elif size == 4 and raw_name.lower() == VARY:
                     vary_at = len(kept)
                 kept.append((raw_name, value))
                 continue
@@ -227,7 +234,7 @@ class Enforcer:
                 kept.append((VARY, b"Cookie"))
             else:
                 kept[vary_at] = (VARY, with_cookie(kept[vary_at][1]))
-        return kept
+        return kept, content_type
 
     def _classify_line(self, value: bytes) -> tuple[int, str, str | None]:
         """What the memo holds for one ``Set-Cookie`` value."""

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -41,7 +41,7 @@ from gateway.content_coding import (
     normalise,
 )
 from gateway.csp import Origin, verdict
-from gateway.enforce import Header, with_cookie
+from gateway.enforce import CONTENT_TYPE, Header, with_cookie
 from gateway.html import INSERTED, HtmlRewriter, TrackerHook, tag_of, xml_syntax
 from gateway.metrics import UNKNOWN_CATEGORY, Metrics
 
@@ -52,7 +52,6 @@ MEMO_ENTRY = 1024 * 1024  # larger bodies are rewritten every time
 SNIPPET_MEMO = 4096
 DECISION_MEMO = 4096
 
-CONTENT_TYPE = b"content-type"
 XHTML = b"application/xhtml+xml"
 # Encodings in which ASCII bytes are not ASCII characters (WHATWG labels).
 NOT_ASCII_CHARSETS = frozenset(
@@ -99,13 +98,10 @@ def _frozen(headers: Sequence[Sequence[bytes]]) -> tuple[tuple[bytes, ...], ...]
     return key  # type: ignore[return-value]
 
 
-def is_html(headers: Iterable[Sequence[bytes]]) -> bool:
-    """Whether a response is an HTML page: the one check every 200 response pays."""
-    for name, value in headers:
-        if name == CONTENT_TYPE or (len(name) == 12 and name.lower() == CONTENT_TYPE):
-            media = value.partition(b";")[0].strip().lower()
-            return media == b"text/html" or media == XHTML
-    return False
+def is_html(content_type: bytes) -> bool:
+    """Whether a ``Content-Type`` is an HTML page's."""
+    media = content_type.partition(b";")[0].strip().lower()
+    return media == b"text/html" or media == XHTML
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,17 +234,19 @@ class Injector:
         return self.insert or self.trackers is not None
 
     def start(
-        self, message: Message, scope: Scope, state: ConsentState, send: Send
+        self,
+        message: Message,
+        scope: Scope,
+        request_headers: Mapping[bytes, bytes],
+        state: ConsentState,
+        send: Send,
     ) -> PageResponder | None:
-        """The responder for an HTML page with status 200, or None to let it pass as it is."""
+        """The responder for an HTML page with status 200, or None to let it pass as it is;
+        ``request_headers`` are the request's by name."""
         if scope["method"] == "HEAD":
             return None
-        host = dest = None
-        for name, value in scope["headers"]:
-            if name == b"host":
-                host = value
-            elif name == b"sec-fetch-dest":
-                dest = value
+        host = request_headers.get(b"host")
+        dest = request_headers.get(b"sec-fetch-dest")
         app_nonce = scope["state"].get("csp_nonce")
         headers = message["headers"]
         # What the page can depend on: the headers, the request, and the visible part of the

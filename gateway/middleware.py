@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.api import ApiRequest, ConsentAPI
 from gateway.banner import Banner
-from gateway.enforce import COOKIE, Enforcer, request_host
+from gateway.enforce import COOKIE, Enforcer, request_headers, request_host
 from gateway.html import TrackerHook
 from gateway.inject import Injector, PageResponder, is_html
 from gateway.metrics import Metrics
@@ -87,7 +87,8 @@ class ConsentMiddleware:
         # Inline rather than in a helper coroutine: this runs on every request.
         if not isinstance(scope["headers"], list):
             scope = {**scope, "headers": list(scope["headers"])}
-        visit = self.enforcer.visit(scope)
+        named = request_headers(scope["headers"])
+        visit = self.enforcer.visit(named, scope)
         state = visit.state
         if visit.changed:
             headers = [header for header in scope["headers"] if header[0] != COOKIE]
@@ -121,10 +122,15 @@ class ConsentMiddleware:
                 return page(message)
             if message["type"] == "http.response.start":
                 # A new message: an app may send the same dict object to every visitor.
-                headers = response(message.get("headers", ()), visit, scope)
+                headers, content_type = response(message.get("headers", ()), visit, scope)
                 message = {**message, "headers": headers}
-                if inject is not None and message["status"] == 200 and is_html(headers):
-                    page = inject.start(message, scope, state, send)
+                if (
+                    inject is not None
+                    and content_type is not None
+                    and message["status"] == 200
+                    and is_html(content_type)
+                ):
+                    page = inject.start(message, scope, named, state, send)
                     if page is not None:
                         return page.held()
             return send(message)
