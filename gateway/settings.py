@@ -7,6 +7,7 @@ the TOML file, the defaults. Everything is validated at start-up; a bad value ra
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import tomllib
@@ -16,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from gateway.analytics.settings import AnalyticsSettings
 from gateway.consent import POLICY_VERSION_PATTERN, Category, Regime
 
 ENV_PREFIX = "CONSENT_GATEWAY_"
@@ -58,6 +60,13 @@ class Settings(BaseModel):
     allowed_origins: list[str] = Field(
         default_factory=list, description="Other origins allowed to call the consent API."
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Proxy addresses or networks whose X-Forwarded-For is believed.",
+    )
+    analytics: AnalyticsSettings = Field(
+        default_factory=lambda: AnalyticsSettings.model_validate({})
+    )
 
     @field_validator("secret", mode="before")
     @classmethod
@@ -87,6 +96,16 @@ class Settings(BaseModel):
             if scheme not in ("http", "https") or not sep or not rest or "/" in rest:
                 raise ValueError(f"{origin!r} is not an origin like https://www.example.com")
         return [origin.lower() for origin in value]
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_shape(cls, value: list[str]) -> list[str]:
+        for proxy in value:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(f"{proxy!r} is not an IP address or network") from None
+        return value
 
     @classmethod
     def load(
@@ -126,7 +145,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise SettingsError(f"settings file {path} is not valid TOML: {error}") from None
 
 
-_STRUCTURED = {"secret", "cookies", "allowed_origins", "rule_files"}
+_STRUCTURED = {"secret", "cookies", "allowed_origins", "rule_files", "trusted_proxies", "analytics"}
 
 
 def _from_environment(environ: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
@@ -143,7 +162,7 @@ def _from_environment(environ: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
                 value = json.loads(raw)
             except json.JSONDecodeError as error:
                 raise SettingsError(f"{variable}: not valid JSON ({error.msg})") from None
-        elif key == "allowed_origins":
+        elif key in ("allowed_origins", "trusted_proxies"):
             value = [part.strip() for part in raw.split(",") if part.strip()]
         found[key] = (value, variable)
     return found
