@@ -1,0 +1,55 @@
+"""Daily salts for the cookieless visitor hash, shared by every replica through the store.
+
+A visitor without analytics consent is counted the way Plausible and PostHog's cookieless
+mode count them: a keyed hash of (daily salt, truncated IP, User-Agent, site). The salt is
+random, stored so that all replicas hash alike, and replaced every UTC day: the same person
+gets another id tomorrow, and nobody, the site owner included, can recompute an old id once
+the salt is gone. The previous day's salt is kept (a replica whose clock lags still finds
+its day), anything older is deleted, so no salt lives longer than 48 hours.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+
+from gateway.store_handle import StoreHandle
+
+SALT_BYTES = 32
+
+
+def utc_day(now: datetime) -> str:
+    return now.astimezone(UTC).date().isoformat()
+
+
+def visitor_hash(salt: bytes, site: str, ip: str | None, user_agent: str) -> bytes:
+    """HMAC-SHA256 of the visitor's coarse traits under the day's salt."""
+    message = "\x00".join((site, ip or "", user_agent)).encode("utf-8", "surrogatepass")
+    return hmac.new(salt, message, hashlib.sha256).digest()
+
+
+class DailySalts:
+    """Today's salt, fetched from the store once per day and process."""
+
+    def __init__(
+        self, store: StoreHandle, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._day: str | None = None
+        self._salt = b""
+
+    async def current(self) -> bytes:
+        """Today's salt (the first call of a day asks the store, in a worker thread)."""
+        today = utc_day(self._clock())
+        if today != self._day:
+            keep_after = (date.fromisoformat(today) - timedelta(days=1)).isoformat()
+            candidate = secrets.token_bytes(SALT_BYTES)
+            self._salt = await self._store.call(
+                lambda store: store.salt_for(today, candidate, keep_after)
+            )
+            self._day = today
+        return self._salt
