@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -291,7 +291,7 @@ class GA4:
             [decode_payload(r) for r in rows], lambda hit: self._send(client, hit), self.concurrency
         )
 
-    def _send(self, client: httpx.AsyncClient, hit: Stored) -> Any:
+    def _send(self, client: httpx.AsyncClient, hit: Stored) -> Awaitable[httpx.Response]:
         headers = {
             "user-agent": hit.user_agent or "consent-gateway",
             "idempotency-key": hit.row.hit_id,
