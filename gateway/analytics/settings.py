@@ -139,7 +139,8 @@ class AnalyticsSettings(BaseModel):
     forward_batch_size: int = Field(100, ge=1, le=1000)
     forward_concurrency: int = Field(8, ge=1, le=64, description="Requests in flight per provider.")
     forward_timeout_seconds: float = Field(10, gt=0, le=120)
-    retry_max_seconds: float = Field(300, ge=1, description="Longest pause between retries.")
+    retry_base_seconds: float = Field(1, gt=0, description="Pause after the first failure.")
+    retry_max_seconds: float = Field(300, gt=0, description="Longest pause between retries.")
     breaker_failures: int = Field(5, ge=1, description="Failures in a row that open the breaker.")
     breaker_cooldown_seconds: float = Field(30, gt=0)
 
