@@ -143,14 +143,18 @@ class GA4:
         redactions: dict[str, int] = {}
         page = _first(shared, "dl") or ""
         client_gcs, client_gcd = _first(shared, "gcs"), _first(shared, "gcd")
+        shared_before = shared
         shared = self._redact_pairs(shared, visitor, page, tid, redactions)
         events = [self._redact_pairs(event, visitor, page, tid, redactions) for event in events]
         signals = consent_signals(client_gcs, client_gcd, visitor)
         if signals["gcs"] != client_gcs or signals["gcd"] != client_gcd:
             count(redactions, "consent_signals")
         shared += [(key, value) for key, value in signals.items() if value is not None]
+        client_npa = _first(shared_before, "npa")
         if not visitor.marketing:
             shared.append(("npa", "1"))
+        elif client_npa is not None:
+            shared.append(("npa", client_npa))
         if visitor.ip:
             shared.append(("_uip", visitor.ip))
         data = {"q": shared, "e": events}
