@@ -64,6 +64,7 @@ _PROTOCOL = frozenset({
     "e_c", "e_a", "e_n", "e_v", "link", "download", "search", "search_cat", "search_count",
     "c_n", "c_p", "c_t", "c_i", "idgoal", "revenue", "ec_id", "ec_items", "ec_st", "ec_tx",
     "ec_dt", "ec_sh", "_rcn", "_rck", "new_visit", "ping", "bots", "ca", "dimension", "ma_id",
+    "uid", "_idts", "_idvc", "_viewts", "_ects", "_idn", "r",
 })  # fmt: skip
 
 
