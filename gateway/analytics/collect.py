@@ -142,8 +142,6 @@ class Collector:
             self.count(name, "bot")
             return Response(status_code=204)
         body = await _read_body(headers, receive, provider.settings.body_limit)
-        if not self.forwarder.running:
-            self.forwarder.start()
         visitor = await self._visitor(scope, headers, state)
         query = scope.get("query_string", b"").decode("latin-1")
         request = CollectRequest(method, path, query, headers, body, visitor)
@@ -161,6 +159,8 @@ class Collector:
             OutboxHit(hit.hit_id, name, encode_payload(visitor, hit.data), now)
             for hit in ingested.hits
         ]
+        if not self.forwarder.running:
+            self.forwarder.start()  # served without a lifespan: start with the first hit
         try:
             await self.writer.add(hits)
         except Exception:

@@ -80,5 +80,5 @@ class OutboxWriter:
 
     async def flush(self) -> None:
         """Wait for the commits in progress (at shutdown)."""
-        if self._task is not None:
+        if self._task is not None and not self._task.done():
             await asyncio.gather(self._task, return_exceptions=True)
