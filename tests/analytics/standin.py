@@ -4,6 +4,7 @@ It can be stopped and started again on the same port (a provider outage)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
@@ -49,6 +50,7 @@ class StandIn:
     def __init__(self) -> None:
         self.received: list[Received] = []
         self.status = 200
+        self.delay = 0.0  # seconds before answering: keeps requests in flight
         self.port = free_port()
         self._lock = threading.Lock()
         self._server: uvicorn.Server | None = None
@@ -83,6 +85,8 @@ class StandIn:
                         body,
                     )
                 )
+        if self.delay:
+            await asyncio.sleep(self.delay)
         await send({"type": "http.response.start", "status": status, "headers": []})
         await send({"type": "http.response.body", "body": b"{}"})
 
