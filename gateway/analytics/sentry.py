@@ -8,7 +8,8 @@ As in Sentry's own tunnel handler, the DSN in the envelope header must be the co
 goes to the configured DSN's host only, never to one the envelope names.
 
 Redaction, in ``event`` and ``transaction`` items: ``user.ip_address`` is the truncated IP
-(also where the SDK asked Sentry to infer it, ``{{auto}}``); ``request.cookies`` and
+(also where the SDK asked Sentry to infer it: ``{{auto}}``, or ``sdk.settings.infer_ip`` of
+``auto`` in SDK 10 and later); ``request.cookies`` and
 ``request.env`` go; of ``request.headers`` only ``User-Agent`` and a scrubbed ``Referer``
 stay; the request URL, its query string and the URLs of breadcrumbs are scrubbed. Without
 analytics consent ``user`` keeps only that IP, sessions lose their distinct id (``did``)
@@ -183,6 +184,14 @@ class Sentry:
     ) -> None:
         marketing = visitor.marketing
         user = event.get("user")
+        sdk = event.get("sdk")
+        settings = sdk.get("settings") if isinstance(sdk, dict) else None
+        if isinstance(settings, dict) and settings.get("infer_ip") == "auto":
+            # Sentry would take the address the envelope came from: the gateway's. The
+            # visitor's, truncated, is what the SDK meant.
+            if not isinstance(user, dict):
+                user = event["user"] = {}
+            user.setdefault("ip_address", "{{auto}}")
         if isinstance(user, dict):
             if "ip_address" in user:
                 claimed = user.get("ip_address")
