@@ -17,12 +17,11 @@ import gzip
 import json
 import uuid
 import zlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
-import httpx
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
@@ -107,6 +106,31 @@ class Result:
     reason: str  # "ok", "timeout", "network", "status_503", ...
 
 
+class UpstreamError(Exception):
+    """A request that got no HTTP answer; ``reason`` is ``timeout`` or ``network``."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Upstream(Protocol):
+    """How provider modules send: one POST, its status back (``forwarder.HttpUpstream``)."""
+
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
+        """The response status; ``UpstreamError`` when there was none."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One upstream request built from stored hits."""
+
+    url: str
+    body: bytes
+    headers: dict[str, str]
+
+
 class Provider(Protocol):
     """One provider module's entry points."""
 
@@ -119,7 +143,7 @@ class Provider(Protocol):
 
     async def ingest(self, request: CollectRequest) -> Ingested: ...
 
-    async def forward(self, client: httpx.AsyncClient, rows: Sequence[OutboxRow]) -> list[Result]:
+    async def forward(self, upstream: Upstream, rows: Sequence[OutboxRow]) -> list[Result]:
         """Send ``rows`` (hits of this provider) upstream; one result per row, in order."""
         ...
 
@@ -223,20 +247,19 @@ def classify_status(status: int) -> Result:
     return Result(Outcome.REJECTED, f"status_{status}")
 
 
-async def send_one(send: Callable[[], Awaitable[httpx.Response]]) -> Result:
+async def send_one(upstream: Upstream, request: Request) -> Result:
     """One upstream request, its failure turned into a result (never an exception)."""
     try:
-        response = await send()
-    except httpx.TimeoutException:
-        return Result(Outcome.RETRY, "timeout")
-    except httpx.HTTPError:
-        return Result(Outcome.RETRY, "network")
-    return classify_status(response.status_code)
+        status = await upstream.post(request.url, request.body, request.headers)
+    except UpstreamError as error:
+        return Result(Outcome.RETRY, error.reason)
+    return classify_status(status)
 
 
 async def send_each(
+    upstream: Upstream,
     rows: Sequence[Stored],
-    request: Callable[[Stored], Awaitable[httpx.Response]],
+    build: Callable[[Stored], Request],
     concurrency: int = 32,
 ) -> list[Result]:
     """One upstream request per hit, ``concurrency`` at a time, results in row order."""
@@ -244,9 +267,13 @@ async def send_each(
 
     async def one(row: Stored) -> Result:
         async with gate:
-            return await send_one(lambda: request(row))
+            return await send_one(upstream, build(row))
 
     return list(await asyncio.gather(*(one(row) for row in rows)))
+
+
+def json_body(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode("ascii")
 
 
 def forwarded_headers(stored: Stored, *, with_ip: bool = True) -> dict[str, str]:
@@ -255,6 +282,7 @@ def forwarded_headers(stored: Stored, *, with_ip: bool = True) -> dict[str, str]
     headers = {
         "user-agent": stored.user_agent or "consent-gateway",
         "idempotency-key": stored.row.hit_id,
+        "content-type": "application/json",
     }
     if with_ip and stored.ip:
         headers["x-forwarded-for"] = stored.ip

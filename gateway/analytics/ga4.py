@@ -29,11 +29,10 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote, urlencode
 
-import httpx
 from starlette.responses import Response
 
 from gateway.analytics.base import (
@@ -41,12 +40,15 @@ from gateway.analytics.base import (
     CollectRequest,
     Hit,
     Ingested,
+    Request,
     Result,
     Stored,
+    Upstream,
     Visitor,
     count,
     decode_payload,
     decode_text,
+    json_body,
     new_hit_id,
     parse_json,
     parse_query,
@@ -290,12 +292,11 @@ class GA4:
 
     # -- forwarding ---------------------------------------------------------------------
 
-    async def forward(self, client: httpx.AsyncClient, rows: Sequence[OutboxRow]) -> list[Result]:
-        return await send_each(
-            [decode_payload(r) for r in rows], lambda hit: self._send(client, hit), self.concurrency
-        )
+    async def forward(self, upstream: Upstream, rows: Sequence[OutboxRow]) -> list[Result]:
+        stored = [decode_payload(row) for row in rows]
+        return await send_each(upstream, stored, self._request, self.concurrency)
 
-    def _send(self, client: httpx.AsyncClient, hit: Stored) -> Awaitable[httpx.Response]:
+    def _request(self, hit: Stored) -> Request:
         headers = {
             "user-agent": hit.user_agent or "consent-gateway",
             "idempotency-key": hit.row.hit_id,
@@ -303,14 +304,12 @@ class GA4:
         if "s" in hit.data:
             query = {**hit.data["s"], "api_secret": self.settings.api_secret or ""}
             url = f"{self.settings.upstream}/mp/collect?{urlencode(query)}"
-            return client.post(url, json=hit.data["b"], headers=headers)
+            headers["content-type"] = "application/json"
+            return Request(url, json_body(hit.data["b"]), headers)
         url = f"{self.settings.upstream}/g/collect?{_encode(hit.data['q'])}"
-        events = hit.data["e"]
-        if not events:
-            return client.post(url, headers=headers)
-        body = "\r\n".join(_encode(event) for event in events)
+        body = "\r\n".join(_encode(event) for event in hit.data["e"])
         headers["content-type"] = "text/plain;charset=UTF-8"
-        return client.post(url, content=body.encode("utf-8"), headers=headers)
+        return Request(url, body.encode("utf-8"), headers)
 
 
 # gtag's own parameters: their names are the protocol's, not personal data ("sid" is GA's

@@ -20,10 +20,9 @@ hit is delivered, retried or refused on its own.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from urllib.parse import urlencode
 
-import httpx
 from starlette.responses import JSONResponse, Response
 
 from gateway.analytics.base import (
@@ -31,8 +30,10 @@ from gateway.analytics.base import (
     CollectRequest,
     Hit,
     Ingested,
+    Request,
     Result,
     Stored,
+    Upstream,
     Visitor,
     count,
     decode_payload,
@@ -157,14 +158,11 @@ class Matomo:
             kept.append(("lang", visitor.language))
         return Hit(new_hit_id(), {"q": kept, "t": int(time.time())}, site=site)
 
-    async def forward(self, client: httpx.AsyncClient, rows: Sequence[OutboxRow]) -> list[Result]:
-        return await send_each(
-            [decode_payload(row) for row in rows],
-            lambda hit: self._send(client, hit),
-            self.concurrency,
-        )
+    async def forward(self, upstream: Upstream, rows: Sequence[OutboxRow]) -> list[Result]:
+        stored = [decode_payload(row) for row in rows]
+        return await send_each(upstream, stored, self._request, self.concurrency)
 
-    def _send(self, client: httpx.AsyncClient, hit: Stored) -> Awaitable[httpx.Response]:
+    def _request(self, hit: Stored) -> Request:
         pairs: list[tuple[str, str]] = [(k, v) for k, v in hit.data["q"]]
         token = self.settings.token_auth
         if token:
@@ -180,7 +178,7 @@ class Matomo:
         }
         if hit.ip:
             headers["x-forwarded-for"] = hit.ip
-        return client.post(self.settings.upstream, content=urlencode(pairs), headers=headers)
+        return Request(self.settings.upstream, urlencode(pairs).encode("ascii"), headers)
 
 
 def _first(pairs: Sequence[tuple[str, str]], key: str) -> str | None:

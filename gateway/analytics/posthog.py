@@ -23,10 +23,9 @@ Forwarding: ``POST /batch/`` with up to ``forward_batch_size`` events per reques
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import httpx
 from starlette.responses import JSONResponse
 
 from gateway.analytics.base import (
@@ -35,12 +34,15 @@ from gateway.analytics.base import (
     Hit,
     Ingested,
     Outcome,
+    Request,
     Result,
+    Upstream,
     Visitor,
     count,
     decode_payload,
     decode_text,
     gunzip,
+    json_body,
     new_hit_id,
     parse_json,
     parse_query,
@@ -211,7 +213,7 @@ class PostHog:
                 del properties[key]
                 count(redactions, "click_ids")
 
-    async def forward(self, client: httpx.AsyncClient, rows: Sequence[OutboxRow]) -> list[Result]:
+    async def forward(self, upstream: Upstream, rows: Sequence[OutboxRow]) -> list[Result]:
         stored = [decode_payload(row) for row in rows]
         by_key: dict[str, list[int]] = {}
         for index, hit in enumerate(stored):
@@ -219,14 +221,13 @@ class PostHog:
         results: list[Result] = [Result(Outcome.RETRY, "not_sent")] * len(rows)
         for key, indexes in by_key.items():
             body = {"api_key": key, "batch": [stored[i].data["e"] for i in indexes]}
-            result = await send_one(self._poster(client, body, stored[indexes[0]].row.hit_id))
+            headers = {
+                "user-agent": "consent-gateway",
+                "content-type": "application/json",
+                "idempotency-key": stored[indexes[0]].row.hit_id,
+            }
+            request = Request(self.settings.upstream + "/batch/", json_body(body), headers)
+            result = await send_one(upstream, request)
             for index in indexes:
                 results[index] = result
         return results
-
-    def _poster(
-        self, client: httpx.AsyncClient, body: dict[str, Any], first_id: str
-    ) -> Callable[[], Awaitable[httpx.Response]]:
-        url = self.settings.upstream + "/batch/"
-        headers = {"user-agent": "consent-gateway", "idempotency-key": first_id}
-        return lambda: client.post(url, json=body, headers=headers)

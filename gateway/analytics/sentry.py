@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 from starlette.responses import JSONResponse
 
 from gateway.analytics.base import (
@@ -32,8 +31,10 @@ from gateway.analytics.base import (
     CollectRequest,
     Hit,
     Ingested,
+    Request,
     Result,
     Stored,
+    Upstream,
     Visitor,
     count,
     decode_payload,
@@ -240,10 +241,8 @@ class Sentry:
                         if isinstance(data.get(key), str):
                             data[key] = self.redactor.url(data[key], marketing)
 
-    async def forward(self, client: httpx.AsyncClient, rows: Sequence[OutboxRow]) -> list[Result]:
-        stored = [decode_payload(row) for row in rows]
-
-        def send(hit: Stored) -> Awaitable[httpx.Response]:
+    async def forward(self, upstream: Upstream, rows: Sequence[OutboxRow]) -> list[Result]:
+        def build(hit: Stored) -> Request:
             headers = {
                 "user-agent": hit.user_agent or "consent-gateway",
                 "content-type": "application/x-sentry-envelope",
@@ -251,9 +250,10 @@ class Sentry:
             }
             if hit.ip:
                 headers["x-forwarded-for"] = hit.ip
-            return client.post(self._url, content=base64.b64decode(hit.data["b"]), headers=headers)
+            return Request(self._url, base64.b64decode(hit.data["b"]), headers)
 
-        return await send_each(stored, send, self.concurrency)
+        stored = [decode_payload(row) for row in rows]
+        return await send_each(upstream, stored, build, self.concurrency)
 
 
 def _is_event_id(value: object) -> bool:

@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import httpx
 from starlette.responses import JSONResponse
 
 from gateway.analytics.base import (
@@ -23,10 +22,14 @@ from gateway.analytics.base import (
     CollectRequest,
     Hit,
     Ingested,
+    Request,
     Result,
+    Stored,
+    Upstream,
     count,
     decode_payload,
     forwarded_headers,
+    json_body,
     new_hit_id,
     parse_json,
     send_each,
@@ -95,10 +98,9 @@ class Umami:
         hit = Hit(new_hit_id(), {"type": kind, "payload": payload}, site=website)
         return Ingested([hit], response, redactions)
 
-    async def forward(self, client: httpx.AsyncClient, rows: Sequence[OutboxRow]) -> list[Result]:
+    async def forward(self, upstream: Upstream, rows: Sequence[OutboxRow]) -> list[Result]:
+        def build(hit: Stored) -> Request:
+            return Request(self._url, json_body(hit.data), forwarded_headers(hit))
+
         stored = [decode_payload(row) for row in rows]
-        return await send_each(
-            stored,
-            lambda hit: client.post(self._url, json=hit.data, headers=forwarded_headers(hit)),
-            self.concurrency,
-        )
+        return await send_each(upstream, stored, build, self.concurrency)
