@@ -23,7 +23,6 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 from starlette.datastructures import Headers
-from starlette.responses import Response
 
 from gateway.analytics.salts import visitor_hash
 from gateway.analytics.settings import ProviderSettings
@@ -87,10 +86,29 @@ class Hit:
     site: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What the client gets, the way the provider's own server answers. A plain value (not
+    a Starlette response): it is sent as two raw ASGI messages, which matters at thousands
+    of hits a second."""
+
+    status: int
+    body: bytes = b""
+    media_type: str | None = None
+
+    @classmethod
+    def json(cls, value: object, status: int = 200) -> Answer:
+        return cls(status, json.dumps(value, separators=(",", ":")).encode(), "application/json")
+
+    @classmethod
+    def text(cls, text: str, status: int = 200) -> Answer:
+        return cls(status, text.encode(), "text/plain; charset=utf-8")
+
+
 @dataclass(slots=True)
 class Ingested:
     hits: list[Hit]
-    response: Response
+    response: Answer
     redactions: dict[str, int] = field(default_factory=dict)  # kind -> count, for the metric
 
 

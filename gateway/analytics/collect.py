@@ -14,11 +14,17 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import Headers
-from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from gateway.agents import AgentClassifier
-from gateway.analytics.base import BadHit, CollectRequest, Provider, Visitor, encode_payload
+from gateway.analytics.base import (
+    Answer,
+    BadHit,
+    CollectRequest,
+    Provider,
+    Visitor,
+    encode_payload,
+)
 from gateway.analytics.forwarder import Forwarder
 from gateway.analytics.ga4 import GA4
 from gateway.analytics.matomo import Matomo
@@ -88,6 +94,7 @@ class Collector:
         self.forwarder = Forwarder(self.providers, store, settings, metrics)
         self.writer = OutboxWriter(store, on_commit=self.forwarder.wake)
         self._counters: dict[tuple[str, str], Any] = {}
+        self._redactions: dict[tuple[str, str], Any] = {}
 
     def count(self, provider: str, decision: str, amount: int = 1) -> None:
         key = (provider, decision)
@@ -95,6 +102,13 @@ class Collector:
         if child is None:
             child = self._counters[key] = self.metrics.analytics_hits.labels(provider, decision)
         child.inc(amount)
+
+    def _redacted(self, provider: str, kind: str) -> Any:
+        key = (provider, kind)
+        child = self._redactions.get(key)
+        if child is None:
+            child = self._redactions[key] = self.metrics.analytics_redactions.labels(*key)
+        return child
 
     async def start(self) -> None:
         """Start forwarding (at server start-up: hits left by an earlier process go out)."""
@@ -113,13 +127,27 @@ class Collector:
         name, _, rest = route[len(PREFIX) :].partition("/")
         headers = Headers(scope=scope)
         try:
-            response = await self._handle(name, "/" + rest, scope, receive, headers, state)
+            answer = await self._handle(name, "/" + rest, scope, receive, headers, state)
         except BadHit as error:
             self.count(name if name in self.providers else "unknown", error.reason)
-            response = JSONResponse({"error": error.message}, status_code=error.status)
-        self._cors(response, headers)
-        response.headers["cache-control"] = "no-store"
-        await response(scope, receive, send)
+            answer = Answer.json({"error": error.message}, error.status)
+        response_headers = [(b"cache-control", b"no-store")]
+        if answer.media_type is not None:
+            response_headers.append((b"content-type", answer.media_type.encode("latin-1")))
+        response_headers.append((b"content-length", str(len(answer.body)).encode("latin-1")))
+        if answer.status == 204 and scope["method"] == "OPTIONS":
+            response_headers += _PREFLIGHT
+        origin = headers.get("origin")
+        if origin and origin.lower() in self.allowed_origins:
+            response_headers += [
+                (b"access-control-allow-origin", origin.encode("latin-1")),
+                (b"access-control-allow-credentials", b"true"),
+                (b"vary", b"Origin"),
+            ]
+        await send(
+            {"type": "http.response.start", "status": answer.status, "headers": response_headers}
+        )
+        await send({"type": "http.response.body", "body": answer.body})
 
     async def _handle(
         self,
@@ -129,25 +157,25 @@ class Collector:
         receive: Receive,
         headers: Headers,
         state: ConsentState,
-    ) -> Response:
+    ) -> Answer:
         provider = self.providers.get(name)
         method = scope["method"]
         if provider is None:
             raise BadHit(404, f"no analytics provider is collected at {scope['path']}", "not_found")
         if method == "OPTIONS":
-            return Response(status_code=204, headers=_PREFLIGHT)
+            return Answer(204)
         if not provider.route(method, path):
             raise BadHit(404, f"no {name} endpoint at {scope['path']} for {method}", "not_found")
         if state.bot:
             self.count(name, "bot")
-            return Response(status_code=204)
+            return Answer(204)
         body = await _read_body(headers, receive, provider.settings.body_limit)
         visitor = await self._visitor(scope, headers, state)
         query = scope.get("query_string", b"").decode("latin-1")
         request = CollectRequest(method, path, query, headers, body, visitor)
         ingested = await provider.ingest(request)
         for kind, amount in ingested.redactions.items():
-            self.metrics.analytics_redactions.labels(name, kind).inc(amount)
+            self._redacted(name, kind).inc(amount)
         if not ingested.hits:
             self.count(name, "filtered")
             return ingested.response
@@ -187,19 +215,12 @@ class Collector:
             salt=await self.salts.current(),
         )
 
-    def _cors(self, response: Response, headers: Headers) -> None:
-        origin = headers.get("origin")
-        if origin and origin.lower() in self.allowed_origins:
-            response.headers["access-control-allow-origin"] = origin
-            response.headers["access-control-allow-credentials"] = "true"
-            response.headers.append("vary", "Origin")
 
-
-_PREFLIGHT = {
-    "access-control-allow-methods": "GET, POST",
-    "access-control-allow-headers": "content-type",
-    "access-control-max-age": "600",
-}
+_PREFLIGHT = [
+    (b"access-control-allow-methods", b"GET, POST"),
+    (b"access-control-allow-headers", b"content-type"),
+    (b"access-control-max-age", b"600"),
+]
 
 
 async def _read_body(headers: Headers, receive: Receive, limit: int) -> bytes:

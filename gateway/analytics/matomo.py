@@ -23,9 +23,8 @@ import time
 from collections.abc import Sequence
 from urllib.parse import urlencode
 
-from starlette.responses import JSONResponse, Response
-
 from gateway.analytics.base import (
+    Answer,
     BadHit,
     CollectRequest,
     Hit,
@@ -95,7 +94,7 @@ class Matomo:
         redactions: dict[str, int] = {}
         hit = self._hit(query, request.visitor, redactions)
         pixel = _first(query, "send_image") != "0" and request.method == "GET"
-        response = Response(PIXEL, media_type="image/gif") if pixel else Response(status_code=204)
+        response = Answer(200, PIXEL, "image/gif") if pixel else Answer(204)
         return Ingested([hit], response, redactions)
 
     def _bulk(self, request: CollectRequest, query: Pairs) -> Ingested:
@@ -112,7 +111,7 @@ class Matomo:
                 raise BadHit(400, 'each of "requests" must be a query string', "malformed")
             pairs = parse_query(item.split("?", 1)[1] if "?" in item else item)
             hits.append(self._hit(query + pairs, request.visitor, redactions))
-        response = JSONResponse({"status": "success", "tracked": len(hits), "invalid": 0})
+        response = Answer.json({"status": "success", "tracked": len(hits), "invalid": 0})
         return Ingested(hits, response, redactions)
 
     def _hit(self, pairs: Pairs, visitor: Visitor, redactions: dict[str, int]) -> Hit:

@@ -44,8 +44,9 @@ class OutboxWriter:
         self._pending.append((hits, future))
         if self._task is None or self._task.done():
             self._task = loop.create_task(self._commit_all())
-        # A client that goes away cancels its request, not the commit of the whole group.
-        await asyncio.shield(future)
+        # A client that goes away cancels this wait, not the commit of the group: the
+        # writer task owns the commit and skips futures that are done.
+        await future
 
     async def _commit_all(self) -> None:
         while self._pending:

@@ -15,9 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from starlette.responses import PlainTextResponse
-
 from gateway.analytics.base import (
+    Answer,
     BadHit,
     CollectRequest,
     Hit,
@@ -40,6 +39,7 @@ from gateway.analytics.settings import PlausibleSettings
 from gateway.store import OutboxRow
 
 _SHORT = {"name": "n", "url": "u", "domain": "d", "referrer": "r", "props": "p"}
+OK = Answer.text("ok", 202)  # what Plausible answers
 _PASSED = {"n", "u", "d", "r", "p", "h", "i", "$", "v", "sd", "e", "revenue", "interactive"}
 
 
@@ -88,7 +88,7 @@ class Plausible:
         elif "p" in event:
             del event["p"]
         hit = Hit(new_hit_id(), event, site=domain)
-        return Ingested([hit], PlainTextResponse("ok", status_code=202), redactions)
+        return Ingested([hit], OK, redactions)
 
     async def forward(self, upstream: Upstream, rows: Sequence[OutboxRow]) -> list[Result]:
         def build(hit: Stored) -> Request:

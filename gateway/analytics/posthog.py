@@ -26,9 +26,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from starlette.responses import JSONResponse
-
 from gateway.analytics.base import (
+    Answer,
     BadHit,
     CollectRequest,
     Hit,
@@ -67,6 +66,7 @@ _IDENTIFYING = (
 _URL_PROPERTIES = ("$current_url", "$initial_current_url")
 _REFERRER_PROPERTIES = ("$referrer", "$initial_referrer")
 MAX_EVENTS = 1000
+OK = Answer.json({"status": 1})  # what PostHog answers
 
 
 class PostHog:
@@ -99,7 +99,7 @@ class PostHog:
             hit = self._event(event, top_key, request.visitor, redactions)
             if hit is not None:
                 hits.append(hit)
-        return Ingested(hits, JSONResponse({"status": 1}), redactions)
+        return Ingested(hits, OK, redactions)
 
     def _decode(self, request: CollectRequest) -> Any:
         """The JSON document in the body, whichever of posthog-js's encodings it uses."""

@@ -13,12 +13,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 from gateway.store_handle import StoreHandle
 
 SALT_BYTES = 32
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def utc_day(now: datetime) -> str:
@@ -34,16 +39,20 @@ def visitor_hash(salt: bytes, site: str, ip: str | None, user_agent: str) -> byt
 class DailySalts:
     """Today's salt, fetched from the store once per day and process."""
 
-    def __init__(
-        self, store: StoreHandle, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-    ) -> None:
+    def __init__(self, store: StoreHandle, clock: Callable[[], datetime] | None = None) -> None:
+        clock = clock or _now
         self._store = store
         self._clock = clock
         self._day: str | None = None
         self._salt = b""
+        self._valid_until = 0.0
+        self._real_clock = clock is _now
 
     async def current(self) -> bytes:
         """Today's salt (the first call of a day asks the store, in a worker thread)."""
+        now = time.time()
+        if now < self._valid_until:
+            return self._salt
         today = utc_day(self._clock())
         if today != self._day:
             keep_after = (date.fromisoformat(today) - timedelta(days=1)).isoformat()
@@ -52,4 +61,6 @@ class DailySalts:
                 lambda store: store.salt_for(today, candidate, keep_after)
             )
             self._day = today
+        # Until the next UTC midnight (by the system clock; a test clock checks every call).
+        self._valid_until = (now // 86_400 + 1) * 86_400 if self._real_clock else 0.0
         return self._salt

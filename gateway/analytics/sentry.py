@@ -24,9 +24,8 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from starlette.responses import JSONResponse
-
 from gateway.analytics.base import (
+    Answer,
     BadHit,
     CollectRequest,
     Hit,
@@ -157,7 +156,7 @@ class Sentry:
         event_id = envelope.header.get("event_id")
         hit_id = event_id if isinstance(event_id, str) and _is_event_id(event_id) else new_hit_id()
         data = {"b": base64.b64encode(envelope.serialize()).decode("ascii")}
-        response = JSONResponse({"id": event_id} if isinstance(event_id, str) else {})
+        response = Answer.json({"id": event_id} if isinstance(event_id, str) else {})
         hits = [Hit(hit_id, data, site=dsn)] if items else []
         return Ingested(hits, response, redactions)
 

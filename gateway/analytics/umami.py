@@ -15,9 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from starlette.responses import JSONResponse
-
 from gateway.analytics.base import (
+    Answer,
     BadHit,
     CollectRequest,
     Hit,
@@ -72,7 +71,7 @@ class Umami:
             raise BadHit(403, f"website {website!r} is not collected here", "unknown_site")
         visitor = request.visitor
         redactions: dict[str, int] = {}
-        response = JSONResponse({})
+        response = Answer.json({})
         if not visitor.analytics:
             if kind == "identify":
                 count(redactions, "identify")

@@ -1,10 +1,12 @@
 """SQLite store: one connection in WAL mode, guarded by a lock (SQLite writes one at a time
 anyway, and a single connection keeps ``:memory:`` databases working).
 
-``synchronous=FULL``: a committed analytics hit has been answered with a 2xx, so the commit
-must survive a power cut, not only a crash. The outbox commits in groups (one commit for
-all the hits that arrived in a few milliseconds), which keeps the fsyncs few.
-Several processes may share the file: claims take SQLite's write lock (``BEGIN
+Analytics hits about to be answered with a 2xx are committed with ``synchronous=FULL``:
+the WAL is synced before the commit returns, so they survive a power cut, not only a
+crash. Outbox bookkeeping (leases, deletions of delivered hits) runs with ``NORMAL``:
+losing it to a power cut only sends a hit again, with its id. The outbox commits in groups
+(one commit for all the hits that arrived in a few milliseconds), which keeps the fsyncs
+few. Several processes may share the file: claims take SQLite's write lock (``BEGIN
 IMMEDIATE``), so two forwarders never lease the same hit."""
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ class SQLiteStore:
         self._max_unknown = max_unknown_names
         self._db = sqlite3.connect(path, check_same_thread=False, timeout=10, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._migrate()
 
     def _migrate(self) -> None:
@@ -166,15 +168,22 @@ class SQLiteStore:
             for r in rows
         ]
 
-    def _transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    def _transaction(self, work: Callable[[sqlite3.Connection], T], durable: bool = False) -> T:
+        """``work`` in one write transaction; ``durable`` syncs the WAL before returning."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            if durable:
+                self._db.execute("PRAGMA synchronous=FULL")
             try:
-                result = work(self._db)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    result = work(self._db)
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+            finally:
+                if durable:
+                    self._db.execute("PRAGMA synchronous=NORMAL")
             return result
 
     def outbox_add(self, hits: Sequence[OutboxHit]) -> None:
@@ -184,7 +193,8 @@ class SQLiteStore:
                 "INSERT OR IGNORE INTO analytics_outbox (hit_id, provider, payload, created_at)"
                 " VALUES (?, ?, ?, ?)",
                 rows,
-            )
+            ),
+            durable=True,
         )
 
     def outbox_claim(
