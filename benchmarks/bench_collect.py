@@ -1,20 +1,25 @@
 """Analytics ingest on one gateway worker with the SQLite outbox, while the forwarder sends to
 a local stand-in provider.
 
-Three uvicorn processes: the gateway (one worker, pinned to core 1), a stand-in provider and
-wrk (both on core 0). wrk posts hits for ``--seconds`` with 32 connections and reports
-requests/s and latency percentiles; a 2xx means the hit was committed to the outbox. After
-the load ends the script waits until the stand-in has every accepted hit and reports how many
-had arrived by the end of the load ("kept up" when the backlog drains at once). For scale,
-the same wrk run against uvicorn answering 202 to any POST (``baseline``) is printed as a
-ratio.
+The gateway (uvicorn, one worker) runs on core 1; the stand-in provider, wrk and the load
+generator on core 0. Two measurements, each also run against ``baseline`` (uvicorn answering
+202 to any POST after reading it) to show what the machine gives at that moment:
 
-    python benchmarks/bench_collect.py [--provider plausible|posthog] [--seconds 20]
+1. capacity: wrk, 32 connections, as fast as the server answers (closed loop);
+2. latency at a fixed rate (``--rate``, default 3,000 hits/s): an open-loop generator
+   (benchmarks/loadgen.py) that measures each request from its scheduled time.
+
+A 2xx means the hit was committed to the outbox. After each gateway run the script waits
+until the stand-in has every accepted hit and reports how many had arrived by the end of the
+load: when the backlog is gone at once, the forwarder kept up.
+
+    python benchmarks/bench_collect.py [--provider plausible|posthog] [--seconds 20] [--rate 3000]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import re
@@ -23,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -33,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_middleware import BROWSER, free_port, pinned  # noqa: E402
+from benchmarks.loadgen import Load, run  # noqa: E402
 
 PATHS = {
     "plausible": "/_consent/collect/plausible/api/event",
@@ -43,7 +49,8 @@ LUA = {
     "plausible": """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "text/plain"
-wrk.body = '{"n":"pageview","v":36,"u":"https://shop.example/products/42?utm_source=news&gclid=Cj0","d":"shop.example","r":"https://www.google.com/search?q=shoes"}'
+wrk.body = '{"n":"pageview","v":36,"u":"https://shop.example/products/42?utm_source=news'
+  .. '&gclid=Cj0","d":"shop.example","r":"https://www.google.com/search?q=shoes"}'
 """,
     # One event per request (posthog-js without batching), each with its own uuid.
     "posthog": """
@@ -52,7 +59,9 @@ wrk.headers["Content-Type"] = "application/json"
 local i = 0
 request = function()
   i = i + 1
-  local body = string.format('{"event":"$pageview","uuid":"0193a8b2-0000-7000-8000-%%012x","properties":{"token":"phc_bench","distinct_id":"d%%d","$device_id":"d%%d","$session_id":"s","$current_url":"https://shop.example/p?gclid=Cj0"},"timestamp":"2026-12-01T20:00:00Z"}', i + %d * 1000000000, i, i)
+  local body = string.format('{"event":"$pageview","uuid":"0193a8b2-0000-7000-8000-%%012x",'
+    .. '"properties":{"token":"phc_bench","distinct_id":"d%%d","$device_id":"d%%d",'
+    .. '"$current_url":"https://shop.example/p?gclid=Cj0"}}', i + %d * 1000000000, i, i)
   return wrk.format(nil, nil, nil, body)
 end
 """,
@@ -110,46 +119,111 @@ def wrk(url: str, seconds: int, script: Path) -> dict[str, float]:
     return found
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def count(standin: str) -> int:
     return int(httpx.get(standin + "/count").json()["count"])
+
+
+PLAUSIBLE_BODY = (
+    b'{"n":"pageview","v":36,"u":"https://shop.example/products/42?utm_source=news&gclid=Cj0",'
+    b'"d":"shop.example","r":"https://www.google.com/search?q=shoes"}'
+)
+
+
+def body_of(provider: str, offset: int) -> Callable[[int], bytes]:
+    if provider == "plausible":
+        return lambda _: PLAUSIBLE_BODY
+
+    def posthog(index: int) -> bytes:
+        uuid = f"0193a8b2-0000-7000-9000-{offset + index:012x}"
+        return json.dumps(
+            {
+                "event": "$pageview",
+                "uuid": uuid,
+                "properties": {
+                    "token": "phc_bench",
+                    "distinct_id": f"d{index}",
+                    "$device_id": f"d{index}",
+                    "$current_url": "https://shop.example/p?gclid=Cj0",
+                },
+            }
+        ).encode()
+
+    return posthog
+
+
+def fixed_rate(url: str, provider: str, rate: float, seconds: float, offset: int) -> Load:
+    headers = {"user-agent": BROWSER, "content-type": "text/plain"}
+    return asyncio.run(run(url, body_of(provider, offset), headers, rate, seconds))
+
+
+def drain(standin: str, accepted: int) -> tuple[int, float, int]:
+    """Hits at the stand-in when the load ended, seconds until all arrived, and all."""
+    at_end = count(standin)
+    started = time.monotonic()
+    while count(standin) < accepted and time.monotonic() - started < 600:
+        time.sleep(0.2)
+    return at_end, time.monotonic() - started, count(standin)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--provider", choices=sorted(PATHS), default="plausible")
     parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--rate", type=float, default=3000)
     args = parser.parse_args()
+    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) >= 2:
+        os.sched_setaffinity(0, {0})  # the load generator shares core 0 with wrk, not the gateway
+    offset = int(time.time()) % 100_000 * 1_000_000
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "hit.lua"
         script.write_text(
-            LUA[args.provider] % ((int(time.time()) % 1000,) if args.provider == "posthog" else ())
+            LUA[args.provider] % ((offset // 1_000_000,) if args.provider == "posthog" else ())
         )
         with serve("benchmarks.collect_apps:baseline", 1) as (baseline_url, _):
             wrk(baseline_url + "/", 2, script)
             baseline = wrk(baseline_url + "/", args.seconds, script)
+            baseline_rate = fixed_rate(
+                baseline_url + "/", args.provider, args.rate, args.seconds, 0
+            )
         with serve("benchmarks.collect_apps:standin", 0) as (standin_url, _):
             env = gateway_env(args.provider, standin_url, Path(tmp) / "outbox.sqlite3")
-            with serve("benchmarks.collect_apps:gateway", 1, env) as (gateway_url, _):
-                result = wrk(gateway_url + PATHS[args.provider], args.seconds, script)
-                at_end = count(standin_url)
+            with serve("benchmarks.collect_apps:gateway", 1, env) as (gateway_url, process):
+                url = gateway_url + PATHS[args.provider]
+                result = wrk(url, args.seconds, script)
                 accepted = int(result["requests"] - result["errors"])
-                started = time.monotonic()
-                while count(standin_url) < accepted and time.monotonic() - started < 600:
-                    time.sleep(0.2)
-                drained = time.monotonic() - started
-                delivered = count(standin_url)
+                capacity_drain = drain(standin_url, accepted)
+                before = count(standin_url)
+                cpu_before = cpu_seconds(process.pid)
+                at_rate = fixed_rate(url, args.provider, args.rate, args.seconds, offset + 10**9)
+                rate_drain = drain(standin_url, before + at_rate.ok)
+                cpu_per_hit = (cpu_seconds(process.pid) - cpu_before) / max(at_rate.ok, 1)
+    print(f"provider {args.provider}, {args.seconds} s per run")
     print(
-        f"baseline (uvicorn, 202 to any POST): {baseline['rps']:.0f} req/s, "
-        f"p99 {baseline.get('p99', 0):.2f} ms"
+        f"capacity (wrk -c32): baseline {baseline['rps']:.0f} req/s; gateway {result['rps']:.0f} "
+        f"hits/s ({result['rps'] / baseline['rps']:.1%}), p50 {result.get('p50', 0):.2f} ms, "
+        f"p99 {result.get('p99', 0):.2f} ms, {int(result['errors'])} errors"
+    )
+    at_end, seconds, delivered = capacity_drain
+    print(
+        f"  forwarded by the end of the load: {at_end} of {accepted}; "
+        f"all {delivered} delivered {seconds:.1f} s after it"
+    )
+    print(f"at {args.rate:.0f} hits/s: baseline {baseline_rate.summary()}")
+    print(f"  gateway {at_rate.summary()}")
+    at_end, seconds, delivered = rate_drain
+    print(
+        f"  gateway CPU per hit, ingest and forwarding together: {cpu_per_hit * 1e6:.0f} us "
+        f"(one core: {1 / cpu_per_hit:.0f} hits/s)"
     )
     print(
-        f"{args.provider}: {result['rps']:.0f} hits/s accepted ({result['rps'] / baseline['rps']:.1%} "
-        f"of baseline), p50 {result.get('p50', 0):.2f} ms, p99 {result.get('p99', 0):.2f} ms, "
-        f"{int(result['errors'])} errors"
-    )
-    print(
-        f"forwarded by the end of the load: {at_end} of {accepted} ({at_end / max(accepted, 1):.1%}); "
-        f"all {delivered} delivered {drained:.1f} s after it"
+        f"  forwarded by the end of the load: {at_end - before} of {at_rate.ok}; "
+        f"all delivered {seconds:.1f} s after it"
     )
 
 

@@ -28,7 +28,7 @@ from gateway.analytics.base import (
 from gateway.analytics.forwarder import Forwarder
 from gateway.analytics.ga4 import GA4
 from gateway.analytics.matomo import Matomo
-from gateway.analytics.outbox import OutboxWriter
+from gateway.analytics.outbox import OutboxStore, OutboxWriter
 from gateway.analytics.plausible import Plausible
 from gateway.analytics.posthog import PostHog
 from gateway.analytics.redact import RedactionRules, Redactor, TrustedProxies
@@ -90,9 +90,10 @@ class Collector:
         self.proxies = TrustedProxies(trusted_proxies)
         self.allowed_origins = set(allowed_origins)
         self.providers = build_providers(settings, self.redactor)
-        self.salts = DailySalts(store)
-        self.forwarder = Forwarder(self.providers, store, settings, metrics)
-        self.writer = OutboxWriter(store, on_commit=self.forwarder.wake)
+        self.store = OutboxStore(store)
+        self.salts = DailySalts(self.store.call)
+        self.forwarder = Forwarder(self.providers, self.store, settings, metrics)
+        self.writer = OutboxWriter(self.store, on_commit=self.forwarder.wake)
         self._counters: dict[tuple[str, str], Any] = {}
         self._redactions: dict[tuple[str, str], Any] = {}
 
@@ -118,6 +119,7 @@ class Collector:
         """Finish the commits in progress, then stop forwarding."""
         await self.writer.flush()
         await self.forwarder.aclose()
+        self.store.close()
 
     async def __call__(
         self, route: str, scope: Scope, receive: Receive, send: Send, request: ApiRequest

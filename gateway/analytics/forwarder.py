@@ -30,10 +30,10 @@ from dataclasses import dataclass
 import aiohttp
 
 from gateway.analytics.base import Outcome, Provider, Result, UpstreamError
+from gateway.analytics.outbox import OutboxStore
 from gateway.analytics.settings import AnalyticsSettings
 from gateway.metrics import Metrics
 from gateway.store import OutboxRow
-from gateway.store_handle import StoreHandle
 
 logger = logging.getLogger("consent_gateway")
 IDLE_POLL_SECONDS = 1.0  # other replicas' hits and due retries are found this often
@@ -120,7 +120,7 @@ class Forwarder:
     def __init__(
         self,
         providers: Mapping[str, Provider],
-        store: StoreHandle,
+        store: OutboxStore,
         settings: AnalyticsSettings,
         metrics: Metrics,
         *,

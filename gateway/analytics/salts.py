@@ -14,10 +14,10 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 
-from gateway.store_handle import StoreHandle
+from gateway.store import Store
 
 SALT_BYTES = 32
 
@@ -39,7 +39,12 @@ def visitor_hash(salt: bytes, site: str, ip: str | None, user_agent: str) -> byt
 class DailySalts:
     """Today's salt, fetched from the store once per day and process."""
 
-    def __init__(self, store: StoreHandle, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        store: Callable[[Callable[[Store], bytes]], Awaitable[bytes]],
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        """``store`` runs a store operation off the event loop (``OutboxStore.call``)."""
         clock = clock or _now
         self._store = store
         self._clock = clock
@@ -57,7 +62,7 @@ class DailySalts:
         if today != self._day:
             keep_after = (date.fromisoformat(today) - timedelta(days=1)).isoformat()
             candidate = secrets.token_bytes(SALT_BYTES)
-            self._salt = await self._store.call(
+            self._salt = await self._store(
                 lambda store: store.salt_for(today, candidate, keep_after)
             )
             self._day = today
