@@ -56,11 +56,13 @@ _MODULES: dict[str, Any] = {
 }
 
 
+REQUESTS_PER_BATCH = 32  # upstream requests in flight for one batch of single-hit providers
+
+
 def build_providers(settings: AnalyticsSettings, redactor: Redactor) -> dict[str, Provider]:
     """One provider object per configured ``[analytics.<name>]`` table."""
-    per_batch = 32
     return {
-        name: _MODULES[name](provider, redactor, per_batch)
+        name: _MODULES[name](provider, redactor, REQUESTS_PER_BATCH)
         for name, provider in settings.providers().items()
     }
 

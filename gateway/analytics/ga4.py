@@ -68,7 +68,6 @@ _PERSON = ("up.", "upn.")
 _EVENT_PREFIXES = ("ep.", "epn.", "up.", "upn.")
 _REWRITTEN = ("gcs", "gcd", "npa", "_uip", "uip")
 _USER_DATA = ("em", "_em", "ecid")
-_MP_SESSION_PARAMS = ("session_id", "engagement_time_msec")
 MAX_EVENTS = 25  # the Measurement Protocol's limit per request
 
 
@@ -276,7 +275,7 @@ class GA4:
         for key, value in params.items():
             shown = value.get("value") if nested and isinstance(value, dict) else value
             text = shown if isinstance(shown, str) else ""
-            if not visitor.analytics and key in _MP_SESSION_PARAMS and key == "session_id":
+            if not visitor.analytics and key == "session_id":
                 count(redactions, "session_or_person")
                 continue
             if not self.redactor.keep_parameter(str(key), text, visitor.marketing):

@@ -30,6 +30,7 @@ from gateway.resources import rules_dir
 _WORD_SPLIT = re.compile(r"[_\-.\[\]\s]+|(?<=[a-z0-9])(?=[A-Z])")
 _EMAIL = re.compile(r"[^@\s/?#&=]+@[^@\s/?#&=]+\.[A-Za-z]{2,}")
 MAX_URL_LENGTH = 8192
+MEMO_SIZE = 8192
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -148,6 +149,8 @@ class Redactor:
         self._agents = agents
         self.reduces_user_agent = reduce_user_agent and agents is not None
         self._reduced: dict[str, str] = {}
+        # Many visitors load the same pages: a scrubbed URL is remembered (bounded).
+        self._urls: dict[tuple[str, bool], str] = {}
 
     def ip(self, address: str | None) -> str | None:
         return truncate_ip(address, self.ipv4_prefix, self.ipv6_prefix) if address else None
@@ -175,6 +178,16 @@ class Redactor:
         """A page URL (absolute or a path) fit to forward; "" when it does not parse."""
         if not url:
             return url
+        key = (url, marketing)
+        found = self._urls.get(key)
+        if found is None:
+            found = self._scrub_url(url, marketing)
+            if len(self._urls) >= MEMO_SIZE:
+                self._urls.clear()
+            self._urls[key] = found
+        return found
+
+    def _scrub_url(self, url: str, marketing: bool) -> str:
         if len(url) > MAX_URL_LENGTH:
             url = url[:MAX_URL_LENGTH]
         try:
