@@ -24,6 +24,7 @@ import math
 import random
 import secrets
 import time
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -38,6 +39,7 @@ from gateway.store import OutboxRow
 logger = logging.getLogger("consent_gateway")
 IDLE_POLL_SECONDS = 1.0  # other replicas' hits and due retries are found this often
 TRIM_INTERVAL_SECONDS = 10.0
+BATCH_LINGER_SECONDS = 0.005
 
 
 def backoff(attempts: int, base: float, ceiling: float) -> float:
@@ -82,6 +84,45 @@ class Breaker:
     @property
     def is_open(self) -> bool:
         return self.failures >= self.threshold
+
+
+class Doorbell:
+    """Wakes one idle loop of a provider per ring: a commit of new hits needs one claimer,
+    not all of them racing for the same rows. A ring with nobody waiting is kept for the
+    next loop that would wait."""
+
+    def __init__(self) -> None:
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._rung = False
+
+    def ring(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._rung = True
+
+    def ring_all(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+        self._rung = True
+
+    async def wait(self, timeout: float) -> None:
+        """Until rung or ``timeout`` seconds."""
+        if self._rung:
+            self._rung = False
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiter, timeout)
+        finally:
+            with contextlib.suppress(ValueError):
+                self._waiters.remove(waiter)  # timed out: nobody rang it
 
 
 class HttpUpstream:
@@ -141,7 +182,7 @@ class Forwarder:
             )
             for name in self.providers
         }
-        self._wake = {name: asyncio.Event() for name in self.providers}
+        self._wake = {name: Doorbell() for name in self.providers}
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._stop = asyncio.Event()
@@ -168,16 +209,16 @@ class Forwarder:
     def wake(self, providers: Iterable[str]) -> None:
         """New hits of these providers were committed."""
         for name in providers:
-            event = self._wake.get(name)
-            if event is not None:
-                event.set()
+            doorbell = self._wake.get(name)
+            if doorbell is not None:
+                doorbell.ring()
 
     async def aclose(self, grace: float | None = None) -> None:
         """Stop claiming, let batches in flight finish (up to ``grace`` seconds), stop."""
         self._stopping = True
         self._stop.set()
-        for event in self._wake.values():
-            event.set()
+        for doorbell in self._wake.values():
+            doorbell.ring_all()
         if self._tasks:
             wait = self.settings.forward_timeout_seconds if grace is None else grace
             _, pending = await asyncio.wait(self._tasks, timeout=wait)
@@ -192,13 +233,15 @@ class Forwarder:
     async def _run(self, name: str) -> None:
         while not self._stopping:
             try:
-                sent = await self._one_batch(name)
+                claimed = await self._one_batch(name)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 logger.exception("analytics forwarder for %s failed; retrying", name)
-                sent = False
-            if not sent and not self._stopping:
+                claimed = 0
+            if claimed >= self.settings.forward_batch_size:
+                self._wake[name].ring()  # a backlog: another loop takes the next batch
+            elif not self._stopping:
                 await self._idle(name)
 
     async def _idle(self, name: str) -> None:
@@ -206,24 +249,24 @@ class Forwarder:
         pause = self.idle_poll
         if breaker.is_open:
             pause = max(0.05, min(pause, breaker.open_until - time.time()))
-        event = self._wake[name]
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), pause)
-        event.clear()
+        await self._wake[name].wait(pause)
+        if not self._stopping:
+            # Let a few more commits land: one claim and one request for many hits.
+            await asyncio.sleep(BATCH_LINGER_SECONDS)
 
-    async def _one_batch(self, name: str) -> bool:
-        """Claim and send one batch; False when there was nothing to send (or may not be)."""
+    async def _one_batch(self, name: str) -> int:
+        """Claim and send one batch; how many hits it had (0: nothing to send, or not now)."""
         breaker = self.breakers[name]
         now = time.time()
         if not breaker.allows(now):
-            return False
+            return 0
         limit = self.settings.forward_batch_size
         rows = await self.store.call(
             lambda store: store.outbox_claim(name, self.owner, limit, self.lease_seconds, now)
         )
         if not rows:
             breaker.probing = False
-            return False
+            return 0
         assert self._client is not None
         try:
             results = await self.providers[name].forward(self._client, rows)
@@ -231,7 +274,7 @@ class Forwarder:
             logger.exception("could not build the %s requests; the hits wait", name)
             results = [Result(Outcome.RETRY, "error")] * len(rows)
         await self._settle(name, rows, results)
-        return True
+        return len(rows)
 
     async def _settle(self, name: str, rows: Sequence[OutboxRow], results: list[Result]) -> None:
         finished: list[int] = []

@@ -117,3 +117,28 @@ def test_backoff_grows_exponentially_with_jitter_up_to_the_ceiling() -> None:
         waits = {backoff(attempts, 1, 300) for _ in range(50)}
         assert all(low <= wait <= high for wait in waits)
         assert len(waits) > 1  # jittered
+
+
+def test_a_doorbell_wakes_one_waiter_and_forgets_the_ones_that_gave_up() -> None:
+    from gateway.analytics.forwarder import Doorbell
+
+    async def scenario() -> tuple[int, int, int]:
+        bell = Doorbell()
+        woken = 0
+
+        async def waiter() -> None:
+            nonlocal woken
+            await bell.wait(0.5)
+            woken += 1
+
+        tasks = [asyncio.create_task(waiter()) for _ in range(3)]
+        await asyncio.sleep(0.01)
+        bell.ring()
+        await asyncio.sleep(0.01)
+        first = woken
+        await asyncio.gather(*tasks)
+        for _ in range(50):
+            await bell.wait(0.001)  # nobody rings: each wait must clean up after itself
+        return first, woken, len(bell._waiters)
+
+    assert asyncio.run(scenario()) == (1, 3, 0)
