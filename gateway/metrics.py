@@ -63,8 +63,8 @@ class Metrics:
         self.analytics_hits = Counter(
             "consent_gateway_analytics_hits",
             "Analytics hits received, by provider and decision (consented, cookieless, "
-            "no_consent, bot, bad_request, too_large, invalid_utf8, malformed, unknown_site, "
-            "not_found, store_error).",
+            "no_consent, filtered, bot, bad_request, too_large, invalid_utf8, malformed, "
+            "unknown_site, not_found, store_error).",
             ["provider", "decision"],
             registry=self.registry,
         )
