@@ -8,8 +8,8 @@ waits about 2^n seconds, never more than ``retry_max_seconds``, at a random poin
 upper half of that interval so replicas do not retry in lockstep).
 
 A circuit breaker per provider stops claiming after ``breaker_failures`` failed batches in a
-row: the backlog then waits on disk, not in memory, and one probe batch after the cooldown
-decides whether sending resumes. Every few seconds the outbox is trimmed to its age and size
+row: the backlog then waits on disk, not in memory, and one probe batch every
+``breaker_cooldown_seconds`` decides whether sending resumes. Every few seconds the outbox is trimmed to its age and size
 limits, each dropped hit counted. On start the loops pick up whatever an earlier process
 left, including hits whose lease expired because that process died mid-send: those go out
 again with the same id (at least once, never silently lost).
@@ -51,14 +51,17 @@ def backoff(attempts: int, base: float, ceiling: float) -> float:
 
 @dataclass(slots=True)
 class Breaker:
-    """Consecutive failed batches of one provider; open means "do not send for a while"."""
+    """Consecutive failed batches of one provider; open means "do not send for a while".
+
+    While open, one probe batch goes out every ``cooldown`` seconds; the first that
+    succeeds closes it. A fixed interval (rather than a growing one) bounds how long a
+    recovered provider waits for its backlog: one cooldown at most.
+    """
 
     threshold: int
     cooldown: float
-    ceiling: float
     failures: int = 0
     open_until: float = 0.0
-    opened: int = 0  # times opened in a row, for the growing cooldown
     probing: bool = False
 
     def allows(self, now: float) -> bool:
@@ -74,12 +77,10 @@ class Breaker:
         self.probing = False
         if success:
             self.failures = 0
-            self.opened = 0
             return
         self.failures += 1
         if self.failures >= self.threshold:
-            self.opened += 1
-            self.open_until = now + min(self.ceiling, self.cooldown * 2.0 ** (self.opened - 1))
+            self.open_until = now + self.cooldown
 
     @property
     def is_open(self) -> bool:
@@ -175,11 +176,7 @@ class Forwarder:
         self.retry_base = settings.retry_base_seconds
         self.idle_poll = idle_poll
         self.breakers = {
-            name: Breaker(
-                settings.breaker_failures,
-                settings.breaker_cooldown_seconds,
-                settings.retry_max_seconds,
-            )
+            name: Breaker(settings.breaker_failures, settings.breaker_cooldown_seconds)
             for name in self.providers
         }
         self._wake = {name: Doorbell() for name in self.providers}

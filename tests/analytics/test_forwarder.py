@@ -97,7 +97,7 @@ def test_the_age_limit_drops_expired_hits_with_a_metric(
 
 
 def test_the_breaker_opens_after_failures_and_lets_one_probe_through() -> None:
-    breaker = Breaker(threshold=3, cooldown=10, ceiling=60)
+    breaker = Breaker(threshold=3, cooldown=10)
     for _ in range(3):
         assert breaker.allows(0)
         breaker.record(False, 0)
@@ -106,10 +106,10 @@ def test_the_breaker_opens_after_failures_and_lets_one_probe_through() -> None:
     assert breaker.allows(11)  # the probe
     assert not breaker.allows(11)  # only one at a time
     breaker.record(False, 11)
-    assert not breaker.allows(25)  # the cooldown doubled
-    assert breaker.allows(32)
-    breaker.record(True, 32)
-    assert not breaker.is_open and breaker.allows(32)
+    assert not breaker.allows(20)
+    assert breaker.allows(21)  # the next probe, one cooldown later
+    breaker.record(True, 21)
+    assert not breaker.is_open and breaker.allows(21)
 
 
 def test_backoff_grows_exponentially_with_jitter_up_to_the_ceiling() -> None:
