@@ -10,9 +10,10 @@ upper half of that interval so replicas do not retry in lockstep).
 A circuit breaker per provider stops claiming after ``breaker_failures`` failed batches in a
 row: the backlog then waits on disk, not in memory, and one probe batch every
 ``breaker_cooldown_seconds`` decides whether sending resumes. Every few seconds the outbox
-is trimmed to its age and size limits, each dropped hit counted. On start the loops pick up whatever an earlier process
-left, including hits whose lease expired because that process died mid-send: those go out
-again with the same id (at least once, never silently lost).
+is trimmed to its age and size limits, each dropped hit counted. On start the loops pick
+up whatever an earlier process left, including hits whose lease expired because that
+process died mid-send: those go out again with the same id (at least once, never silently
+lost).
 """
 
 from __future__ import annotations
