@@ -280,14 +280,28 @@ async def send_each(
     build: Callable[[Stored], Request],
     concurrency: int = 32,
 ) -> list[Result]:
-    """One upstream request per hit, ``concurrency`` at a time, results in row order."""
-    gate = asyncio.Semaphore(concurrency)
+    """One upstream request per hit, ``concurrency`` at a time, results in row order.
 
-    async def one(row: Stored) -> Result:
-        async with gate:
-            return await send_one(upstream, build(row))
+    A few workers take the next hit in turn (rather than one task per hit), which keeps the
+    per-hit cost to the request itself."""
+    results: list[Result | None] = [None] * len(rows)
+    position = 0
 
-    return list(await asyncio.gather(*(one(row) for row in rows)))
+    async def worker() -> None:
+        nonlocal position
+        while position < len(rows):
+            index = position
+            position += 1
+            results[index] = await send_one(upstream, build(rows[index]))
+
+    workers = min(concurrency, len(rows))
+    if workers == 1:
+        await worker()
+    else:
+        await asyncio.gather(*(worker() for _ in range(workers)))
+    return [
+        result if result is not None else Result(Outcome.RETRY, "not_sent") for result in results
+    ]
 
 
 def json_body(value: Any) -> bytes:
