@@ -93,8 +93,10 @@ def serve(
         process.wait(20)
 
 
-def gateway_env(provider: str, upstream: str, database: Path) -> dict[str, str]:
-    analytics = {provider: {"upstream": upstream}}
+def gateway_env(
+    provider: str, upstream: str, database: Path, forwarder: str = "worker"
+) -> dict[str, str]:
+    analytics = {provider: {"upstream": upstream}, "forwarder": forwarder}
     return {
         "CONSENT_GATEWAY_SECRET": "benchmark-secret-0123456789",
         "CONSENT_GATEWAY_DATABASE_URL": f"sqlite:///{database}",
@@ -117,6 +119,21 @@ def wrk(url: str, seconds: int, script: Path) -> dict[str, float]:
             value, unit = float(match.group(1)), match.group(2)
             found[name] = value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
     return found
+
+
+@contextmanager
+def forwarding(mode: str, env: dict[str, str]) -> Iterator[None]:
+    """With ``separate``, the forwarder process, pinned to core 0."""
+    if mode != "separate":
+        yield
+        return
+    command = [*pinned(0), sys.executable, "-m", "gateway.cli", "forward"]
+    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env})
+    try:
+        yield
+    finally:
+        process.terminate()
+        process.wait(30)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -176,6 +193,12 @@ def main() -> None:
     parser.add_argument("--provider", choices=sorted(PATHS), default="plausible")
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--rate", type=float, default=3000)
+    parser.add_argument(
+        "--forwarder",
+        choices=["worker", "separate"],
+        default="worker",
+        help="separate: `consent-gateway forward` as its own process on core 0",
+    )
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) >= 2:
         os.sched_setaffinity(0, {0})  # the load generator shares core 0 with wrk, not the gateway
@@ -192,8 +215,13 @@ def main() -> None:
                 baseline_url + "/", args.provider, args.rate, args.seconds, 0
             )
         with serve("benchmarks.collect_apps:standin", 0) as (standin_url, _):
-            env = gateway_env(args.provider, standin_url, Path(tmp) / "outbox.sqlite3")
-            with serve("benchmarks.collect_apps:gateway", 1, env) as (gateway_url, process):
+            env = gateway_env(
+                args.provider, standin_url, Path(tmp) / "outbox.sqlite3", args.forwarder
+            )
+            with (
+                serve("benchmarks.collect_apps:gateway", 1, env) as (gateway_url, process),
+                forwarding(args.forwarder, env),
+            ):
                 url = gateway_url + PATHS[args.provider]
                 result = wrk(url, args.seconds, script)
                 accepted = int(result["requests"] - result["errors"])
@@ -203,7 +231,7 @@ def main() -> None:
                 at_rate = fixed_rate(url, args.provider, args.rate, args.seconds, offset + 10**9)
                 rate_drain = drain(standin_url, before + at_rate.ok)
                 cpu_per_hit = (cpu_seconds(process.pid) - cpu_before) / max(at_rate.ok, 1)
-    print(f"provider {args.provider}, {args.seconds} s per run")
+    print(f"provider {args.provider}, forwarder {args.forwarder}, {args.seconds} s per run")
     print(
         f"capacity (wrk -c32): baseline {baseline['rps']:.0f} req/s; gateway {result['rps']:.0f} "
         f"hits/s ({result['rps'] / baseline['rps']:.1%}), p50 {result.get('p50', 0):.2f} ms, "
@@ -217,8 +245,9 @@ def main() -> None:
     print(f"at {args.rate:.0f} hits/s: baseline {baseline_rate.summary()}")
     print(f"  gateway {at_rate.summary()}")
     at_end, seconds, delivered = rate_drain
+    work = "ingest only" if args.forwarder == "separate" else "ingest and forwarding"
     print(
-        f"  gateway CPU per hit, ingest and forwarding together: {cpu_per_hit * 1e6:.0f} us "
+        f"  gateway worker CPU per hit ({work}): {cpu_per_hit * 1e6:.0f} us "
         f"(one core: {1 / cpu_per_hit:.0f} hits/s)"
     )
     print(

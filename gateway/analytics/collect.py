@@ -113,9 +113,15 @@ class Collector:
             child = self._redactions[key] = self.metrics.analytics_redactions.labels(*key)
         return child
 
+    @property
+    def forwards(self) -> bool:
+        """Whether this process forwards (not when ``forwarder = "separate"``)."""
+        return self.settings.forwarder == "worker"
+
     async def start(self) -> None:
         """Start forwarding (at server start-up: hits left by an earlier process go out)."""
-        self.forwarder.start()
+        if self.forwards:
+            self.forwarder.start()
 
     async def aclose(self) -> None:
         """Finish the commits in progress, then stop forwarding."""
@@ -191,7 +197,7 @@ class Collector:
             OutboxHit(hit.hit_id, name, encode_payload(visitor, hit.data), now)
             for hit in ingested.hits
         ]
-        if not self.forwarder.running:
+        if self.forwards and not self.forwarder.running:
             self.forwarder.start()  # served without a lifespan: start with the first hit
         try:
             await self.writer.add(hits)

@@ -129,6 +129,11 @@ class AnalyticsSettings(BaseModel):
     posthog: PostHogSettings | None = None
     sentry: SentrySettings | None = None
 
+    forwarder: Literal["worker", "separate"] = Field(
+        "worker",
+        description="`worker`: every gateway worker forwards; `separate`: workers only "
+        "collect and `consent-gateway forward` runs the forwarder as a process of its own.",
+    )
     ipv4_prefix: int = Field(24, ge=0, le=32, description="Bits of an IPv4 address kept.")
     ipv6_prefix: int = Field(48, ge=0, le=128, description="Bits of an IPv6 address kept.")
     reduce_user_agent: bool = Field(

@@ -109,10 +109,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @contextmanager
 def gateway_process(
-    port: int, database_url: str, upstream: str
+    port: int, database_url: str, upstream: str, analytics: dict[str, object] | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
-    analytics = {**FAST, "forward_timeout_seconds": 1, "forward_batch_size": 10}
-    analytics["plausible"] = {"upstream": upstream}
+    if analytics is None:
+        analytics = {**FAST, "forward_timeout_seconds": 1, "forward_batch_size": 10}
+        analytics["plausible"] = {"upstream": upstream}
     env = {
         **os.environ,
         "CONSENT_GATEWAY_SECRET": SECRET,
@@ -179,3 +180,37 @@ def test_a_gateway_killed_mid_stream_loses_no_accepted_hit(
     assert in_flight_or_waiting, "everything was delivered before the kill: nothing was tested"
     with gateway_process(port, database_url, stand_in.url):
         assert_lossless(set(accepted), stand_in)
+
+
+def test_a_separate_forwarder_process_drains_what_the_workers_collected(
+    stand_in: StandIn, database_url: str
+) -> None:
+    analytics: dict[str, object] = {
+        **FAST,
+        "forwarder": "separate",
+        "plausible": {"upstream": stand_in.url},
+    }
+    port = free_port()
+    env = {
+        **os.environ,
+        "CONSENT_GATEWAY_SECRET": SECRET,
+        "CONSENT_GATEWAY_DATABASE_URL": database_url,
+        "CONSENT_GATEWAY_ANALYTICS": json.dumps(analytics),
+    }
+    with gateway_process(port, database_url, stand_in.url, analytics) as _:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=HEADERS) as client:
+            for marker in range(20):
+                response = client.post(
+                    "/_consent/collect/plausible/api/event", content=event(marker)
+                )
+                assert response.status_code == 202
+        time.sleep(0.5)
+        assert stand_in.received == []  # the workers only collect
+        forwarder = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "forward"], cwd=ROOT, env=env
+        )
+        try:
+            assert_lossless(set(range(20)), stand_in)
+        finally:
+            forwarder.send_signal(signal.SIGTERM)
+            assert forwarder.wait(20) == 0
