@@ -5,7 +5,8 @@ The gateway (uvicorn, one worker) runs on core 1; the stand-in provider, wrk and
 generator on core 0. Two measurements, each also run against ``baseline`` (uvicorn answering
 202 to any POST after reading it) to show what the machine gives at that moment:
 
-1. capacity: wrk, 32 connections, as fast as the server answers (closed loop);
+1. capacity: wrk, 32 connections, as fast as the server answers (closed loop), then with
+   8 connections (less queueing in the server: its latency is closer to the work per hit);
 2. latency at a fixed rate (``--rate``, default 3,000 hits/s): an open-loop generator
    (benchmarks/loadgen.py) that measures each request from its scheduled time.
 
@@ -104,8 +105,9 @@ def gateway_env(
     }
 
 
-def wrk(url: str, seconds: int, script: Path) -> dict[str, float]:
-    command = [*pinned(0), "wrk", "-t1", "-c32", f"-d{seconds}s", "--latency", "-s", str(script)]
+def wrk(url: str, seconds: int, script: Path, connections: int = 32) -> dict[str, float]:
+    command = [*pinned(0), "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    command += ["-s", str(script)]
     command += ["-H", f"User-Agent: {BROWSER}", url]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     found = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))}  # type: ignore[union-attr]
@@ -226,6 +228,8 @@ def main() -> None:
                 result = wrk(url, args.seconds, script)
                 accepted = int(result["requests"] - result["errors"])
                 capacity_drain = drain(standin_url, accepted)
+                few = wrk(url, args.seconds, script, connections=8)
+                drain(standin_url, accepted + int(few["requests"] - few["errors"]))
                 before = count(standin_url)
                 cpu_before = cpu_seconds(process.pid)
                 at_rate = fixed_rate(url, args.provider, args.rate, args.seconds, offset + 10**9)
@@ -241,6 +245,10 @@ def main() -> None:
     print(
         f"  forwarded by the end of the load: {at_end} of {accepted}; "
         f"all {delivered} delivered {seconds:.1f} s after it"
+    )
+    print(
+        f"8 connections (wrk -c8): gateway {few['rps']:.0f} hits/s, p50 {few.get('p50', 0):.2f} "
+        f"ms, p99 {few.get('p99', 0):.2f} ms, {int(few['errors'])} errors"
     )
     print(f"at {args.rate:.0f} hits/s: baseline {baseline_rate.summary()}")
     print(f"  gateway {at_rate.summary()}")

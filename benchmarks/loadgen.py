@@ -51,7 +51,7 @@ async def run(
     headers: dict[str, str],
     rate: float,
     seconds: float,
-    connections: int = 256,
+    connections: int = 32,
 ) -> Load:
     """POST ``body(i)`` to ``url`` ``rate`` times a second for ``seconds``."""
     load = Load()

@@ -40,7 +40,7 @@ from gateway.store import OutboxRow
 logger = logging.getLogger("consent_gateway")
 IDLE_POLL_SECONDS = 1.0  # other replicas' hits and due retries are found this often
 TRIM_INTERVAL_SECONDS = 10.0
-BATCH_LINGER_SECONDS = 0.005
+BATCH_LINGER_SECONDS = 0.05
 
 
 def backoff(attempts: int, base: float, ceiling: float) -> float:
@@ -181,6 +181,7 @@ class Forwarder:
             for name in self.providers
         }
         self._wake = {name: Doorbell() for name in self.providers}
+        self._lingering = dict.fromkeys(self.providers, False)
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._stop = asyncio.Event()
@@ -208,8 +209,8 @@ class Forwarder:
         """New hits of these providers were committed."""
         for name in providers:
             doorbell = self._wake.get(name)
-            if doorbell is not None:
-                doorbell.ring()
+            if doorbell is not None and not self._lingering.get(name):
+                doorbell.ring()  # a loop already lingering will take these hits too
 
     async def aclose(self, grace: float | None = None) -> None:
         """Stop claiming, let batches in flight finish (up to ``grace`` seconds), stop."""
@@ -248,9 +249,14 @@ class Forwarder:
         if breaker.is_open:
             pause = max(0.05, min(pause, breaker.open_until - time.time()))
         await self._wake[name].wait(pause)
-        if not self._stopping:
-            # Let a few more commits land: one claim and one request for many hits.
-            await asyncio.sleep(BATCH_LINGER_SECONDS)
+        if not self._stopping and not self._lingering[name]:
+            # Let more commits land: one claim (and for batch APIs one request) for many
+            # hits instead of one per commit. Commits meanwhile wake no other loop.
+            self._lingering[name] = True
+            try:
+                await asyncio.sleep(BATCH_LINGER_SECONDS)
+            finally:
+                self._lingering[name] = False
 
     async def _one_batch(self, name: str) -> int:
         """Claim and send one batch; how many hits it had (0: nothing to send, or not now)."""
