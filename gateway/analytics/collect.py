@@ -180,10 +180,21 @@ class Collector:
             self.count(name, "bot")
             return Answer(204)
         body = await _read_body(headers, receive, provider.settings.body_limit)
-        visitor = await self._visitor(scope, headers, state)
+        try:
+            visitor = await self._visitor(scope, headers, state)
+        except Exception:
+            logger.exception("could not read today's salt from the store")
+            self.metrics.store_errors.labels("salt_for").inc()
+            raise BadHit(503, "the hit could not be stored; please retry", "store_error") from None
         query = scope.get("query_string", b"").decode("latin-1")
         request = CollectRequest(method, path, query, headers, body, visitor)
-        ingested = await provider.ingest(request)
+        try:
+            ingested = await provider.ingest(request)
+        except BadHit:
+            raise
+        except Exception:  # a parser bug: fail closed, store nothing, no 500
+            logger.exception("could not parse a %s hit", name)
+            raise BadHit(400, "the hit could not be read", "malformed") from None
         for kind, amount in ingested.redactions.items():
             self._redacted(name, kind).inc(amount)
         if not ingested.hits:

@@ -234,3 +234,17 @@ def test_analytics_from_a_settings_file(tmp_path: Path) -> None:
     assert loaded.analytics.ipv4_prefix == 16
     assert loaded.analytics.matomo is not None and loaded.analytics.matomo.mode == "drop"
     assert list(loaded.analytics.providers()) == ["matomo"]
+
+
+def test_an_unreachable_store_is_503_and_never_a_2xx() -> None:
+    settings = Settings.load(
+        environ={},
+        secret=SECRET,
+        database_url="postgresql://postgres@127.0.0.1:1/test",  # nothing listens there
+        analytics={"plausible": {"upstream": "http://127.0.0.1:9"}},
+    )
+    gateway = ConsentMiddleware(cookie_app(), settings)
+    event = json.dumps({"n": "pageview", "u": "https://a.example/", "d": "a.example"}).encode()
+    response = call(gateway, "POST", "/_consent/collect/plausible/api/event", event)
+    assert response.status_code == 503
+    assert response.json() == {"error": "the hit could not be stored; please retry"}
