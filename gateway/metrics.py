@@ -95,7 +95,8 @@ class Metrics:
         )
         self.analytics_outbox = Gauge(
             "consent_gateway_analytics_outbox_hits",
-            "Hits waiting in the outbox (all providers, all replicas), as last counted.",
+            "Hits waiting in the outbox (all providers, all replicas), at most; exact when "
+            "the size limit is near.",
             registry=self.registry,
         )
         self.analytics_breaker_open = Gauge(

@@ -111,7 +111,7 @@ def test_sqlite_database_of_an_older_schema_is_migrated(tmp_path: Path) -> None:
     sqlite3.connect(path).close()  # an empty database at schema version 0
     store = SQLiteStore(str(path))
     store.record_consent(record("new"))
-    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 2
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 3
     store.close()
 
 
@@ -161,6 +161,15 @@ def test_retried_hits_wait_until_their_time(store: Store) -> None:
     assert [row.hit_id for row in store.outbox_claim("umami", "w", 10, 300, now=2100)] == [
         "umami-0"
     ]
+
+
+def test_retries_become_due_at_once_when_an_outage_ends(store: Store) -> None:
+    store.outbox_add(hits("sentry", 3))
+    claimed = store.outbox_claim("sentry", "w", 2, 300, now=2000)
+    store.outbox_retry([row.row_id for row in claimed], not_before=2300)
+    assert store.outbox_due_now("sentry", now=2001) == 2
+    rows = store.outbox_claim("sentry", "w", 10, 300, now=2001)
+    assert [row.hit_id for row in rows] == ["sentry-0", "sentry-1", "sentry-2"]
 
 
 def test_a_hit_id_is_stored_once(store: Store) -> None:

@@ -306,8 +306,14 @@ class Forwarder:
         if delivered:
             self.metrics.analytics_forwarded.labels(name).inc(delivered)
         breaker = self.breakers[name]
+        was_open = breaker.is_open
         breaker.record(bool(delivered or rejected) or not retry, time.time())
         self.metrics.analytics_breaker_open.labels(name).set(int(breaker.is_open))
+        if was_open and not breaker.is_open:
+            # The provider is back: hits that backed off during the outage need not wait.
+            now = time.time()
+            await self.store.call(lambda store: store.outbox_due_now(name, now))
+            self._wake[name].ring_all()
 
     async def _trim_loop(self) -> None:
         while not self._stopping:

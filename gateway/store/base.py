@@ -69,7 +69,7 @@ class OutboxRow:
 class TrimResult:
     expired: dict[str, int]  # provider -> hits older than the age limit, deleted
     overflow: dict[str, int]  # provider -> oldest hits beyond the size limit, deleted
-    remaining: int
+    remaining: int  # at most this many hits remain (exact when the limit was reached)
 
 
 class Store(Protocol):
@@ -98,6 +98,11 @@ class Store(Protocol):
 
     def outbox_retry(self, row_ids: Sequence[int], not_before: float) -> None:
         """Release hits to be tried again at ``not_before``."""
+        ...
+
+    def outbox_due_now(self, provider: str, now: float) -> int:
+        """Make every waiting retry of ``provider`` due at once (after an outage ended);
+        how many there were."""
         ...
 
     def outbox_trim(self, max_age_seconds: float, max_hits: int, now: float) -> TrimResult:

@@ -72,6 +72,8 @@ MIGRATIONS = [
         salt BLOB NOT NULL
     );
     """,
+    # The age limit finds expired hits without reading the whole outbox.
+    "CREATE INDEX analytics_outbox_age ON analytics_outbox (created_at)",
 ]
 
 
@@ -235,6 +237,17 @@ class SQLiteStore:
 
         self._transaction(release)
 
+    def outbox_due_now(self, provider: str, now: float) -> int:
+        return self._transaction(
+            lambda db: (
+                db.execute(
+                    "UPDATE analytics_outbox SET not_before = 0"
+                    " WHERE provider = ? AND not_before > ? AND lease_until <= ?",
+                    (provider, now, now),
+                ).rowcount
+            )
+        )
+
     def outbox_trim(self, max_age_seconds: float, max_hits: int, now: float) -> TrimResult:
         def trim(db: sqlite3.Connection) -> TrimResult:
             cutoff = now - max_age_seconds
@@ -247,7 +260,13 @@ class SQLiteStore:
             )
             if expired:
                 db.execute("DELETE FROM analytics_outbox WHERE created_at < ?", (cutoff,))
-            remaining = db.execute("SELECT count(*) FROM analytics_outbox").fetchone()[0]
+            # An upper bound from the ids costs nothing; count only when it is over the limit
+            # (a count reads the whole outbox, which holds up commits while it runs).
+            remaining = db.execute(
+                "SELECT coalesce(max(id) - min(id) + 1, 0) FROM analytics_outbox"
+            ).fetchone()[0]
+            if remaining > max_hits:
+                remaining = db.execute("SELECT count(*) FROM analytics_outbox").fetchone()[0]
             overflow: dict[str, int] = {}
             excess = remaining - max_hits
             if excess > 0:
