@@ -232,26 +232,3 @@ def test_two_sqlite_processes_share_the_outbox_file(tmp_path: Path) -> None:
     assert not {r.hit_id for r in a} & {r.hit_id for r in b}
     one.close()
     two.close()
-
-
-def test_maintenance_checkpoints_beside_the_writer_and_keeps_every_hit(store: Store) -> None:
-    for batch in range(5):
-        store.outbox_add(hits("ga4", 200, start=batch * 200))
-        store.maintain()
-    assert store.outbox_count() == 1000
-
-
-def test_sqlite_maintenance_empties_the_wal_into_the_database(tmp_path: Path) -> None:
-    path = tmp_path / "wal.db"
-    store = SQLiteStore(str(path))
-    store.maintain()  # from now on the forwarder's calls checkpoint, not the commits
-    store.outbox_add(hits("ga4", 3000))
-    wal = path.with_name("wal.db-wal")
-    assert wal.stat().st_size > 0
-    store.maintain()
-    reader = sqlite3.connect(path)
-    assert reader.execute("SELECT count(*) FROM analytics_outbox").fetchone()[0] == 3000
-    busy, frames, done = reader.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-    assert busy == 0 and frames == done  # nothing left to copy
-    reader.close()
-    store.close()

@@ -333,12 +333,6 @@ class Forwarder:
         except Exception:
             logger.exception("could not trim the analytics outbox")
             return
-        try:
-            # Not on the outbox thread: a checkpoint must not hold up the commits queued there.
-            handle = self.store.handle
-            await asyncio.to_thread(lambda: handle.get().maintain())
-        except Exception:
-            logger.exception("could not maintain the analytics outbox")
         for reason, counts in (("expired", result.expired), ("outbox_full", result.overflow)):
             for provider, dropped in counts.items():
                 self.metrics.analytics_dropped.labels(provider, reason).inc(dropped)

@@ -118,11 +118,6 @@ class Store(Protocol):
 
     def salt_days(self) -> list[str]: ...
 
-    def maintain(self) -> None:
-        """Housekeeping the analytics forwarder runs every few seconds, off the commit path
-        (SQLite: WAL checkpoints)."""
-        ...
-
     def close(self) -> None: ...
 
 

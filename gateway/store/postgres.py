@@ -308,9 +308,6 @@ class PostgresStore:
         )
         return [row[0] for row in rows]
 
-    def maintain(self) -> None:
-        """Nothing to do: PostgreSQL's autovacuum and checkpoints run on the server."""
-
     def close(self) -> None:
         with self._lock:
             if self._connection is not None:

@@ -81,12 +81,9 @@ class SQLiteStore:
     def __init__(self, path: str, max_unknown_names: int = MAX_UNKNOWN_NAMES) -> None:
         self._lock = threading.Lock()
         self._max_unknown = max_unknown_names
-        self._path = path
         self._db = sqlite3.connect(path, check_same_thread=False, timeout=10, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._checkpointer: sqlite3.Connection | None = None
-        self._checkpoint_lock = threading.Lock()
         self._migrate()
 
     def _migrate(self) -> None:
@@ -313,30 +310,7 @@ class SQLiteStore:
             rows = self._db.execute("SELECT day FROM analytics_salts ORDER BY day").fetchall()
         return [row[0] for row in rows]
 
-    def maintain(self) -> None:
-        """Checkpoint the WAL from a connection of its own.
-
-        SQLite otherwise checkpoints inside the commit that crosses 1,000 WAL pages, and
-        with a large outbox that commit (and every request waiting on it) took a few hundred
-        milliseconds. Called regularly by the forwarder, which then turns the automatic
-        checkpoints off; a passive checkpoint runs beside the writer instead of blocking it.
-        """
-        if self._path == ":memory:":
-            return
-        with self._checkpoint_lock:
-            if self._checkpointer is None:
-                self._checkpointer = sqlite3.connect(
-                    self._path, check_same_thread=False, timeout=10, isolation_level=None
-                )
-                with self._lock:
-                    self._db.execute("PRAGMA wal_autocheckpoint=0")
-            self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
-
     def close(self) -> None:
-        with self._checkpoint_lock:
-            if self._checkpointer is not None:
-                self._checkpointer.close()
-                self._checkpointer = None
         with self._lock:
             self._db.close()
 
