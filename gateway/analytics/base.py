@@ -51,7 +51,6 @@ class Visitor:
     user_agent: str  # as forwarded (reduced when configured)
     raw_user_agent: str  # for the visitor hash only, never forwarded when reduced
     language: str | None
-    host: str | None
     analytics: bool  # analytics consent: ids may be forwarded
     marketing: bool  # marketing consent and no Sec-GPC: click ids, ad signals
     salt: bytes
@@ -83,7 +82,6 @@ class Hit:
 
     hit_id: str
     data: dict[str, Any]
-    site: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -230,7 +230,6 @@ class Collector:
             user_agent=self.redactor.user_agent(user_agent),
             raw_user_agent=user_agent,
             language=language.split(",")[0].strip()[:35] if language else None,
-            host=headers.get("host"),
             analytics=state.allows(Category.ANALYTICS),
             marketing=state.allows(Category.MARKETING) and not state.gpc,
             salt=await self.salts.current(),

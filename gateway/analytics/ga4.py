@@ -158,7 +158,7 @@ class GA4:
         if visitor.ip:
             shared.append(("_uip", visitor.ip))
         data = {"q": shared, "e": events}
-        return Ingested([Hit(new_hit_id(), data, site=tid)], Answer(204), redactions)
+        return Ingested([Hit(new_hit_id(), data)], Answer(204), redactions)
 
     def _redact_pairs(
         self, pairs: Pairs, visitor: Visitor, page: str, site: str, redactions: dict[str, int]
@@ -263,7 +263,7 @@ class GA4:
             for event in events
         ]
         data = {"s": stream, "b": document}
-        return Ingested([Hit(new_hit_id(), data, site=site)], Answer(204), redactions)
+        return Ingested([Hit(new_hit_id(), data)], Answer(204), redactions)
 
     def _mp_params(
         self, params: Any, visitor: Visitor, redactions: dict[str, int], nested: bool = False

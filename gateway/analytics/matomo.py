@@ -155,7 +155,7 @@ class Matomo:
             kept.append(("ua", visitor.user_agent))
         if visitor.language and not _first(kept, "lang"):
             kept.append(("lang", visitor.language))
-        return Hit(new_hit_id(), {"q": kept, "t": int(time.time())}, site=site)
+        return Hit(new_hit_id(), {"q": kept, "t": int(time.time())})
 
     async def forward(self, upstream: Upstream, rows: Sequence[OutboxRow]) -> list[Result]:
         stored = [decode_payload(row) for row in rows]

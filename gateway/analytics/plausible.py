@@ -87,7 +87,7 @@ class Plausible:
             count(redactions, "props", removed)
         elif "p" in event:
             del event["p"]
-        hit = Hit(new_hit_id(), event, site=domain)
+        hit = Hit(new_hit_id(), event)
         return Ingested([hit], OK, redactions)
 
     async def forward(self, upstream: Upstream, rows: Sequence[OutboxRow]) -> list[Result]:

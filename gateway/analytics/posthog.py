@@ -155,7 +155,7 @@ class PostHog:
         event["uuid"] = hit_id
         self._redact(event, properties, token, visitor, redactions)
         event["properties"] = properties
-        return Hit(hit_id, {"e": event, "k": token}, site=token)
+        return Hit(hit_id, {"e": event, "k": token})
 
     def _redact(
         self,

@@ -157,7 +157,7 @@ class Sentry:
         hit_id = event_id if isinstance(event_id, str) and _is_event_id(event_id) else new_hit_id()
         data = {"b": base64.b64encode(envelope.serialize()).decode("ascii")}
         response = Answer.json({"id": event_id} if isinstance(event_id, str) else {})
-        hits = [Hit(hit_id, data, site=dsn)] if items else []
+        hits = [Hit(hit_id, data)] if items else []
         return Ingested(hits, response, redactions)
 
     def _redact_item(

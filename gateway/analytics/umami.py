@@ -94,7 +94,7 @@ class Umami:
                 self.redactor, payload["data"], visitor.marketing
             )
             count(redactions, "props", removed)
-        hit = Hit(new_hit_id(), {"type": kind, "payload": payload}, site=website)
+        hit = Hit(new_hit_id(), {"type": kind, "payload": payload})
         return Ingested([hit], response, redactions)
 
     async def forward(self, upstream: Upstream, rows: Sequence[OutboxRow]) -> list[Result]:

@@ -185,7 +185,7 @@ def test_measurement_protocol_uses_the_server_secret_and_denies_ad_signals(
 
 def test_consent_signals_are_only_ever_downgraded() -> None:
     def visitor(analytics: bool, marketing: bool) -> Visitor:
-        return Visitor("1.2.3.0", "ua", "ua", None, None, analytics, marketing, b"s")
+        return Visitor("1.2.3.0", "ua", "ua", None, analytics, marketing, b"s")
 
     assert consent_signals("G100", "13p3p3p3p5", visitor(True, True)) == {
         "gcs": "G100",
