@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from starlette.datastructures import Headers
@@ -40,6 +40,9 @@ from gateway.metrics import CONTENT_TYPE, Metrics
 from gateway.policy import SECONDS_PER_DAY, ConsentPolicy
 from gateway.store import ConsentRecord
 from gateway.store_handle import StoreHandle
+
+if TYPE_CHECKING:
+    from gateway.analytics.collect import Collector
 
 MAX_BODY_BYTES = 4096
 SEEN_FLUSH_SECONDS = 10.0  # seen cookie rules are written this long after the first of a batch
@@ -92,10 +95,15 @@ class ConsentAPI:
         self._flushes: set[asyncio.Task[None]] = set()
         if policy.settings.declare_seen_cookies:
             policy.seen_rules.on_pending = self._write_seen_soon
+        self.collect = _collector(policy, metrics, store)
 
     async def __call__(
         self, scope: Scope, receive: Receive, send: Send, request: ApiRequest
     ) -> None:
+        route = scope["path"][len(self.prefix) :]
+        if self.collect is not None and route.startswith("/collect/"):
+            await self.collect(route, scope, receive, send, request)
+            return
         try:
             response = await self._route(scope, receive, request)
         except BadRequest as error:
@@ -304,6 +312,23 @@ class ConsentAPI:
             ),
             headers,
         )
+
+
+def _collector(policy: ConsentPolicy, metrics: Metrics, store: StoreHandle) -> Collector | None:
+    """The analytics collection endpoints, when ``[analytics]`` configures a provider."""
+    settings = policy.settings
+    if not settings.analytics.providers():
+        return None
+    from gateway.analytics.collect import Collector
+
+    return Collector(
+        settings.analytics,
+        trusted_proxies=settings.trusted_proxies,
+        allowed_origins=settings.allowed_origins,
+        agents=policy.agents,
+        metrics=metrics,
+        store=store,
+    )
 
 
 async def _read_body(headers: Headers, receive: Receive) -> bytes:

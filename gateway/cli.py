@@ -36,6 +36,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.set_defaults(run=_serve)
 
+    forward = commands.add_parser(
+        "forward", help='forward the analytics outbox (with analytics.forwarder = "separate")'
+    )
+    forward.add_argument("--config", type=Path, help="settings file (TOML)")
+    forward.set_defaults(run=_forward)
+
     classify = commands.add_parser("classify", help="show how cookie names are classified")
     classify.add_argument("names", nargs="+", metavar="NAME")
     classify.add_argument("--json", action="store_true", help="print JSON lines")
@@ -85,6 +91,12 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"consent-gateway: demo site on http://{args.host}:{args.port}/", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0
+
+
+def _forward(args: argparse.Namespace) -> int:
+    from gateway.analytics.standalone import run
+
+    return run(Settings.load(args.config))
 
 
 def _classify(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from gateway.consent import Category, Regime
@@ -89,6 +89,51 @@ class Metrics:
             registry=self.registry,
         )
         self.skipped = {reason: self.pages_skipped.labels(reason) for reason in SKIP_REASONS}
+        self.analytics_hits = Counter(
+            "consent_gateway_analytics_hits",
+            "Analytics hits received, by provider and decision (consented, cookieless, "
+            "no_consent, filtered, bot, bad_request, too_large, invalid_utf8, malformed, "
+            "unknown_site, not_found, store_error).",
+            ["provider", "decision"],
+            registry=self.registry,
+        )
+        self.analytics_redactions = Counter(
+            "consent_gateway_analytics_redactions",
+            "Fields removed or rewritten in analytics hits, by provider and kind.",
+            ["provider", "kind"],
+            registry=self.registry,
+        )
+        self.analytics_forwarded = Counter(
+            "consent_gateway_analytics_forwarded",
+            "Analytics hits the provider accepted.",
+            ["provider"],
+            registry=self.registry,
+        )
+        self.analytics_retries = Counter(
+            "consent_gateway_analytics_retries",
+            "Analytics hits that failed to send and wait for another try, by reason.",
+            ["provider", "reason"],
+            registry=self.registry,
+        )
+        self.analytics_dropped = Counter(
+            "consent_gateway_analytics_dropped",
+            "Analytics hits given up after they were accepted: expired, outbox_full, or "
+            "rejected by the provider.",
+            ["provider", "reason"],
+            registry=self.registry,
+        )
+        self.analytics_outbox = Gauge(
+            "consent_gateway_analytics_outbox_hits",
+            "Hits waiting in the outbox (all providers, all replicas), at most; exact when "
+            "the size limit is near.",
+            registry=self.registry,
+        )
+        self.analytics_breaker_open = Gauge(
+            "consent_gateway_analytics_breaker_open",
+            "1 while the circuit breaker of a provider is open.",
+            ["provider"],
+            registry=self.registry,
+        )
         categories = [c.value for c in Category] + [UNKNOWN_CATEGORY]
         self.neutralised = {
             category: self.trackers_neutralised.labels(category) for category in categories

@@ -140,10 +140,13 @@ class ConsentMiddleware:
             await page.close()
 
     def _lifespan_receive(self, receive: Receive) -> Receive:
-        """Write pending counts and close the store when the server shuts down."""
+        """Start forwarding analytics when the server starts; write pending counts, drain
+        the analytics outbox writer and close the store when it shuts down."""
 
         async def wrapped() -> Message:
             message = await receive()
+            if message["type"] == "lifespan.startup" and self.api.collect is not None:
+                await self.api.collect.start()
             if message["type"] == "lifespan.shutdown":
                 await self.aclose()
             return message
@@ -152,6 +155,8 @@ class ConsentMiddleware:
 
     async def aclose(self) -> None:
         """Write what is pending and close the store."""
+        if self.api.collect is not None:
+            await self.api.collect.aclose()
         if self._flush_timer is not None:
             self._flush_timer.cancel()
             self._flush_timer = None

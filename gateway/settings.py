@@ -7,6 +7,7 @@ the TOML file, the defaults. Everything is validated at start-up; a bad value ra
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -25,6 +26,7 @@ from pydantic import (
     field_validator,
 )
 
+from gateway.analytics.settings import AnalyticsSettings
 from gateway.consent import POLICY_VERSION_PATTERN, Category, Regime
 from gateway.resources import static_dir
 
@@ -88,6 +90,13 @@ class Settings(BaseModel):
         "opt-in",
         description="Make known trackers in HTML pages inert until their category is granted: "
         "for visitors under the opt-in regime, for every visitor, or never.",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Proxy addresses or networks whose X-Forwarded-For is believed.",
+    )
+    analytics: AnalyticsSettings = Field(
+        default_factory=lambda: AnalyticsSettings.model_validate({})
     )
 
     @field_validator("secret", mode="before")
@@ -164,6 +173,16 @@ class Settings(BaseModel):
             raise ValueError(f"{value!r} is not a banner language: {', '.join(sorted(available))}")
         return value
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_shape(cls, value: list[str]) -> list[str]:
+        for proxy in value:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(f"{proxy!r} is not an IP address or network") from None
+        return value
+
     @classmethod
     def load(
         cls,
@@ -227,6 +246,8 @@ _STRUCTURED = {
     "rule_files",
     "banner_texts",
     "declared_vendors",
+    "trusted_proxies",
+    "analytics",
 }
 
 
@@ -244,7 +265,7 @@ def _from_environment(environ: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
                 value = json.loads(raw)
             except json.JSONDecodeError as error:
                 raise SettingsError(f"{variable}: not valid JSON ({error.msg})") from None
-        elif key == "allowed_origins":
+        elif key in ("allowed_origins", "trusted_proxies"):
             value = [part.strip() for part in raw.split(",") if part.strip()]
         found[key] = (value, variable)
     return found

@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from gateway.store import ConsentRecord, Store, open_store
+from gateway.store import ConsentRecord, OutboxHit, Store, open_store
 from gateway.store.postgres import PostgresStore
 from gateway.store.sqlite import MIGRATIONS, SQLiteStore
 
@@ -31,7 +31,14 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     yield opened
     opened.close()
     with psycopg.connect(POSTGRES_URL, autocommit=True) as db:
-        for table in ("consent_records", "unknown_cookies", "seen_cookie_rules", "schema_version"):
+        for table in (
+            "consent_records",
+            "unknown_cookies",
+            "seen_cookie_rules",
+            "analytics_outbox",
+            "analytics_salts",
+            "schema_version",
+        ):
             db.execute(f"DROP TABLE IF EXISTS {prefix}{table}")
 
 
@@ -133,3 +140,117 @@ def test_sqlite_database_of_an_older_schema_is_migrated(tmp_path: Path) -> None:
 def test_unsupported_urls_are_refused_clearly() -> None:
     with pytest.raises(ValueError, match="sqlite:///"):
         open_store("mysql://localhost/db")
+
+
+def hits(provider: str, count: int, start: int = 0, created_at: float = 1000.0) -> list[OutboxHit]:
+    return [
+        OutboxHit(f"{provider}-{n}", provider, f"payload {n}".encode(), created_at + n)
+        for n in range(start, start + count)
+    ]
+
+
+def test_outbox_hits_come_back_oldest_first_and_leased_once(store: Store) -> None:
+    store.outbox_add(hits("ga4", 5) + hits("matomo", 2))
+    first = store.outbox_claim("ga4", "worker-a", 3, 30, now=2000)
+    assert [row.hit_id for row in first] == ["ga4-0", "ga4-1", "ga4-2"]
+    assert first[0].payload == b"payload 0"
+    assert first[0].attempts == 1
+    second = store.outbox_claim("ga4", "worker-b", 10, 30, now=2001)
+    assert [row.hit_id for row in second] == ["ga4-3", "ga4-4"]
+    assert store.outbox_claim("ga4", "worker-c", 10, 30, now=2002) == []
+    store.outbox_done([row.row_id for row in first])
+    assert store.outbox_count("ga4") == 2
+    assert store.outbox_count() == 4
+
+
+def test_an_expired_lease_is_claimed_again_with_the_same_hit_id(store: Store) -> None:
+    store.outbox_add(hits("plausible", 1))
+    claimed = store.outbox_claim("plausible", "crashed-worker", 10, 30, now=2000)
+    assert store.outbox_claim("plausible", "other", 10, 30, now=2029) == []
+    again = store.outbox_claim("plausible", "other", 10, 30, now=2031)
+    assert [row.hit_id for row in again] == [row.hit_id for row in claimed]
+    assert again[0].attempts == 2
+
+
+def test_retried_hits_wait_until_their_time(store: Store) -> None:
+    store.outbox_add(hits("umami", 2))
+    claimed = store.outbox_claim("umami", "w", 10, 30, now=2000)
+    store.outbox_retry([claimed[0].row_id], not_before=2100)
+    store.outbox_retry([claimed[1].row_id], not_before=2000)
+    assert [row.hit_id for row in store.outbox_claim("umami", "w", 10, 300, now=2001)] == [
+        "umami-1"
+    ]
+    assert [row.hit_id for row in store.outbox_claim("umami", "w", 10, 300, now=2100)] == [
+        "umami-0"
+    ]
+
+
+def test_retries_become_due_at_once_when_an_outage_ends(store: Store) -> None:
+    store.outbox_add(hits("sentry", 3))
+    claimed = store.outbox_claim("sentry", "w", 2, 300, now=2000)
+    store.outbox_retry([row.row_id for row in claimed], not_before=2300)
+    assert store.outbox_due_now("sentry", now=2001) == 2
+    rows = store.outbox_claim("sentry", "w", 10, 300, now=2001)
+    assert [row.hit_id for row in rows] == ["sentry-0", "sentry-1", "sentry-2"]
+
+
+def test_a_hit_id_is_stored_once(store: Store) -> None:
+    store.outbox_add(hits("posthog", 3))
+    store.outbox_add(hits("posthog", 3))
+    assert store.outbox_count() == 3
+
+
+def test_concurrent_claimers_never_share_a_hit(store: Store) -> None:
+    store.outbox_add(hits("ga4", 600))
+    claimed: list[str] = []
+    lock = threading.Lock()
+
+    def claim(worker: int) -> None:
+        while True:
+            rows = store.outbox_claim("ga4", f"w{worker}", 7, 300, now=2000)
+            if not rows:
+                return
+            with lock:
+                claimed.extend(row.hit_id for row in rows)
+
+    threads = [threading.Thread(target=claim, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(claimed) == sorted(f"ga4-{n}" for n in range(600))
+
+
+def test_trim_drops_old_hits_and_the_oldest_beyond_the_limit(store: Store) -> None:
+    store.outbox_add(hits("ga4", 10, created_at=1000))  # 1000..1009
+    store.outbox_add(hits("matomo", 10, created_at=5000))  # 5000..5009
+    result = store.outbox_trim(max_age_seconds=3000, max_hits=6, now=8005)
+    assert result.expired == {"ga4": 10, "matomo": 5}  # created before 5005
+    assert result.overflow == {}
+    assert result.remaining == 5
+    result = store.outbox_trim(max_age_seconds=3000, max_hits=3, now=8005)
+    assert result.overflow == {"matomo": 2}
+    assert result.remaining == 3
+    rows = store.outbox_claim("matomo", "w", 10, 30, now=8005)
+    assert [row.hit_id for row in rows] == ["matomo-7", "matomo-8", "matomo-9"]
+
+
+def test_replicas_share_one_salt_per_day_and_old_days_are_deleted(store: Store) -> None:
+    first = store.salt_for("2026-11-30", b"a" * 32, keep_after="2026-11-29")
+    second = store.salt_for("2026-11-30", b"b" * 32, keep_after="2026-11-29")
+    assert first == second == b"a" * 32
+    store.salt_for("2026-12-01", b"c" * 32, keep_after="2026-11-30")
+    store.salt_for("2026-12-02", b"d" * 32, keep_after="2026-12-01")
+    assert store.salt_days() == ["2026-12-01", "2026-12-02"]
+
+
+def test_two_sqlite_processes_share_the_outbox_file(tmp_path: Path) -> None:
+    path = str(tmp_path / "shared.db")
+    one, two = SQLiteStore(path), SQLiteStore(path)
+    one.outbox_add(hits("ga4", 4))
+    a = one.outbox_claim("ga4", "one", 2, 30, now=2000)
+    b = two.outbox_claim("ga4", "two", 10, 30, now=2000)
+    assert {r.hit_id for r in a} | {r.hit_id for r in b} == {f"ga4-{n}" for n in range(4)}
+    assert not {r.hit_id for r in a} & {r.hit_id for r in b}
+    one.close()
+    two.close()

@@ -1,10 +1,17 @@
-"""Where proof of consent and unknown cookie counts are kept: SQLite by default, PostgreSQL
-by URL. Stores are synchronous and thread-safe; the async request path calls them from
-worker threads (``gateway.store_handle``)."""
+"""Where proof of consent, unknown cookie counts, the analytics outbox and daily salts are
+kept: SQLite by default, PostgreSQL by URL. Stores are synchronous and thread-safe; the async
+request path calls them from worker threads (``gateway.store_handle``)."""
 
 from __future__ import annotations
 
-from gateway.store.base import ConsentRecord, Store, UnknownCookie
+from gateway.store.base import (
+    ConsentRecord,
+    OutboxHit,
+    OutboxRow,
+    Store,
+    TrimResult,
+    UnknownCookie,
+)
 
 
 def open_store(url: str) -> Store:
@@ -24,4 +31,12 @@ def open_store(url: str) -> Store:
     )
 
 
-__all__ = ["ConsentRecord", "Store", "UnknownCookie", "open_store"]
+__all__ = [
+    "ConsentRecord",
+    "OutboxHit",
+    "OutboxRow",
+    "Store",
+    "TrimResult",
+    "UnknownCookie",
+    "open_store",
+]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -39,6 +39,39 @@ class UnknownCookie:
     last_seen: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class OutboxHit:
+    """One redacted analytics hit waiting to be forwarded.
+
+    ``hit_id`` is stable for the hit's whole life (the provider's own event id where it has
+    one), so a hit sent twice after a crash is recognisably the same hit.
+    """
+
+    hit_id: str
+    provider: str
+    payload: bytes
+    created_at: float  # Unix time
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """A hit claimed by a forwarder, with its bookkeeping."""
+
+    row_id: int
+    hit_id: str
+    provider: str
+    payload: bytes
+    created_at: float
+    attempts: int  # including the current one
+
+
+@dataclass(frozen=True, slots=True)
+class TrimResult:
+    expired: dict[str, int]  # provider -> hits older than the age limit, deleted
+    overflow: dict[str, int]  # provider -> oldest hits beyond the size limit, deleted
+    remaining: int  # at most this many hits remain (exact when the limit was reached)
+
+
 class Store(Protocol):
     def record_consent(self, record: ConsentRecord) -> None: ...
 
@@ -51,6 +84,43 @@ class Store(Protocol):
     def note_cookie_rules(self, keys: Collection[str], seen_at: datetime) -> None: ...
 
     def cookie_rules_seen(self) -> set[str]: ...
+
+    def outbox_add(self, hits: Sequence[OutboxHit]) -> None:
+        """Store every hit in one transaction; a hit id already stored is kept as it is."""
+        ...
+
+    def outbox_claim(
+        self, provider: str, owner: str, limit: int, lease_seconds: float, now: float
+    ) -> list[OutboxRow]:
+        """Atomically lease up to ``limit`` due hits of ``provider``, oldest first. Two
+        claimers never get the same hit while its lease runs."""
+        ...
+
+    def outbox_done(self, row_ids: Sequence[int]) -> None:
+        """Delete hits that were delivered (or given up on)."""
+        ...
+
+    def outbox_retry(self, row_ids: Sequence[int], not_before: float) -> None:
+        """Release hits to be tried again at ``not_before``."""
+        ...
+
+    def outbox_due_now(self, provider: str, now: float) -> int:
+        """Make every waiting retry of ``provider`` due at once (after an outage ended);
+        how many there were."""
+        ...
+
+    def outbox_trim(self, max_age_seconds: float, max_hits: int, now: float) -> TrimResult:
+        """Delete hits older than the age limit and the oldest beyond the size limit."""
+        ...
+
+    def outbox_count(self, provider: str | None = None) -> int: ...
+
+    def salt_for(self, day: str, candidate: bytes, keep_after: str) -> bytes:
+        """The salt of ``day`` (``YYYY-MM-DD``): ``candidate`` if no replica stored one first.
+        Salts of days before ``keep_after`` are deleted."""
+        ...
+
+    def salt_days(self) -> list[str]: ...
 
     def close(self) -> None: ...
 

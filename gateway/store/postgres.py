@@ -1,16 +1,25 @@
 """PostgreSQL store for several gateway replicas: one connection per store behind a lock,
-reopened when it drops. Consent writes are rare (one per decision), so a pool would only add
-moving parts."""
+reopened when it drops. Consent writes are rare (one per decision) and outbox writes come in
+groups, so a pool would only add moving parts. Forwarders on every replica claim outbox hits
+with ``FOR UPDATE SKIP LOCKED``: each hit is leased to one of them at a time."""
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from gateway.store.base import MAX_UNKNOWN_NAMES, ConsentRecord, UnknownCookie, clean_name
+from gateway.store.base import (
+    MAX_UNKNOWN_NAMES,
+    ConsentRecord,
+    OutboxHit,
+    OutboxRow,
+    TrimResult,
+    UnknownCookie,
+    clean_name,
+)
 
 try:
     import psycopg
@@ -49,6 +58,26 @@ MIGRATIONS = [
         first_seen TIMESTAMPTZ NOT NULL
     );
     """,
+    """
+    CREATE TABLE IF NOT EXISTS {p}analytics_outbox (
+        id BIGSERIAL PRIMARY KEY,
+        hit_id TEXT NOT NULL UNIQUE,
+        provider TEXT NOT NULL,
+        payload BYTEA NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        not_before DOUBLE PRECISION NOT NULL DEFAULT 0,
+        lease_until DOUBLE PRECISION NOT NULL DEFAULT 0,
+        lease_owner TEXT
+    );
+    CREATE INDEX IF NOT EXISTS {p}analytics_outbox_due ON {p}analytics_outbox (provider, id);
+    CREATE TABLE IF NOT EXISTS {p}analytics_salts (
+        day TEXT PRIMARY KEY,
+        salt BYTEA NOT NULL
+    );
+    """,
+    # The age limit finds expired hits without reading the whole outbox.
+    "CREATE INDEX IF NOT EXISTS {p}analytics_outbox_age ON {p}analytics_outbox (created_at)",
 ]
 
 
@@ -174,6 +203,134 @@ class PostgresStore:
             lambda db: db.execute(f"SELECT rule FROM {self._p}seen_cookie_rules").fetchall()
         )
         return {row[0] for row in rows}
+
+    def outbox_add(self, hits: Sequence[OutboxHit]) -> None:
+        rows = [(h.hit_id, h.provider, h.payload, h.created_at) for h in hits]
+
+        def insert(db: Any) -> None:
+            with db.cursor() as cursor:
+                cursor.executemany(
+                    f"INSERT INTO {self._p}analytics_outbox (hit_id, provider, payload,"
+                    " created_at) VALUES (%s, %s, %s, %s) ON CONFLICT (hit_id) DO NOTHING",
+                    rows,
+                )
+
+        self._run(insert)
+
+    def outbox_claim(
+        self, provider: str, owner: str, limit: int, lease_seconds: float, now: float
+    ) -> list[OutboxRow]:
+        table = f"{self._p}analytics_outbox"
+        rows = self._run(
+            lambda db: db.execute(
+                f"UPDATE {table} SET lease_until = %s, lease_owner = %s, attempts = attempts + 1"
+                f" WHERE id IN (SELECT id FROM {table} WHERE provider = %s AND lease_until <= %s"
+                " AND not_before <= %s ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"
+                " RETURNING id, hit_id, provider, payload, created_at, attempts",
+                (now + lease_seconds, owner, provider, now, now, limit),
+            ).fetchall()
+        )
+        return sorted(
+            (OutboxRow(r[0], r[1], r[2], bytes(r[3]), r[4], r[5]) for r in rows),
+            key=lambda row: row.row_id,
+        )
+
+    def outbox_done(self, row_ids: Sequence[int]) -> None:
+        self._run(
+            lambda db: db.execute(
+                f"DELETE FROM {self._p}analytics_outbox WHERE id = ANY(%s)", (list(row_ids),)
+            )
+        )
+
+    def outbox_retry(self, row_ids: Sequence[int], not_before: float) -> None:
+        self._run(
+            lambda db: db.execute(
+                f"UPDATE {self._p}analytics_outbox SET lease_until = 0, lease_owner = NULL,"
+                " not_before = %s WHERE id = ANY(%s)",
+                (not_before, list(row_ids)),
+            )
+        )
+
+    def outbox_due_now(self, provider: str, now: float) -> int:
+        return int(
+            self._run(
+                lambda db: (
+                    db.execute(
+                        f"UPDATE {self._p}analytics_outbox SET not_before = 0"
+                        " WHERE provider = %s AND not_before > %s AND lease_until <= %s",
+                        (provider, now, now),
+                    ).rowcount
+                )
+            )
+        )
+
+    def outbox_trim(self, max_age_seconds: float, max_hits: int, now: float) -> TrimResult:
+        table = f"{self._p}analytics_outbox"
+
+        def trim(db: Any) -> TrimResult:
+            expired = dict(
+                db.execute(
+                    f"WITH gone AS (DELETE FROM {table} WHERE created_at < %s RETURNING provider)"
+                    " SELECT provider, count(*) FROM gone GROUP BY provider",
+                    (now - max_age_seconds,),
+                ).fetchall()
+            )
+            # An upper bound from the ids costs nothing; count only when it is over the limit.
+            remaining = db.execute(
+                f"SELECT coalesce(max(id) - min(id) + 1, 0) FROM {table}"
+            ).fetchone()[0]
+            if remaining > max_hits:
+                remaining = db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            overflow: dict[str, int] = {}
+            excess = remaining - max_hits
+            if excess > 0:
+                overflow = dict(
+                    db.execute(
+                        f"WITH gone AS (DELETE FROM {table} WHERE id IN (SELECT id FROM {table}"
+                        " ORDER BY id LIMIT %s) RETURNING provider)"
+                        " SELECT provider, count(*) FROM gone GROUP BY provider",
+                        (excess,),
+                    ).fetchall()
+                )
+                remaining -= sum(overflow.values())
+            return TrimResult(expired, overflow, remaining)
+
+        return self._run(trim)
+
+    def outbox_count(self, provider: str | None = None) -> int:
+        table = f"{self._p}analytics_outbox"
+        if provider is None:
+            row = self._run(lambda db: db.execute(f"SELECT count(*) FROM {table}").fetchone())
+        else:
+            row = self._run(
+                lambda db: db.execute(
+                    f"SELECT count(*) FROM {table} WHERE provider = %s", (provider,)
+                ).fetchone()
+            )
+        return int(row[0])
+
+    def salt_for(self, day: str, candidate: bytes, keep_after: str) -> bytes:
+        table = f"{self._p}analytics_salts"
+
+        def choose(db: Any) -> bytes:
+            db.execute(f"DELETE FROM {table} WHERE day < %s", (keep_after,))
+            db.execute(
+                f"INSERT INTO {table} VALUES (%s, %s) ON CONFLICT (day) DO NOTHING",
+                (day, candidate),
+            )
+            return bytes(
+                db.execute(f"SELECT salt FROM {table} WHERE day = %s", (day,)).fetchone()[0]
+            )
+
+        return self._run(choose)
+
+    def salt_days(self) -> list[str]:
+        rows = self._run(
+            lambda db: db.execute(
+                f"SELECT day FROM {self._p}analytics_salts ORDER BY day"
+            ).fetchall()
+        )
+        return [row[0] for row in rows]
 
     def close(self) -> None:
         with self._lock:

@@ -1,20 +1,35 @@
 """SQLite store: one connection in WAL mode, guarded by a lock (SQLite writes one at a time
-anyway, and a single connection keeps ``:memory:`` databases working)."""
+anyway, and a single connection keeps ``:memory:`` databases working).
+
+Analytics hits about to be answered with a 2xx are committed with ``synchronous=FULL``:
+the WAL is synced before the commit returns, so they survive a power cut, not only a
+crash. Outbox bookkeeping (leases, deletions of delivered hits) runs with ``NORMAL``:
+losing it to a power cut only sends a hit again, with its id. The outbox commits in groups
+(one commit for all the hits that arrived in a few milliseconds), which keeps the fsyncs
+few. Several processes may share the file: claims take SQLite's write lock (``BEGIN
+IMMEDIATE``), so two forwarders never lease the same hit."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 import threading
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from gateway.store.base import (
     MAX_UNKNOWN_NAMES,
     ConsentRecord,
+    OutboxHit,
+    OutboxRow,
+    TrimResult,
     UnknownCookie,
     clean_name,
 )
+
+T = TypeVar("T")
+CHUNK = 500  # ids per statement, well below SQLite's bound-parameter limit
 
 MIGRATIONS = [
     """
@@ -47,6 +62,26 @@ MIGRATIONS = [
         first_seen TEXT NOT NULL
     );
     """,
+    """
+    CREATE TABLE analytics_outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        hit_id TEXT NOT NULL UNIQUE,
+        provider TEXT NOT NULL,
+        payload BLOB NOT NULL,
+        created_at REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        not_before REAL NOT NULL DEFAULT 0,
+        lease_until REAL NOT NULL DEFAULT 0,
+        lease_owner TEXT
+    );
+    CREATE INDEX analytics_outbox_due ON analytics_outbox (provider, id);
+    CREATE TABLE analytics_salts (
+        day TEXT PRIMARY KEY,
+        salt BLOB NOT NULL
+    );
+    """,
+    # The age limit finds expired hits without reading the whole outbox.
+    "CREATE INDEX analytics_outbox_age ON analytics_outbox (created_at)",
 ]
 
 
@@ -60,10 +95,17 @@ class SQLiteStore:
         self._migrate()
 
     def _migrate(self) -> None:
-        with self._lock:
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        # The write lock first, then the version: gateway workers starting together must
+        # not both apply the same migration.
+        def migrate(db: sqlite3.Connection) -> None:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
             for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                self._db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+                for statement in script.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number}")
+
+        self._transaction(migrate)
 
     def record_consent(self, record: ConsentRecord) -> None:
         with self._lock:
@@ -149,6 +191,154 @@ class SQLiteStore:
             rows = self._db.execute("SELECT rule FROM seen_cookie_rules").fetchall()
         return {row[0] for row in rows}
 
+    def _transaction(self, work: Callable[[sqlite3.Connection], T], durable: bool = False) -> T:
+        """``work`` in one write transaction; ``durable`` syncs the WAL before returning."""
+        with self._lock:
+            if durable:
+                self._db.execute("PRAGMA synchronous=FULL")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    result = work(self._db)
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+            finally:
+                if durable:
+                    self._db.execute("PRAGMA synchronous=NORMAL")
+            return result
+
+    def outbox_add(self, hits: Sequence[OutboxHit]) -> None:
+        rows = [(h.hit_id, h.provider, h.payload, h.created_at) for h in hits]
+        self._transaction(
+            lambda db: db.executemany(
+                "INSERT OR IGNORE INTO analytics_outbox (hit_id, provider, payload, created_at)"
+                " VALUES (?, ?, ?, ?)",
+                rows,
+            ),
+            durable=True,
+        )
+
+    def outbox_claim(
+        self, provider: str, owner: str, limit: int, lease_seconds: float, now: float
+    ) -> list[OutboxRow]:
+        def claim(db: sqlite3.Connection) -> list[OutboxRow]:
+            found = db.execute(
+                "SELECT id, hit_id, provider, payload, created_at, attempts FROM analytics_outbox"
+                " WHERE provider = ? AND lease_until <= ? AND not_before <= ? ORDER BY id LIMIT ?",
+                (provider, now, now, limit),
+            ).fetchall()
+            ids = [row[0] for row in found]
+            for chunk in _chunks(ids):
+                db.execute(
+                    "UPDATE analytics_outbox SET lease_until = ?, lease_owner = ?,"
+                    f" attempts = attempts + 1 WHERE id IN ({_marks(chunk)})",
+                    (now + lease_seconds, owner, *chunk),
+                )
+            return [OutboxRow(r[0], r[1], r[2], bytes(r[3]), r[4], r[5] + 1) for r in found]
+
+        return self._transaction(claim)
+
+    def outbox_done(self, row_ids: Sequence[int]) -> None:
+        def delete(db: sqlite3.Connection) -> None:
+            for chunk in _chunks(row_ids):
+                db.execute(f"DELETE FROM analytics_outbox WHERE id IN ({_marks(chunk)})", chunk)
+
+        self._transaction(delete)
+
+    def outbox_retry(self, row_ids: Sequence[int], not_before: float) -> None:
+        def release(db: sqlite3.Connection) -> None:
+            for chunk in _chunks(row_ids):
+                db.execute(
+                    "UPDATE analytics_outbox SET lease_until = 0, lease_owner = NULL,"
+                    f" not_before = ? WHERE id IN ({_marks(chunk)})",
+                    (not_before, *chunk),
+                )
+
+        self._transaction(release)
+
+    def outbox_due_now(self, provider: str, now: float) -> int:
+        return self._transaction(
+            lambda db: (
+                db.execute(
+                    "UPDATE analytics_outbox SET not_before = 0"
+                    " WHERE provider = ? AND not_before > ? AND lease_until <= ?",
+                    (provider, now, now),
+                ).rowcount
+            )
+        )
+
+    def outbox_trim(self, max_age_seconds: float, max_hits: int, now: float) -> TrimResult:
+        def trim(db: sqlite3.Connection) -> TrimResult:
+            cutoff = now - max_age_seconds
+            expired = dict(
+                db.execute(
+                    "SELECT provider, count(*) FROM analytics_outbox WHERE created_at < ?"
+                    " GROUP BY provider",
+                    (cutoff,),
+                ).fetchall()
+            )
+            if expired:
+                db.execute("DELETE FROM analytics_outbox WHERE created_at < ?", (cutoff,))
+            # An upper bound from the ids costs nothing; count only when it is over the limit
+            # (a count reads the whole outbox, which holds up commits while it runs).
+            remaining = db.execute(
+                "SELECT coalesce(max(id) - min(id) + 1, 0) FROM analytics_outbox"
+            ).fetchone()[0]
+            if remaining > max_hits:
+                remaining = db.execute("SELECT count(*) FROM analytics_outbox").fetchone()[0]
+            overflow: dict[str, int] = {}
+            excess = remaining - max_hits
+            if excess > 0:
+                last = db.execute(
+                    "SELECT id FROM analytics_outbox ORDER BY id LIMIT 1 OFFSET ?", (excess - 1,)
+                ).fetchone()[0]
+                overflow = dict(
+                    db.execute(
+                        "SELECT provider, count(*) FROM analytics_outbox WHERE id <= ?"
+                        " GROUP BY provider",
+                        (last,),
+                    ).fetchall()
+                )
+                db.execute("DELETE FROM analytics_outbox WHERE id <= ?", (last,))
+                remaining -= excess
+            return TrimResult(expired, overflow, remaining)
+
+        return self._transaction(trim)
+
+    def outbox_count(self, provider: str | None = None) -> int:
+        with self._lock:
+            if provider is None:
+                row = self._db.execute("SELECT count(*) FROM analytics_outbox").fetchone()
+            else:
+                row = self._db.execute(
+                    "SELECT count(*) FROM analytics_outbox WHERE provider = ?", (provider,)
+                ).fetchone()
+        return int(row[0])
+
+    def salt_for(self, day: str, candidate: bytes, keep_after: str) -> bytes:
+        def choose(db: sqlite3.Connection) -> bytes:
+            db.execute("DELETE FROM analytics_salts WHERE day < ?", (keep_after,))
+            db.execute("INSERT OR IGNORE INTO analytics_salts VALUES (?, ?)", (day, candidate))
+            row = db.execute("SELECT salt FROM analytics_salts WHERE day = ?", (day,)).fetchone()
+            return bytes(row[0])
+
+        return self._transaction(choose)
+
+    def salt_days(self) -> list[str]:
+        with self._lock:
+            rows = self._db.execute("SELECT day FROM analytics_salts ORDER BY day").fetchall()
+        return [row[0] for row in rows]
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _chunks(ids: Sequence[int]) -> list[Sequence[int]]:
+    return [ids[start : start + CHUNK] for start in range(0, len(ids), CHUNK)]
+
+
+def _marks(chunk: Sequence[int]) -> str:
+    return ", ".join("?" * len(chunk))

@@ -1,0 +1,326 @@
+"""What every provider module shares: the visitor as the hit sees it, hits, outcomes, and
+strict decoding of bodies and queries.
+
+A provider module turns one client request into zero or more redacted ``Hit``s (or raises
+``BadHit`` for a 4xx), answers the client the way its official server would, and later
+turns a batch of stored hits into upstream requests. Nothing in a hit chooses where it is
+sent: the upstream URL comes from the settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import enum
+import gzip
+import json
+import uuid
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import parse_qsl
+
+from starlette.datastructures import Headers
+
+from gateway.analytics.salts import visitor_hash
+from gateway.analytics.settings import ProviderSettings
+from gateway.store import OutboxRow
+
+PAYLOAD_VERSION = 1
+MAX_DECOMPRESSED_FACTOR = 4  # a decompressed body may be 4x the body limit, no more
+
+
+class BadHit(Exception):
+    """A request answered with ``status`` and ``{"error": message}``; ``reason`` labels the
+    metric."""
+
+    def __init__(self, status: int, message: str, reason: str = "bad_request") -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.reason = reason
+
+
+@dataclass(slots=True)
+class Visitor:
+    """The visitor of one request, as the redaction needs it."""
+
+    ip: str | None  # truncated
+    user_agent: str  # as forwarded (reduced when configured)
+    raw_user_agent: str  # for the visitor hash only, never forwarded when reduced
+    language: str | None
+    analytics: bool  # analytics consent: ids may be forwarded
+    marketing: bool  # marketing consent and no Sec-GPC: click ids, ad signals
+    salt: bytes
+    _hashes: dict[str, bytes] = field(default_factory=dict)
+
+    def hash(self, site: str) -> bytes:
+        """The cookieless visitor id for ``site`` (stable for a UTC day)."""
+        found = self._hashes.get(site)
+        if found is None:
+            found = self._hashes[site] = visitor_hash(self.salt, site, self.ip, self.raw_user_agent)
+        return found
+
+
+@dataclass(slots=True)
+class CollectRequest:
+    """One client request to a provider endpoint, body already read within the limit."""
+
+    method: str
+    path: str  # below /collect/<provider>, e.g. "/g/collect"
+    query: str
+    headers: Headers
+    body: bytes
+    visitor: Visitor
+
+
+@dataclass(slots=True)
+class Hit:
+    """A redacted hit: ``data`` is what the provider module needs to send it later."""
+
+    hit_id: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What the client gets, the way the provider's own server answers. A plain value (not
+    a Starlette response): it is sent as two raw ASGI messages, which matters at thousands
+    of hits a second."""
+
+    status: int
+    body: bytes = b""
+    media_type: str | None = None
+
+    @classmethod
+    def json(cls, value: object, status: int = 200) -> Answer:
+        return cls(status, json.dumps(value, separators=(",", ":")).encode(), "application/json")
+
+    @classmethod
+    def text(cls, text: str, status: int = 200) -> Answer:
+        return cls(status, text.encode(), "text/plain; charset=utf-8")
+
+
+@dataclass(slots=True)
+class Ingested:
+    hits: list[Hit]
+    response: Answer
+    redactions: dict[str, int] = field(default_factory=dict)  # kind -> count, for the metric
+
+
+class Outcome(enum.Enum):
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    REJECTED = "rejected"  # the upstream refused it for good (a 4xx): dropped, counted
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    outcome: Outcome
+    reason: str  # "ok", "timeout", "network", "status_503", ...
+
+
+class UpstreamError(Exception):
+    """A request that got no HTTP answer; ``reason`` is ``timeout`` or ``network``."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Upstream(Protocol):
+    """How provider modules send: one POST, its status back (``forwarder.HttpUpstream``)."""
+
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
+        """The response status; ``UpstreamError`` when there was none."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One upstream request built from stored hits."""
+
+    url: str
+    body: bytes
+    headers: dict[str, str]
+
+
+class Provider(Protocol):
+    """One provider module's entry points."""
+
+    name: str
+    settings: ProviderSettings
+
+    def route(self, method: str, path: str) -> bool:
+        """Whether ``method path`` is one of this provider's collection endpoints."""
+        ...
+
+    async def ingest(self, request: CollectRequest) -> Ingested: ...
+
+    async def forward(self, upstream: Upstream, rows: Sequence[OutboxRow]) -> list[Result]:
+        """Send ``rows`` (hits of this provider) upstream; one result per row, in order."""
+        ...
+
+
+def new_hit_id() -> str:
+    return str(uuid.uuid4())
+
+
+def stable_id(value: object) -> str | None:
+    """``value`` when it is a UUID (the provider's own event id), normalised, else None."""
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
+
+
+def encode_payload(visitor: Visitor, data: dict[str, Any]) -> bytes:
+    """The outbox row of a hit: the visitor's forwarded traits and the provider's data."""
+    document = {
+        "v": PAYLOAD_VERSION,
+        "ip": visitor.ip,
+        "ua": visitor.user_agent,
+        "lang": visitor.language,
+        "d": data,
+    }
+    return json.dumps(document, separators=(",", ":")).encode("ascii")
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """An outbox row decoded."""
+
+    row: OutboxRow
+    ip: str | None
+    user_agent: str
+    language: str | None
+    data: dict[str, Any]
+
+
+def decode_payload(row: OutboxRow) -> Stored:
+    document = json.loads(row.payload)
+    return Stored(row, document["ip"], document["ua"], document.get("lang"), document["d"])
+
+
+def parse_json(body: bytes) -> Any:
+    """JSON from UTF-8 bytes; ``BadHit`` 400 with the reason otherwise."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadHit(400, "the body is not valid UTF-8", "invalid_utf8") from None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        raise BadHit(400, "the body is not valid JSON", "malformed") from None
+
+
+def parse_query(query: str) -> list[tuple[str, str]]:
+    """Pairs of a query string (or form body), strictly UTF-8 after percent-decoding."""
+    try:
+        return parse_qsl(query, keep_blank_values=True, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError:
+        raise BadHit(400, "the query is not valid UTF-8", "invalid_utf8") from None
+    except ValueError:
+        raise BadHit(400, "the query is malformed", "malformed") from None
+
+
+def decode_text(raw: bytes, what: str = "the body") -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadHit(400, f"{what} is not valid UTF-8", "invalid_utf8") from None
+
+
+def gunzip(body: bytes, limit: int) -> bytes:
+    """A gzip body decompressed, at most ``limit`` bytes (413 beyond: no zip bombs)."""
+    try:
+        decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        result = decompressor.decompress(body, limit + 1)
+        if len(result) > limit or decompressor.unconsumed_tail:
+            raise BadHit(413, f"the decompressed body may be at most {limit} bytes", "too_large")
+        return result
+    except (zlib.error, gzip.BadGzipFile, EOFError):
+        raise BadHit(400, "the body is not valid gzip", "malformed") from None
+
+
+def unbase64(text: str | bytes) -> bytes:
+    try:
+        return base64.b64decode(text, validate=False)
+    except (binascii.Error, ValueError):
+        raise BadHit(400, "the body is not valid base64", "malformed") from None
+
+
+def classify_status(status: int) -> Result:
+    """What an upstream status means for a hit: delivered, try again, or refused for good."""
+    if 200 <= status < 300:
+        return Result(Outcome.DELIVERED, "ok")
+    if status in (408, 425, 429) or status >= 500:
+        return Result(Outcome.RETRY, f"status_{status}")
+    return Result(Outcome.REJECTED, f"status_{status}")
+
+
+async def send_one(upstream: Upstream, request: Request) -> Result:
+    """One upstream request, its failure turned into a result (never an exception)."""
+    try:
+        status = await upstream.post(request.url, request.body, request.headers)
+    except UpstreamError as error:
+        return Result(Outcome.RETRY, error.reason)
+    return classify_status(status)
+
+
+async def send_each(
+    upstream: Upstream,
+    rows: Sequence[Stored],
+    build: Callable[[Stored], Request],
+    concurrency: int = 32,
+) -> list[Result]:
+    """One upstream request per hit, ``concurrency`` at a time, results in row order.
+
+    A few workers take the next hit in turn (rather than one task per hit), which keeps the
+    per-hit cost to the request itself."""
+    results: list[Result | None] = [None] * len(rows)
+    position = 0
+
+    async def worker() -> None:
+        nonlocal position
+        while position < len(rows):
+            index = position
+            position += 1
+            results[index] = await send_one(upstream, build(rows[index]))
+
+    workers = min(concurrency, len(rows))
+    if workers == 1:
+        await worker()
+    else:
+        await asyncio.gather(*(worker() for _ in range(workers)))
+    return [
+        result if result is not None else Result(Outcome.RETRY, "not_sent") for result in results
+    ]
+
+
+def json_body(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode("ascii")
+
+
+def forwarded_headers(stored: Stored, *, with_ip: bool = True) -> dict[str, str]:
+    """The headers an upstream reads the visitor from (User-Agent, the truncated IP), and
+    the hit's stable id as ``Idempotency-Key``, so a hit sent twice is recognisable."""
+    headers = {
+        "user-agent": stored.user_agent or "consent-gateway",
+        "idempotency-key": stored.row.hit_id,
+        "content-type": "application/json",
+    }
+    if with_ip and stored.ip:
+        headers["x-forwarded-for"] = stored.ip
+    if stored.language:
+        headers["accept-language"] = stored.language
+    return headers
+
+
+def count(redactions: dict[str, int], kind: str, amount: int = 1) -> None:
+    if amount:
+        redactions[kind] = redactions.get(kind, 0) + amount

@@ -1,0 +1,262 @@
+"""``/_consent/collect/<provider>/...``: the collection endpoints, in front of the outbox.
+
+Per request: find the provider and its route (404 otherwise), drop bots, read the body
+within the provider's limit (413), let the provider module parse and redact it (400 for
+malformed input, never a 500), drop it when the visitor did not consent to analytics and
+the provider's mode is ``drop``, commit the hits to the outbox, and only then answer the
+way the provider's own server would. Every decision is counted per provider.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from starlette.datastructures import Headers
+from starlette.types import Receive, Scope, Send
+
+from gateway.agents import AgentClassifier
+from gateway.analytics.base import (
+    Answer,
+    BadHit,
+    CollectRequest,
+    Provider,
+    Visitor,
+    encode_payload,
+)
+from gateway.analytics.forwarder import Forwarder
+from gateway.analytics.ga4 import GA4
+from gateway.analytics.matomo import Matomo
+from gateway.analytics.outbox import OutboxStore, OutboxWriter
+from gateway.analytics.plausible import Plausible
+from gateway.analytics.posthog import PostHog
+from gateway.analytics.redact import RedactionRules, Redactor, TrustedProxies
+from gateway.analytics.salts import DailySalts
+from gateway.analytics.sentry import Sentry
+from gateway.analytics.settings import AnalyticsSettings
+from gateway.analytics.umami import Umami
+from gateway.consent import Category, ConsentState
+from gateway.metrics import Metrics
+from gateway.store import OutboxHit
+from gateway.store_handle import StoreHandle
+
+if TYPE_CHECKING:
+    from gateway.api import ApiRequest
+
+logger = logging.getLogger("consent_gateway")
+PREFIX = "/collect/"
+_MODULES: dict[str, Any] = {
+    "ga4": GA4,
+    "matomo": Matomo,
+    "plausible": Plausible,
+    "umami": Umami,
+    "posthog": PostHog,
+    "sentry": Sentry,
+}
+
+
+REQUESTS_PER_BATCH = 32  # upstream requests in flight for one batch of single-hit providers
+
+
+def build_providers(settings: AnalyticsSettings, redactor: Redactor) -> dict[str, Provider]:
+    """One provider object per configured ``[analytics.<name>]`` table."""
+    return {
+        name: _MODULES[name](provider, redactor, REQUESTS_PER_BATCH)
+        for name, provider in settings.providers().items()
+    }
+
+
+class Collector:
+    """The dispatcher ``ConsentAPI`` hands ``/collect/...`` requests to."""
+
+    def __init__(
+        self,
+        settings: AnalyticsSettings,
+        *,
+        trusted_proxies: list[str],
+        allowed_origins: list[str],
+        agents: AgentClassifier,
+        metrics: Metrics,
+        store: StoreHandle,
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.redactor = Redactor(
+            RedactionRules.load(),
+            ipv4_prefix=settings.ipv4_prefix,
+            ipv6_prefix=settings.ipv6_prefix,
+            agents=agents,
+            reduce_user_agent=settings.reduce_user_agent,
+        )
+        self.proxies = TrustedProxies(trusted_proxies)
+        self.allowed_origins = set(allowed_origins)
+        self.providers = build_providers(settings, self.redactor)
+        self.store = OutboxStore(store)
+        self.salts = DailySalts(self.store.call)
+        self.forwarder = Forwarder(self.providers, self.store, settings, metrics)
+        self.writer = OutboxWriter(self.store, on_commit=self.forwarder.wake)
+        self._counters: dict[tuple[str, str], Any] = {}
+        self._redactions: dict[tuple[str, str], Any] = {}
+
+    def count(self, provider: str, decision: str, amount: int = 1) -> None:
+        key = (provider, decision)
+        child = self._counters.get(key)
+        if child is None:
+            child = self._counters[key] = self.metrics.analytics_hits.labels(provider, decision)
+        child.inc(amount)
+
+    def _redacted(self, provider: str, kind: str) -> Any:
+        key = (provider, kind)
+        child = self._redactions.get(key)
+        if child is None:
+            child = self._redactions[key] = self.metrics.analytics_redactions.labels(*key)
+        return child
+
+    @property
+    def forwards(self) -> bool:
+        """Whether this process forwards (not when ``forwarder = "separate"``)."""
+        return self.settings.forwarder == "worker"
+
+    async def start(self) -> None:
+        """Start forwarding (at server start-up: hits left by an earlier process go out)."""
+        if self.forwards:
+            self.forwarder.start()
+
+    async def aclose(self) -> None:
+        """Finish the commits in progress, then stop forwarding."""
+        await self.writer.flush()
+        await self.forwarder.aclose()
+        self.store.close()
+
+    async def __call__(
+        self, route: str, scope: Scope, receive: Receive, send: Send, request: ApiRequest
+    ) -> None:
+        """Answer ``route`` (the path below the API prefix, ``/collect/<provider>/...``)."""
+        state = request.state
+        name, _, rest = route[len(PREFIX) :].partition("/")
+        headers = Headers(scope=scope)
+        try:
+            answer = await self._handle(name, "/" + rest, scope, receive, headers, state)
+        except BadHit as error:
+            self.count(name if name in self.providers else "unknown", error.reason)
+            answer = Answer.json({"error": error.message}, error.status)
+        response_headers = [(b"cache-control", b"no-store")]
+        if answer.media_type is not None:
+            response_headers.append((b"content-type", answer.media_type.encode("latin-1")))
+        response_headers.append((b"content-length", str(len(answer.body)).encode("latin-1")))
+        if answer.status == 204 and scope["method"] == "OPTIONS":
+            response_headers += _PREFLIGHT
+        origin = headers.get("origin")
+        if origin and origin.lower() in self.allowed_origins:
+            response_headers += [
+                (b"access-control-allow-origin", origin.encode("latin-1")),
+                (b"access-control-allow-credentials", b"true"),
+                (b"vary", b"Origin"),
+            ]
+        await send(
+            {"type": "http.response.start", "status": answer.status, "headers": response_headers}
+        )
+        await send({"type": "http.response.body", "body": answer.body})
+
+    async def _handle(
+        self,
+        name: str,
+        path: str,
+        scope: Scope,
+        receive: Receive,
+        headers: Headers,
+        state: ConsentState,
+    ) -> Answer:
+        provider = self.providers.get(name)
+        method = scope["method"]
+        if provider is None:
+            raise BadHit(404, f"no analytics provider is collected at {scope['path']}", "not_found")
+        if method == "OPTIONS":
+            return Answer(204)
+        if not provider.route(method, path):
+            raise BadHit(404, f"no {name} endpoint at {scope['path']} for {method}", "not_found")
+        if state.bot:
+            self.count(name, "bot")
+            return Answer(204)
+        body = await _read_body(headers, receive, provider.settings.body_limit)
+        try:
+            visitor = await self._visitor(scope, headers, state)
+        except Exception:
+            logger.exception("could not read today's salt from the store")
+            self.metrics.store_errors.labels("salt_for").inc()
+            raise BadHit(503, "the hit could not be stored; please retry", "store_error") from None
+        query = scope.get("query_string", b"").decode("latin-1")
+        request = CollectRequest(method, path, query, headers, body, visitor)
+        try:
+            ingested = await provider.ingest(request)
+        except BadHit:
+            raise
+        except Exception:  # a parser bug: fail closed, store nothing, no 500
+            logger.exception("could not parse a %s hit", name)
+            raise BadHit(400, "the hit could not be read", "malformed") from None
+        for kind, amount in ingested.redactions.items():
+            self._redacted(name, kind).inc(amount)
+        if not ingested.hits:
+            self.count(name, "filtered")
+            return ingested.response
+        if not visitor.analytics and provider.settings.mode == "drop":
+            self.count(name, "no_consent", len(ingested.hits))
+            return ingested.response
+        now = time.time()
+        hits = [
+            OutboxHit(hit.hit_id, name, encode_payload(visitor, hit.data), now)
+            for hit in ingested.hits
+        ]
+        if self.forwards and not self.forwarder.running:
+            self.forwarder.start()  # served without a lifespan: start with the first hit
+        try:
+            await self.writer.add(hits)
+        except Exception:
+            self.count(name, "store_error", len(hits))
+            self.metrics.store_errors.labels("outbox_add").inc()
+            raise BadHit(503, "the hit could not be stored; please retry", "store_error") from None
+        self.count(name, "consented" if visitor.analytics else "cookieless", len(hits))
+        return ingested.response
+
+    async def _visitor(self, scope: Scope, headers: Headers, state: ConsentState) -> Visitor:
+        client = scope.get("client")
+        peer = str(client[0]) if client else None
+        address = self.proxies.client(peer, headers.getlist("x-forwarded-for"))
+        user_agent = headers.get("user-agent", "")
+        language = headers.get("accept-language")
+        return Visitor(
+            ip=self.redactor.ip(address),
+            user_agent=self.redactor.user_agent(user_agent),
+            raw_user_agent=user_agent,
+            language=language.split(",")[0].strip()[:35] if language else None,
+            analytics=state.allows(Category.ANALYTICS),
+            marketing=state.allows(Category.MARKETING) and not state.gpc,
+            salt=await self.salts.current(),
+        )
+
+
+_PREFLIGHT = [
+    (b"access-control-allow-methods", b"GET, POST"),
+    (b"access-control-allow-headers", b"content-type"),
+    (b"access-control-max-age", b"600"),
+]
+
+
+async def _read_body(headers: Headers, receive: Receive, limit: int) -> bytes:
+    declared = headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise BadHit(400, "invalid Content-Length")
+        if int(declared) > limit:
+            raise BadHit(413, f"the body may be at most {limit} bytes", "too_large")
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise BadHit(400, "the client went away")
+        body += message.get("body", b"")
+        if len(body) > limit:
+            raise BadHit(413, f"the body may be at most {limit} bytes", "too_large")
+        if not message.get("more_body", False):
+            return bytes(body)

@@ -1,0 +1,253 @@
+"""What leaves the gateway about a visitor: truncated IPs, scrubbed URLs, no click ids.
+
+Pure functions and one ``Redactor`` built at start-up from the settings and
+``rules/analytics.toml``. Every provider module uses the same pieces, so "no full IP, no
+e-mail address in a URL, no click id without marketing consent" holds for all of them.
+
+- The client address is the first untrusted hop of ``X-Forwarded-For`` read from the right,
+  and only when the direct peer is a trusted proxy (as uvicorn's proxy_headers.py does);
+  then it is truncated to its network (IPv4 /24, IPv6 /48 by default).
+- URL query parameters that carry personal data, and values that look like an e-mail
+  address, are removed; the rest of the URL keeps its exact encoding. A URL that does not
+  parse is dropped rather than forwarded as it is.
+- An external referrer is reduced to its origin, as ``Referrer-Policy: strict-origin`` would.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import tomllib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
+
+from gateway.agents import AgentClassifier
+from gateway.resources import rules_dir
+
+_WORD_SPLIT = re.compile(r"[_\-.\[\]\s]+|(?<=[a-z0-9])(?=[A-Z])")
+_EMAIL = re.compile(r"[^@\s/?#&=]+@[^@\s/?#&=]+\.[A-Za-z]{2,}")
+MAX_URL_LENGTH = 8192
+MEMO_SIZE = 8192
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class RedactionRules:
+    """The data of ``rules/analytics.toml``."""
+
+    personal_words: frozenset[str]
+    personal_names: frozenset[str]
+    click_ids: frozenset[str]
+    browser_agents: dict[str, str]
+    system_agents: dict[str, str]
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> RedactionRules:
+        path = path or rules_dir() / "analytics.toml"
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            personal = data["personal_parameters"]
+            agents = data["reduced_agents"]
+            return cls(
+                personal_words=frozenset(w.lower() for w in personal["words"]),
+                personal_names=frozenset(n.lower() for n in personal["names"]),
+                click_ids=frozenset(n.lower() for n in data["click_ids"]["names"]),
+                browser_agents=dict(agents["browsers"]),
+                system_agents=dict(agents["systems"]),
+            )
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, TypeError) as e:
+            raise ValueError(f"{path}: cannot read the redaction rules ({e!r})") from None
+
+    def is_personal(self, name: str) -> bool:
+        """Whether a parameter of this name carries personal data."""
+        lowered = name.lower()
+        if lowered in self.personal_names or lowered in self.personal_words:
+            return True
+        return any(word.lower() in self.personal_words for word in _WORD_SPLIT.split(name))
+
+    def is_click_id(self, name: str) -> bool:
+        return name.lower() in self.click_ids
+
+
+def looks_like_email(value: str) -> bool:
+    return _EMAIL.search(value) is not None
+
+
+class TrustedProxies:
+    """The proxies whose ``X-Forwarded-For`` the gateway believes."""
+
+    def __init__(self, networks: Iterable[str]) -> None:
+        self._networks: tuple[IPNetwork, ...] = tuple(
+            ipaddress.ip_network(network, strict=False) for network in networks
+        )
+
+    def __contains__(self, host: str) -> bool:
+        if not self._networks:
+            return False
+        try:
+            address = ipaddress.ip_address(host.strip())
+        except ValueError:
+            return False
+        return any(address in network for network in self._networks)
+
+    def client(self, peer: str | None, forwarded_for: Sequence[str]) -> str | None:
+        """The visitor's address: ``peer``, or, when ``peer`` is a trusted proxy, the first
+        untrusted hop of ``X-Forwarded-For`` from the right (the leftmost when all are)."""
+        if peer is None or peer not in self or not forwarded_for:
+            return peer
+        hops = [hop.strip() for value in forwarded_for for hop in value.split(",")]
+        hops = [hop for hop in hops if hop]
+        for hop in reversed(hops):
+            if hop not in self:
+                return hop
+        return hops[0] if hops else peer
+
+
+@lru_cache(maxsize=65_536)
+def truncate_ip(address: str, ipv4_prefix: int = 24, ipv6_prefix: int = 48) -> str | None:
+    """The network part of ``address`` (``203.0.113.7`` -> ``203.0.113.0``), or None when it
+    is not an IP address. An IPv4-mapped IPv6 address is treated as the IPv4 one."""
+    try:
+        parsed = ipaddress.ip_address(address.strip().strip("[]"))
+    except ValueError:
+        return None
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            parsed = parsed.ipv4_mapped
+        else:
+            unscoped = ipaddress.IPv6Address(parsed.packed)  # without a %zone
+            network = ipaddress.IPv6Network((unscoped, ipv6_prefix), strict=False)
+            return str(network.network_address)
+    return str(ipaddress.IPv4Network((parsed, ipv4_prefix), strict=False).network_address)
+
+
+def _same_site(host: str | None, other: str | None) -> bool:
+    if not host or not other:
+        return False
+    return host.lower().removeprefix("www.") == other.lower().removeprefix("www.")
+
+
+class Redactor:
+    """URL, referrer, IP and User-Agent redaction for one gateway."""
+
+    def __init__(
+        self,
+        rules: RedactionRules,
+        *,
+        ipv4_prefix: int = 24,
+        ipv6_prefix: int = 48,
+        agents: AgentClassifier | None = None,
+        reduce_user_agent: bool = False,
+    ) -> None:
+        self.rules = rules
+        self.ipv4_prefix = ipv4_prefix
+        self.ipv6_prefix = ipv6_prefix
+        self._agents = agents
+        self.reduces_user_agent = reduce_user_agent and agents is not None
+        self._reduced: dict[str, str] = {}
+        # Many visitors load the same pages: a scrubbed URL is remembered (bounded).
+        self._urls: dict[tuple[str, bool], str] = {}
+
+    def ip(self, address: str | None) -> str | None:
+        return truncate_ip(address, self.ipv4_prefix, self.ipv6_prefix) if address else None
+
+    def keep_parameter(self, name: str, value: str, marketing: bool) -> bool:
+        """Whether a URL or hit parameter may be forwarded."""
+        if self.rules.is_personal(name) or looks_like_email(value):
+            return False
+        return marketing or not self.rules.is_click_id(name)
+
+    def scrub_query(self, query: str, marketing: bool) -> str:
+        """``query`` without personal and (without marketing consent) click-id parameters;
+        kept parameters keep their exact encoding."""
+        if not query:
+            return query
+        kept = []
+        for part in query.split("&"):
+            raw_name, _, raw_value = part.partition("=")
+            name, value = unquote_plus(raw_name), unquote_plus(raw_value)
+            if part and self.keep_parameter(name, value, marketing):
+                kept.append(part)
+        return "&".join(kept)
+
+    def url(self, url: str, marketing: bool) -> str:
+        """A page URL (absolute or a path) fit to forward; "" when it does not parse."""
+        if not url:
+            return url
+        key = (url, marketing)
+        found = self._urls.get(key)
+        if found is None:
+            found = self._scrub_url(url, marketing)
+            if len(self._urls) >= MEMO_SIZE:
+                self._urls.clear()
+            self._urls[key] = found
+        return found
+
+    def _scrub_url(self, url: str, marketing: bool) -> str:
+        if len(url) > MAX_URL_LENGTH:
+            url = url[:MAX_URL_LENGTH]
+        try:
+            parts = urlsplit(url)
+            netloc = parts.netloc.rpartition("@")[2]  # never user:password@
+            if parts.port is not None and not 0 < parts.port < 65536:
+                return ""
+        except ValueError:
+            return ""
+        fragment = parts.fragment
+        if "=" in fragment:
+            fragment = self.scrub_query(fragment, marketing)
+        if looks_like_email(unquote_plus(parts.path)):
+            return urlunsplit((parts.scheme, netloc, "", "", ""))
+        return urlunsplit(
+            (parts.scheme, netloc, parts.path, self.scrub_query(parts.query, marketing), fragment)
+        )
+
+    def referrer(self, referrer: str | None, page: str | None, marketing: bool) -> str | None:
+        """Same-site referrers scrubbed like page URLs; others reduced to their origin."""
+        if not referrer:
+            return referrer
+        try:
+            parts = urlsplit(referrer)
+            host = parts.hostname
+            page_host = urlsplit(page).hostname if page else None
+        except ValueError:
+            return ""
+        if not parts.scheme or not host:
+            return self.url(referrer, marketing)  # a path: the same site
+        if page_host is not None and _same_site(host, page_host):
+            return self.url(referrer, marketing)
+        try:
+            port = f":{parts.port}" if parts.port else ""
+        except ValueError:
+            return ""
+        return f"{parts.scheme}://{host}{port}/"
+
+    def host_of(self, url: str | None) -> str | None:
+        try:
+            return urlsplit(url).hostname if url else None
+        except ValueError:
+            return None
+
+    def user_agent(self, user_agent: str) -> str:
+        """The User-Agent to forward: as sent, or reduced to family, major, OS and device."""
+        if not self.reduces_user_agent or not user_agent or self._agents is None:
+            return user_agent
+        reduced = self._reduced.get(user_agent)
+        if reduced is None:
+            info = self._agents.describe(user_agent)
+            systems, browsers = self.rules.system_agents, self.rules.browser_agents
+            system = systems.get(info.os_family, systems["other"]).format(os_family=info.os_family)
+            template = browsers.get(info.browser_family, browsers["other"])
+            reduced = template.format(
+                os=system,
+                major=info.browser_major or "0",
+                family=info.browser_family.replace(" ", ""),
+            )
+            if len(self._reduced) >= 4096:
+                self._reduced.clear()
+            self._reduced[user_agent] = reduced
+        return reduced

@@ -1,0 +1,162 @@
+"""The ``[analytics]`` settings: one table per provider, plus redaction and outbox limits.
+
+A provider is collected only when its table is present. Credentials (GA4's ``api_secret``,
+Matomo's ``token_auth``, Sentry's DSN) live here and nowhere else: whatever a client sends in
+their place is removed, and the upstream URL is fixed here, so no request can choose where a
+hit goes.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Mode = Literal["drop", "cookieless"]
+
+KB = 1024
+MB = 1024 * KB
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r} is not an http(s) URL like https://analytics.example")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError(f"{value!r}: give the URL without query, fragment or credentials")
+    return value.rstrip("/")
+
+
+class ProviderSettings(BaseModel):
+    """What every provider has: where hits go and what happens without analytics consent."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    upstream: str = Field(description="Base URL of the provider's collection server.")
+    mode: Mode = Field(
+        "cookieless",
+        description="Without analytics consent: `cookieless` forwards without ids, `drop` "
+        "answers the client but forwards nothing.",
+    )
+    body_limit: int = Field(64 * KB, ge=KB, le=64 * MB, description="Largest body accepted.")
+    site_ids: list[str] = Field(
+        default_factory=list,
+        description="Measurement ids / site ids / domains / API keys accepted; empty: any.",
+    )
+
+    @field_validator("upstream")
+    @classmethod
+    def _upstream_shape(cls, value: str) -> str:
+        return _http_url(value)
+
+
+class GA4Settings(ProviderSettings):
+    upstream: str = "https://region1.google-analytics.com"
+    api_secret: str | None = Field(
+        None, description="Measurement Protocol secret; /mp/collect needs it."
+    )
+
+
+class MatomoSettings(ProviderSettings):
+    """``upstream`` is the full URL of matomo.php."""
+
+    token_auth: str | None = Field(
+        None, description="Lets Matomo accept the truncated IP (`cip`); never sent by clients."
+    )
+
+
+class PlausibleSettings(ProviderSettings):
+    upstream: str = "https://plausible.io"
+
+
+class UmamiSettings(ProviderSettings):
+    upstream: str = "https://cloud.umami.is"
+
+
+class PostHogSettings(ProviderSettings):
+    upstream: str = "https://us.i.posthog.com"
+    body_limit: int = Field(MB, ge=KB, le=64 * MB)
+
+
+class SentrySettings(ProviderSettings):
+    """The DSN decides the upstream: ``<scheme>://<host>/api/<project>/envelope/``."""
+
+    upstream: str = ""
+    dsn: str = Field(description="The project's DSN; envelopes naming another are refused.")
+    body_limit: int = Field(MB, ge=KB, le=64 * MB)
+    mode: Mode = "cookieless"
+
+    @field_validator("upstream")
+    @classmethod
+    def _upstream_shape(cls, value: str) -> str:
+        return _http_url(value) if value else value
+
+    @field_validator("dsn")
+    @classmethod
+    def _dsn_shape(cls, value: str) -> str:
+        parts = urlsplit(value)
+        project = parts.path.rstrip("/").rsplit("/", 1)[-1]
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or not parts.username
+            or not project.isdigit()
+        ):
+            raise ValueError(f"{value!r} is not a DSN like https://<key>@o1.ingest.sentry.io/42")
+        return value
+
+    @model_validator(mode="after")
+    def _upstream_from_dsn(self) -> SentrySettings:
+        if not self.upstream:
+            parts = urlsplit(self.dsn)
+            path, _, project = parts.path.rstrip("/").rpartition("/")
+            netloc = parts.netloc.rpartition("@")[2]
+            upstream = f"{parts.scheme}://{netloc}{path}/api/{project}/envelope"
+            object.__setattr__(self, "upstream", upstream)
+        return self
+
+
+class AnalyticsSettings(BaseModel):
+    """The ``[analytics]`` table."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ga4: GA4Settings | None = None
+    matomo: MatomoSettings | None = None
+    plausible: PlausibleSettings | None = None
+    umami: UmamiSettings | None = None
+    posthog: PostHogSettings | None = None
+    sentry: SentrySettings | None = None
+
+    forwarder: Literal["worker", "separate"] = Field(
+        "worker",
+        description="`worker`: every gateway worker forwards; `separate`: workers only "
+        "collect and `consent-gateway forward` runs the forwarder as a process of its own.",
+    )
+    ipv4_prefix: int = Field(24, ge=0, le=32, description="Bits of an IPv4 address kept.")
+    ipv6_prefix: int = Field(48, ge=0, le=128, description="Bits of an IPv6 address kept.")
+    reduce_user_agent: bool = Field(
+        False, description="Forward only browser family, major version, OS and device class."
+    )
+    outbox_max_age_hours: float = Field(72, gt=0, description="Older hits are dropped.")
+    outbox_max_hits: int = Field(1_000_000, ge=100, description="Beyond it the oldest are dropped.")
+    forward_batch_size: int = Field(100, ge=1, le=1000)
+    forward_concurrency: int = Field(8, ge=1, le=64, description="Requests in flight per provider.")
+    forward_timeout_seconds: float = Field(10, gt=0, le=120)
+    retry_base_seconds: float = Field(1, gt=0, description="Pause after the first failure.")
+    retry_max_seconds: float = Field(300, gt=0, description="Longest pause between retries.")
+    breaker_failures: int = Field(5, ge=1, description="Failures in a row that open the breaker.")
+    breaker_cooldown_seconds: float = Field(30, gt=0)
+
+    def providers(self) -> dict[str, ProviderSettings]:
+        """The configured providers by name."""
+        found = {
+            "ga4": self.ga4,
+            "matomo": self.matomo,
+            "plausible": self.plausible,
+            "umami": self.umami,
+            "posthog": self.posthog,
+            "sentry": self.sentry,
+        }
+        return {name: value for name, value in found.items() if value is not None}
