@@ -8,7 +8,6 @@ could not be proven.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -36,6 +35,7 @@ from gateway.consent import (
 )
 from gateway.cookies import build_set_cookie
 from gateway.enforce import Header, expire_refused
+from gateway.later import LaterWrite
 from gateway.metrics import CONTENT_TYPE, Metrics
 from gateway.policy import SECONDS_PER_DAY, ConsentPolicy
 from gateway.store import ConsentRecord
@@ -91,10 +91,9 @@ class ConsentAPI:
             )
         self.seen_flush_seconds = SEEN_FLUSH_SECONDS
         self._seen_read_at = -DECLARATION_CACHE_SECONDS
-        self._flush: asyncio.TimerHandle | None = None
-        self._flushes: set[asyncio.Task[None]] = set()
+        self.seen_writes = LaterWrite(self._write_seen, lambda: self.seen_flush_seconds)
         if policy.settings.declare_seen_cookies:
-            policy.seen_rules.on_pending = self._write_seen_soon
+            policy.seen_rules.on_pending = self.seen_writes.soon
         self.collect = _collector(policy, metrics, store)
 
     async def __call__(
@@ -161,29 +160,12 @@ class ConsentAPI:
             include_seen=settings.declare_seen_cookies,
         )
 
-    def _write_seen_soon(self) -> None:
-        """Called on the request path when the first rule of a batch is seen."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return  # seen outside a server: the next declaration request writes it
-        if self._flush is None:
-            self._flush = loop.call_later(self.seen_flush_seconds, self._write_seen_later)
-
-    def _write_seen_later(self) -> None:
-        self._flush = None
-        task = asyncio.get_running_loop().create_task(self._write_seen())
-        self._flushes.add(task)
-        task.add_done_callback(self._flushes.discard)
-
     async def _write_seen(self) -> None:
         batch = self.policy.seen_rules.take()
         if not batch:
             return
         try:
-            await self.store.call(
-                lambda store: store.note_cookie_rules(batch, datetime.now(UTC))
-            )
+            await self.store.call(lambda store: store.note_cookie_rules(batch, datetime.now(UTC)))
         except Exception:
             logger.exception("could not write the cookie rules seen on this site")
             self.metrics.store_errors.labels("note_cookie_rules").inc()

@@ -9,7 +9,6 @@ framework; per-request state lives in locals and closures, never on ``self``.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ from gateway.banner import Banner
 from gateway.enforce import COOKIE, Enforcer, request_headers, request_host
 from gateway.html import TrackerHook
 from gateway.inject import Injector, PageResponder, is_html
+from gateway.later import LaterWrite
 from gateway.metrics import Metrics
 from gateway.policy import ConsentPolicy
 from gateway.settings import Settings
@@ -73,9 +73,10 @@ class ConsentMiddleware:
         self._inject = self.injector if self.injector.active else None
         self._prefix = self.settings.api_prefix
         self._prefix_slash = self._prefix + "/"
-        self._flushes: set[asyncio.Task[None]] = set()
-        self._flush_timer: asyncio.TimerHandle | None = None
-        self.policy.unknown_log.on_pending = self._flush_unknown_soon
+        self._unknown_writes = LaterWrite(
+            self._flush_unknown, lambda: self.policy.unknown_log.flush_interval
+        )
+        self.policy.unknown_log.on_pending = self._unknown_writes.soon
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -157,28 +158,9 @@ class ConsentMiddleware:
         """Write what is pending and close the store."""
         if self.api.collect is not None:
             await self.api.collect.aclose()
-        if self._flush_timer is not None:
-            self._flush_timer.cancel()
-            self._flush_timer = None
-        if self._flushes:
-            await asyncio.gather(*self._flushes, return_exceptions=True)
-        await self._flush_unknown()
+        await self._unknown_writes.close()
+        await self.api.seen_writes.close()
         self.store.close()
-
-    def _flush_unknown_soon(self) -> None:
-        """Called when the first unknown name of a batch is noted: write it in a while."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return  # noted outside a server: aclose() writes the batch
-        delay = self.policy.unknown_log.flush_interval
-        self._flush_timer = loop.call_later(delay, self._flush_unknown_later)
-
-    def _flush_unknown_later(self) -> None:
-        self._flush_timer = None
-        task = asyncio.get_running_loop().create_task(self._flush_unknown())
-        self._flushes.add(task)
-        task.add_done_callback(self._flushes.discard)
 
     async def _flush_unknown(self) -> None:
         batch = self.policy.unknown_log.take()

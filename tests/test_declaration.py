@@ -169,6 +169,23 @@ async def test_seen_rules_are_written_without_a_declaration_request(tmp_path: Pa
     await gateway.aclose()
 
 
+async def test_seen_rules_still_pending_are_written_when_the_gateway_closes(
+    tmp_path: Path,
+) -> None:
+    settings = Settings.load(
+        environ={}, secret=SECRET, database_url=f"sqlite:///{tmp_path / 'shared.db'}"
+    )
+    gateway = ConsentMiddleware(sets_cookies("_fbp"), settings)
+    gateway.api.seen_flush_seconds = 3600
+    async with client_for(gateway) as client:
+        await client.get("/")
+    assert gateway.store.get().cookie_rules_seen() == set()  # not due for an hour
+    await gateway.aclose()
+    reopened = ConsentMiddleware(sets_cookies(), settings)
+    assert reopened.store.get().cookie_rules_seen() == {"exact:_fbp"}
+    await reopened.aclose()
+
+
 async def test_only_the_site_rules_without_seen_cookies(make_gateway: Gateway) -> None:
     site_rule = {"name": "cart", "category": "essential", "retention": "1 day", "purpose": "x"}
     gateway = make_gateway(
