@@ -212,11 +212,11 @@ class Banner:
         link = f' <a href="{html.escape(policy)}">{text("policy")}</a>' if policy else ""
         boxes = "".join(
             f'<label><input type="checkbox" name="{c.value}" value="on"'
-            f'{" checked" if state.allows(c) else ""}> {text(c.value)}</label> '
+            f"{' checked' if state.allows(c) else ''}> {text(c.value)}</label> "
             for c in OPTIONAL_CATEGORIES
         )
         forms = (
-            f'<p><strong>{text("title")}</strong> {text("text")}{link}</p>'
+            f"<p><strong>{text('title')}</strong> {text('text')}{link}</p>"
             f'<form method="post" action="{action}" class="cg-btns">'
             f'<button class="cg-btn" name="all" value="accept">{text("accept")}</button>'
             f'<button class="cg-btn" name="all" value="reject">{text("reject")}</button></form>'
@@ -224,7 +224,7 @@ class Banner:
             f'<button class="cg-btn">{text("save")}</button></form>'
         )
         if state.decided:
-            forms = f'<details><summary>{text("reopen")}</summary>{forms}</details>'
+            forms = f"<details><summary>{text('reopen')}</summary>{forms}</details>"
         language = html.escape(self.settings.default_language)
         return (
             f'<noscript><div class="cg cg-bar cg-nojs{" cg-done" if state.decided else ""}"'

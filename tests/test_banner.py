@@ -281,9 +281,7 @@ async def test_the_no_script_forms_post_a_choice(make_gateway: Gateway) -> None:
     assert customize["boxes"] == {"preferences": False, "analytics": False, "marketing": False}
     async with client_for(gateway) as client:
         headers = {**ORIGIN_HEADERS, "referer": "http://testserver/shop"}
-        answer = await client.post(
-            choose_all["action"], data={"all": "accept"}, headers=headers
-        )
+        answer = await client.post(choose_all["action"], data={"all": "accept"}, headers=headers)
         assert answer.status_code == 303 and answer.headers["location"] == "/shop"
         state = (await client.get("/_consent/state")).json()
     assert state["categories"]["marketing"] is True

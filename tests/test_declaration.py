@@ -188,9 +188,7 @@ async def test_seen_rules_still_pending_are_written_when_the_gateway_closes(
 
 async def test_only_the_site_rules_without_seen_cookies(make_gateway: Gateway) -> None:
     site_rule = {"name": "cart", "category": "essential", "retention": "1 day", "purpose": "x"}
-    gateway = make_gateway(
-        sets_cookies("_ga"), declare_seen_cookies=False, cookies=[site_rule]
-    )
+    gateway = make_gateway(sets_cookies("_ga"), declare_seen_cookies=False, cookies=[site_rule])
     async with client_for(gateway) as client:
         await client.get("/")
         listed = (await client.get("/_consent/declaration")).json()

@@ -102,8 +102,12 @@ def ran(page: Page) -> dict[str, Any]:
     )
 
 
-NOTHING_RAN = {"inline": "inline analytics: blocked", "analytics": 0, "marketing": False,
-               "tracker": False}
+NOTHING_RAN = {
+    "inline": "inline analytics: blocked",
+    "analytics": 0,
+    "marketing": False,
+    "tracker": False,
+}
 
 
 def wait_for_hits(site: Shop, page: Page, count: int) -> None:
@@ -189,8 +193,12 @@ def test_accept_all_runs_everything_without_a_reload(
         bar(page).get_by_role("button", name="Accept all").click()
         page.wait_for_function("window.trackerRan === true && window.analyticsRuns === 1")
         assert page.evaluate("window.samePage") is True  # no reload
-        assert ran(page) == {"inline": "inline analytics: ran", "analytics": 1,
-                             "marketing": True, "tracker": True}
+        assert ran(page) == {
+            "inline": "inline analytics: ran",
+            "analytics": 1,
+            "marketing": True,
+            "tracker": True,
+        }
         page.frame_locator("iframe[title='Product video']").locator("#player").wait_for()
         page.wait_for_function("document.querySelector('main img').naturalWidth === 1")
         assert third.hosts() >= THIRD_PARTY_HOSTS
@@ -214,13 +222,19 @@ def test_choices_persist_across_reloads_and_can_be_withdrawn(
         page.reload()
         page.wait_for_function("window.trackerRan === true && window.analyticsRuns === 1")
         assert bar(page).is_hidden()
-        assert ran(page) == {"inline": "inline analytics: ran", "analytics": 1,
-                             "marketing": False, "tracker": True}
+        assert ran(page) == {
+            "inline": "inline analytics: ran",
+            "analytics": 1,
+            "marketing": False,
+            "tracker": True,
+        }
         assert "_pk_id.1.1fff" in jar(context) and "_gcl_au" not in jar(context)
 
         reopen(page).click()
-        switches = {n: dialog(page).get_by_role("switch", name=n).is_checked()
-                    for n in ("Preferences", "Analytics", "Marketing")}
+        switches = {
+            n: dialog(page).get_by_role("switch", name=n).is_checked()
+            for n in ("Preferences", "Analytics", "Marketing")
+        }
         assert switches == {"Preferences": False, "Analytics": True, "Marketing": False}
         with page.expect_navigation():  # analytics ran here: withdrawing it reloads
             dialog(page).get_by_role("button", name="Reject all").click()
@@ -263,8 +277,12 @@ def test_the_whole_flow_works_from_the_keyboard_alone(
         reopen(page).wait_for()
         wait_active(page, "Privacy choices")  # the Customize button is gone
         state = page.evaluate("consentGateway.get().categories")
-        assert state == {"essential": True, "preferences": False, "analytics": True,
-                         "marketing": False}
+        assert state == {
+            "essential": True,
+            "preferences": False,
+            "analytics": True,
+            "marketing": False,
+        }
         page.wait_for_function("window.analyticsRuns === 1")
 
         page.keyboard.press("Enter")
@@ -521,9 +539,7 @@ def test_right_to_left_layout(
         assert page.locator("#cg").get_attribute("dir") == "ltr"
 
 
-def test_language_from_the_page_then_from_the_browser(
-    tmp_path: Path, browser: Browser
-) -> None:
+def test_language_from_the_page_then_from_the_browser(tmp_path: Path, browser: Browser) -> None:
     context = browser.new_context(locale="fr-FR")
     third = ThirdParties(context)
     page = context.new_page()
@@ -532,8 +548,11 @@ def test_language_from_the_page_then_from_the_browser(
         bar(page, "Cookies und Ihre Privatsphäre").wait_for()
         page.goto(site.url + "/?lang=xx")
         bar(page, "Les cookies et votre vie privée").wait_for()
-        locales = [url.rsplit("/", 1)[1].split(".")[0] for url in third.requests
-                   if "/_consent/locales/" in url]
+        locales = [
+            url.rsplit("/", 1)[1].split(".")[0]
+            for url in third.requests
+            if "/_consent/locales/" in url
+        ]
         assert locales == ["de", "fr"]  # only the visitor's language, once per page
     context.close()
 
@@ -659,8 +678,12 @@ def test_the_javascript_api(tmp_path: Path, context: BrowserContext, page: Page)
             }"""
         )
         assert result["before"] is False
-        assert result["after"] == {"essential": True, "preferences": True, "analytics": False,
-                                   "marketing": False}
+        assert result["after"] == {
+            "essential": True,
+            "preferences": True,
+            "analytics": False,
+            "marketing": False,
+        }
         assert result["seen"] == [True]  # unsubscribed before the second change
         assert result["events"] == [True, False]
         assert result["refused"] == "unknown category tracking"
@@ -690,7 +713,10 @@ def test_click_to_load_once_or_for_good(
         player.locator("#player").wait_for()
         page.wait_for_function("window.marketingRan === true")
         assert page.evaluate("consentGateway.get().categories") == {
-            "essential": True, "preferences": False, "analytics": False, "marketing": True
+            "essential": True,
+            "preferences": False,
+            "analytics": False,
+            "marketing": True,
         }
 
 

@@ -172,7 +172,10 @@ def test_an_unreachable_consent_api_grants_nothing_and_throws_nothing(
         page.wait_for_load_state("networkidle")
         assert page.locator("#cg").count() == 0
         assert page.evaluate("consentGateway.get().categories") == {
-            "essential": True, "preferences": False, "analytics": False, "marketing": False
+            "essential": True,
+            "preferences": False,
+            "analytics": False,
+            "marketing": False,
         }
         assert inline(page) == "inline analytics: blocked"
     assert errors == []
