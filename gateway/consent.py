@@ -94,6 +94,19 @@ class ConsentState:
         }
 
 
+def visible(state: ConsentState) -> tuple[object, ...]:
+    """The part of a consent state a page may reflect (``gateway.banner.public_state``'s fields):
+    visitors with the same choice get the same page, whatever their consent ids."""
+    return (
+        state.granted,
+        state.decided,
+        state.source,
+        state.regime,
+        state.policy_version,
+        state.gpc,
+    )
+
+
 def grants_from(mapping: Mapping[Category, bool]) -> frozenset[Category]:
     """The granted categories of a ``{category: bool}`` mapping, essential always in."""
     return frozenset({Category.ESSENTIAL, *(c for c, on in mapping.items() if on)})

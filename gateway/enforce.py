@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from starlette.types import Scope
 
-from gateway.consent import Category, ConsentState
+from gateway.consent import Category, ConsentState, visible
 from gateway.cookies import (
     expiry_headers,
     filter_cookie_pieces,
@@ -47,6 +47,10 @@ _BIT = {
 NEVER = 8  # cookies that may never pass (``unknown_cookies = "deny"``, unparsable lines)
 
 
+# The kept headers, whether it is an HTML page, the metric children and unknown names to count.
+ResponsePlan = tuple[tuple[Header, ...], bool, tuple[object, ...], tuple[str, ...]]
+
+
 def request_headers(headers: list[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
     """Request headers by (lower-case) name, built in C; a repeated header's last value wins,
     but repeated Cookie headers (HTTP/2 sends one per cookie) are joined with "; "."""
@@ -56,6 +60,15 @@ def request_headers(headers: list[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
         if len(cookies) > 1:
             named[COOKIE] = b"; ".join(cookies)
     return named
+
+
+XHTML = b"application/xhtml+xml"
+
+
+def is_html(content_type: bytes) -> bool:
+    """Whether a ``Content-Type`` is an HTML page's."""
+    media = content_type.partition(b";")[0].strip().lower()
+    return media == b"text/html" or media == XHTML
 
 
 def granted_bits(state: ConsentState) -> int:
@@ -81,6 +94,7 @@ class Visit:
     unknown: tuple[str, ...]  # names no rule classifies, one per pair
     valid_until: float  # the consent decision expires then
     counted: bool  # each request of this visit adds to a metric or the unknown-name log
+    shown: tuple[object, ...]  # ``visible(state)``: what a page may reflect of it
 
 
 class Enforcer:
@@ -92,16 +106,17 @@ class Enforcer:
         self._memo_size = memo_size
         self._consent_cookie = policy.settings.cookie_name
         resolver = policy.resolver
-        # What a visit depends on. b"" for a header that is not configured: no header has an
-        # empty name, so its place in the key holds None. The client address only counts
-        # with a GeoIP database.
-        self._country_header = resolver.country_header or b""
-        self._subdivision_header = resolver.subdivision_header or b""
+        # The request headers a visit depends on (the place headers only when configured);
+        # the client address only counts with a GeoIP database.
+        places = (resolver.country_header, resolver.subdivision_header)
+        self._key_headers = (COOKIE, SEC_GPC, *(name for name in places if name))
         self._reads_ip = resolver.reads_client_ip
         self._bot_kind = policy.agents.bot_kind
         self._visits: dict[tuple[object, ...], Visit] = {}
         # Set-Cookie value -> (category bit, metric label, the name when no rule knows it)
         self._set_cookies: dict[bytes, tuple[int, str, str | None]] = {}
+        # (response headers, granted bits) -> what ``response`` returns, and what it counts
+        self._responses: dict[tuple[object, ...], ResponsePlan] = {}
 
     def visit(self, headers: Mapping[bytes, bytes], scope: Scope) -> Visit:
         """The visit for the request in ``scope`` whose headers by name are ``headers``
@@ -112,14 +127,7 @@ class Enforcer:
         # The bot kind, not the User-Agent: one visitor's requests share a User-Agent anyway,
         # and keying on it would make every new browser version a new visit.
         bot_kind = self._bot_kind(get(USER_AGENT, b""))
-        key = (
-            get(COOKIE),
-            bot_kind,
-            get(SEC_GPC),
-            get(self._country_header),
-            get(self._subdivision_header),
-            client[0] if client else None,
-        )
+        key = (bot_kind, client[0] if client else None, *map(get, self._key_headers))
         visit = self._visits.get(key)
         if visit is None or visit.valid_until < time.time():
             client = scope.get("client")
@@ -134,7 +142,7 @@ class Enforcer:
     def _count(self, visit: Visit) -> None:
         metrics = self.metrics
         if visit.invalid_consent:
-            metrics.invalid_consent_cookies.inc()
+            metrics.tally.add(metrics.invalid_consent_cookies)
         if visit.bot_kind is not None:
             metrics.bot(visit.bot_kind)
         for category in visit.refused_categories:
@@ -181,24 +189,38 @@ class Enforcer:
             unknown=tuple(unknown),
             valid_until=valid_until,
             counted=bool(invalid or bot_kind or categories or unknown),
+            shown=visible(state),
         )
 
     def response(
         self, headers: Iterable[Sequence[bytes]], visit: Visit, scope: Scope
-    ) -> tuple[list[Header], bytes | None]:
+    ) -> tuple[list[Header], bool]:
         """The response headers without refused ``Set-Cookie`` lines, plus expiry lines for
         the refused cookies the browser sent, and ``Vary: Cookie`` when they differ by consent;
-        and the ``Content-Type`` seen on the way (the HTML injection's one question).
+        and whether the ``Content-Type`` is HTML (the injection's first question).
 
         A ``Set-Cookie`` a browser would ignore anyway (no parsable name) is dropped too: the
         gateway only lets through what it could classify. Names are compared by length first
         (most headers are neither of the three), in any letter case.
         """
+        key: tuple[object, ...] | None = None
+        if not visit.refused:  # then the result depends on nothing but these two
+            key = (tuple(headers), visit.granted)
+            try:
+                known = self._responses.get(key)
+            except TypeError:  # header pairs as lists
+                known = key = None
+            if known is not None:
+                if known[2] or known[3]:
+                    self._count_response(known[2], known[3])
+                return list(known[0]), known[1]
         kept: list[Header] = []
         granted = visit.granted
         varies = False
         vary_at = -1
         content_type = None
+        removed: list[object] = []
+        unknown_names: list[str] = []
         for raw_name, value in headers:
             size = len(raw_name)
             if size != 10 or (raw_name != SET_COOKIE and raw_name.lower() != SET_COOKIE):
@@ -210,13 +232,15 @@ class Enforcer:
                 continue
             bit, label, unknown = self._set_cookies.get(value) or self._classify_line(value)
             if unknown is not None:
-                self.policy.note_unknown(unknown)
+                unknown_names.append(unknown)
             if bit:
                 varies = True  # only essential cookies pass whatever the visitor chose
                 if bit & granted != bit:
-                    self.metrics.removed(label, "response")
+                    removed.append(self.metrics.removed_child(label, "response"))
                     continue
             kept.append((SET_COOKIE, value))
+        if removed or unknown_names:
+            self._count_response(removed, unknown_names)
         if visit.refused and self.policy.settings.expire_refused_cookies:
             expired = expire_refused(
                 visit.refused,
@@ -234,7 +258,19 @@ class Enforcer:
                 kept.append((VARY, b"Cookie"))
             else:
                 kept[vary_at] = (VARY, with_cookie(kept[vary_at][1]))
-        return kept, content_type
+        html = content_type is not None and is_html(content_type)
+        if key is not None:
+            if len(self._responses) >= self._memo_size:
+                self._responses.clear()
+            self._responses[key] = (tuple(kept), html, tuple(removed), tuple(unknown_names))
+        return kept, html
+
+    def _count_response(self, removed: Sequence[object], unknown: Sequence[str]) -> None:
+        add = self.metrics.tally.add
+        for child in removed:
+            add(child)
+        for name in unknown:
+            self.policy.note_unknown(name)
 
     def _classify_line(self, value: bytes) -> tuple[int, str, str | None]:
         """What the memo holds for one ``Set-Cookie`` value."""

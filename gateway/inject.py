@@ -30,7 +30,7 @@ from typing import Any, Literal
 from starlette.types import Message, Scope, Send
 
 from gateway.banner import Banner, Snippet
-from gateway.consent import ALL_GRANTED, Category, ConsentState, Regime
+from gateway.consent import ALL_GRANTED, Category, ConsentState, Regime, visible
 from gateway.content_coding import (
     SUPPORTED,
     DecodeError,
@@ -41,7 +41,7 @@ from gateway.content_coding import (
     normalise,
 )
 from gateway.csp import Origin, verdict
-from gateway.enforce import CONTENT_TYPE, Header, with_cookie
+from gateway.enforce import CONTENT_TYPE, XHTML, Header, Visit, with_cookie
 from gateway.html import INSERTED, HtmlRewriter, TrackerHook, tag_of, xml_syntax
 from gateway.metrics import UNKNOWN_CATEGORY, Metrics
 
@@ -52,7 +52,6 @@ MEMO_ENTRY = 1024 * 1024  # larger bodies are rewritten every time
 SNIPPET_MEMO = 4096
 DECISION_MEMO = 4096
 
-XHTML = b"application/xhtml+xml"
 # Encodings in which ASCII bytes are not ASCII characters (WHATWG labels).
 NOT_ASCII_CHARSETS = frozenset(
     {
@@ -75,35 +74,6 @@ _CATEGORY_LABELS = {category.value: category.value for category in Category}
 Mode = Literal["holding", "streaming", "passing", "done"]
 
 
-def visible(state: ConsentState) -> tuple[object, ...]:
-    """The part of a consent state a page may reflect (``banner.public_state``'s fields):
-    visitors with the same choice get the same page, whatever their consent ids."""
-    return (
-        state.granted,
-        state.decided,
-        state.source,
-        state.regime,
-        state.policy_version,
-        state.gpc,
-    )
-
-
-def _frozen(headers: Sequence[Sequence[bytes]]) -> tuple[tuple[bytes, ...], ...]:
-    """``headers`` as a hashable key (the enforcer hands them over as tuples already)."""
-    key = tuple(headers)
-    try:
-        hash(key)
-    except TypeError:  # pairs as lists
-        return tuple(map(tuple, headers))
-    return key  # type: ignore[return-value]
-
-
-def is_html(content_type: bytes) -> bool:
-    """Whether a ``Content-Type`` is an HTML page's."""
-    media = content_type.partition(b";")[0].strip().lower()
-    return media == b"text/html" or media == XHTML
-
-
 @dataclass(frozen=True, slots=True)
 class Rewritten:
     """What became of one page body."""
@@ -118,28 +88,27 @@ class Rewritten:
 class PageMemo:
     """Rewritten one-message pages by (upstream bytes, variant), bounded by total bytes.
 
-    The key samples the body (length, head, tail: for gzip the tail is its CRC) and the full
-    bytes are compared on a hit, so the memo costs a hash of a few dozen bytes, not of the page.
+    Pages are filed by length and variant and the bytes compared on a hit, so a look-up costs
+    a comparison of the page (memcmp speed), not a hash of it. Pages of one length and variant
+    share a short list, the oldest leaving first.
     """
+
+    BUCKET = 4  # pages kept per (length, variant)
 
     def __init__(self, max_bytes: int = MEMO_BYTES, max_entry: int = MEMO_ENTRY) -> None:
         self.max_bytes = max_bytes
         self.max_entry = max_entry
-        self._entries: dict[tuple[object, ...], tuple[bytes, Rewritten]] = {}
+        self._entries: dict[tuple[int, object], list[tuple[bytes, Rewritten]]] = {}
         self._size = 0
-
-    @staticmethod
-    def _key(body: bytes, variant: object) -> tuple[object, ...]:
-        return (len(body), body[:48], body[-48:], variant)
 
     def clear(self) -> None:
         self._entries.clear()
         self._size = 0
 
     def get(self, body: bytes, variant: object) -> Rewritten | None:
-        entry = self._entries.get(self._key(body, variant))
-        if entry is not None and entry[0] == body:
-            return entry[1]
+        for known, result in self._entries.get((len(body), variant), ()):
+            if known == body:
+                return result
         return None
 
     def put(self, body: bytes, variant: object, result: Rewritten) -> None:
@@ -148,11 +117,11 @@ class PageMemo:
             return
         if self._size + size > self.max_bytes:
             self.clear()
-        key = self._key(body, variant)
-        old = self._entries.pop(key, None)
-        if old is not None:
-            self._size -= len(old[0]) + len(old[1].body)
-        self._entries[key] = (body, result)
+        bucket = self._entries.setdefault((len(body), variant), [])
+        if len(bucket) >= self.BUCKET:
+            old, old_result = bucket.pop(0)
+            self._size -= len(old) + len(old_result.body)
+        bucket.append((body, result))
         self._size += size
 
 
@@ -188,16 +157,17 @@ class Page:
         self.headers = headers  # the app's, which the page was decided from
         self.start_headers: dict[int | None, list[Header]] = {}
 
-    def rewritten_headers(self, content_length: int | None) -> list[Header]:
-        """``rewritten_headers`` of the app's, remembered per length (a repeated page has the
-        same ones every time); a copy each time, as a middleware outside may change it."""
+    def rewritten_start(self, start: Message, content_length: int | None) -> Message:
+        """The app's start message with ``rewritten_headers``, remembered per length (a
+        repeated page has the same ones every time); new lists each time, as a middleware
+        outside may change them."""
         found = self.start_headers.get(content_length)
         if found is None:
             if len(self.start_headers) >= 16:
                 self.start_headers.clear()
             found = rewritten_headers(self.headers, content_length)
             self.start_headers[content_length] = found
-        return list(found)
+        return {**start, "headers": list(found)}
 
 
 class Injector:
@@ -238,11 +208,11 @@ class Injector:
         message: Message,
         scope: Scope,
         request_headers: Mapping[bytes, bytes],
-        state: ConsentState,
-        send: Send,
-    ) -> PageResponder | None:
-        """The responder for an HTML page with status 200, or None to let it pass as it is;
-        ``request_headers`` are the request's by name."""
+        visit: Visit,
+    ) -> Page | None:
+        """What an HTML page with status 200 gets, or None to let it pass as it is;
+        ``request_headers`` are the request's by name. The caller holds the start message
+        back and hands the body to ``whole`` (one message) or to a ``PageResponder``."""
         if scope["method"] == "HEAD":
             return None
         host = request_headers.get(b"host")
@@ -251,11 +221,11 @@ class Injector:
         headers = message["headers"]
         # What the page can depend on: the headers, the request, and the visible part of the
         # consent state (as the banner shows it: no consent id, no time), not the visitor.
-        key = (_frozen(headers), visible(state), app_nonce, host, dest, scope.get("scheme"))
+        key = (tuple(headers), visit.shown, app_nonce, host, dest, scope.get("scheme"))
         decided = self._decisions.get(key)
         if decided is None:
             decided = self._decide(
-                headers, scope.get("scheme", "http"), state, app_nonce, host, dest
+                headers, scope.get("scheme", "http"), visit.state, app_nonce, host, dest
             )
             if len(self._decisions) >= DECISION_MEMO:
                 self._decisions.clear()
@@ -264,10 +234,8 @@ class Injector:
             self._decisions[key] = decided
         page, skipped = decided
         if skipped is not None:
-            self.metrics.skipped[skipped].inc()
-        if page is None:
-            return None
-        return PageResponder(self, page, message, send)
+            self.metrics.tally.add(self.metrics.skipped[skipped])
+        return page
 
     def _decide(
         self,
@@ -371,6 +339,27 @@ class Injector:
             self._snippets[key] = snippet
         return snippet
 
+    async def whole(self, page: Page, start: Message, body: bytes, send: Send) -> None:
+        """Send a page whose body came in one message (the usual case): rewritten whole, or
+        found in the memo."""
+        result = self.memo.get(body, page.variant)
+        if result is None:
+            try:
+                result = self.rewrite_whole(page, body)
+            except Exception:
+                logger.exception("could not rewrite an HTML page; sending it as it is")
+                result = Rewritten(b"", False, "error", (), self.counters("error"))
+            self.memo.put(body, page.variant, result)
+        add = self.metrics.tally.add
+        for counter in result.counters:
+            add(counter)
+        if not result.modified:
+            await send(start)
+            await send({"type": "http.response.body", "body": body})
+            return
+        await send(page.rewritten_start(start, len(result.body)))
+        await send({"type": "http.response.body", "body": result.body})
+
     def rewrite_whole(self, page: Page, body: bytes) -> Rewritten:
         """One whole body, rewritten (or not), as the memo keeps it."""
         categories: list[str] = []
@@ -415,12 +404,14 @@ class Injector:
         return tuple(found)
 
     def count(self, outcome: str, categories: Iterable[str] = ()) -> None:
+        add = self.metrics.tally.add
         for counter in self.counters(outcome, categories):
-            counter.inc()
+            add(counter)
 
 
 class PageResponder:
-    """The ``send`` for one HTML response: holds its start until it knows what it sends."""
+    """The ``send`` for an HTML response whose body comes in several messages (or none):
+    holds its start until it knows what it sends, then streams."""
 
     __slots__ = (
         "_categories", "_decoder", "_encoder", "_held", "_injector", "_mode", "_out", "_page",
@@ -441,18 +432,7 @@ class PageResponder:
         self._rewriter: HtmlRewriter | None = None
         self._encoder: Encoder
 
-    def __call__(self, message: Message) -> Awaitable[None]:
-        # A plain function handing back one coroutine: the usual page is one body message.
-        if (
-            self._mode == "holding"
-            and message["type"] == "http.response.body"
-            and not message.get("more_body", False)
-            and not self._held
-        ):
-            return self._whole(message.get("body", b""))
-        return self._dispatch(message)
-
-    async def _dispatch(self, message: Message) -> None:
+    async def __call__(self, message: Message) -> None:
         if message["type"] != "http.response.body":
             await self._other(message)
             return
@@ -469,36 +449,12 @@ class PageResponder:
         else:
             await self._stream(body, more)
 
-    async def held(self) -> None:
-        """What ``send`` returns for the start message: it is kept back, nothing to wait for."""
-
-    async def close(self) -> None:
-        """The app returned: if it never ended its body, send what it sent, untouched."""
+    def close(self) -> Awaitable[None] | None:
+        """The app returned: if it never ended its body, send what it sent, untouched (the
+        awaitable to do it; None when the response is complete)."""
         if self._mode == "holding":
-            await self._pass_through(more=True)
-
-    async def _whole(self, body: bytes) -> None:
-        """A body in one message: rewritten whole, or found in the memo (the usual case)."""
-        injector = self._injector
-        page = self._page
-        result = injector.memo.get(body, page.variant)
-        if result is None:
-            try:
-                result = injector.rewrite_whole(page, body)
-            except Exception:
-                logger.exception("could not rewrite an HTML page; sending it as it is")
-                result = Rewritten(b"", False, "error", (), injector.counters("error"))
-            injector.memo.put(body, page.variant, result)
-        for counter in result.counters:
-            counter.inc()
-        self._mode = "done"
-        send = self._send
-        if not result.modified:
-            await send(self._start)
-            await send({"type": "http.response.body", "body": body})
-            return
-        await send(self._rewritten_start(len(result.body)))
-        await send({"type": "http.response.body", "body": result.body})
+            return self._pass_through(more=True)
+        return None
 
     async def _hold(self, body: bytes, more: bool) -> None:
         page = self._page
@@ -537,7 +493,7 @@ class PageResponder:
         data += self._encoder.flush() if more else self._encoder.finish()
         self._held = []
         self._out = []
-        await self._send(self._rewritten_start(None if more else len(data)))
+        await self._send(self._page.rewritten_start(self._start, None if more else len(data)))
         await self._send({"type": "http.response.body", "body": data, "more_body": more})
         self._mode = "streaming" if more else "done"
         if not more:
@@ -561,7 +517,7 @@ class PageResponder:
             reason = "decode_error" if isinstance(error, DecodeError) else "error"
             if reason == "error":
                 logger.exception("could not rewrite an HTML page; ending it early")
-            self._injector.metrics.skipped[reason].inc()
+            self._injector.metrics.tally.add(self._injector.metrics.skipped[reason])
             parts.append(self._end_early(rewriter, encoding))
             more = False
         data = b"".join(parts)
@@ -599,13 +555,9 @@ class PageResponder:
         """A zero-copy send (nothing to rewrite), trailers or an extension's message."""
         if self._mode == "holding":
             if message["type"] in ("http.response.pathsend", "http.response.zerocopysend"):
-                self._injector.metrics.skipped["pathsend"].inc()
+                self._injector.metrics.tally.add(self._injector.metrics.skipped["pathsend"])
             await self._pass_through(more=True)
         await self._send(message)
-
-    def _rewritten_start(self, content_length: int | None) -> Message:
-        headers = self._page.rewritten_headers(content_length)
-        return {**self._start, "headers": headers}
 
 
 def rewritten_headers(

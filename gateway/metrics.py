@@ -6,6 +6,7 @@ collide, and the children of fixed label sets are bound once here instead of on 
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
@@ -31,11 +32,38 @@ UNKNOWN_CATEGORY = "unknown"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
+class Tally:
+    """Counts added on the request path as plain integers, handed to their Prometheus
+    children whenever the registry is collected (it is registered first, so every scrape and
+    ``get_sample_value`` sees them): a child's ``inc`` takes a lock and three calls, about
+    half a microsecond, a dict update a tenth of that."""
+
+    def __init__(self) -> None:
+        self._pending: defaultdict[Any, int] = defaultdict(int)
+
+    def add(self, child: Any, amount: int = 1) -> None:
+        self._pending[child] += amount
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, defaultdict(int)
+        for child, amount in list(pending.items()):  # list(): one step under the GIL
+            child.inc(amount)
+
+    def collect(self) -> list[Any]:
+        self.flush()
+        return []
+
+    def describe(self) -> list[Any]:
+        return []
+
+
 class Metrics:
     """The gateway's counters; names are listed in the README."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self.tally = Tally()
+        self.registry.register(self.tally)
         self.decisions = Counter(
             "consent_gateway_decisions",
             "Consent decisions saved, by regime and choice.",
@@ -154,10 +182,17 @@ class Metrics:
         child = self._bots.get(kind)
         if child is None:
             child = self._bots[kind] = self.bot_requests.labels(kind)
-        child.inc()
+        self.tally.add(child)
 
     def removed(self, category: str, direction: str, count: int = 1) -> None:
-        self._removed[(category, direction)].inc(count)
+        self.tally.add(self._removed[(category, direction)], count)
+
+    def removed_child(self, category: str, direction: str) -> Any:
+        """The child ``removed`` adds to, for callers that remember it."""
+        return self._removed[(category, direction)]
+
+    def unknown_cookie(self) -> None:
+        self.tally.add(self.unknown_cookies)
 
     def exposition(self) -> bytes:
         """The text format served at ``/_consent/metrics``."""

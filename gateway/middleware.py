@@ -20,7 +20,7 @@ from gateway.api import ApiRequest, ConsentAPI
 from gateway.banner import Banner
 from gateway.enforce import COOKIE, Enforcer, request_headers, request_host
 from gateway.html import TrackerHook
-from gateway.inject import Injector, PageResponder, is_html
+from gateway.inject import Injector, Page, PageResponder
 from gateway.later import LaterWrite
 from gateway.metrics import Metrics
 from gateway.policy import ConsentPolicy
@@ -30,6 +30,10 @@ from gateway.store_handle import StoreHandle
 from gateway.trackers import TrackerRules
 
 logger = logging.getLogger("consent_gateway")
+
+
+async def _held() -> None:
+    """What ``send`` returns for a start message held back: nothing to wait for."""
 
 
 class ConsentMiddleware:
@@ -55,7 +59,7 @@ class ConsentMiddleware:
         self.app = app
         self.settings = settings
         self.metrics = Metrics()
-        self.policy = ConsentPolicy(self.settings, on_unknown=self.metrics.unknown_cookies.inc)
+        self.policy = ConsentPolicy(self.settings, on_unknown=self.metrics.unknown_cookie)
         self.store = StoreHandle(self.settings.database_url, store)
         self.banner = Banner.load(self.settings.api_prefix)
         self.api = ConsentAPI(self.policy, self.metrics, self.store, self.banner)
@@ -106,7 +110,9 @@ class ConsentMiddleware:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        if path == self._prefix or path.startswith(self._prefix_slash):
+        if path.startswith(self._prefix) and (
+            path == self._prefix or path.startswith(self._prefix_slash)
+        ):
             secure = scope.get("scheme") == "https"
             request = ApiRequest(state, visit.cookie_names, request_host(scope), secure)
             await self.api(scope, receive, send, request)
@@ -114,31 +120,40 @@ class ConsentMiddleware:
 
         response = self.enforcer.response
         inject = self._inject
-        page: PageResponder | None = None
+        injector = self.injector
+        page: Page | None = None  # an HTML page's decision, while its start is held back
+        start: Message = {}
+        responder: PageResponder | None = None  # a page in several messages
 
         def send_enforced(message: Message) -> Awaitable[None]:
             # A plain function handing back ``send``'s awaitable: no coroutine per message.
-            nonlocal page
+            nonlocal page, start, responder
+            if responder is not None:
+                return responder(message)
             if page is not None:
-                return page(message)
+                if message["type"] == "http.response.body" and not message.get("more_body"):
+                    whole, page = page, None  # the usual page: its body in one message
+                    return injector.whole(whole, start, message.get("body", b""), send)
+                responder = PageResponder(injector, page, start, send)
+                return responder(message)
             if message["type"] == "http.response.start":
                 # A new message: an app may send the same dict object to every visitor.
-                headers, content_type = response(message.get("headers", ()), visit, scope)
+                headers, html = response(message.get("headers", ()), visit, scope)
                 message = {**message, "headers": headers}
-                if (
-                    inject is not None
-                    and content_type is not None
-                    and message["status"] == 200
-                    and is_html(content_type)
-                ):
-                    page = inject.start(message, scope, named, state, send)
+                if html and inject is not None and message["status"] == 200:
+                    page = inject.start(message, scope, named, visit)
                     if page is not None:
-                        return page.held()
+                        start = message
+                        return _held()
             return send(message)
 
         await self.app(scope, receive, send_enforced)
-        if page is not None:
-            await page.close()
+        if page is not None and responder is None:  # the app returned without a body
+            responder = PageResponder(injector, page, start, send)
+        if responder is not None:
+            closing = responder.close()
+            if closing is not None:
+                await closing
 
     def _lifespan_receive(self, receive: Receive) -> Receive:
         """Start forwarding analytics when the server starts; write pending counts, drain

@@ -562,6 +562,16 @@ async def test_an_app_that_never_ends_its_body_gets_what_it_sent(make_gateway: G
     assert recorder.raw_body == b"<!--" and recorder.start["headers"] == html_headers()
 
 
+async def test_an_app_that_returns_after_the_start_gets_its_start_sent(
+    make_gateway: Gateway,
+) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": html_headers()})
+
+    recorder = await call(make_gateway(app), Recorder())
+    assert recorder.start["headers"] == html_headers() and recorder.raw_body == b""
+
+
 CODINGS = st.sampled_from(["", "gzip", "deflate", "deflate-raw", "br", "zstd"])
 
 

@@ -524,3 +524,40 @@ async def test_an_app_sending_one_shared_message_serves_each_visitor_by_their_co
         await accepting.post("/_consent/state", json={"all": True}, headers=ORIGIN_HEADERS)
         assert set_cookie_names(await refusing.get("/")) == []
         assert set_cookie_names(await accepting.get("/")) == ["_ga"]
+
+
+async def test_remembered_responses_still_count_each_stripped_and_unknown_cookie(
+    make_gateway: Gateway,
+) -> None:
+    """A visitor without refused cookies gets responses from the memo: counted every time."""
+    gateway = make_gateway(raw_set_cookie_app(b"_ga=GA1.1.1.1; Path=/", b"mystery=1; Path=/"))
+    async with client_for(gateway) as client:
+        for _ in range(4):
+            assert set_cookie_names(await client.get("/")) == ["mystery"]
+            client.cookies.clear()  # the response side alone
+    registry = gateway.metrics.registry
+    labels = {"category": "analytics", "direction": "response"}
+    assert registry.get_sample_value("consent_gateway_cookies_removed_total", labels) == 4
+    assert registry.get_sample_value("consent_gateway_unknown_cookies_total") == 4
+
+
+async def test_an_outer_middleware_changing_the_headers_does_not_change_the_next_response(
+    make_gateway: Gateway,
+) -> None:
+    gateway = make_gateway(raw_set_cookie_app(b"sessionid=s; Path=/"))
+
+    async def outer(scope: Any, receive: Any, send: Any) -> None:
+        async def send_changed(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"].append((b"x-outer", b"1"))
+                message["headers"][0] = (b"content-type", b"text/csv")
+            await send(message)
+
+        await gateway(scope, receive, send_changed)
+
+    async with client_for(outer) as client:
+        for _ in range(3):
+            response = await client.get("/")
+            assert response.headers.get_list("x-outer") == ["1"]
+            assert response.headers["content-type"] == "text/csv"
+            assert set_cookie_names(response) == ["sessionid"]
