@@ -15,7 +15,7 @@ tracker scan) and ``Accept-Encoding: gzip``. Scenarios:
   in-process the apps called directly, without a server (best of 5): microseconds a request,
              and the rewriter alone on the 50 KB page (banner only; full tracker scan)
 
-    python benchmarks/bench_html.py [--rounds 5] [--seconds 5] [--scenario repeated]
+    python benchmarks/bench_html.py [--rounds 5] [--seconds 5] [--scenario repeated] [--together]
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.apps import accepted_consent_cookie  # noqa: E402
-from benchmarks.bench_middleware import serve, wrk  # noqa: E402
+from benchmarks.bench_middleware import serve, wrk, wrk_together  # noqa: E402
 
 LUA_GZIP = 'wrk.headers["Accept-Encoding"] = "gzip"\n'
 PAIRS = {
@@ -54,9 +54,12 @@ def warm(url: str, cookie: str) -> None:
         response.read()
 
 
-def throughput(scenario: str, rounds: int, seconds: int) -> None:
+def throughput(scenario: str, rounds: int, seconds: int, together: bool) -> None:
     """Alternating wrk rounds; per round also the server's CPU time per request, which other
-    load on a shared machine disturbs far less than requests/s."""
+    load on a shared machine disturbs far less than requests/s. ``together``: both servers
+    under load at once instead, sharing core 1, so whatever else the machine does slows both
+    alike; the scheduler gives each the same CPU time, and the ratio of their requests/s is
+    the ratio of their costs."""
     cookie = f"cg_consent={accepted_consent_cookie()}"
     bare_target, other_target = PAIRS[scenario]
     with tempfile.TemporaryDirectory() as tmp:
@@ -76,9 +79,20 @@ def throughput(scenario: str, rounds: int, seconds: int) -> None:
                 rates[url].append(rate)
                 costs[url].append((_cpu_seconds(servers[url]) - before) / (rate * seconds) * 1e6)
 
+            def measure_together() -> None:
+                before = {url: _cpu_seconds(status) for url, status in servers.items()}
+                found = wrk_together([bare_url, other_url], seconds, cookie, script)
+                for url, rate in zip((bare_url, other_url), found, strict=True):
+                    rates[url].append(rate)
+                    spent = _cpu_seconds(servers[url]) - before[url]
+                    costs[url].append(spent / (rate * seconds) * 1e6)
+
             for round_number in range(rounds):
-                measure(bare_url)
-                measure(other_url)
+                if together:
+                    measure_together()
+                else:
+                    measure(bare_url)
+                    measure(other_url)
                 print(
                     f"round {round_number + 1}: bare {rates[bare_url][-1]:.0f} req/s "
                     f"({costs[bare_url][-1]:.1f} us CPU a request), {scenario} "
@@ -292,6 +306,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--scenario", choices=[*PAIRS, "memory", "in-process"], default="repeated")
+    parser.add_argument(
+        "--together", action="store_true", help="load both servers at once (see throughput)"
+    )
     args = parser.parse_args()
     started = time.monotonic()
     if args.scenario == "memory":
@@ -299,7 +316,7 @@ def main() -> None:
     elif args.scenario == "in-process":
         in_process()
     else:
-        throughput(args.scenario, args.rounds, args.seconds)
+        throughput(args.scenario, args.rounds, args.seconds, args.together)
     print(f"({time.monotonic() - started:.0f} s)")
 
 

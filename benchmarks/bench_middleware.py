@@ -137,14 +137,27 @@ BROWSER = (
 
 def wrk(url: str, seconds: int, cookie: str, script: Path | None) -> float:
     """Requests/s of one wrk run; a browser's User-Agent unless the script rotates them."""
-    command = ["wrk", "-t1", "-c32", f"-d{seconds}s", "-H", f"Cookie: {cookie}"]
-    command += ["-H", f"User-Agent: {BROWSER}", url]
-    if script is not None:
-        command[1:1] = ["-s", str(script)]
-    command[:0] = pinned(0)
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    line = next(line for line in output.splitlines() if line.startswith("Requests/sec:"))
-    return float(line.split()[1])
+    return wrk_together([url], seconds, cookie, script)[0]
+
+
+def wrk_together(urls: list[str], seconds: int, cookie: str, script: Path | None) -> list[float]:
+    """Requests/s of one wrk per URL, all running at once (all on core 0)."""
+    processes = []
+    for url in urls:
+        command = ["wrk", "-t1", "-c32", f"-d{seconds}s", "-H", f"Cookie: {cookie}"]
+        command += ["-H", f"User-Agent: {BROWSER}", url]
+        if script is not None:
+            command[1:1] = ["-s", str(script)]
+        command[:0] = pinned(0)
+        processes.append(subprocess.Popen(command, stdout=subprocess.PIPE, text=True))
+    rates = []
+    for process in processes:
+        output, _ = process.communicate()
+        if process.returncode != 0:
+            raise RuntimeError(f"wrk failed ({process.returncode}): {output}")
+        line = next(line for line in output.splitlines() if line.startswith("Requests/sec:"))
+        rates.append(float(line.split()[1]))
+    return rates
 
 
 def main() -> None:
