@@ -3,14 +3,16 @@
 Both apps run under uvicorn (one worker each, uvloop + httptools when installed) on loopback;
 wrk (Debian package `wrk`) loads them in alternating rounds so machine noise hits both alike.
 With two cores or more, the servers are pinned to one core and wrk to another (`taskset`), so
-the two never compete for a core and the rounds agree within about a point.
+the two never compete for a core. ``--together`` loads both servers at once instead, sharing
+core 1: whatever else the machine does then slows both alike, and as the scheduler gives each
+the same CPU time, the ratio of their requests/s is the ratio of their costs per request.
 Scenarios:
   cookies  JSON response, 3 request cookies (session, _ga, a valid consent cookie), 2 Set-Cookie
   agents   the same with 10,000 distinct User-Agent strings rotating (bot check uncached)
   distinct every request from a new visitor: its own session id and _ga value, so no Cookie
            header and no session Set-Cookie repeats (nothing remembered per bytes helps)
 
-    python benchmarks/bench_middleware.py [--rounds 5] [--seconds 5] [--scenario cookies]
+    python benchmarks/bench_middleware.py [--rounds 5] [--seconds 5] [--scenario cookies] [--together]
 """
 
 from __future__ import annotations
@@ -165,6 +167,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--scenario", choices=["cookies", "agents", "distinct"], default="cookies")
+    parser.add_argument(
+        "--together",
+        action="store_true",
+        help="load both servers at once (sharing core 1) instead of in alternating rounds",
+    )
     args = parser.parse_args()
     cookie = (
         f"sessionid=0123456789abcdef; _ga=GA1.1.1234567890.1700000000; "
@@ -185,8 +192,13 @@ def main() -> None:
                 wrk(url, 2, cookie, script)  # warm-up
             bare, gateway = [], []
             for round_number in range(args.rounds):
-                bare.append(wrk(bare_url, args.seconds, cookie, script))
-                gateway.append(wrk(gw_url, args.seconds, cookie, script))
+                if args.together:
+                    rates = wrk_together([bare_url, gw_url], args.seconds, cookie, script)
+                    bare.append(rates[0])
+                    gateway.append(rates[1])
+                else:
+                    bare.append(wrk(bare_url, args.seconds, cookie, script))
+                    gateway.append(wrk(gw_url, args.seconds, cookie, script))
                 print(
                     f"round {round_number + 1}: bare {bare[-1]:.0f} req/s, "
                     f"gateway {gateway[-1]:.0f} req/s ({gateway[-1] / bare[-1]:.1%})"

@@ -4,8 +4,11 @@ the browser gets, and the lines that expire refused cookies.
 This runs on every request, so the work is remembered per header bytes: a visitor sends the
 same Cookie header on every request until a cookie changes, and apps send the same
 ``Set-Cookie`` lines again and again. One look-up per request finds the ``Visit`` (consent
-state and request verdict together), one per ``Set-Cookie`` line its category. Counting
-(metrics, unknown names) still happens per request.
+state and request verdict together), one per response its filtered headers (for visitors
+without refused cookies, and only once every ``Set-Cookie`` line in it has been seen before:
+a line with a per-visitor value would make every response a new entry), one per new
+``Set-Cookie`` line its category. Counting (metrics, unknown names) still happens per
+request.
 """
 
 from __future__ import annotations
@@ -207,13 +210,13 @@ class Enforcer:
         if not visit.refused:  # then the result depends on nothing but these two
             key = (tuple(headers), visit.granted)
             try:
-                known = self._responses.get(key)
+                plan = self._responses.get(key)
             except TypeError:  # header pairs as lists
-                known = key = None
-            if known is not None:
-                if known[2] or known[3]:
-                    self._count_response(known[2], known[3])
-                return list(known[0]), known[1]
+                plan = key = None
+            if plan is not None:
+                if plan[2] or plan[3]:
+                    self._count_response(plan[2], plan[3])
+                return list(plan[0]), plan[1]
         kept: list[Header] = []
         granted = visit.granted
         varies = False
@@ -221,6 +224,7 @@ class Enforcer:
         content_type = None
         removed: list[object] = []
         unknown_names: list[str] = []
+        fresh = False  # a Set-Cookie line not seen before: likely a value per visitor
         for raw_name, value in headers:
             size = len(raw_name)
             if size != 10 or (raw_name != SET_COOKIE and raw_name.lower() != SET_COOKIE):
@@ -230,7 +234,11 @@ class Enforcer:
                     vary_at = len(kept)
                 kept.append((raw_name, value))
                 continue
-            bit, label, unknown = self._set_cookies.get(value) or self._classify_line(value)
+            line = self._set_cookies.get(value)
+            if line is None:
+                line = self._classify_line(value)
+                fresh = True
+            bit, label, unknown = line
             if unknown is not None:
                 unknown_names.append(unknown)
             if bit:
@@ -259,7 +267,7 @@ class Enforcer:
             else:
                 kept[vary_at] = (VARY, with_cookie(kept[vary_at][1]))
         html = content_type is not None and is_html(content_type)
-        if key is not None:
+        if key is not None and not fresh:  # remembering one-off responses only churns memory
             if len(self._responses) >= self._memo_size:
                 self._responses.clear()
             self._responses[key] = (tuple(kept), html, tuple(removed), tuple(unknown_names))
