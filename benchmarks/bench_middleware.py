@@ -12,7 +12,8 @@ Scenarios:
   distinct every request from a new visitor: its own session id and _ga value, so no Cookie
            header and no session Set-Cookie repeats (nothing remembered per bytes helps)
 
-    python benchmarks/bench_middleware.py [--rounds 5] [--seconds 5] [--scenario cookies] [--together]
+    python benchmarks/bench_middleware.py [--rounds 5] [--seconds 5] [--scenario cookies]
+        [--together]
 """
 
 from __future__ import annotations

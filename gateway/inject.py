@@ -83,6 +83,7 @@ class Rewritten:
     outcome: str  # the banner: html.INSERTED, html.GAVE_UP, ..., or "decode_error"
     categories: tuple[str, ...]  # the trackers made inert, by category
     counters: tuple[Any, ...] = ()  # the metric children each serving of it increments
+    thorough: bool = True  # false: encoded fast; worth encoding better once it repeats
 
 
 class PageMemo:
@@ -118,9 +119,15 @@ class PageMemo:
         if self._size + size > self.max_bytes:
             self.clear()
         bucket = self._entries.setdefault((len(body), variant), [])
-        if len(bucket) >= self.BUCKET:
-            old, old_result = bucket.pop(0)
-            self._size -= len(old) + len(old_result.body)
+        for index, (known, old_result) in enumerate(bucket):
+            if known == body:  # a better result for the same page
+                self._size -= len(known) + len(old_result.body)
+                del bucket[index]
+                break
+        else:
+            if len(bucket) >= self.BUCKET:
+                old, old_result = bucket.pop(0)
+                self._size -= len(old) + len(old_result.body)
         bucket.append((body, result))
         self._size += size
 
@@ -344,11 +351,10 @@ class Injector:
         found in the memo."""
         result = self.memo.get(body, page.variant)
         if result is None:
-            try:
-                result = self.rewrite_whole(page, body)
-            except Exception:
-                logger.exception("could not rewrite an HTML page; sending it as it is")
-                result = Rewritten(b"", False, "error", (), self.counters("error"))
+            result = self._rewrite_safely(page, body, thorough=False)
+            self.memo.put(body, page.variant, result)
+        elif not result.thorough:  # sent again: worth the smaller encoding, once
+            result = self._rewrite_safely(page, body, thorough=True)
             self.memo.put(body, page.variant, result)
         add = self.metrics.tally.add
         for counter in result.counters:
@@ -360,8 +366,16 @@ class Injector:
         await send(page.rewritten_start(start, len(result.body)))
         await send({"type": "http.response.body", "body": result.body})
 
-    def rewrite_whole(self, page: Page, body: bytes) -> Rewritten:
-        """One whole body, rewritten (or not), as the memo keeps it."""
+    def _rewrite_safely(self, page: Page, body: bytes, *, thorough: bool) -> Rewritten:
+        try:
+            return self.rewrite_whole(page, body, thorough=thorough)
+        except Exception:
+            logger.exception("could not rewrite an HTML page; sending it as it is")
+            return Rewritten(b"", False, "error", (), self.counters("error"))
+
+    def rewrite_whole(self, page: Page, body: bytes, *, thorough: bool = False) -> Rewritten:
+        """One whole body, rewritten (or not), as the memo keeps it; re-encoded fast, or
+        ``thorough``ly (``content_coding.encoder``)."""
         categories: list[str] = []
         rewriter = self._rewriter(page, categories)
         decoding = decoder(page.coding)
@@ -374,10 +388,11 @@ class Injector:
         outcome = rewriter.outcome
         if outcome != INSERTED and not categories:
             return Rewritten(b"", False, outcome, (), self.counters(outcome))
-        encoding = encoder(page.coding, like=decoding)
+        encoding = encoder(page.coding, like=decoding, thorough=thorough)
         out = encoding.encode(b"".join(pieces)) + encoding.finish()
         found = tuple(categories)
-        return Rewritten(out, True, outcome, found, self.counters(outcome, found))
+        counters = self.counters(outcome, found)
+        return Rewritten(out, True, outcome, found, counters, thorough or not page.coding)
 
     def _rewriter(self, page: Page, categories: list[str]) -> HtmlRewriter:
         def neutralised(replacement: bytes) -> None:

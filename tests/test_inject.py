@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from gateway import ConsentMiddleware, Settings
 from gateway.banner import Snippet
 from gateway.consent import Category, ConsentState, Regime, Source
-from gateway.content_coding import decode_all
+from gateway.content_coding import decode_all, encode_all
 from gateway.inject import visible
 from tests.conftest import ORIGIN_HEADERS, SECRET
 from tests.html_docs import CUTS, DOCUMENTS, TRACKERS, HostRules, split
@@ -668,3 +668,24 @@ def test_visitors_differing_only_in_what_the_key_leaves_out_get_the_same_tags(
     )
     assert visible(twin) == visible(state)
     assert banner.snippet(twin, nonce) == banner.snippet(state, nonce)
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "br", "zstd"])
+async def test_a_page_sent_again_is_compressed_better_once_and_served_so(
+    make_gateway: Gateway, coding: str
+) -> None:
+    """The first rewrite is encoded fast (the page may never come again); when the same page
+    comes again it is encoded as small as the coding allows, once, and served that way."""
+    from benchmarks.html_apps import PAGE
+
+    body = encode_all(coding, PAGE)
+    gateway = make_gateway(page_app([body], html_headers(coding)))
+    sent = [await call(gateway, Recorder()) for _ in range(4)]
+    first, second, third, fourth = (recorder.raw_body for recorder in sent)
+    documents = {decode_all(coding, raw) for raw in (first, second, third, fourth)}
+    assert len(documents) == 1
+    assert b'<script src="/_consent/banner.' in documents.pop()
+    assert len(second) < len(first) * 0.97
+    assert second == third == fourth  # remembered, not encoded again
+    for recorder in sent:
+        assert recorder.headers[b"content-length"] == str(len(recorder.raw_body)).encode()
