@@ -40,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
         "forward", help='forward the analytics outbox (with analytics.forwarder = "separate")'
     )
     forward.add_argument("--config", type=Path, help="settings file (TOML)")
+    forward.add_argument(
+        "--metrics-port", type=int, help="serve Prometheus metrics on this port (default: off)"
+    )
+    forward.add_argument("--metrics-host", default="127.0.0.1", help="address for the metrics")
     forward.set_defaults(run=_forward)
 
     classify = commands.add_parser("classify", help="show how cookie names are classified")
@@ -96,7 +100,9 @@ def _serve(args: argparse.Namespace) -> int:
 def _forward(args: argparse.Namespace) -> int:
     from gateway.analytics.standalone import run
 
-    return run(Settings.load(args.config))
+    return run(
+        Settings.load(args.config), metrics_host=args.metrics_host, metrics_port=args.metrics_port
+    )
 
 
 def _classify(args: argparse.Namespace) -> int:

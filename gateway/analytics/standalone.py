@@ -4,7 +4,9 @@ With ``[analytics] forwarder = "separate"`` the gateway workers only collect (co
 the outbox and answer), and this process drains the outbox: on another core, in another
 container, or several of them (claims are leases, so they never send one hit at the same
 time). It finds new hits by polling the store, since no commit in another process can wake
-it; a full batch is followed by the next one at once.
+it; a full batch is followed by the next one at once. With ``--metrics-port`` it serves its
+own Prometheus metrics (forwarded, retried and dropped hits, the outbox size, the breakers),
+which in this mode no gateway worker has.
 """
 
 from __future__ import annotations
@@ -12,6 +14,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from prometheus_client import start_http_server
 
 from gateway.agents import AgentClassifier
 from gateway.analytics.collect import build_providers
@@ -26,7 +32,28 @@ logger = logging.getLogger("consent_gateway")
 POLL_SECONDS = 0.2
 
 
-async def forward(settings: Settings, stop: asyncio.Event) -> None:
+@contextmanager
+def metrics_server(metrics: Metrics, host: str, port: int | None) -> Iterator[None]:
+    """prometheus_client's HTTP exposition of ``metrics`` on ``host:port`` (none: off)."""
+    if port is None:
+        yield
+        return
+    server, thread = start_http_server(port, addr=host, registry=metrics.registry)
+    logger.info("metrics on http://%s:%d/metrics", host, port)
+    try:
+        yield
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+async def forward(
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    metrics_host: str = "127.0.0.1",
+    metrics_port: int | None = None,
+) -> None:
     """Forward until ``stop`` is set, then finish the batches in flight."""
     analytics = settings.analytics
     redactor = Redactor(
@@ -38,19 +65,23 @@ async def forward(settings: Settings, stop: asyncio.Event) -> None:
     )
     handle = StoreHandle(settings.database_url)
     store = OutboxStore(handle)
+    metrics = Metrics()
     forwarder = Forwarder(
-        build_providers(analytics, redactor), store, analytics, Metrics(), idle_poll=POLL_SECONDS
+        build_providers(analytics, redactor), store, analytics, metrics, idle_poll=POLL_SECONDS
     )
-    forwarder.start()
-    try:
-        await stop.wait()
-    finally:
-        await forwarder.aclose()
-        store.close()
-        handle.close()
+    with metrics_server(metrics, metrics_host, metrics_port):
+        forwarder.start()
+        try:
+            await stop.wait()
+        finally:
+            await forwarder.aclose()
+            store.close()
+            handle.close()
 
 
-def run(settings: Settings) -> int:
+def run(
+    settings: Settings, *, metrics_host: str = "127.0.0.1", metrics_port: int | None = None
+) -> int:
     """Run until SIGTERM or SIGINT; the exit status."""
     if not settings.analytics.providers():
         raise ValueError("no [analytics.<provider>] table is configured: nothing to forward")
@@ -62,7 +93,7 @@ def run(settings: Settings) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         logger.info("forwarding %s", ", ".join(settings.analytics.providers()))
-        await forward(settings, stop)
+        await forward(settings, stop, metrics_host=metrics_host, metrics_port=metrics_port)
 
     asyncio.run(main())
     return 0

@@ -206,11 +206,24 @@ def test_a_separate_forwarder_process_drains_what_the_workers_collected(
                 assert response.status_code == 202
         time.sleep(0.5)
         assert stand_in.received == []  # the workers only collect
+        metrics_port = free_port()
         forwarder = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "forward"], cwd=ROOT, env=env
+            [sys.executable, "-m", "gateway.cli", "forward", "--metrics-port", str(metrics_port)],
+            cwd=ROOT,
+            env=env,
         )
         try:
             assert_lossless(set(range(20)), stand_in)
+            # The forwarder's own metrics: in this mode no worker counts what it sends. The
+            # stand-in records a hit before it answers, so the count may follow a moment later.
+            forwarded = 'consent_gateway_analytics_forwarded_total{provider="plausible"} 20.0'
+            deadline = time.monotonic() + 10
+            while True:
+                exposition = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+                if forwarded in exposition.splitlines() or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            assert forwarded in exposition.splitlines()
         finally:
             forwarder.send_signal(signal.SIGTERM)
             assert forwarder.wait(20) == 0
