@@ -69,6 +69,7 @@ _DROPPED = frozenset(
         b"repr-digest", b"accept-ranges",
     }
 )  # fmt: skip
+_SHARED_ONLY = frozenset({b"public", b"s-maxage"})  # directives for shared caches
 _CATEGORY_LABELS = {category.value: category.value for category in Category}
 
 Mode = Literal["holding", "streaming", "passing", "done"]
@@ -578,25 +579,57 @@ class PageResponder:
 def rewritten_headers(
     headers: Iterable[Sequence[bytes]], content_length: int | None
 ) -> list[Header]:
-    """The app's headers for a rewritten page: validators dropped, ``Vary: Cookie``, and the
-    new ``Content-Length`` when it is known."""
+    """The app's headers for a rewritten page: validators dropped, ``Vary: Cookie``,
+    ``Cache-Control`` made ``private`` (``private_cache``), and the new ``Content-Length``
+    when it is known."""
     out: list[Header] = []
     varies: list[int] = []
+    caching: list[int] = []
     for raw_name, value in headers:
         name = raw_name.lower()
         if name in _DROPPED:
             continue
         if name == b"vary":
             varies.append(len(out))
+        elif name == b"cache-control":
+            caching.append(len(out))
         out.append((raw_name, value))
     if not varies:
         out.append((b"vary", b"Cookie"))
     elif all(with_cookie(out[at][1]) != out[at][1] for at in varies):  # none names Cookie yet
         name, value = out[varies[0]]
         out[varies[0]] = (name, with_cookie(value))
+    private_cache(out, caching)
     if content_length is not None:
         out.append((b"content-length", str(content_length).encode("ascii")))
     return out
+
+
+def private_cache(headers: list[Header], at: list[int]) -> None:
+    """Keep shared caches from storing a page made for one visitor's consent: ``Vary:
+    Cookie`` says it, but some CDNs ignore ``Vary``. Unless the app already said
+    ``private``, ``no-store`` or ``no-cache`` for the whole response (a shared cache then asks
+    again every time, and the page has no validators left), ``public`` and ``s-maxage`` go and
+    ``private`` comes first; ``max-age`` and the rest stay for the browser."""
+    directives = [
+        [part.strip() for part in headers[index][1].split(b",") if part.strip()] for index in at
+    ]
+    # Unqualified only: private="Set-Cookie" or no-cache="Set-Cookie" still let a shared
+    # cache store and reuse the page itself.
+    whole = {part.lower() for parts in directives for part in parts if b"=" not in part}
+    if whole & {b"private", b"no-store", b"no-cache"}:
+        return
+    if not at:
+        headers.append((b"cache-control", b"private"))
+        return
+    for number, (index, parts) in enumerate(zip(at, directives, strict=True)):
+        kept = [p for p in parts if p.split(b"=", 1)[0].strip().lower() not in _SHARED_ONLY]
+        if number == 0:
+            kept.insert(0, b"private")
+        headers[index] = (headers[index][0], b", ".join(kept))
+    for index in reversed(at[1:]):  # an emptied second header would say nothing
+        if not headers[index][1]:
+            del headers[index]
 
 
 def _charset(parameters: str) -> str:

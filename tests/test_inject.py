@@ -249,6 +249,29 @@ async def test_the_banner_goes_right_after_head_with_headers_fixed(make_gateway:
     assert metric(gateway, "consent_gateway_pages_injected_total") == 1
 
 
+@pytest.mark.parametrize(
+    ("app_says", "sent"),
+    [
+        ([], [b"private"]),
+        ([b"public, max-age=600, s-maxage=3600"], [b"private, max-age=600"]),
+        ([b"max-age=60", b"public"], [b"private, max-age=60"]),
+        ([b"S-MaxAge=60, must-revalidate"], [b"private, must-revalidate"]),
+        ([b"private, max-age=60"], [b"private, max-age=60"]),
+        ([b"no-store"], [b"no-store"]),
+        ([b"public, no-cache"], [b"public, no-cache"]),
+        ([b'no-cache="set-cookie", max-age=60'], [b'private, no-cache="set-cookie", max-age=60']),
+    ],
+)
+async def test_a_rewritten_page_is_kept_out_of_shared_caches(
+    make_gateway: Gateway, app_says: list[bytes], sent: list[bytes]
+) -> None:
+    """Some CDNs ignore ``Vary: Cookie``: one visitor's variant must not reach another."""
+    headers = html_headers("", *((b"cache-control", value) for value in app_says))
+    _, page = await serve(make_gateway, [PAGE], headers)
+    assert b"/_consent/banner." in page.body()
+    assert [value for name, value in page.start["headers"] if name == b"cache-control"] == sent
+
+
 async def test_other_responses_pass_untouched(make_gateway: Gateway) -> None:
     json = [(b"content-type", b"application/json"), (b"etag", b'"j"')]
     for headers, status, method in [
