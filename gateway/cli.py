@@ -93,7 +93,8 @@ def _serve(args: argparse.Namespace) -> int:
         overrides["cookies"] = DEMO_SITE_RULES
     app = ConsentMiddleware(create_demo_app(), settings.model_copy(update=overrides))
     print(f"consent-gateway: demo site on http://{args.host}:{args.port}/", file=sys.stderr)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    # X-Forwarded-For is read by the gateway itself, from `trusted_proxies` only.
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", proxy_headers=False)
     return 0
 
 

@@ -28,6 +28,7 @@ from gateway.cookies import (
 )
 from gateway.metrics import UNKNOWN_CATEGORY, Metrics
 from gateway.policy import ConsentPolicy
+from gateway.proxies import FORWARDED_FOR, TrustedProxies
 
 Header = tuple[bytes, bytes]
 COOKIE = b"cookie"
@@ -114,6 +115,7 @@ class Enforcer:
         places = (resolver.country_header, resolver.subdivision_header)
         self._key_headers = (COOKIE, SEC_GPC, *(name for name in places if name))
         self._reads_ip = resolver.reads_client_ip
+        self._proxies = TrustedProxies(policy.settings.trusted_proxies)
         self._bot_kind = policy.agents.bot_kind
         self._visits: dict[tuple[object, ...], Visit] = {}
         # Set-Cookie value -> (category bit, metric label, the name when no rule knows it)
@@ -126,21 +128,33 @@ class Enforcer:
         (``request_headers``), counted: invalid consent cookies, bots, refused and unknown
         cookies."""
         get = headers.get
-        client = scope.get("client") if self._reads_ip else None
+        client_ip = self._client_ip(scope) if self._reads_ip else None
         # The bot kind, not the User-Agent: one visitor's requests share a User-Agent anyway,
         # and keying on it would make every new browser version a new visit.
         bot_kind = self._bot_kind(get(USER_AGENT, b""))
-        key = (bot_kind, client[0] if client else None, *map(get, self._key_headers))
+        key = (bot_kind, client_ip, *map(get, self._key_headers))
         visit = self._visits.get(key)
         if visit is None or visit.valid_until < time.time():
-            client = scope.get("client")
-            visit = self._judge(headers, str(client[0]) if client else None, bot_kind)
+            visit = self._judge(headers, client_ip, bot_kind)
             if len(self._visits) >= self._memo_size:
                 self._visits.clear()
             self._visits[key] = visit
         if visit.counted:
             self._count(visit)
         return visit
+
+    def _client_ip(self, scope: Scope) -> str | None:
+        """The visitor's address for the GeoIP look-up (``gateway.proxies``)."""
+        client = scope.get("client")
+        peer = str(client[0]) if client else None
+        if not self._proxies:
+            return peer
+        forwarded = [
+            bytes(value).decode("latin-1")
+            for name, value in scope["headers"]
+            if name == FORWARDED_FOR
+        ]
+        return self._proxies.client(peer, forwarded)
 
     def _count(self, visit: Visit) -> None:
         metrics = self.metrics

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from mmdb_writer import MMDBWriter
 from netaddr import IPSet
@@ -291,3 +293,31 @@ def test_defaults_before_a_choice(
     regime: Regime, gpc: bool, grants: tuple[frozenset[Category], Source]
 ) -> None:
     assert default_grants(regime, gpc) == grants
+
+
+@pytest.mark.parametrize(
+    ("trusted", "forwarded_for", "regime"),
+    [
+        (["127.0.0.1"], "203.0.113.9", "opt-out"),  # California, behind the site's proxy
+        (["127.0.0.1"], "198.51.100.1, 203.0.113.9", "opt-out"),  # the hop the proxy saw: CA
+        (["127.0.0.0/8"], "203.0.113.9, 127.0.0.2", "opt-out"),  # trusted hops are skipped
+        ([], "203.0.113.9", None),  # no trusted proxy: the header is anyone's to write
+    ],
+)
+async def test_the_geoip_address_is_read_through_trusted_proxies_only(
+    geoip: Path,
+    make_gateway: Any,
+    trusted: list[str],
+    forwarded_for: str,
+    regime: str | None,
+) -> None:
+    """The same rule as analytics collection: X-Forwarded-For only from a trusted peer."""
+    gateway = make_gateway(geoip_database=str(geoip), trusted_proxies=trusted)
+    transport = httpx.ASGITransport(app=gateway, client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        found = await client.get("/_consent/state", headers={"x-forwarded-for": forwarded_for})
+        peer_only = await client.get("/_consent/state")
+    expected = regime if regime is not None else peer_only.json()["regime"]
+    assert found.json()["regime"] == expected
+    if regime is None:
+        assert expected != "opt-out"  # California's regime would mean it was believed

@@ -31,13 +31,14 @@ from gateway.analytics.matomo import Matomo
 from gateway.analytics.outbox import OutboxStore, OutboxWriter
 from gateway.analytics.plausible import Plausible
 from gateway.analytics.posthog import PostHog
-from gateway.analytics.redact import RedactionRules, Redactor, TrustedProxies
+from gateway.analytics.redact import RedactionRules, Redactor
 from gateway.analytics.salts import DailySalts
 from gateway.analytics.sentry import Sentry
 from gateway.analytics.settings import AnalyticsSettings
 from gateway.analytics.umami import Umami
 from gateway.consent import Category, ConsentState
 from gateway.metrics import Metrics
+from gateway.proxies import TrustedProxies
 from gateway.store import OutboxHit
 from gateway.store_handle import StoreHandle
 

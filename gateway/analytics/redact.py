@@ -4,9 +4,9 @@ Pure functions and one ``Redactor`` built at start-up from the settings and
 ``rules/analytics.toml``. Every provider module uses the same pieces, so "no full IP, no
 e-mail address in a URL, no click id without marketing consent" holds for all of them.
 
-- The client address is the first untrusted hop of ``X-Forwarded-For`` read from the right,
-  and only when the direct peer is a trusted proxy (as uvicorn's proxy_headers.py does);
-  then it is truncated to its network (IPv4 /24, IPv6 /48 by default).
+- The client address (``gateway.proxies``: the first untrusted hop of ``X-Forwarded-For``
+  read from the right, and only when the direct peer is a trusted proxy) is truncated to its
+  network (IPv4 /24, IPv6 /48 by default).
 - URL query parameters that carry personal data, and values that look like an e-mail
   address, are removed; the rest of the URL keeps its exact encoding. A URL that does not
   parse is dropped rather than forwarded as it is.
@@ -18,7 +18,6 @@ from __future__ import annotations
 import ipaddress
 import re
 import tomllib
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -31,8 +30,6 @@ _WORD_SPLIT = re.compile(r"[_\-.\[\]\s]+|(?<=[a-z0-9])(?=[A-Z])")
 _EMAIL = re.compile(r"[^@\s/?#&=]+@[^@\s/?#&=]+\.[A-Za-z]{2,}")
 MAX_URL_LENGTH = 8192
 MEMO_SIZE = 8192
-
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,36 +72,6 @@ class RedactionRules:
 
 def looks_like_email(value: str) -> bool:
     return _EMAIL.search(value) is not None
-
-
-class TrustedProxies:
-    """The proxies whose ``X-Forwarded-For`` the gateway believes."""
-
-    def __init__(self, networks: Iterable[str]) -> None:
-        self._networks: tuple[IPNetwork, ...] = tuple(
-            ipaddress.ip_network(network, strict=False) for network in networks
-        )
-
-    def __contains__(self, host: str) -> bool:
-        if not self._networks:
-            return False
-        try:
-            address = ipaddress.ip_address(host.strip())
-        except ValueError:
-            return False
-        return any(address in network for network in self._networks)
-
-    def client(self, peer: str | None, forwarded_for: Sequence[str]) -> str | None:
-        """The visitor's address: ``peer``, or, when ``peer`` is a trusted proxy, the first
-        untrusted hop of ``X-Forwarded-For`` from the right (the leftmost when all are)."""
-        if peer is None or peer not in self or not forwarded_for:
-            return peer
-        hops = [hop.strip() for value in forwarded_for for hop in value.split(",")]
-        hops = [hop for hop in hops if hop]
-        for hop in reversed(hops):
-            if hop not in self:
-                return hop
-        return hops[0] if hops else peer
 
 
 @lru_cache(maxsize=65_536)

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from gateway.agents import AgentClassifier
 from gateway.analytics.outbox import OutboxStore
-from gateway.analytics.redact import RedactionRules, Redactor, TrustedProxies, truncate_ip
+from gateway.analytics.redact import RedactionRules, Redactor, truncate_ip
 from gateway.analytics.salts import DailySalts, visitor_hash
+from gateway.proxies import TrustedProxies
 from gateway.store_handle import StoreHandle
 
 RULES = RedactionRules.load()
