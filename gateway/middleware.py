@@ -110,9 +110,7 @@ class ConsentMiddleware:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        if path.startswith(self._prefix) and (
-            path == self._prefix or path.startswith(self._prefix_slash)
-        ):
+        if path == self._prefix or path.startswith(self._prefix_slash):
             secure = scope.get("scheme") == "https"
             request = ApiRequest(state, visit.cookie_names, request_host(scope), secure)
             await self.api(scope, receive, send, request)
