@@ -117,10 +117,9 @@ def _cpu_seconds(status: Path) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def stream_in_process(app: Any, path: str) -> int:
-    """Drive ``app`` for one GET of ``path``; the client drops each chunk as it arrives."""
-    received = 0
-    scope = {
+def get_scope(path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    """The ASGI scope of a GET of ``path`` with these request headers."""
+    return {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
@@ -130,10 +129,16 @@ async def stream_in_process(app: Any, path: str) -> int:
         "raw_path": path.encode(),
         "query_string": b"",
         "root_path": "",
-        "headers": [(b"host", b"localhost"), (b"accept-encoding", b"gzip")],
+        "headers": headers,
         "client": ("127.0.0.1", 50000),
         "server": ("localhost", 80),
     }
+
+
+async def stream_in_process(app: Any, path: str) -> int:
+    """Drive ``app`` for one GET of ``path``; the client drops each chunk as it arrives."""
+    received = 0
+    scope = get_scope(path, [(b"host", b"localhost"), (b"accept-encoding", b"gzip")])
 
     async def receive() -> dict[str, Any]:
         await asyncio.sleep(3600)  # the client never sends more, nor disconnects
@@ -231,21 +236,7 @@ def in_process() -> None:
             pass
 
         for _ in range(count):
-            scope = {
-                "type": "http",
-                "asgi": {"version": "3.0"},
-                "http_version": "1.1",
-                "method": "GET",
-                "scheme": "http",
-                "path": "/",
-                "raw_path": b"/",
-                "query_string": b"",
-                "root_path": "",
-                "headers": list(headers),
-                "client": ("127.0.0.1", 50000),
-                "server": ("localhost", 8000),
-            }
-            await app(scope, receive, send)
+            await app(get_scope("/", list(headers)), receive, send)
 
     def best(app: Any, count: int) -> float:
         asyncio.run(requests(app, count // 10))
