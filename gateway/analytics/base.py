@@ -131,7 +131,7 @@ class UpstreamError(Exception):
 
 
 class Upstream(Protocol):
-    """How provider modules send: one POST, its status back (``forwarder.HttpUpstream``)."""
+    """How provider modules send: one POST, its status back (``upstream.HttpUpstream``)."""
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
         """The response status; ``UpstreamError`` when there was none."""

@@ -29,11 +29,10 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-import aiohttp
-
-from gateway.analytics.base import Outcome, Provider, Result, UpstreamError
+from gateway.analytics.base import Outcome, Provider, Result
 from gateway.analytics.outbox import OutboxStore
 from gateway.analytics.settings import AnalyticsSettings
+from gateway.analytics.upstream import HttpUpstream
 from gateway.metrics import Metrics
 from gateway.store import OutboxRow
 
@@ -125,36 +124,6 @@ class Doorbell:
         finally:
             with contextlib.suppress(ValueError):
                 self._waiters.remove(waiter)  # timed out: nobody rang it
-
-
-class HttpUpstream:
-    """POSTs with aiohttp: keep-alive connections, a total timeout per request, no
-    redirects (a redirect must not move a hit to another host), no proxy from the
-    environment. (httpx managed a few hundred requests a second on one core here, aiohttp
-    several thousand: see benchmarks/README.md.)"""
-
-    def __init__(self, timeout: float, connections: int = 128) -> None:
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=connections),
-            timeout=aiohttp.ClientTimeout(total=timeout),
-            trust_env=False,
-            auto_decompress=False,
-        )
-
-    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
-        try:
-            async with self._session.post(
-                url, data=body, headers=dict(headers), allow_redirects=False
-            ) as response:
-                await response.read()
-                return response.status
-        except TimeoutError:
-            raise UpstreamError("timeout") from None
-        except (aiohttp.ClientError, OSError, ValueError):
-            raise UpstreamError("network") from None
-
-    async def aclose(self) -> None:
-        await self._session.close()
 
 
 class Forwarder:
