@@ -9,6 +9,7 @@ framework; per-request state lives in locals and closures, never on ``self``.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Awaitable
 from datetime import UTC, datetime
@@ -87,6 +88,7 @@ class ConsentMiddleware:
         if kind != "http" and kind != "websocket":
             if kind == "lifespan":
                 receive = self._lifespan_receive(receive)
+                send = self._lifespan_send(send)
             await self.app(scope, receive, send)
             return
         # Inline rather than in a helper coroutine: this runs on every request.
@@ -164,6 +166,21 @@ class ConsentMiddleware:
             if message["type"] == "lifespan.shutdown":
                 await self.aclose()
             return message
+
+        return wrapped
+
+    def _lifespan_send(self, send: Send) -> Send:
+        """Once the app reports it has started: freeze what is alive (its modules, the
+        gateway's rules), which every full garbage collection would otherwise walk again.
+        Those passes took up to 16 ms here, while requests waited."""
+
+        async def wrapped(message: Message) -> None:
+            if message["type"] == "lifespan.startup.complete" and (
+                self.settings.freeze_startup_objects
+            ):
+                gc.collect()  # what is garbage now goes first, so freezing keeps none of it
+                gc.freeze()
+            await send(message)
 
         return wrapped
 

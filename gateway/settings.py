@@ -95,6 +95,11 @@ class Settings(BaseModel):
         default_factory=list,
         description="Proxy addresses or networks whose X-Forwarded-For is believed.",
     )
+    freeze_startup_objects: bool = Field(
+        True,
+        description="When the app has started, keep the objects alive then out of the "
+        "garbage collector's full passes (gc.freeze), which otherwise stall requests.",
+    )
     analytics: AnalyticsSettings = Field(
         default_factory=lambda: AnalyticsSettings.model_validate({})
     )
