@@ -5,14 +5,15 @@ redirects (a redirect must not move a hit to another host), no proxy from the en
 no cookies, no decompression. TLS is verified against the system's certificate store.
 
 Why not aiohttp, which this replaced: forwarding is half of what a one-request-per-hit
-provider costs the worker, and aiohttp spent 80-86 µs of CPU on each POST here against
-13 µs for this client (see benchmarks/README.md). The response is parsed by httptools
+provider costs the worker, and aiohttp spent 106 µs of CPU on each POST here against
+22 µs for this client (``benchmarks/bench_upstream.py``). The response is parsed by httptools
 (llhttp, Node.js's parser, the one uvicorn uses), so none of the HTTP parsing is ours.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import ssl
 import time
@@ -25,7 +26,7 @@ import httptools
 
 from gateway.analytics.base import UpstreamError
 
-IDLE_SECONDS = 15.0  # an idle connection is closed after this (aiohttp's default too)
+IDLE_SECONDS = 15.0  # an idle connection older than this is closed, not reused (as aiohttp)
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _UNSAFE_TARGET = re.compile(r"[\x00-\x20\x7f]")
 _FRAMING = frozenset({"host", "content-length", "transfer-encoding", "connection"})
@@ -215,23 +216,29 @@ async def _exchange(connection: _Connection, request: bytes) -> int:
         raise
 
 
-def _request(url: str, body: bytes, headers: Mapping[str, str]) -> tuple[Origin, bytes]:
-    """The origin to connect to and the request's bytes; ``ValueError`` for a URL that is
-    not http(s) or a header that could split the request."""
+@functools.lru_cache(maxsize=256)
+def _target(url: str) -> tuple[Origin, str]:
+    """The origin to connect to and the start of the request up to its headers (the
+    provider URLs repeat, so this is worked out once per URL)."""
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    hostname = parts.hostname
+    if parts.scheme not in ("http", "https") or not hostname:
         raise ValueError(f"not an http(s) URL: {url!r}")
     default = 443 if parts.scheme == "https" else 80
     port = parts.port or default
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    host = f"[{hostname}]" if ":" in hostname else hostname
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     if _UNSAFE_TARGET.search(target):
         raise ValueError(f"space or control character in {url!r}")
-    lines = [
-        f"POST {target} HTTP/1.1",
-        f"Host: {host}" if port == default else f"Host: {host}:{port}",
-        f"Content-Length: {len(body)}",
-    ]
+    host_line = f"Host: {host}" if port == default else f"Host: {host}:{port}"
+    return (parts.scheme, hostname, port), f"POST {target} HTTP/1.1\r\n{host_line}\r\n"
+
+
+def _request(url: str, body: bytes, headers: Mapping[str, str]) -> tuple[Origin, bytes]:
+    """The origin to connect to and the request's bytes; ``ValueError`` for a URL that is
+    not http(s) or a header that could split the request."""
+    origin, head = _target(url)
+    lines = [f"{head}Content-Length: {len(body)}"]
     for name, value in headers.items():
         if not _TOKEN.fullmatch(name) or name.lower() in _FRAMING:
             raise ValueError(f"header name not allowed: {name!r}")
@@ -239,4 +246,4 @@ def _request(url: str, body: bytes, headers: Mapping[str, str]) -> tuple[Origin,
             raise ValueError(f"line break in header {name}")
         lines.append(f"{name}: {value}")
     lines.append("\r\n")
-    return (parts.scheme, parts.hostname, port), "\r\n".join(lines).encode("latin-1") + body
+    return origin, "\r\n".join(lines).encode("latin-1") + body
