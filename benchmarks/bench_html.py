@@ -15,6 +15,9 @@ tracker scan) and ``Accept-Encoding: gzip``. Scenarios:
   in-process the apps called directly, without a server (best of 5): microseconds a request,
              and the rewriter alone on the 50 KB page (banner only; full tracker scan)
 
+  --against MODULE:APP  the bare app against any uvicorn target, such as the gateways of
+             benchmarks/html_ablation.py with some steps replaced by constants
+
     python benchmarks/bench_html.py [--rounds 5] [--seconds 5] [--scenario repeated] [--together]
 """
 
@@ -300,7 +303,15 @@ def main() -> None:
     parser.add_argument(
         "--together", action="store_true", help="load both servers at once (see throughput)"
     )
+    parser.add_argument(
+        "--against",
+        metavar="MODULE:APP",
+        help="the bare app against this uvicorn target instead (benchmarks/html_ablation.py)",
+    )
     args = parser.parse_args()
+    if args.against:
+        PAIRS[args.against] = ("benchmarks.html_apps:bare", args.against)
+        args.scenario = args.against
     started = time.monotonic()
     if args.scenario == "memory":
         memory()
