@@ -4,6 +4,7 @@ reuse, answers in every framing, servers that close, hang or talk nonsense, TLS,
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -61,6 +62,7 @@ async def server(
     delay: float = 0.0,
     close_on_empty: bool = False,
     keep_alive: float | None = None,
+    host: str = "127.0.0.1",
 ) -> AsyncIterator[Server]:
     """A keep-alive HTTP/1.1 server that records each request and sends ``answer``'s bytes
     (after ``delay`` seconds); it closes the connection after an answer that says
@@ -101,7 +103,7 @@ async def server(
             state.open_now -= 1
             writer.close()
 
-    listener = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=tls)
+    listener = await asyncio.start_server(handle, host, 0, ssl=tls)
     state.port = listener.sockets[0].getsockname()[1]
     try:
         yield state
@@ -249,6 +251,25 @@ async def test_a_server_talking_nonsense_is_a_network_error(reply: bytes) -> Non
             assert raised.value.reason == "network"
         await client.aclose()
     assert len(upstream.requests) == 2
+
+
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback on this machine")
+async def test_an_ipv6_provider_address_gets_a_bracketed_host_header() -> None:
+    client = HttpUpstream(timeout=5)
+    async with server(host="::1") as upstream:
+        assert await client.post(f"http://[::1]:{upstream.port}/e?x=1", b"{}", {}) == 202
+        await client.aclose()
+    assert upstream.requests[0].line == "POST /e?x=1 HTTP/1.1"
+    assert upstream.requests[0].headers["Host"] == f"[::1]:{upstream.port}"
 
 
 async def test_a_closed_port_is_a_network_error() -> None:
