@@ -192,12 +192,11 @@ class HttpUpstream:
             async with asyncio.timeout(self._timeout):
                 try:
                     return await _exchange(await pool.acquire(), request)
-                except _Stale:  # the server had closed the idle connection: one new try
+                except _Stale:  # the server had closed the idle connection: a new one
+                    # (never stale itself, so this is the only retry)
                     return await _exchange(await pool.acquire(fresh=True), request)
         except TimeoutError:
             raise UpstreamError("timeout") from None
-        except _Stale:
-            raise UpstreamError("network") from None
         except OSError:  # refused, unreachable, a TLS failure (ssl.SSLError is an OSError)
             raise UpstreamError("network") from None
 
