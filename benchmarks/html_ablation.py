@@ -44,13 +44,7 @@ def gateway_with(steps: str) -> ConsentMiddleware:
     if "visit" in steps:
         enforcer.visit = _first_answer(enforcer.visit)  # type: ignore[method-assign]
     if "response" in steps:
-        plan = _first_answer(enforcer.response)
-
-        def fresh_plan(*args: Any) -> tuple[list[Any], bool]:
-            headers, html = plan(*args)
-            return list(headers), html  # a new list each time, as the real one
-
-        enforcer.response = fresh_plan  # type: ignore[method-assign]
+        enforcer.response = _first_answer(enforcer.response)  # type: ignore[method-assign]
     if "page" in steps:
         injector.start = _first_answer(injector.start)  # type: ignore[method-assign]
     if "memo" in steps:

@@ -13,6 +13,7 @@ request.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -51,8 +52,17 @@ _BIT = {
 NEVER = 8  # cookies that may never pass (``unknown_cookies = "deny"``, unparsable lines)
 
 
-# The kept headers, whether it is an HTML page, the metric children and unknown names to count.
-ResponsePlan = tuple[tuple[Header, ...], bool, tuple[object, ...], tuple[str, ...]]
+@dataclass(slots=True, eq=False)  # hashed by identity
+class ResponsePlan:
+    """What a response start gets: its headers after enforcement, and what each such response
+    counts. A remembered plan is handed out again, the same object, for the same response
+    headers and grants; so later steps may file their own decisions under it."""
+
+    headers: tuple[Header, ...]
+    html: bool  # the Content-Type is an HTML page's (the injection's first question)
+    removed: tuple[object, ...]  # metric children: refused Set-Cookie lines dropped
+    unknown: tuple[str, ...]  # Set-Cookie names no rule classifies
+    remembered: bool
 
 
 def request_headers(headers: list[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
@@ -99,6 +109,7 @@ class Visit:
     valid_until: float  # the consent decision expires then
     counted: bool  # each request of this visit adds to a metric or the unknown-name log
     shown: tuple[object, ...]  # ``visible(state)``: what a page may reflect of it
+    shown_id: int  # ``shown`` as a number never reused: a cheap part of memo keys
 
 
 class Enforcer:
@@ -113,8 +124,9 @@ class Enforcer:
         # The request headers a visit depends on (the place headers only when configured);
         # the client address only counts with a GeoIP database.
         places = (resolver.country_header, resolver.subdivision_header)
-        self._key_headers = (COOKIE, SEC_GPC, *(name for name in places if name))
+        self._place_headers = tuple(name for name in places if name)
         self._reads_ip = resolver.reads_client_ip
+        self._plain_key = not self._place_headers and not self._reads_ip
         self._proxies = TrustedProxies(policy.settings.trusted_proxies)
         self._bot_kind = policy.agents.bot_kind
         self._visits: dict[tuple[object, ...], Visit] = {}
@@ -122,17 +134,24 @@ class Enforcer:
         self._set_cookies: dict[bytes, tuple[int, str, str | None]] = {}
         # (response headers, granted bits) -> what ``response`` returns, and what it counts
         self._responses: dict[tuple[object, ...], ResponsePlan] = {}
+        self._shown_ids: dict[tuple[object, ...], int] = {}
+        self._next_shown = itertools.count()
 
     def visit(self, headers: Mapping[bytes, bytes], scope: Scope) -> Visit:
         """The visit for the request in ``scope`` whose headers by name are ``headers``
         (``request_headers``), counted: invalid consent cookies, bots, refused and unknown
         cookies."""
         get = headers.get
-        client_ip = self._client_ip(scope) if self._reads_ip else None
         # The bot kind, not the User-Agent: one visitor's requests share a User-Agent anyway,
         # and keying on it would make every new browser version a new visit.
         bot_kind = self._bot_kind(get(USER_AGENT, b""))
-        key = (bot_kind, client_ip, *map(get, self._key_headers))
+        client_ip = None
+        if self._plain_key:  # the usual configuration: no place headers, no GeoIP database
+            key: tuple[object, ...] = (bot_kind, get(COOKIE), get(SEC_GPC))
+        else:
+            client_ip = self._client_ip(scope) if self._reads_ip else None
+            places = tuple(get(name) for name in self._place_headers)
+            key = (bot_kind, get(COOKIE), get(SEC_GPC), client_ip, places)
         visit = self._visits.get(key)
         if visit is None or visit.valid_until < time.time():
             visit = self._judge(headers, client_ip, bot_kind)
@@ -193,6 +212,10 @@ class Enforcer:
         app_cookie: bytes | None = raw_cookie or None
         if refused:
             app_cookie = kept.encode("latin-1") if kept is not None else None
+        shown = visible(state)
+        shown_id = self._shown_ids.get(shown)
+        if shown_id is None:  # few values: the choices and policy versions the site issued
+            shown_id = self._shown_ids[shown] = next(self._next_shown)
         return Visit(
             state=state,
             invalid_consent=invalid,
@@ -206,15 +229,16 @@ class Enforcer:
             unknown=tuple(unknown),
             valid_until=valid_until,
             counted=bool(invalid or bot_kind or categories or unknown),
-            shown=visible(state),
+            shown=shown,
+            shown_id=shown_id,
         )
 
     def response(
         self, headers: Iterable[Sequence[bytes]], visit: Visit, scope: Scope
-    ) -> tuple[list[Header], bool]:
+    ) -> ResponsePlan:
         """The response headers without refused ``Set-Cookie`` lines, plus expiry lines for
         the refused cookies the browser sent, and ``Vary: Cookie`` when they differ by consent;
-        and whether the ``Content-Type`` is HTML (the injection's first question).
+        and whether the ``Content-Type`` is HTML; counted.
 
         A ``Set-Cookie`` a browser would ignore anyway (no parsable name) is dropped too: the
         gateway only lets through what it could classify. Names are compared by length first
@@ -228,9 +252,9 @@ class Enforcer:
             except TypeError:  # header pairs as lists
                 plan = key = None
             if plan is not None:
-                if plan[2] or plan[3]:
-                    self._count_response(plan[2], plan[3])
-                return list(plan[0]), plan[1]
+                if plan.removed or plan.unknown:
+                    self._count_response(plan.removed, plan.unknown)
+                return plan
         kept: list[Header] = []
         granted = visit.granted
         varies = False
@@ -281,11 +305,13 @@ class Enforcer:
             else:
                 kept[vary_at] = (VARY, with_cookie(kept[vary_at][1]))
         html = content_type is not None and is_html(content_type)
-        if key is not None and not fresh:  # remembering one-off responses only churns memory
+        remember = key is not None and not fresh  # one-off responses would only churn memory
+        plan = ResponsePlan(tuple(kept), html, tuple(removed), tuple(unknown_names), remember)
+        if key is not None and remember:
             if len(self._responses) >= self._memo_size:
                 self._responses.clear()
-            self._responses[key] = (tuple(kept), html, tuple(removed), tuple(unknown_names))
-        return kept, html
+            self._responses[key] = plan
+        return plan
 
     def _count_response(self, removed: Sequence[object], unknown: Sequence[str]) -> None:
         add = self.metrics.tally.add

@@ -41,7 +41,7 @@ from gateway.content_coding import (
     normalise,
 )
 from gateway.csp import Origin, verdict
-from gateway.enforce import CONTENT_TYPE, XHTML, Header, Visit, with_cookie
+from gateway.enforce import CONTENT_TYPE, XHTML, Header, ResponsePlan, Visit, with_cookie
 from gateway.html import INSERTED, HtmlRewriter, TrackerHook, tag_of, xml_syntax
 from gateway.metrics import UNKNOWN_CATEGORY, Metrics
 
@@ -162,8 +162,12 @@ class Page:
         self.trackers = trackers
         self.granted = granted
         self.variant: tuple[object, ...] | int = (coding, head, body, granted if trackers else None)
-        self.headers = headers  # the app's, which the page was decided from
+        self.headers = headers  # the app's, enforced, which the page was decided from
         self.start_headers: dict[int | None, list[Header]] = {}
+
+    def passed_start(self, start: Message) -> Message:
+        """The app's start message with the enforced headers, for a page sent as it is."""
+        return {**start, "headers": list(self.headers)}
 
     def rewritten_start(self, start: Message, content_length: int | None) -> Message:
         """The app's start message with ``rewritten_headers``, remembered per length (a
@@ -213,23 +217,26 @@ class Injector:
 
     def start(
         self,
-        message: Message,
+        plan: ResponsePlan,
         scope: Scope,
         request_headers: Mapping[bytes, bytes],
         visit: Visit,
     ) -> Page | None:
-        """What an HTML page with status 200 gets, or None to let it pass as it is;
-        ``request_headers`` are the request's by name. The caller holds the start message
-        back and hands the body to ``whole`` (one message) or to a ``PageResponder``."""
+        """What an HTML page with status 200 and the enforced headers of ``plan`` gets, or
+        None to let it pass as it is; ``request_headers`` are the request's by name. The
+        caller holds the start message back and hands the body to ``whole`` (one message)
+        or to a ``PageResponder``."""
         if scope["method"] == "HEAD":
             return None
         host = request_headers.get(b"host")
         dest = request_headers.get(b"sec-fetch-dest")
         app_nonce = scope["state"].get("csp_nonce")
-        headers = message["headers"]
         # What the page can depend on: the headers, the request, and the visible part of the
         # consent state (as the banner shows it: no consent id, no time), not the visitor.
-        key = (tuple(headers), visit.shown, app_nonce, host, dest, scope.get("scheme"))
+        # A remembered plan stands for its headers, and is hashed by identity.
+        headers = plan.headers
+        by = plan if plan.remembered else headers
+        key = (by, visit.shown_id, app_nonce, host, dest, scope.get("scheme"))
         decided = self._decisions.get(key)
         if decided is None:
             decided = self._decide(
@@ -357,11 +364,9 @@ class Injector:
         elif not result.thorough:  # sent again: worth the smaller encoding, once
             result = self._rewrite_safely(page, body, thorough=True)
             self.memo.put(body, page.variant, result)
-        add = self.metrics.tally.add
-        for counter in result.counters:
-            add(counter)
+        self.metrics.tally.add_each(result.counters)
         if not result.modified:
-            await send(start)
+            await send(page.passed_start(start))
             await send({"type": "http.response.body", "body": body})
             return
         await send(page.rewritten_start(start, len(result.body)))
@@ -420,9 +425,7 @@ class Injector:
         return tuple(found)
 
     def count(self, outcome: str, categories: Iterable[str] = ()) -> None:
-        add = self.metrics.tally.add
-        for counter in self.counters(outcome, categories):
-            add(counter)
+        self.metrics.tally.add_each(self.counters(outcome, categories))
 
 
 class PageResponder:
@@ -560,7 +563,7 @@ class PageResponder:
         held = self._held
         self._held = []
         self._mode = "passing" if more else "done"
-        await self._send(self._start)
+        await self._send(self._page.passed_start(self._start))
         for index, chunk in enumerate(held):
             last = index == len(held) - 1
             await self._send(

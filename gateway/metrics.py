@@ -7,6 +7,7 @@ collide, and the children of fixed label sets are bound once here instead of on 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
@@ -44,6 +45,12 @@ class Tally:
 
     def add(self, child: Any, amount: int = 1) -> None:
         self._pending[child] += amount
+
+    def add_each(self, children: Iterable[Any]) -> None:
+        """One for each of ``children``: what a remembered response counts, in one call."""
+        pending = self._pending
+        for child in children:
+            pending[child] += 1
 
     def flush(self) -> None:
         pending, self._pending = self._pending, defaultdict(int)

@@ -77,7 +77,6 @@ class ConsentMiddleware:
         )
         self._inject = self.injector if self.injector.active else None
         self._prefix = self.settings.api_prefix
-        self._prefix_slash = self._prefix + "/"
         self._unknown_writes = LaterWrite(
             self._flush_unknown, lambda: self.policy.unknown_log.flush_interval
         )
@@ -92,9 +91,13 @@ class ConsentMiddleware:
             await self.app(scope, receive, send)
             return
         # Inline rather than in a helper coroutine: this runs on every request.
-        if not isinstance(scope["headers"], list):
-            scope = {**scope, "headers": list(scope["headers"])}
-        named = request_headers(scope["headers"])
+        headers = scope["headers"]
+        if type(headers) is not list:
+            headers = list(headers)
+            scope = {**scope, "headers": headers}
+        named = dict(headers)  # by name, built in C; repeated headers need request_headers
+        if len(named) != len(headers):
+            named = request_headers(headers)
         visit = self.enforcer.visit(named, scope)
         state = visit.state
         if visit.changed:
@@ -112,15 +115,13 @@ class ConsentMiddleware:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        if path == self._prefix or path.startswith(self._prefix_slash):
+        prefix = self._prefix
+        if path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/"):
             secure = scope.get("scheme") == "https"
             request = ApiRequest(state, visit.cookie_names, request_host(scope), secure)
             await self.api(scope, receive, send, request)
             return
 
-        response = self.enforcer.response
-        inject = self._inject
-        injector = self.injector
         page: Page | None = None  # an HTML page's decision, while its start is held back
         start: Message = {}
         responder: PageResponder | None = None  # a page in several messages
@@ -133,23 +134,23 @@ class ConsentMiddleware:
             if page is not None:
                 if message["type"] == "http.response.body" and not message.get("more_body"):
                     whole, page = page, None  # the usual page: its body in one message
-                    return injector.whole(whole, start, message.get("body", b""), send)
-                responder = PageResponder(injector, page, start, send)
+                    return self.injector.whole(whole, start, message.get("body", b""), send)
+                responder = PageResponder(self.injector, page, start, send)
                 return responder(message)
             if message["type"] == "http.response.start":
-                # A new message: an app may send the same dict object to every visitor.
-                headers, html = response(message.get("headers", ()), visit, scope)
-                message = {**message, "headers": headers}
-                if html and inject is not None and message["status"] == 200:
-                    page = inject.start(message, scope, named, visit)
-                    if page is not None:
+                plan = self.enforcer.response(message.get("headers", ()), visit, scope)
+                if plan.html and self._inject is not None and message["status"] == 200:
+                    page = self._inject.start(plan, scope, named, visit)
+                    if page is not None:  # it builds the start it sends from plan's headers
                         start = message
                         return _held()
+                # A new message: an app may send the same dict object to every visitor.
+                message = {**message, "headers": list(plan.headers)}
             return send(message)
 
         await self.app(scope, receive, send_enforced)
         if page is not None and responder is None:  # the app returned without a body
-            responder = PageResponder(injector, page, start, send)
+            responder = PageResponder(self.injector, page, start, send)
         if responder is not None:
             closing = responder.close()
             if closing is not None:

@@ -407,6 +407,26 @@ async def test_past_the_lookahead_the_page_passes_untouched_with_its_headers(
     assert metric(gateway, "consent_gateway_pages_skipped_total", reason="lookahead") == 1
 
 
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        [gzip.compress(PAGE * 20)[:-40]],  # one message: a truncated stream
+        [b"\x1f\x8b\x08\x00garbage-not-deflate", b"more"],  # several: corrupt from the start
+    ],
+)
+async def test_a_page_sent_as_it_is_still_loses_refused_set_cookie_lines(
+    make_gateway: Gateway, chunks: list[bytes]
+) -> None:
+    """Held pages are passed on with the enforced headers, not with the app's."""
+    headers = html_headers(
+        "gzip", (b"set-cookie", b"_ga=GA1.1.1.1; Path=/"), (b"set-cookie", b"csrftoken=x")
+    )
+    _, page = await serve(make_gateway, chunks, headers)
+    assert page.raw_body == b"".join(chunks)
+    cookies = [value for name, value in page.start["headers"] if name == b"set-cookie"]
+    assert cookies == [b"csrftoken=x"]
+
+
 async def test_a_small_page_in_several_chunks_gets_a_content_length(make_gateway: Gateway) -> None:
     chunks = [b"<p>a fragment", b" in two chunks</p>"]  # insertion point: the very end
     gateway, page = await serve(make_gateway, chunks)
