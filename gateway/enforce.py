@@ -108,8 +108,9 @@ class Visit:
     unknown: tuple[str, ...]  # names no rule classifies, one per pair
     valid_until: float  # the consent decision expires then
     counted: bool  # each request of this visit adds to a metric or the unknown-name log
-    shown: tuple[object, ...]  # ``visible(state)``: what a page may reflect of it
-    shown_id: int  # ``shown`` as a number never reused: a cheap part of memo keys
+    # ``visible(state)``, what a page may reflect of it, as a number never reused: a cheap
+    # part of memo keys
+    shown_id: int
 
 
 class Enforcer:
@@ -229,7 +230,6 @@ class Enforcer:
             unknown=tuple(unknown),
             valid_until=valid_until,
             counted=bool(invalid or bot_kind or categories or unknown),
-            shown=shown,
             shown_id=shown_id,
         )
 
@@ -314,9 +314,7 @@ class Enforcer:
         return plan
 
     def _count_response(self, removed: Sequence[object], unknown: Sequence[str]) -> None:
-        add = self.metrics.tally.add
-        for child in removed:
-            add(child)
+        self.metrics.tally.add_each(removed)
         for name in unknown:
             self.policy.note_unknown(name)
 
