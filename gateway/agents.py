@@ -45,7 +45,7 @@ def _shape(agent: str | bytes) -> bytes:
     return agent[:MAX_AGENT_LENGTH].translate(_SHAPE)
 
 
-_UNSEEN = "<unseen>"  # not a kind: bots.toml kinds are TOML keys, never compared by identity
+UNSEEN = "<unseen>"  # not a kind: bots.toml kinds are TOML keys, never compared by identity
 
 
 def _remember(memo: dict[Any, str | None], key: object, kind: str | None, size: int) -> None:
@@ -76,7 +76,8 @@ class AgentClassifier:
         self._rank = {kind: rank for rank, kind in enumerate(tokens)}
         self._pattern = re.compile(_trie_pattern(self._kind_of) or b"(?!)")
         self._memo: dict[bytes, str | None] = {}  # per shape
-        self._seen: dict[str | bytes, str | None] = {}  # per exact string
+        # Per exact string; callers on a hot path may look here first (``UNSEEN`` if absent).
+        self.seen: dict[str | bytes, str | None] = {}
         self._cache_size = cache_size
         self._describe = lru_cache(maxsize=cache_size)(self._parse)
 
@@ -108,15 +109,15 @@ class AgentClassifier:
 
     def bot_kind(self, user_agent: str | bytes) -> str | None:
         """The bots.toml kind of this client, ``unknown-client`` without a User-Agent, or None."""
-        kind = self._seen.get(user_agent, _UNSEEN)  # the very string: no shape to compute
-        if kind is not _UNSEEN:
+        kind = self.seen.get(user_agent, UNSEEN)  # the very string: no shape to compute
+        if kind is not UNSEEN:
             return kind
         shape = _shape(user_agent)
-        kind = self._memo.get(shape, _UNSEEN)
-        if kind is _UNSEEN:
+        kind = self._memo.get(shape, UNSEEN)
+        if kind is UNSEEN:
             kind = self._classify(shape)
             _remember(self._memo, shape, kind, self._cache_size)
-        _remember(self._seen, user_agent, kind, self._cache_size)
+        _remember(self.seen, user_agent, kind, self._cache_size)
         return kind
 
     def describe(self, user_agent: str) -> AgentInfo:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from starlette.types import Scope
 
+from gateway.agents import UNSEEN
 from gateway.consent import Category, ConsentState, visible
 from gateway.cookies import (
     expiry_headers,
@@ -130,6 +131,7 @@ class Enforcer:
         self._plain_key = not self._place_headers and not self._reads_ip
         self._proxies = TrustedProxies(policy.settings.trusted_proxies)
         self._bot_kind = policy.agents.bot_kind
+        self._bot_kinds_seen = policy.agents.seen
         self._visits: dict[tuple[object, ...], Visit] = {}
         # Set-Cookie value -> (category bit, metric label, the name when no rule knows it)
         self._set_cookies: dict[bytes, tuple[int, str, str | None]] = {}
@@ -145,7 +147,10 @@ class Enforcer:
         get = headers.get
         # The bot kind, not the User-Agent: one visitor's requests share a User-Agent anyway,
         # and keying on it would make every new browser version a new visit.
-        bot_kind = self._bot_kind(get(USER_AGENT, b""))
+        agent = get(USER_AGENT, b"")
+        bot_kind = self._bot_kinds_seen.get(agent, UNSEEN)  # the usual case, without a call
+        if bot_kind is UNSEEN:
+            bot_kind = self._bot_kind(agent)
         client_ip = None
         if self._plain_key:  # the usual configuration: no place headers, no GeoIP database
             key: tuple[object, ...] = (bot_kind, get(COOKIE), get(SEC_GPC))
@@ -314,7 +319,7 @@ class Enforcer:
         return plan
 
     def _count_response(self, removed: Sequence[object], unknown: Sequence[str]) -> None:
-        self.metrics.tally.add_each(removed)
+        self.metrics.tally.add(tuple(removed))
         for name in unknown:
             self.policy.note_unknown(name)
 

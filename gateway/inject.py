@@ -364,7 +364,7 @@ class Injector:
         elif not result.thorough:  # sent again: worth the smaller encoding, once
             result = self._rewrite_safely(page, body, thorough=True)
             self.memo.put(body, page.variant, result)
-        self.metrics.tally.add_each(result.counters)
+        self.metrics.tally.add(result.counters)
         if not result.modified:
             await send(page.passed_start(start))
             await send({"type": "http.response.body", "body": body})
@@ -425,7 +425,7 @@ class Injector:
         return tuple(found)
 
     def count(self, outcome: str, categories: Iterable[str] = ()) -> None:
-        self.metrics.tally.add_each(self.counters(outcome, categories))
+        self.metrics.tally.add(self.counters(outcome, categories))
 
 
 class PageResponder:

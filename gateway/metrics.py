@@ -7,7 +7,6 @@ collide, and the children of fixed label sets are bound once here instead of on 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
@@ -44,18 +43,15 @@ class Tally:
         self._pending: defaultdict[Any, int] = defaultdict(int)
 
     def add(self, child: Any, amount: int = 1) -> None:
+        """Count ``child``, or each child of a tuple (what a remembered response counts, in
+        one dict update: the tuple is expanded when the counts are handed over)."""
         self._pending[child] += amount
-
-    def add_each(self, children: Iterable[Any]) -> None:
-        """One for each of ``children``: what a remembered response counts, in one call."""
-        pending = self._pending
-        for child in children:
-            pending[child] += 1
 
     def flush(self) -> None:
         pending, self._pending = self._pending, defaultdict(int)
-        for child, amount in list(pending.items()):  # list(): one step under the GIL
-            child.inc(amount)
+        for key, amount in list(pending.items()):  # list(): one step under the GIL
+            for child in key if type(key) is tuple else (key,):
+                child.inc(amount)
 
     def collect(self) -> list[Any]:
         self.flush()
