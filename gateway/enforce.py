@@ -132,11 +132,14 @@ class Enforcer:
         self._proxies = TrustedProxies(policy.settings.trusted_proxies)
         self._bot_kind = policy.agents.bot_kind
         self._bot_kinds_seen = policy.agents.seen
-        self._visits: dict[tuple[object, ...], Visit] = {}
+        self._visits: dict[object, Visit] = {}
         # Set-Cookie value -> (category bit, metric label, the name when no rule knows it)
         self._set_cookies: dict[bytes, tuple[int, str, str | None]] = {}
-        # (response headers, granted bits) -> what ``response`` returns, and what it counts
-        self._responses: dict[tuple[object, ...], ResponsePlan] = {}
+        # Per granted bits (one table each: no key tuple to build), response headers -> what
+        # ``response`` returns, and what it counts
+        self._responses: list[dict[tuple[object, ...], ResponsePlan]] = [
+            {} for _ in range(sum(_BIT.values()) + 1)
+        ]
         self._shown_ids: dict[tuple[object, ...], int] = {}
         self._next_shown = itertools.count()
 
@@ -152,8 +155,12 @@ class Enforcer:
         if bot_kind is UNSEEN:
             bot_kind = self._bot_kind(agent)
         client_ip = None
+        key: object
         if self._plain_key:  # the usual configuration: no place headers, no GeoIP database
-            key: tuple[object, ...] = (bot_kind, get(COOKIE), get(SEC_GPC))
+            gpc = get(SEC_GPC)
+            # The usual visitor, a browser without GPC, by the Cookie header alone (bytes or
+            # None): no tuple to build and hash. Keys of other shapes are tuples.
+            key = get(COOKIE) if bot_kind is None and gpc is None else (bot_kind, get(COOKIE), gpc)
         else:
             client_ip = self._client_ip(scope) if self._reads_ip else None
             places = tuple(get(name) for name in self._place_headers)
@@ -250,10 +257,11 @@ class Enforcer:
         (most headers are neither of the three), in any letter case.
         """
         key: tuple[object, ...] | None = None
-        if not visit.refused:  # then the result depends on nothing but these two
-            key = (tuple(headers), visit.granted)
+        remembered = self._responses[visit.granted]
+        if not visit.refused:  # then the result depends on nothing but these and the grants
+            key = tuple(headers)
             try:
-                plan = self._responses.get(key)
+                plan = remembered.get(key)
             except TypeError:  # header pairs as lists
                 plan = key = None
             if plan is not None:
@@ -313,9 +321,9 @@ class Enforcer:
         remember = key is not None and not fresh  # one-off responses would only churn memory
         plan = ResponsePlan(tuple(kept), html, tuple(removed), tuple(unknown_names), remember)
         if key is not None and remember:
-            if len(self._responses) >= self._memo_size:
-                self._responses.clear()
-            self._responses[key] = plan
+            if len(remembered) >= self._memo_size:
+                remembered.clear()
+            remembered[key] = plan
         return plan
 
     def _count_response(self, removed: Sequence[object], unknown: Sequence[str]) -> None:

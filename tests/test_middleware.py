@@ -451,11 +451,19 @@ async def test_repeated_identical_requests_count_every_removed_cookie(
     assert removed("expired") == 3
 
 
+@pytest.mark.parametrize(
+    "place",
+    [{"country_header": "CF-IPCountry"}, {"default_regime": "opt-out"}],  # by place, or not
+)
 async def test_the_same_cookie_header_follows_the_privacy_signal_of_each_request(
-    make_gateway: Gateway,
+    make_gateway: Gateway, place: dict[str, str]
 ) -> None:
-    gateway = make_gateway(echo_app(), country_header="CF-IPCountry")
-    header = {"cookie": "_fbp=fb.1.2.3; _ga=GA1.1.1.1", "cf-ipcountry": "US"}
+    gateway = make_gateway(echo_app(), **place)
+    header = {
+        "cookie": "_fbp=fb.1.2.3; _ga=GA1.1.1.1",
+        "cf-ipcountry": "US",
+        "user-agent": "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+    }
     async with client_for(gateway) as client:
         for gpc, names in [(None, ["_fbp", "_ga"]), ("1", ["_ga"]), (None, ["_fbp", "_ga"])]:
             extra = {"sec-gpc": gpc} if gpc else {}
