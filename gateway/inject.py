@@ -87,6 +87,9 @@ class Rewritten:
     thorough: bool = True  # false: encoded fast; worth encoding better once it repeats
 
 
+_NOTHING_LAST: tuple[bytes, object, None] = (b"", None, None)
+
+
 class PageMemo:
     """Rewritten one-message pages by (upstream bytes, variant), bounded by total bytes.
 
@@ -102,14 +105,20 @@ class PageMemo:
         self.max_entry = max_entry
         self._entries: dict[tuple[int, object], list[tuple[bytes, Rewritten]]] = {}
         self._size = 0
+        self._last: tuple[bytes, object, Rewritten | None] = _NOTHING_LAST  # the latest served
 
     def clear(self) -> None:
         self._entries.clear()
         self._size = 0
+        self._last = _NOTHING_LAST
 
     def get(self, body: bytes, variant: object) -> Rewritten | None:
+        known, known_variant, result = self._last  # a site's busiest page, without a key
+        if known_variant == variant and known == body:
+            return result
         for known, result in self._entries.get((len(body), variant), ()):
             if known == body:
+                self._last = (known, variant, result)
                 return result
         return None
 
@@ -131,6 +140,7 @@ class PageMemo:
                 self._size -= len(old) + len(old_result.body)
         bucket.append((body, result))
         self._size += size
+        self._last = (body, variant, result)
 
 
 class Page:

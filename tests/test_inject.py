@@ -596,6 +596,28 @@ async def test_the_memo_keeps_visitors_variants_apart(make_gateway: Gateway) -> 
     assert metric(gateway, "consent_gateway_pages_injected_total") == 4
 
 
+async def test_pages_of_one_length_in_turn_each_get_their_own_rewrite(
+    make_gateway: Gateway,
+) -> None:
+    # Same length, same variant: only the bytes tell them apart (the memo's latest-page slot
+    # and its buckets must compare them).
+    pages = [PAGE.replace(b"<h1>Hello", b"<h1>Hello %d" % n) for n in range(3)]
+    turn = iter([0, 1, 0, 2, 2, 1, 0])
+    sent: list[int] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        sent.append(next(turn))
+        await send({"type": "http.response.start", "status": 200, "headers": html_headers("gzip")})
+        await send({"type": "http.response.body", "body": gzip.compress(pages[sent[-1]], mtime=0)})
+
+    gateway = make_gateway(app)
+    async with client_for(gateway) as client:
+        bodies = [(await client.get("/")).content for _ in range(7)]
+    for index, body in zip(sent, bodies, strict=True):
+        assert b"<h1>Hello %d</h1>" % index in body
+        assert body.count(b'<link rel="stylesheet" href="/_consent/banner.') == 1
+
+
 async def test_an_app_that_never_ends_its_body_gets_what_it_sent(make_gateway: Gateway) -> None:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": html_headers()})
