@@ -157,10 +157,10 @@ class Enforcer:
         client_ip = None
         key: object
         if self._plain_key:  # the usual configuration: no place headers, no GeoIP database
-            gpc = get(SEC_GPC)
+            cookie, gpc = get(COOKIE), get(SEC_GPC)
             # The usual visitor, a browser without GPC, by the Cookie header alone (bytes or
             # None): no tuple to build and hash. Keys of other shapes are tuples.
-            key = get(COOKIE) if bot_kind is None and gpc is None else (bot_kind, get(COOKIE), gpc)
+            key = cookie if bot_kind is None and gpc is None else (bot_kind, cookie, gpc)
         else:
             client_ip = self._client_ip(scope) if self._reads_ip else None
             places = tuple(get(name) for name in self._place_headers)
