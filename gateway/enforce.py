@@ -17,6 +17,7 @@ import itertools
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.types import Scope
 
@@ -64,6 +65,9 @@ class ResponsePlan:
     removed: tuple[object, ...]  # metric children: refused Set-Cookie lines dropped
     unknown: tuple[str, ...]  # Set-Cookie names no rule classifies
     remembered: bool
+    # ``Injector.start``'s latest decision for this plan, with the request parts it came
+    # from: a repeated page asks again with the same ones.
+    last_page: tuple[Any, ...] | None = None
 
 
 def request_headers(headers: list[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
@@ -112,6 +116,7 @@ class Visit:
     # ``visible(state)``, what a page may reflect of it, as a number never reused: a cheap
     # part of memo keys
     shown_id: int
+    agent: bytes  # the User-Agent header it was judged with
 
 
 class Enforcer:
@@ -140,6 +145,11 @@ class Enforcer:
         self._responses: list[dict[tuple[object, ...], ResponsePlan]] = [
             {} for _ in range(sum(_BIT.values()) + 1)
         ]
+        # Per granted bits, the latest plan handed out and the headers (a list, as apps send
+        # them) it was for
+        self._last_plans: list[tuple[object, ResponsePlan | None]] = [
+            (None, None) for _ in self._responses
+        ]
         self._shown_ids: dict[tuple[object, ...], int] = {}
         self._next_shown = itertools.count()
 
@@ -148,18 +158,27 @@ class Enforcer:
         (``request_headers``), counted: invalid consent cookies, bots, refused and unknown
         cookies."""
         get = headers.get
+        agent = get(USER_AGENT, b"")
+        plain = self._plain_key  # the usual configuration: no place headers, no GeoIP database
+        if plain:
+            cookie, gpc = get(COOKIE), get(SEC_GPC)
+            if gpc is None:
+                # The usual visitor, a browser without GPC, by the Cookie header alone (bytes
+                # or None: no tuple to build and hash). The User-Agent it was judged with
+                # again: a browser's (only those are filed so), without the bot check.
+                visit = self._visits.get(cookie)
+                if visit is not None and visit.agent == agent and visit.valid_until >= time.time():
+                    if visit.counted:
+                        self._count(visit)
+                    return visit
         # The bot kind, not the User-Agent: one visitor's requests share a User-Agent anyway,
         # and keying on it would make every new browser version a new visit.
-        agent = get(USER_AGENT, b"")
         bot_kind = self._bot_kinds_seen.get(agent, UNSEEN)  # the usual case, without a call
         if bot_kind is UNSEEN:
             bot_kind = self._bot_kind(agent)
         client_ip = None
         key: object
-        if self._plain_key:  # the usual configuration: no place headers, no GeoIP database
-            cookie, gpc = get(COOKIE), get(SEC_GPC)
-            # The usual visitor, a browser without GPC, by the Cookie header alone (bytes or
-            # None): no tuple to build and hash. Keys of other shapes are tuples.
+        if plain:  # keys of other shapes than the browser's are tuples
             key = cookie if bot_kind is None and gpc is None else (bot_kind, cookie, gpc)
         else:
             client_ip = self._client_ip(scope) if self._reads_ip else None
@@ -167,7 +186,7 @@ class Enforcer:
             key = (bot_kind, get(COOKIE), get(SEC_GPC), client_ip, places)
         visit = self._visits.get(key)
         if visit is None or visit.valid_until < time.time():
-            visit = self._judge(headers, client_ip, bot_kind)
+            visit = self._judge(headers, client_ip, bot_kind, agent)
             if len(self._visits) >= self._memo_size:
                 self._visits.clear()
             self._visits[key] = visit
@@ -200,7 +219,11 @@ class Enforcer:
             self.policy.note_unknown(name)
 
     def _judge(
-        self, headers: Mapping[bytes, bytes], client_ip: str | None, bot_kind: str | None
+        self,
+        headers: Mapping[bytes, bytes],
+        client_ip: str | None,
+        bot_kind: str | None,
+        agent: bytes,
     ) -> Visit:
         raw_cookie = headers.get(COOKIE, b"")
         pieces = split_cookie_header(raw_cookie.decode("latin-1"))
@@ -243,6 +266,7 @@ class Enforcer:
             valid_until=valid_until,
             counted=bool(invalid or bot_kind or categories or unknown),
             shown_id=shown_id,
+            agent=agent,
         )
 
     def response(
@@ -257,19 +281,23 @@ class Enforcer:
         (most headers are neither of the three), in any letter case.
         """
         key: tuple[object, ...] | None = None
-        remembered = self._responses[visit.granted]
+        granted = visit.granted
         if not visit.refused:  # then the result depends on nothing but these and the grants
-            key = tuple(headers)
-            try:
-                plan = remembered.get(key)
-            except TypeError:  # header pairs as lists
-                plan = key = None
+            last_headers, plan = self._last_plans[granted]
+            if headers != last_headers:  # compared, not hashed: the same page again
+                key = tuple(headers)
+                try:
+                    plan = self._responses[granted].get(key)
+                except TypeError:  # header pairs as lists
+                    plan = key = None
+                else:
+                    if plan is not None:
+                        self._last_plans[granted] = (list(key), plan)
             if plan is not None:
                 if plan.removed or plan.unknown:
                     self._count_response(plan.removed, plan.unknown)
                 return plan
         kept: list[Header] = []
-        granted = visit.granted
         varies = False
         vary_at = -1
         content_type = None
@@ -321,9 +349,11 @@ class Enforcer:
         remember = key is not None and not fresh  # one-off responses would only churn memory
         plan = ResponsePlan(tuple(kept), html, tuple(removed), tuple(unknown_names), remember)
         if key is not None and remember:
+            remembered = self._responses[granted]
             if len(remembered) >= self._memo_size:
                 remembered.clear()
             remembered[key] = plan
+            self._last_plans[granted] = (list(key), plan)
         return plan
 
     def _count_response(self, removed: Sequence[object], unknown: Sequence[str]) -> None:

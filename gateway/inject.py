@@ -105,20 +105,20 @@ class PageMemo:
         self.max_entry = max_entry
         self._entries: dict[tuple[int, object], list[tuple[bytes, Rewritten]]] = {}
         self._size = 0
-        self._last: tuple[bytes, object, Rewritten | None] = _NOTHING_LAST  # the latest served
+        self.last: tuple[bytes, object, Rewritten | None] = _NOTHING_LAST  # the latest served
 
     def clear(self) -> None:
         self._entries.clear()
         self._size = 0
-        self._last = _NOTHING_LAST
+        self.last = _NOTHING_LAST
 
     def get(self, body: bytes, variant: object) -> Rewritten | None:
-        known, known_variant, result = self._last  # a site's busiest page, without a key
+        known, known_variant, result = self.last  # a site's busiest page, without a key
         if known_variant == variant and known == body:
             return result
         for known, result in self._entries.get((len(body), variant), ()):
             if known == body:
-                self._last = (known, variant, result)
+                self.last = (known, variant, result)
                 return result
         return None
 
@@ -140,7 +140,7 @@ class PageMemo:
                 self._size -= len(old) + len(old_result.body)
         bucket.append((body, result))
         self._size += size
-        self._last = (body, variant, result)
+        self.last = (body, variant, result)
 
 
 class Page:
@@ -180,16 +180,20 @@ class Page:
         return {**start, "headers": list(self.headers)}
 
     def rewritten_start(self, start: Message, content_length: int | None) -> Message:
-        """The app's start message with ``rewritten_headers``, remembered per length (a
-        repeated page has the same ones every time); new lists each time, as a middleware
-        outside may change them."""
+        """The app's start message with ``rewritten_headers``; new lists each time, as a
+        middleware outside may change them."""
         found = self.start_headers.get(content_length)
         if found is None:
-            if len(self.start_headers) >= 16:
-                self.start_headers.clear()
-            found = rewritten_headers(self.headers, content_length)
-            self.start_headers[content_length] = found
+            found = self.remember_headers(content_length)
         return {**start, "headers": list(found)}
+
+    def remember_headers(self, content_length: int | None) -> list[Header]:
+        """``rewritten_headers`` for this length, remembered (a repeated page has the same
+        ones every time)."""
+        if len(self.start_headers) >= 16:
+            self.start_headers.clear()
+        found = self.start_headers[content_length] = rewritten_headers(self.headers, content_length)
+        return found
 
 
 class Injector:
@@ -238,29 +242,44 @@ class Injector:
         or to a ``PageResponder``."""
         if scope["method"] == "HEAD":
             return None
-        host = request_headers.get(b"host")
-        dest = request_headers.get(b"sec-fetch-dest")
-        app_nonce = scope["state"].get("csp_nonce")
         # What the page can depend on: the headers, the request, and the visible part of the
         # consent state (as the banner shows it: no consent id, no time), not the visitor.
-        # A remembered plan stands for its headers, and is hashed by identity.
+        asked = (
+            visit.shown_id,
+            request_headers.get(b"host"),
+            request_headers.get(b"sec-fetch-dest"),
+            scope["state"].get("csp_nonce"),  # the app's, for the tags it inserts
+            scope.get("scheme"),
+        )
+        last = plan.last_page
+        if last is not None and last[0] == asked:  # the page asked for again: no hashing
+            decided: tuple[Page | None, str | None] = last[1]
+        else:
+            decided = self._decision(plan, asked, visit.state)
+            if plan.remembered:
+                plan.last_page = (asked, decided)
+        page, skipped = decided
+        if skipped is not None:
+            self.metrics.tally.add(self.metrics.skipped[skipped])
+        return page
+
+    def _decision(
+        self, plan: ResponsePlan, asked: tuple[Any, ...], state: ConsentState
+    ) -> tuple[Page | None, str | None]:
+        """``_decide``, remembered by the plan and what was ``asked`` (a remembered plan
+        stands for its headers, and is hashed by identity)."""
         headers = plan.headers
-        by = plan if plan.remembered else headers
-        key = (by, visit.shown_id, app_nonce, host, dest, scope.get("scheme"))
+        key = (plan if plan.remembered else headers, asked)
         decided = self._decisions.get(key)
         if decided is None:
-            decided = self._decide(
-                headers, scope.get("scheme", "http"), visit.state, app_nonce, host, dest
-            )
+            _, host, dest, app_nonce, scheme = asked
+            decided = self._decide(headers, scheme or "http", state, app_nonce, host, dest)
             if len(self._decisions) >= DECISION_MEMO:
                 self._decisions.clear()
                 if len(self._variant_ids) >= DECISION_MEMO:  # per-response nonces add up
                     self._variant_ids.clear()
             self._decisions[key] = decided
-        page, skipped = decided
-        if skipped is not None:
-            self.metrics.tally.add(self.metrics.skipped[skipped])
-        return page
+        return decided
 
     def _decide(
         self,
@@ -367,20 +386,30 @@ class Injector:
     async def whole(self, page: Page, start: Message, body: bytes, send: Send) -> None:
         """Send a page whose body came in one message (the usual case): rewritten whole, or
         found in the memo."""
-        result = self.memo.get(body, page.variant)
-        if result is None:
-            result = self._rewrite_safely(page, body, thorough=False)
-            self.memo.put(body, page.variant, result)
-        elif not result.thorough:  # sent again: worth the smaller encoding, once
-            result = self._rewrite_safely(page, body, thorough=True)
-            self.memo.put(body, page.variant, result)
+        known, variant, result = self.memo.last  # the page served last, without a call
+        if result is None or variant != page.variant or known != body or not result.thorough:
+            result = self._result(page, body)
         self.metrics.tally.add(result.counters)
         if not result.modified:
             await send(page.passed_start(start))
             await send({"type": "http.response.body", "body": body})
             return
-        await send(page.rewritten_start(start, len(result.body)))
-        await send({"type": "http.response.body", "body": result.body})
+        out = result.body
+        headers = page.start_headers.get(len(out))  # a repeated page has the same ones
+        if headers is None:
+            headers = page.remember_headers(len(out))
+        # New dicts and lists: an app may reuse its message, a middleware outside change it.
+        await send({**start, "headers": list(headers)})
+        await send({"type": "http.response.body", "body": out})
+
+    def _result(self, page: Page, body: bytes) -> Rewritten:
+        """The memo's rewrite of ``body``, made (fast) or made again (thoroughly: it was sent
+        before, so it is worth the smaller encoding, once)."""
+        result = self.memo.get(body, page.variant)
+        if result is None or not result.thorough:
+            result = self._rewrite_safely(page, body, thorough=result is not None)
+            self.memo.put(body, page.variant, result)
+        return result
 
     def _rewrite_safely(self, page: Page, body: bytes, *, thorough: bool) -> Rewritten:
         try:

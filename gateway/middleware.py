@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.api import ApiRequest, ConsentAPI
 from gateway.banner import Banner
-from gateway.enforce import COOKIE, Enforcer, request_headers, request_host
+from gateway.enforce import COOKIE, Enforcer, Visit, request_headers, request_host
 from gateway.html import TrackerHook
 from gateway.inject import Injector, Page, PageResponder
 from gateway.later import LaterWrite
@@ -122,26 +122,35 @@ class ConsentMiddleware:
             await self.api(scope, receive, send, request)
             return
 
-        page: Page | None = None  # an HTML page's decision, while its start is held back
-        start: Message = {}
-        responder: PageResponder | None = None  # a page in several messages
+        # One cell for what the response has become, one for a held start: closure cells are
+        # objects made per request, so what the function only reads comes in as defaults.
+        held: Page | PageResponder | None = None  # a page's decision, then its responder
+        start: Message = {}  # the app's start message, while ``held`` is a Page
 
-        def send_enforced(message: Message) -> Awaitable[None]:
+        def send_enforced(
+            message: Message,
+            send: Send = send,
+            visit: Visit = visit,
+            scope: Scope = scope,
+            named: dict[bytes, bytes] = named,
+            gateway: ConsentMiddleware = self,
+        ) -> Awaitable[None]:
             # A plain function handing back ``send``'s awaitable: no coroutine per message.
-            nonlocal page, start, responder
-            if responder is not None:
-                return responder(message)
-            if page is not None:
+            nonlocal held, start
+            if held is not None:
+                if isinstance(held, PageResponder):
+                    return held(message)
+                page = held
                 if message["type"] == "http.response.body" and not message.get("more_body"):
-                    whole, page = page, None  # the usual page: its body in one message
-                    return self.injector.whole(whole, start, message.get("body", b""), send)
-                responder = PageResponder(self.injector, page, start, send)
+                    held = None  # the usual page: its body in one message
+                    return gateway.injector.whole(page, start, message.get("body", b""), send)
+                held = responder = PageResponder(gateway.injector, page, start, send)
                 return responder(message)
             if message["type"] == "http.response.start":
-                plan = self.enforcer.response(message.get("headers", ()), visit, scope)
-                if plan.html and self._inject is not None and message["status"] == 200:
-                    page = self._inject.start(plan, scope, named, visit)
-                    if page is not None:  # it builds the start it sends from plan's headers
+                plan = gateway.enforcer.response(message.get("headers", ()), visit, scope)
+                if plan.html and gateway._inject is not None and message["status"] == 200:
+                    held = gateway._inject.start(plan, scope, named, visit)
+                    if held is not None:  # it builds the start it sends from plan's headers
                         start = message
                         return _held()
                 # A new message: an app may send the same dict object to every visitor.
@@ -149,12 +158,13 @@ class ConsentMiddleware:
             return send(message)
 
         await self.app(scope, receive, send_enforced)
-        if page is not None and responder is None:  # the app returned without a body
-            responder = PageResponder(self.injector, page, start, send)
-        if responder is not None:
-            closing = responder.close()
-            if closing is not None:
-                await closing
+        if held is None:
+            return
+        if not isinstance(held, PageResponder):  # the app returned without a body
+            held = PageResponder(self.injector, held, start, send)
+        closing = held.close()
+        if closing is not None:
+            await closing
 
     def _lifespan_receive(self, receive: Receive) -> Receive:
         """Start forwarding analytics when the server starts; write pending counts, drain

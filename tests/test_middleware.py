@@ -471,6 +471,31 @@ async def test_the_same_cookie_header_follows_the_privacy_signal_of_each_request
             assert response.json()["names"] == names
 
 
+async def test_the_same_cookie_header_is_judged_again_for_each_user_agent(
+    make_gateway: Gateway,
+) -> None:
+    gateway = make_gateway(echo_app())
+    firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+    chrome = (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/131.0.0.0 Safari/537.36"
+    )
+    googlebot = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+    cookie = "sessionid=s; _ga=GA1.1.1.1"
+    async with client_for(gateway) as client:
+        for agent in [firefox, firefox, googlebot, chrome, googlebot, firefox]:
+            response = await client.get("/", headers={"cookie": cookie, "user-agent": agent})
+            assert response.json()["names"] == ["sessionid"]
+    samples = {
+        sample.labels["kind"]: sample.value
+        for metric in gateway.metrics.registry.collect()
+        if metric.name == "consent_gateway_bot_requests"
+        for sample in metric.samples
+        if sample.name.endswith("_total")
+    }
+    assert samples == {"search": 2}
+
+
 async def test_a_remembered_decision_ends_when_its_cookie_expires(
     make_gateway: Gateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
