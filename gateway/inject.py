@@ -180,20 +180,16 @@ class Page:
         return {**start, "headers": list(self.headers)}
 
     def rewritten_start(self, start: Message, content_length: int | None) -> Message:
-        """The app's start message with ``rewritten_headers``; new lists each time, as a
-        middleware outside may change them."""
+        """The app's start message with ``rewritten_headers``, remembered per length (a
+        repeated page has the same ones every time); new lists each time, as a middleware
+        outside may change them."""
         found = self.start_headers.get(content_length)
         if found is None:
-            found = self.remember_headers(content_length)
+            if len(self.start_headers) >= 16:
+                self.start_headers.clear()
+            found = rewritten_headers(self.headers, content_length)
+            self.start_headers[content_length] = found
         return {**start, "headers": list(found)}
-
-    def remember_headers(self, content_length: int | None) -> list[Header]:
-        """``rewritten_headers`` for this length, remembered (a repeated page has the same
-        ones every time)."""
-        if len(self.start_headers) >= 16:
-            self.start_headers.clear()
-        found = self.start_headers[content_length] = rewritten_headers(self.headers, content_length)
-        return found
 
 
 class Injector:
@@ -394,13 +390,8 @@ class Injector:
             await send(page.passed_start(start))
             await send({"type": "http.response.body", "body": body})
             return
-        out = result.body
-        headers = page.start_headers.get(len(out))  # a repeated page has the same ones
-        if headers is None:
-            headers = page.remember_headers(len(out))
-        # New dicts and lists: an app may reuse its message, a middleware outside change it.
-        await send({**start, "headers": list(headers)})
-        await send({"type": "http.response.body", "body": out})
+        await send(page.rewritten_start(start, len(result.body)))
+        await send({"type": "http.response.body", "body": result.body})
 
     def _result(self, page: Page, body: bytes) -> Rewritten:
         """The memo's rewrite of ``body``, made (fast) or made again (thoroughly: it was sent
