@@ -105,20 +105,20 @@ class PageMemo:
         self.max_entry = max_entry
         self._entries: dict[tuple[int, object], list[tuple[bytes, Rewritten]]] = {}
         self._size = 0
-        self.last: tuple[bytes, object, Rewritten | None] = _NOTHING_LAST  # the latest served
+        self._last: tuple[bytes, object, Rewritten | None] = _NOTHING_LAST  # the latest served
 
     def clear(self) -> None:
         self._entries.clear()
         self._size = 0
-        self.last = _NOTHING_LAST
+        self._last = _NOTHING_LAST
 
     def get(self, body: bytes, variant: object) -> Rewritten | None:
-        known, known_variant, result = self.last  # a site's busiest page, without a key
+        known, known_variant, result = self._last  # a site's busiest page, without a key
         if known_variant == variant and known == body:
             return result
         for known, result in self._entries.get((len(body), variant), ()):
             if known == body:
-                self.last = (known, variant, result)
+                self._last = (known, variant, result)
                 return result
         return None
 
@@ -140,7 +140,7 @@ class PageMemo:
                 self._size -= len(old) + len(old_result.body)
         bucket.append((body, result))
         self._size += size
-        self.last = (body, variant, result)
+        self._last = (body, variant, result)
 
 
 class Page:
@@ -382,9 +382,7 @@ class Injector:
     async def whole(self, page: Page, start: Message, body: bytes, send: Send) -> None:
         """Send a page whose body came in one message (the usual case): rewritten whole, or
         found in the memo."""
-        known, variant, result = self.memo.last  # the page served last, without a call
-        if result is None or variant != page.variant or known != body or not result.thorough:
-            result = self._result(page, body)
+        result = self._result(page, body)
         self.metrics.tally.add(result.counters)
         if not result.modified:
             await send(page.passed_start(start))
