@@ -8,7 +8,7 @@ state and request verdict together), one per response its filtered headers (for 
 without refused cookies, and only once every ``Set-Cookie`` line in it has been seen before:
 a line with a per-visitor value would make every response a new entry), one per new
 ``Set-Cookie`` line its category. Counting (metrics, unknown names) still happens per
-request.
+request: a visit counts itself, a response plan says what its caller counts.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import itertools
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from starlette.types import Scope
 
@@ -32,6 +32,9 @@ from gateway.cookies import (
 from gateway.metrics import UNKNOWN_CATEGORY, Metrics
 from gateway.policy import ConsentPolicy
 from gateway.proxies import FORWARDED_FOR, TrustedProxies
+
+if TYPE_CHECKING:
+    from gateway.middleware import LastResponse
 
 Header = tuple[bytes, bytes]
 COOKIE = b"cookie"
@@ -64,10 +67,7 @@ class ResponsePlan:
     html: bool  # the Content-Type is an HTML page's (the injection's first question)
     removed: tuple[object, ...]  # metric children: refused Set-Cookie lines dropped
     unknown: tuple[str, ...]  # Set-Cookie names no rule classifies
-    remembered: bool
-    # ``Injector.start``'s latest decision for this plan, with the request parts it came
-    # from: a repeated page asks again with the same ones.
-    last_page: tuple[Any, ...] | None = None
+    remembered: bool  # handed out again for the same headers and grants
 
 
 def request_headers(headers: list[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
@@ -96,7 +96,7 @@ def granted_bits(state: ConsentState) -> int:
 
 
 # A plain (not frozen) slotted class: a frozen dataclass costs a microsecond to build, and
-# one is built for every new visitor. Nothing mutates it after construction.
+# one is built for every new visitor. Nothing but ``last_response`` changes after that.
 @dataclass(slots=True)
 class Visit:
     """Everything decided from one request's Cookie, User-Agent, GPC and place headers."""
@@ -117,6 +117,9 @@ class Visit:
     # part of memo keys
     shown_id: int
     agent: bytes  # the User-Agent header it was judged with
+    # The middleware's answer to this visit's latest response start: the next page of the
+    # same visitor usually starts the same way.
+    last_response: LastResponse | None = None
 
 
 class Enforcer:
@@ -274,7 +277,8 @@ class Enforcer:
     ) -> ResponsePlan:
         """The response headers without refused ``Set-Cookie`` lines, plus expiry lines for
         the refused cookies the browser sent, and ``Vary: Cookie`` when they differ by consent;
-        and whether the ``Content-Type`` is HTML; counted.
+        whether the ``Content-Type`` is HTML; and what each such response counts (the caller
+        counts it).
 
         A ``Set-Cookie`` a browser would ignore anyway (no parsable name) is dropped too: the
         gateway only lets through what it could classify. Names are compared by length first
@@ -294,8 +298,6 @@ class Enforcer:
                     if plan is not None:
                         self._last_plans[granted] = (list(key), plan)
             if plan is not None:
-                if plan.removed or plan.unknown:
-                    self._count_response(plan.removed, plan.unknown)
                 return plan
         kept: list[Header] = []
         varies = False
@@ -326,8 +328,6 @@ class Enforcer:
                     removed.append(self.metrics.removed_child(label, "response"))
                     continue
             kept.append((SET_COOKIE, value))
-        if removed or unknown_names:
-            self._count_response(removed, unknown_names)
         if visit.refused and self.policy.settings.expire_refused_cookies:
             expired = expire_refused(
                 visit.refused,
@@ -355,11 +355,6 @@ class Enforcer:
             remembered[key] = plan
             self._last_plans[granted] = (list(key), plan)
         return plan
-
-    def _count_response(self, removed: Sequence[object], unknown: Sequence[str]) -> None:
-        self.metrics.tally.add(tuple(removed))
-        for name in unknown:
-            self.policy.note_unknown(name)
 
     def _classify_line(self, value: bytes) -> tuple[int, str, str | None]:
         """What the memo holds for one ``Set-Cookie`` value."""

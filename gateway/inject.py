@@ -14,9 +14,10 @@ fetch; tracker neutralisation, when the visitor lacks a category) and returns a
 
 A body in one message (the usual case) is rewritten whole, and the result is remembered by
 its bytes and variant: sites send the same bytes to many visitors, and the inserted tags have
-few variants. Streamed bodies are decoded, rewritten and re-encoded chunk by chunk; if the
-stream turns out corrupt after rewritten bytes went out, the response ends cleanly with what
-was valid instead of sending garbage.
+few variants; the page sent last goes out again without a look-up. Streamed bodies are
+decoded, rewritten and re-encoded chunk by chunk; if the stream turns out corrupt after
+rewritten bytes went out, the response ends cleanly with what was valid instead of sending
+garbage.
 """
 
 from __future__ import annotations
@@ -87,9 +88,6 @@ class Rewritten:
     thorough: bool = True  # false: encoded fast; worth encoding better once it repeats
 
 
-_NOTHING_LAST: tuple[bytes, object, None] = (b"", None, None)
-
-
 class PageMemo:
     """Rewritten one-message pages by (upstream bytes, variant), bounded by total bytes.
 
@@ -105,27 +103,22 @@ class PageMemo:
         self.max_entry = max_entry
         self._entries: dict[tuple[int, object], list[tuple[bytes, Rewritten]]] = {}
         self._size = 0
-        self._last: tuple[bytes, object, Rewritten | None] = _NOTHING_LAST  # the latest served
 
     def clear(self) -> None:
         self._entries.clear()
         self._size = 0
-        self._last = _NOTHING_LAST
 
     def get(self, body: bytes, variant: object) -> Rewritten | None:
-        known, known_variant, result = self._last  # a site's busiest page, without a key
-        if known_variant == variant and known == body:
-            return result
         for known, result in self._entries.get((len(body), variant), ()):
             if known == body:
-                self._last = (known, variant, result)
                 return result
         return None
 
-    def put(self, body: bytes, variant: object, result: Rewritten) -> None:
+    def put(self, body: bytes, variant: object, result: Rewritten) -> bool:
+        """File ``result``; false when it is too large to keep."""
         size = len(body) + len(result.body)
         if size > self.max_entry:
-            return
+            return False
         if self._size + size > self.max_bytes:
             self.clear()
         bucket = self._entries.setdefault((len(body), variant), [])
@@ -140,7 +133,21 @@ class PageMemo:
                 self._size -= len(old) + len(old_result.body)
         bucket.append((body, result))
         self._size += size
-        self._last = (body, variant, result)
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """A one-message page as it went out: for the same page and bytes, it goes out again."""
+
+    page: Page | None
+    app_body: bytes  # what the app sent
+    headers: Sequence[Sequence[bytes]]  # the start's
+    body: bytes
+    counters: tuple[Any, ...]
+
+
+_NOTHING_SENT = Sent(None, b"", [], b"", ())
 
 
 class Page:
@@ -180,16 +187,20 @@ class Page:
         return {**start, "headers": list(self.headers)}
 
     def rewritten_start(self, start: Message, content_length: int | None) -> Message:
-        """The app's start message with ``rewritten_headers``, remembered per length (a
-        repeated page has the same ones every time); new lists each time, as a middleware
-        outside may change them."""
+        """The app's start message with ``rewritten_headers``; new lists each time, as a
+        middleware outside may change them."""
+        return {**start, "headers": list(self.rewritten_headers(content_length))}
+
+    def rewritten_headers(self, content_length: int | None) -> list[Header]:
+        """``rewritten_headers`` of the enforced headers, remembered per length (a repeated
+        page has the same ones every time)."""
         found = self.start_headers.get(content_length)
         if found is None:
             if len(self.start_headers) >= 16:
                 self.start_headers.clear()
             found = rewritten_headers(self.headers, content_length)
             self.start_headers[content_length] = found
-        return {**start, "headers": list(found)}
+        return found
 
 
 class Injector:
@@ -216,6 +227,7 @@ class Injector:
         # Variants (coding, tags, trackers) as small numbers: a cheap part of memo keys.
         self._variant_ids: dict[object, int] = {}
         self._next_variant = itertools.count()
+        self._last_sent = _NOTHING_SENT
         self._snippets: dict[tuple[object, ...], Snippet] = {}
         self._script = banner.url("banner.js")
         self._style = banner.url("banner.css")
@@ -231,13 +243,14 @@ class Injector:
         scope: Scope,
         request_headers: Mapping[bytes, bytes],
         visit: Visit,
-    ) -> Page | None:
-        """What an HTML page with status 200 and the enforced headers of ``plan`` gets, or
-        None to let it pass as it is; ``request_headers`` are the request's by name. The
-        caller holds the start message back and hands the body to ``whole`` (one message)
-        or to a ``PageResponder``."""
+    ) -> tuple[Page | None, str | None]:
+        """What an HTML page with status 200 and the enforced headers of ``plan`` gets (None:
+        let it pass as it is), and the skip reason each such response counts (the caller
+        counts it); ``request_headers`` are the request's by name. The caller holds the
+        start message back and hands the body to ``whole`` (one message) or to a
+        ``PageResponder``."""
         if scope["method"] == "HEAD":
-            return None
+            return None, None
         # What the page can depend on: the headers, the request, and the visible part of the
         # consent state (as the banner shows it: no consent id, no time), not the visitor.
         asked = (
@@ -247,17 +260,7 @@ class Injector:
             scope["state"].get("csp_nonce"),  # the app's, for the tags it inserts
             scope.get("scheme"),
         )
-        last = plan.last_page
-        if last is not None and last[0] == asked:  # the page asked for again: no hashing
-            decided: tuple[Page | None, str | None] = last[1]
-        else:
-            decided = self._decision(plan, asked, visit.state)
-            if plan.remembered:
-                plan.last_page = (asked, decided)
-        page, skipped = decided
-        if skipped is not None:
-            self.metrics.tally.add(self.metrics.skipped[skipped])
-        return page
+        return self._decision(plan, asked, visit.state)
 
     def _decision(
         self, plan: ResponsePlan, asked: tuple[Any, ...], state: ConsentState
@@ -379,26 +382,33 @@ class Injector:
             self._snippets[key] = snippet
         return snippet
 
-    async def whole(self, page: Page, start: Message, body: bytes, send: Send) -> None:
-        """Send a page whose body came in one message (the usual case): rewritten whole, or
-        found in the memo."""
-        result = self._result(page, body)
-        self.metrics.tally.add(result.counters)
-        if not result.modified:
-            await send(page.passed_start(start))
-            await send({"type": "http.response.body", "body": body})
-            return
-        await send(page.rewritten_start(start, len(result.body)))
-        await send({"type": "http.response.body", "body": result.body})
+    def whole(self, page: Page, start: Message, body: bytes, send: Send) -> Awaitable[None]:
+        """Send a page whose body came in one message (the usual case): as it was sent last
+        time, rewritten whole, or found in the memo."""
+        sent = self._last_sent
+        if sent.page is not page or sent.app_body != body:
+            sent = self._sending(page, body)
+        self.metrics.tally.add(sent.counters)
+        return _send_page({**start, "headers": list(sent.headers)}, sent.body, send)
 
-    def _result(self, page: Page, body: bytes) -> Rewritten:
-        """The memo's rewrite of ``body``, made (fast) or made again (thoroughly: it was sent
-        before, so it is worth the smaller encoding, once)."""
+    def _sending(self, page: Page, body: bytes) -> Sent:
+        """What goes out for ``body``: the memo's rewrite, made (fast) or made again
+        (thoroughly: it was sent before, so it is worth the smaller encoding, once). What
+        the memo keeps in its final form is sent that way again without a look-up."""
         result = self.memo.get(body, page.variant)
+        final = result is not None and result.thorough
         if result is None or not result.thorough:
             result = self._rewrite_safely(page, body, thorough=result is not None)
-            self.memo.put(body, page.variant, result)
-        return result
+            final = self.memo.put(body, page.variant, result) and result.thorough
+        if result.modified:
+            sent = Sent(
+                page, body, page.rewritten_headers(len(result.body)), result.body, result.counters
+            )
+        else:
+            sent = Sent(page, body, page.headers, body, result.counters)
+        if final:
+            self._last_sent = sent
+        return sent
 
     def _rewrite_safely(self, page: Page, body: bytes, *, thorough: bool) -> Rewritten:
         try:
@@ -454,6 +464,11 @@ class Injector:
 
     def count(self, outcome: str, categories: Iterable[str] = ()) -> None:
         self.metrics.tally.add(self.counters(outcome, categories))
+
+
+async def _send_page(start: Message, body: bytes, send: Send) -> None:
+    await send(start)
+    await send({"type": "http.response.body", "body": body})
 
 
 class PageResponder:

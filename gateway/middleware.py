@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.api import ApiRequest, ConsentAPI
 from gateway.banner import Banner
-from gateway.enforce import COOKIE, Enforcer, Visit, request_headers, request_host
+from gateway.enforce import COOKIE, Enforcer, Header, Visit, request_headers, request_host
 from gateway.html import TrackerHook
 from gateway.inject import Injector, Page, PageResponder
 from gateway.later import LaterWrite
@@ -35,6 +36,38 @@ logger = logging.getLogger("consent_gateway")
 
 async def _held() -> None:
     """What ``send`` returns for a start message held back: nothing to wait for."""
+
+
+@dataclass(slots=True, eq=False)
+class LastResponse:
+    """What a response start got, with everything it depended on beyond the visit: the same
+    visitor's next page usually starts the same way, and is then answered by comparing,
+    without the response plan or the page decision."""
+
+    app_headers: list[Header]  # as the app sent them
+    status: int
+    method: str
+    scheme: object
+    host: bytes | None
+    dest: bytes | None  # Sec-Fetch-Dest
+    nonce: object  # the app's CSP nonce in ``scope["state"]``
+    headers: tuple[Header, ...]  # the enforced ones
+    page: Page | None  # the page's injection, when it gets one
+    counts: tuple[object, ...]  # metric children each such response adds
+    unknown: tuple[str, ...]  # Set-Cookie names no rule classifies
+    counted: bool  # either of the two is not empty
+
+    def answers(self, message: Message, scope: Scope, named: Mapping[bytes, bytes]) -> bool:
+        """Whether this start of this request gets the same answer."""
+        return (
+            self.app_headers == message.get("headers", ())
+            and self.status == message["status"]
+            and self.method == scope["method"]
+            and self.scheme == scope.get("scheme")
+            and self.host == named.get(b"host")
+            and self.dest == named.get(b"sec-fetch-dest")
+            and self.nonce == scope["state"].get("csp_nonce")
+        )
 
 
 class ConsentMiddleware:
@@ -147,14 +180,17 @@ class ConsentMiddleware:
                 held = responder = PageResponder(gateway.injector, page, start, send)
                 return responder(message)
             if message["type"] == "http.response.start":
-                plan = gateway.enforcer.response(message.get("headers", ()), visit, scope)
-                if plan.html and gateway._inject is not None and message["status"] == 200:
-                    held = gateway._inject.start(plan, scope, named, visit)
-                    if held is not None:  # it builds the start it sends from plan's headers
-                        start = message
-                        return _held()
+                last = visit.last_response
+                if last is None or not last.answers(message, scope, named):
+                    last = gateway._respond(message, visit, scope, named)
+                if last.counted:
+                    gateway._count(last)
+                if last.page is not None:  # it builds the start it sends from its headers
+                    held = last.page
+                    start = message
+                    return _held()
                 # A new message: an app may send the same dict object to every visitor.
-                message = {**message, "headers": list(plan.headers)}
+                message = {**message, "headers": list(last.headers)}
             return send(message)
 
         await self.app(scope, receive, send_enforced)
@@ -165,6 +201,45 @@ class ConsentMiddleware:
         closing = held.close()
         if closing is not None:
             await closing
+
+    def _respond(
+        self, message: Message, visit: Visit, scope: Scope, named: Mapping[bytes, bytes]
+    ) -> LastResponse:
+        """What a response start gets when the visit's last one does not answer it: the
+        plan of its headers and, for an HTML page, the injection's decision. Kept on the
+        visit when the plan is a remembered one (and so the decision too)."""
+        headers = message.get("headers", ())
+        status: int = message["status"]
+        plan = self.enforcer.response(headers, visit, scope)
+        page = skipped = None
+        if plan.html and self._inject is not None and status == 200:
+            page, skipped = self._inject.start(plan, scope, named, visit)
+        counts = plan.removed
+        if skipped is not None:
+            counts = (*counts, self.metrics.skipped[skipped])
+        last = LastResponse(
+            app_headers=list(headers) if plan.remembered else [],
+            status=status,
+            method=scope["method"],
+            scheme=scope.get("scheme"),
+            host=named.get(b"host"),
+            dest=named.get(b"sec-fetch-dest"),
+            nonce=scope["state"].get("csp_nonce"),
+            headers=plan.headers,
+            page=page,
+            counts=counts,
+            unknown=plan.unknown,
+            counted=bool(counts or plan.unknown),
+        )
+        if plan.remembered:
+            visit.last_response = last
+        return last
+
+    def _count(self, last: LastResponse) -> None:
+        if last.counts:
+            self.metrics.tally.add(last.counts)
+        for name in last.unknown:
+            self.policy.note_unknown(name)
 
     def _lifespan_receive(self, receive: Receive) -> Receive:
         """Start forwarding analytics when the server starts; write pending counts, drain

@@ -503,6 +503,34 @@ async def test_remembered_decisions_follow_the_request_and_the_headers(
     assert metric(gateway, "consent_gateway_pages_injected_total") == 2
 
 
+async def test_one_visitors_repeated_page_still_follows_each_request(
+    make_gateway: Gateway,
+) -> None:
+    """The same visitor and the same headers from the app: a page repeated is answered from
+    the visitor's last response, but only when the method, the status, the scheme and the
+    app's nonce are the same too."""
+    statuses = iter([200, 200, 200, 404, 200, 200])
+    nonces = iter([None, None, None, None, "n1", "n2"])
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        nonce = next(nonces)
+        if nonce is not None:
+            scope["state"]["csp_nonce"] = nonce
+        await page_app([PAGE], status=next(statuses))(scope, receive, send)
+
+    gateway = make_gateway(app, block_trackers="never")
+    first, again, head, missing, n1, n2 = [
+        await call(gateway, Recorder(), method=method)
+        for method in ("GET", "GET", "HEAD", "GET", "GET", "GET")
+    ]
+    assert first.body() == again.body() != PAGE
+    assert b"/_consent/banner." in again.body()
+    assert head.raw_body == PAGE and missing.raw_body == PAGE  # neither gets the banner
+    assert missing.start["status"] == 404
+    assert b'nonce="n1"' in n1.body() and b'nonce="n2"' in n2.body()
+    assert metric(gateway, "consent_gateway_pages_injected_total") == 4
+
+
 async def test_an_xhtml_page_stays_well_formed_xml(make_gateway: Gateway) -> None:
     doc = (
         b'<?xml version="1.0" encoding="utf-8"?><html xmlns="http://www.w3.org/1999/xhtml">'
@@ -599,8 +627,8 @@ async def test_the_memo_keeps_visitors_variants_apart(make_gateway: Gateway) -> 
 async def test_pages_of_one_length_in_turn_each_get_their_own_rewrite(
     make_gateway: Gateway,
 ) -> None:
-    # Same length, same variant: only the bytes tell them apart (the memo's latest-page slot
-    # and its buckets must compare them).
+    # Same length, same variant: only the bytes tell them apart (the page sent last and the
+    # memo's buckets must compare them).
     pages = [PAGE.replace(b"<h1>Hello", b"<h1>Hello %d" % n) for n in range(3)]
     turn = iter([0, 1, 0, 2, 2, 1, 0])
     sent: list[int] = []
