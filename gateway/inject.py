@@ -382,14 +382,15 @@ class Injector:
             self._snippets[key] = snippet
         return snippet
 
-    def whole(self, page: Page, start: Message, body: bytes, send: Send) -> Awaitable[None]:
+    async def whole(self, page: Page, start: Message, body: bytes, send: Send) -> None:
         """Send a page whose body came in one message (the usual case): as it was sent last
         time, rewritten whole, or found in the memo."""
         sent = self._last_sent
         if sent.page is not page or sent.app_body != body:
             sent = self._sending(page, body)
         self.metrics.tally.add(sent.counters)
-        return _send_page({**start, "headers": list(sent.headers)}, sent.body, send)
+        await send({**start, "headers": list(sent.headers)})
+        await send({"type": "http.response.body", "body": sent.body})
 
     def _sending(self, page: Page, body: bytes) -> Sent:
         """What goes out for ``body``: the memo's rewrite, made (fast) or made again
@@ -464,11 +465,6 @@ class Injector:
 
     def count(self, outcome: str, categories: Iterable[str] = ()) -> None:
         self.metrics.tally.add(self.counters(outcome, categories))
-
-
-async def _send_page(start: Message, body: bytes, send: Send) -> None:
-    await send(start)
-    await send({"type": "http.response.body", "body": body})
 
 
 class PageResponder:
