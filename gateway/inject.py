@@ -674,6 +674,12 @@ def private_cache(headers: list[Header], at: list[int]) -> None:
             del headers[index]
 
 
+def reads_origin(headers: Iterable[Sequence[bytes]]) -> bool:
+    """Whether a page's decision depends on the request's scheme and host: only a
+    Content-Security-Policy (enforced or report-only) compares them."""
+    return any(name.lower().startswith(b"content-security-policy") for name, _ in headers)
+
+
 def _charset(parameters: str) -> str:
     for parameter in parameters.split(";"):
         key, _, value = parameter.partition("=")

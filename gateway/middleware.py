@@ -22,7 +22,7 @@ from gateway.api import ApiRequest, ConsentAPI
 from gateway.banner import Banner
 from gateway.enforce import COOKIE, Enforcer, Header, Visit, request_headers, request_host
 from gateway.html import TrackerHook
-from gateway.inject import Injector, Page, PageResponder
+from gateway.inject import Injector, Page, PageResponder, reads_origin
 from gateway.later import LaterWrite
 from gateway.metrics import Metrics
 from gateway.policy import ConsentPolicy
@@ -45,12 +45,13 @@ class LastResponse:
     without the response plan or the page decision."""
 
     app_headers: list[Header]  # as the app sent them
+    # What the injection's decision depended on; other responses depend on headers alone.
+    injectable: bool  # an HTML page, with injection on
     status: int
     method: str
-    scheme: object
-    host: bytes | None
     dest: bytes | None  # Sec-Fetch-Dest
     nonce: object  # the app's CSP nonce in ``scope["state"]``
+    origin: tuple[object, bytes | None] | None  # (scheme, host); None: no CSP compares it
     headers: tuple[Header, ...]  # the enforced ones
     page: Page | None  # the page's injection, when it gets one
     counts: tuple[object, ...]  # metric children each such response adds
@@ -59,14 +60,14 @@ class LastResponse:
 
     def answers(self, message: Message, scope: Scope, named: Mapping[bytes, bytes]) -> bool:
         """Whether this start of this request gets the same answer."""
-        return (
-            self.app_headers == message.get("headers", ())
-            and self.status == message["status"]
+        if self.app_headers != message.get("headers", ()):
+            return False
+        return not self.injectable or (
+            self.status == message["status"]
             and self.method == scope["method"]
-            and self.scheme == scope.get("scheme")
-            and self.host == named.get(b"host")
             and self.dest == named.get(b"sec-fetch-dest")
             and self.nonce == scope["state"].get("csp_nonce")
+            and (self.origin is None or self.origin == (scope.get("scheme"), named.get(b"host")))
         )
 
 
@@ -212,19 +213,21 @@ class ConsentMiddleware:
         status: int = message["status"]
         plan = self.enforcer.response(headers, visit, scope)
         page = skipped = None
-        if plan.html and self._inject is not None and status == 200:
-            page, skipped = self._inject.start(plan, scope, named, visit)
+        inject = self._inject if plan.html else None
+        if inject is not None and status == 200:
+            page, skipped = inject.start(plan, scope, named, visit)
+        origin = (scope.get("scheme"), named.get(b"host")) if reads_origin(plan.headers) else None
         counts = plan.removed
         if skipped is not None:
             counts = (*counts, self.metrics.skipped[skipped])
         last = LastResponse(
             app_headers=list(headers) if plan.remembered else [],
+            injectable=inject is not None,
             status=status,
             method=scope["method"],
-            scheme=scope.get("scheme"),
-            host=named.get(b"host"),
             dest=named.get(b"sec-fetch-dest"),
             nonce=scope["state"].get("csp_nonce"),
+            origin=origin,
             headers=plan.headers,
             page=page,
             counts=counts,

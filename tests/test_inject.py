@@ -531,6 +531,17 @@ async def test_one_visitors_repeated_page_still_follows_each_request(
     assert metric(gateway, "consent_gateway_pages_injected_total") == 4
 
 
+async def test_a_csp_naming_hosts_is_judged_for_each_requests_host(make_gateway: Gateway) -> None:
+    csp = (b"content-security-policy", b"default-src http://shop.example")
+    gateway = make_gateway(page_app([PAGE], html_headers("", csp)), block_trackers="never")
+    pages = [
+        await call(gateway, Recorder(), headers=[(b"host", host)])
+        for host in (b"shop.example", b"shop.example", b"other.example", b"shop.example")
+    ]
+    assert [b"/_consent/banner." in page.body() for page in pages] == [True, True, False, True]
+    assert metric(gateway, "consent_gateway_pages_skipped_total", reason="csp") == 1
+
+
 async def test_an_xhtml_page_stays_well_formed_xml(make_gateway: Gateway) -> None:
     doc = (
         b'<?xml version="1.0" encoding="utf-8"?><html xmlns="http://www.w3.org/1999/xhtml">'
