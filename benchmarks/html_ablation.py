@@ -4,9 +4,11 @@ time, to see what each step costs under a real server (``bench_html.py --against
 Targets (``benchmarks.html_ablation:<name>``), all on the repeated 50 KB gzip page:
   none        the gateway as it is, built like the others here (for the same-run reference)
   visit       the visit look-up answered by a constant
-  response    the response-header plan answered by a constant
-  page        the page decision answered by a constant
-  memo        the page memo and re-encoding answered by the stored start and body
+  response    the response-header plan answered by a constant (since a visit remembers its
+              last response, asked only when that does not answer)
+  page        the page decision answered by a constant (likewise)
+  memo        sending the page (the page sent last, the memo, re-encoding) answered by the
+              stored start and body
   steps       all four: what is left is the ASGI plumbing around them
   steps_alloc all four, plus 21 small dicts made and dropped per request
   steps_calls all four, plus 20 calls of a builtin per request
