@@ -14,7 +14,7 @@ from gateway.consent import Category
 from gateway.ocd import import_ocd, toml_string
 from gateway.rules import Classifier, load_site_rule_file
 
-OCD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "open-cookie-database.csv"
+OCD = Path(__file__).resolve().parent / "data" / "open-cookie-database.csv"
 
 
 def test_the_real_database_imports_and_classifies(tmp_path: Path) -> None:

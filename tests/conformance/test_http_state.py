@@ -22,9 +22,7 @@ import pytest
 
 from gateway.cookies import SetCookie, parse_set_cookie
 
-CASES_FILE = (
-    Path(__file__).resolve().parents[2].parent / "shared" / "conformance" / "http-state-parser.json"
-)
+CASES_FILE = Path(__file__).resolve().parents[1] / "data" / "http-state-parser.json"
 CASES: list[dict[str, Any]] = json.loads(CASES_FILE.read_text())
 SET_FROM = "http://home.example.org:8888/cookie-parser?{id}"
 RESULT_AT = "/cookie-parser-result?{id}"
