@@ -8,7 +8,6 @@ could not be proven.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Mapping
@@ -35,6 +34,7 @@ from gateway.consent import (
 )
 from gateway.cookies import build_set_cookie
 from gateway.enforce import Header, expire_refused
+from gateway.json_input import JSONInputError, parse_json
 from gateway.later import LaterWrite
 from gateway.metrics import CONTENT_TYPE, Metrics
 from gateway.policy import SECONDS_PER_DAY, ConsentPolicy
@@ -338,9 +338,11 @@ _FALSE = {"false", "0", "off", "no", "reject"}
 
 def _choice_from_json(body: bytes) -> frozenset[Category]:
     try:
-        data: Any = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest(400, "the body is not valid JSON") from None
+        data: Any = parse_json(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise BadRequest(400, "the body is not valid UTF-8") from None
+    except JSONInputError as error:
+        raise BadRequest(400, f"the body {error}") from None
     if not isinstance(data, dict):
         raise BadRequest(400, 'send a JSON object: {"all": true} or {"categories": {...}}')
     if set(data) == {"all"} and isinstance(data["all"], bool):

@@ -28,6 +28,7 @@ from pydantic import (
 
 from gateway.analytics.settings import AnalyticsSettings
 from gateway.consent import POLICY_VERSION_PATTERN, Category, Regime
+from gateway.json_input import JSONInputError, parse_json
 from gateway.resources import static_dir
 
 ENV_PREFIX = "CONSENT_GATEWAY_"
@@ -267,9 +268,9 @@ def _from_environment(environ: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
         value: Any = raw
         if key in _STRUCTURED and raw.lstrip().startswith(("[", "{")):
             try:
-                value = json.loads(raw)
-            except json.JSONDecodeError as error:
-                raise SettingsError(f"{variable}: not valid JSON ({error.msg})") from None
+                value = parse_json(raw)
+            except JSONInputError as error:
+                raise SettingsError(f"{variable}: {error}") from None
         elif key in ("allowed_origins", "trusted_proxies"):
             value = [part.strip() for part in raw.split(",") if part.strip()]
         found[key] = (value, variable)
