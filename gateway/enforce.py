@@ -29,6 +29,7 @@ from gateway.cookies import (
     set_cookie_name,
     split_cookie_header,
 )
+from gateway.memo import Memo
 from gateway.metrics import UNKNOWN_CATEGORY, Metrics
 from gateway.policy import ConsentPolicy
 from gateway.proxies import FORWARDED_FOR, TrustedProxies
@@ -45,6 +46,12 @@ VARY = b"vary"
 CONTENT_TYPE = b"content-type"
 MAX_EXPIRED_NAMES = 16  # per response: up to 6 lines each must fit proxy header buffers
 MEMO_SIZE = 4096
+# Bytes of keys (header values) each memo holds, and the longest key it files: a longer
+# header is worked out every time. 16 KiB: what `serve`'s server accepts by default.
+VISIT_MEMO_BYTES = 8 * 1024 * 1024
+RESPONSE_MEMO_BYTES = 2 * 1024 * 1024  # per table (one per grant)
+SET_COOKIE_MEMO_BYTES = 2 * 1024 * 1024
+MAX_KEY_BYTES = 16 * 1024
 
 # Categories as bits, so the per-line check is integer arithmetic (hashing an enum member
 # calls Python code). Essential is 0: ``bit & granted == bit`` always holds for it.
@@ -128,7 +135,6 @@ class Enforcer:
     def __init__(self, policy: ConsentPolicy, metrics: Metrics, memo_size: int = MEMO_SIZE):
         self.policy = policy
         self.metrics = metrics
-        self._memo_size = memo_size
         self._consent_cookie = policy.settings.cookie_name
         resolver = policy.resolver
         # The request headers a visit depends on (the place headers only when configured);
@@ -140,13 +146,16 @@ class Enforcer:
         self._proxies = TrustedProxies(policy.settings.trusted_proxies)
         self._bot_kind = policy.agents.bot_kind
         self._bot_kinds_seen = policy.agents.seen
-        self._visits: dict[object, Visit] = {}
+        self._visits: Memo[object, Visit] = Memo(memo_size, VISIT_MEMO_BYTES, MAX_KEY_BYTES)
         # Set-Cookie value -> (category bit, metric label, the name when no rule knows it)
-        self._set_cookies: dict[bytes, tuple[int, str, str | None]] = {}
+        self._set_cookies: Memo[bytes, tuple[int, str, str | None]] = Memo(
+            memo_size, SET_COOKIE_MEMO_BYTES, MAX_KEY_BYTES
+        )
         # Per granted bits (one table each: no key tuple to build), response headers -> what
         # ``response`` returns, and what it counts
-        self._responses: list[dict[tuple[object, ...], ResponsePlan]] = [
-            {} for _ in range(sum(_BIT.values()) + 1)
+        self._responses: list[Memo[tuple[object, ...], ResponsePlan]] = [
+            Memo(memo_size, RESPONSE_MEMO_BYTES, MAX_KEY_BYTES)
+            for _ in range(sum(_BIT.values()) + 1)
         ]
         # Per granted bits, the latest plan handed out and the headers (a list, as apps send
         # them) it was for
@@ -190,9 +199,7 @@ class Enforcer:
         visit = self._visits.get(key)
         if visit is None or visit.valid_until < time.time():
             visit = self._judge(headers, client_ip, bot_kind, agent)
-            if len(self._visits) >= self._memo_size:
-                self._visits.clear()
-            self._visits[key] = visit
+            self._visits.put(key, visit, _visit_bytes(headers, self._place_headers, visit))
         if visit.counted:
             self._count(visit)
         return visit
@@ -349,10 +356,8 @@ class Enforcer:
         remember = key is not None and not fresh  # one-off responses would only churn memory
         plan = ResponsePlan(tuple(kept), html, tuple(removed), tuple(unknown_names), remember)
         if key is not None and remember:
-            remembered = self._responses[granted]
-            if len(remembered) >= self._memo_size:
-                remembered.clear()
-            remembered[key] = plan
+            size = sum(len(name) + len(value) for name, value in headers)
+            self._responses[granted].put(key, plan, size)
             self._last_plans[granted] = (list(key), plan)
         return plan
 
@@ -368,10 +373,15 @@ class Enforcer:
                 known = (NEVER, UNKNOWN_CATEGORY, unknown)
             else:
                 known = (_BIT[category], category.value, unknown)
-        if len(self._set_cookies) >= self._memo_size:
-            self._set_cookies.clear()
-        self._set_cookies[value] = known
-        return known
+        return self._set_cookies.put(value, known, len(value))
+
+
+def _visit_bytes(headers: Mapping[bytes, bytes], places: Sequence[bytes], visit: Visit) -> int:
+    """The header bytes a visit is filed by, and its own copy of the Cookie header."""
+    size = len(headers.get(COOKIE, b"")) + sum(len(headers.get(name, b"")) for name in places)
+    if visit.changed and visit.app_cookie is not None:
+        size += len(visit.app_cookie)
+    return size
 
 
 def expire_refused(

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 
 from gateway.agents import AgentClassifier
 from gateway.consent import (
+    MAX_COOKIE_VALUE_LENGTH,
     Category,
     ConsentCookieCodec,
     ConsentState,
@@ -23,12 +24,16 @@ from gateway.consent import (
 )
 from gateway.declaration import SeenRules
 from gateway.jurisdiction import CountryResolver, RegionTable, default_grants, gpc_enabled
+from gateway.memo import Memo
 from gateway.rules import Classifier, CookieRule, MatchKind, load_site_rule_file
 from gateway.settings import Settings
 from gateway.unknown import UnknownCookieLog
 
 SECONDS_PER_DAY = 86_400
 STATE_CACHE_SIZE = 10_000
+STATE_CACHE_BYTES = 2 * 1024 * 1024
+# A key with more consent cookie bytes than four valid cookies hold is worked out every time.
+STATE_MAX_KEY = 4 * MAX_COOKIE_VALUE_LENGTH
 
 
 def site_rules(settings: Settings) -> list[CookieRule]:
@@ -85,7 +90,9 @@ class ConsentPolicy:
         self.agents = agents or AgentClassifier.load()
         self.unknown_log = UnknownCookieLog()
         self.seen_rules = SeenRules()  # for the cookie declaration (gateway/declaration.py)
-        self._states: dict[tuple[object, ...], tuple[ConsentState, bool, float]] = {}
+        self._states: Memo[tuple[object, ...], tuple[ConsentState, bool, float]] = Memo(
+            STATE_CACHE_SIZE, STATE_CACHE_BYTES, STATE_MAX_KEY
+        )
         self._on_unknown = on_unknown
         unknown = settings.unknown_cookies
         self._unknown_category: Category | None = (
@@ -108,7 +115,8 @@ class ConsentPolicy:
         per inputs until the decision expires.
         """
         gpc = gpc_enabled(headers.get(b"sec-gpc"))
-        key = (consent_cookies, self.resolver.inputs(headers, client_ip), gpc, bot)
+        place = self.resolver.inputs(headers, client_ip)
+        key = (consent_cookies, place, gpc, bot)
         cached = self._states.get(key)
         if cached is not None and cached[2] >= time.time():
             return cached
@@ -137,10 +145,9 @@ class ConsentPolicy:
                 bot=bot,
             )
             valid_until = math.inf
-        if len(self._states) >= STATE_CACHE_SIZE:
-            self._states.clear()
-        self._states[key] = (state, invalid, valid_until)
-        return state, invalid, valid_until
+        size = sum(map(len, consent_cookies))
+        size += sum(len(part) for part in place if isinstance(part, bytes | str))
+        return self._states.put(key, (state, invalid, valid_until), size)
 
     def decided_state(
         self,

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from gateway.consent import Category
+from gateway.memo import Memo
 from gateway.resources import rules_dir
 
 # RFC 6265bis: browsers ignore cookies whose name holds a control character, the name ends
@@ -249,6 +250,10 @@ class _RuleSet:
         return None
 
 
+MEMO_BYTES = 1024 * 1024  # of names remembered
+MEMO_NAME_BYTES = 256  # a longer name (sent by a client, not set by a site) is not remembered
+
+
 class Classifier:
     """Cookie name -> the rule that classifies it, memoised: a site's names repeat endlessly."""
 
@@ -260,8 +265,7 @@ class Classifier:
     ) -> None:
         self.rules: tuple[CookieRule, ...] = (*site, *builtin)
         self._levels = (_RuleSet(site), _RuleSet(builtin))
-        self._memo: dict[str, CookieRule | None] = {}
-        self._memo_size = max(cache_size, 0)
+        self._memo: Memo[str, CookieRule | None] = Memo(cache_size, MEMO_BYTES, MEMO_NAME_BYTES)
 
     @classmethod
     def default(cls, site: Sequence[CookieRule] = ()) -> Classifier:
@@ -275,12 +279,7 @@ class Classifier:
             return memo[name]
         except KeyError:
             pass
-        rule = self._find(name)
-        if self._memo_size:
-            if len(memo) >= self._memo_size:
-                memo.clear()
-            memo[name] = rule
-        return rule
+        return memo.put(name, self._find(name), len(name))
 
     def _find(self, name: str) -> CookieRule | None:
         unprefixed = _without_cookie_prefix(name)

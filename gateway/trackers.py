@@ -30,10 +30,13 @@ from urllib.parse import unquote
 from gateway.consent import OPTIONAL_CATEGORIES, Category
 from gateway.gating import rewrite_start_tag
 from gateway.html import Tag
+from gateway.memo import Memo
 from gateway.resources import rules_dir
 
 INLINE_SCAN_LIMIT = 32 * 1024  # bytes of an inline script searched for snippets
 URL_MEMO_SIZE = 4_096
+URL_MEMO_BYTES = 2 * 1024 * 1024
+MAX_URL_KEY = 2048  # longer URLs (data: URLs of inline images) are looked at every time
 _LIST_KEYS = ("scripts", "pixels", "embeds", "snippets")
 _VENDOR_KEYS = frozenset({"name", "docs", "category", "why", *_LIST_KEYS})
 _HOST_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")
@@ -290,7 +293,7 @@ class TrackerRules:
             entry = _Snippet(compiled, bool(re.match(r"[\w$]", text)), tracker)
             by_anchor.setdefault(snippet_anchor(text), []).append(entry)
         self._anchors = tuple((anchor, tuple(found)) for anchor, found in by_anchor.items())
-        self._memo: dict[str, Tracker | None] = {}
+        self._memo: Memo[str, Tracker | None] = Memo(URL_MEMO_SIZE, URL_MEMO_BYTES, MAX_URL_KEY)
         vendors = {tracker.vendor: tracker for *_, tracker in addresses}
         vendors.update((tracker.vendor, tracker) for _, tracker in snippets)
         self.trackers = tuple(vendors.values())
@@ -307,11 +310,7 @@ class TrackerRules:
             return memo[url]
         except KeyError:
             pass
-        found = self._find(url)
-        if len(memo) >= URL_MEMO_SIZE:
-            memo.clear()
-        memo[url] = found
-        return found
+        return memo.put(url, self._find(url), len(url))
 
     def _find(self, url: str) -> Tracker | None:
         parsed = host_and_path(url)

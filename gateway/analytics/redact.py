@@ -23,13 +23,15 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
-from gateway.agents import AgentClassifier
+from gateway.agents import MAX_AGENT_LENGTH, AgentClassifier
+from gateway.memo import Memo
 from gateway.resources import rules_dir
 
 _WORD_SPLIT = re.compile(r"[_\-.\[\]\s]+|(?<=[a-z0-9])(?=[A-Z])")
 _EMAIL = re.compile(r"[^@\s/?#&=]+@[^@\s/?#&=]+\.[A-Za-z]{2,}")
 MAX_URL_LENGTH = 8192
 MEMO_SIZE = 8192
+MEMO_BYTES = 4 * 1024 * 1024  # of URLs (or User-Agents) remembered, each memo
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,9 +117,9 @@ class Redactor:
         self.ipv6_prefix = ipv6_prefix
         self._agents = agents
         self.reduces_user_agent = reduce_user_agent and agents is not None
-        self._reduced: dict[str, str] = {}
+        self._reduced: Memo[str, str] = Memo(4096, MEMO_BYTES, MAX_AGENT_LENGTH)
         # Many visitors load the same pages: a scrubbed URL is remembered (bounded).
-        self._urls: dict[tuple[str, bool], str] = {}
+        self._urls: Memo[tuple[str, bool], str] = Memo(MEMO_SIZE, MEMO_BYTES, MAX_URL_LENGTH)
 
     def ip(self, address: str | None) -> str | None:
         return truncate_ip(address, self.ipv4_prefix, self.ipv6_prefix) if address else None
@@ -148,10 +150,7 @@ class Redactor:
         key = (url, marketing)
         found = self._urls.get(key)
         if found is None:
-            found = self._scrub_url(url, marketing)
-            if len(self._urls) >= MEMO_SIZE:
-                self._urls.clear()
-            self._urls[key] = found
+            found = self._urls.put(key, self._scrub_url(url, marketing), len(url))
         return found
 
     def _scrub_url(self, url: str, marketing: bool) -> str:
@@ -214,7 +213,5 @@ class Redactor:
                 major=info.browser_major or "0",
                 family=info.browser_family.replace(" ", ""),
             )
-            if len(self._reduced) >= 4096:
-                self._reduced.clear()
-            self._reduced[user_agent] = reduced
+            self._reduced.put(user_agent, reduced, len(user_agent))
         return reduced
