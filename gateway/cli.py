@@ -78,6 +78,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from gateway.demo import DEMO_SITE_RULES, create_demo_app
     from gateway.middleware import ConsentMiddleware
+    from gateway.server import options
 
     overrides: dict[str, object] = {}
     settings = Settings.load(args.config)
@@ -93,8 +94,7 @@ def _serve(args: argparse.Namespace) -> int:
         overrides["cookies"] = DEMO_SITE_RULES
     app = ConsentMiddleware(create_demo_app(), settings.model_copy(update=overrides))
     print(f"consent-gateway: demo site on http://{args.host}:{args.port}/", file=sys.stderr)
-    # X-Forwarded-For is read by the gateway itself, from `trusted_proxies` only.
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", proxy_headers=False)
+    uvicorn.run(app, host=args.host, port=args.port, **options(settings.max_header_bytes))
     return 0
 
 

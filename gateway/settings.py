@@ -96,6 +96,12 @@ class Settings(BaseModel):
         default_factory=list,
         description="Proxy addresses or networks whose X-Forwarded-For is believed.",
     )
+    max_header_bytes: int = Field(
+        16 * 1024,
+        ge=4096,
+        description="`consent-gateway serve` answers 431 to a request line and headers "
+        "larger than this, in bytes (your own server sets its own limit).",
+    )
     freeze_startup_objects: bool = Field(
         True,
         description="When the app has started, keep the objects alive then out of the "
