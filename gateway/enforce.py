@@ -135,7 +135,7 @@ class Enforcer:
     def __init__(self, policy: ConsentPolicy, metrics: Metrics, memo_size: int = MEMO_SIZE):
         self.policy = policy
         self.metrics = metrics
-        self._consent_cookie = policy.settings.cookie_name
+        self._consent_cookies = policy.consent_cookie_names
         resolver = policy.resolver
         # The request headers a visit depends on (the place headers only when configured);
         # the client address only counts with a GeoIP database.
@@ -237,8 +237,8 @@ class Enforcer:
     ) -> Visit:
         raw_cookie = headers.get(COOKIE, b"")
         pieces = split_cookie_header(raw_cookie.decode("latin-1"))
-        consent = self._consent_cookie
-        values = [piece.partition("=")[2].strip(" \t") for n, piece in pieces if n == consent]
+        consent = self._consent_cookies
+        values = [piece.partition("=")[2].strip(" \t") for n, piece in pieces if n in consent]
         state, invalid, valid_until = self.policy.state(
             tuple(values), headers, client_ip, bot_kind is not None
         )

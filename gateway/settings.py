@@ -54,6 +54,11 @@ class Settings(BaseModel):
     cookie_name: str = Field("cg_consent", pattern=r"^[A-Za-z0-9_\-]{1,64}$")
     cookie_lifetime_days: int = Field(182, ge=1, le=MAX_COOKIE_LIFETIME_DAYS)
     cookie_domain: str | None = Field(None, description="Share the choice across subdomains.")
+    cookie_host_prefix: bool = Field(
+        False,
+        description="Over HTTPS, name the consent cookie `__Host-<cookie_name>` (Secure, "
+        "Path=/, no Domain), which no other subdomain or path can set beside it.",
+    )
     api_prefix: str = Field("/_consent", pattern=r"^/[A-Za-z0-9_\-/]*[A-Za-z0-9_\-]$")
     default_regime: Regime = Regime.OPT_IN
     country_header: str | None = None
@@ -129,6 +134,15 @@ class Settings(BaseModel):
     def _policy_version_shape(cls, value: str) -> str:
         if not POLICY_VERSION_PATTERN.fullmatch(value):
             raise ValueError("use 1-32 letters, digits, '-' or '_'")
+        return value
+
+    @field_validator("cookie_host_prefix")
+    @classmethod
+    def _host_prefix_without_domain(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("cookie_domain"):
+            raise ValueError(
+                "a __Host- cookie cannot have a Domain: unset cookie_domain or this setting"
+            )
         return value
 
     @field_validator("allowed_origins")
