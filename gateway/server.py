@@ -16,7 +16,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 
 class _HeadTooLarge(Exception):
-    pass
+    """Raised in a parser callback: the parser stops, and uvicorn calls send_400_response."""
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
@@ -65,7 +65,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes += size
         if self._head_bytes > self.max_head_bytes:
             self._too_large = True
-            raise _HeadTooLarge  # the parser stops; uvicorn calls send_400_response
+            raise _HeadTooLarge
 
     def send_400_response(self, msg: str) -> None:
         """uvicorn's answer to a request the parser gave up on."""
