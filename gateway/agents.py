@@ -103,11 +103,11 @@ class AgentClassifier:
 
     def bot_kind(self, user_agent: str | bytes) -> str | None:
         """The bots.toml kind of this client, ``unknown-client`` without a User-Agent, or None."""
-        kind = self.seen.get(user_agent, UNSEEN)  # the very string: no shape to compute
+        kind = self.seen.table.get(user_agent, UNSEEN)  # the very string: no shape to compute
         if kind is not UNSEEN:
             return kind
         shape = _shape(user_agent)
-        kind = self._memo.get(shape, UNSEEN)
+        kind = self._memo.table.get(shape, UNSEEN)
         if kind is UNSEEN:
             kind = self._memo.put(shape, self._classify(shape), len(shape))
         return self.seen.put(user_agent, kind, len(user_agent))

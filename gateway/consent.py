@@ -180,7 +180,7 @@ class ConsentCookieCodec:
         A returning visitor sends the same cookie on every request, so values whose
         signature already verified are remembered (bounded) and only their age is checked.
         """
-        known = self._verified.get(value)
+        known = self._verified.table.get(value)
         if known is not None:
             fresh = time.time() - known.decided_at.timestamp() <= self.max_age_seconds
             return known if fresh and known.policy_version == policy_version else None

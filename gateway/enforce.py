@@ -47,7 +47,8 @@ CONTENT_TYPE = b"content-type"
 MAX_EXPIRED_NAMES = 16  # per response: up to 6 lines each must fit proxy header buffers
 MEMO_SIZE = 4096
 # Bytes of keys (header values) each memo holds, and the longest key it files: a longer
-# header is worked out every time. 16 KiB: what `serve`'s server accepts by default.
+# header is worked out every time. 16 KiB: what `serve`'s server accepts by default (the
+# injection's memos use it too).
 VISIT_MEMO_BYTES = 8 * 1024 * 1024
 RESPONSE_MEMO_BYTES = 2 * 1024 * 1024  # per table (one per grant)
 SET_COOKIE_MEMO_BYTES = 2 * 1024 * 1024
@@ -145,7 +146,7 @@ class Enforcer:
         self._plain_key = not self._place_headers and not self._reads_ip
         self._proxies = TrustedProxies(policy.settings.trusted_proxies)
         self._bot_kind = policy.agents.bot_kind
-        self._bot_kinds_seen = policy.agents.seen
+        self._bot_kinds_seen = policy.agents.seen.table
         self._visits: Memo[object, Visit] = Memo(memo_size, VISIT_MEMO_BYTES, MAX_KEY_BYTES)
         # Set-Cookie value -> (category bit, metric label, the name when no rule knows it)
         self._set_cookies: Memo[bytes, tuple[int, str, str | None]] = Memo(
@@ -178,7 +179,7 @@ class Enforcer:
                 # The usual visitor, a browser without GPC, by the Cookie header alone (bytes
                 # or None: no tuple to build and hash). The User-Agent it was judged with
                 # again: a browser's (only those are filed so), without the bot check.
-                visit = self._visits.get(cookie)
+                visit = self._visits.table.get(cookie)
                 if visit is not None and visit.agent == agent and visit.valid_until >= time.time():
                     if visit.counted:
                         self._count(visit)
@@ -196,7 +197,7 @@ class Enforcer:
             client_ip = self._client_ip(scope) if self._reads_ip else None
             places = tuple(get(name) for name in self._place_headers)
             key = (bot_kind, get(COOKIE), get(SEC_GPC), client_ip, places)
-        visit = self._visits.get(key)
+        visit = self._visits.table.get(key)
         if visit is None or visit.valid_until < time.time():
             visit = self._judge(headers, client_ip, bot_kind, agent)
             self._visits.put(key, visit, _visit_bytes(headers, self._place_headers, visit))
@@ -298,7 +299,7 @@ class Enforcer:
             if headers != last_headers:  # compared, not hashed: the same page again
                 key = tuple(headers)
                 try:
-                    plan = self._responses[granted].get(key)
+                    plan = self._responses[granted].table.get(key)
                 except TypeError:  # header pairs as lists
                     plan = key = None
                 else:
@@ -322,7 +323,7 @@ class Enforcer:
                     vary_at = len(kept)
                 kept.append((raw_name, value))
                 continue
-            line = self._set_cookies.get(value)
+            line = self._set_cookies.table.get(value)
             if line is None:
                 line = self._classify_line(value)
                 fresh = True

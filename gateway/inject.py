@@ -42,7 +42,15 @@ from gateway.content_coding import (
     normalise,
 )
 from gateway.csp import Origin, verdict
-from gateway.enforce import CONTENT_TYPE, XHTML, Header, ResponsePlan, Visit, with_cookie
+from gateway.enforce import (
+    CONTENT_TYPE,
+    MAX_KEY_BYTES,
+    XHTML,
+    Header,
+    ResponsePlan,
+    Visit,
+    with_cookie,
+)
 from gateway.html import INSERTED, HtmlRewriter, TrackerHook, tag_of, xml_syntax
 from gateway.memo import Memo
 from gateway.metrics import UNKNOWN_CATEGORY, Metrics
@@ -56,7 +64,6 @@ DECISION_MEMO = 4096
 DECISION_MEMO_BYTES = 2 * 1024 * 1024  # of request and response header bytes in the keys
 VARIANT_MEMO_BYTES = 4 * 1024 * 1024  # of the banner's tags in the keys
 SNIPPET_MEMO_BYTES = 1024 * 1024  # of CSP nonces in the keys
-MAX_KEY_BYTES = 16 * 1024  # a page decided by longer headers is decided every time
 
 # Encodings in which ASCII bytes are not ASCII characters (WHATWG labels).
 NOT_ASCII_CHARSETS = frozenset(
@@ -280,7 +287,7 @@ class Injector:
         stands for its headers, and is hashed by identity)."""
         headers = plan.headers
         key = (plan if plan.remembered else headers, asked)
-        decided = self._decisions.get(key)
+        decided = self._decisions.table.get(key)
         if decided is None:
             _, host, dest, app_nonce, scheme = asked
             decided = self._decide(headers, scheme or "http", state, app_nonce, host, dest)
@@ -342,7 +349,7 @@ class Injector:
         if not head and trackers is None:
             return None, skipped
         page = Page(coding, head, body, trackers, state.granted, headers)
-        variant_id = self._variant_ids.get(page.variant)
+        variant_id = self._variant_ids.table.get(page.variant)
         if variant_id is None:  # never reused: a page in flight may still store under its id
             size = len(head) + len(body)
             variant_id = self._variant_ids.put(page.variant, next(self._next_variant), size)
@@ -384,7 +391,7 @@ class Injector:
 
     def _snippet(self, state: ConsentState, nonce: str | None, xhtml: bool) -> Snippet:
         key = (visible(state), nonce, xhtml)
-        snippet = self._snippets.get(key)
+        snippet = self._snippets.table.get(key)
         if snippet is None:
             snippet = self.banner.snippet(state, nonce)
             if xhtml:  # XML syntax, and no <noscript>: XHTML pages always render it

@@ -131,7 +131,7 @@ class ConsentPolicy:
         gpc = gpc_enabled(headers.get(b"sec-gpc"))
         place = self.resolver.inputs(headers, client_ip)
         key = (consent_cookies, place, gpc, bot)
-        cached = self._states.get(key)
+        cached = self._states.table.get(key)
         if cached is not None and cached[2] >= time.time():
             return cached
         country, subdivision = self.resolver.resolve(headers, client_ip)

@@ -274,12 +274,11 @@ class Classifier:
 
     def classify(self, name: str) -> CookieRule | None:
         """The rule for cookie ``name``, or ``None`` when no rule knows it."""
-        memo = self._memo
         try:
-            return memo[name]
+            return self._memo.table[name]
         except KeyError:
             pass
-        return memo.put(name, self._find(name), len(name))
+        return self._memo.put(name, self._find(name), len(name))
 
     def _find(self, name: str) -> CookieRule | None:
         unprefixed = _without_cookie_prefix(name)

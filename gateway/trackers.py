@@ -305,12 +305,11 @@ class TrackerRules:
 
     def tracker_for_url(self, url: str) -> Tracker | None:
         """The tracker ``url`` loads, by host suffix and path prefix, ignoring the query."""
-        memo = self._memo
         try:
-            return memo[url]
+            return self._memo.table[url]
         except KeyError:
             pass
-        return memo.put(url, self._find(url), len(url))
+        return self._memo.put(url, self._find(url), len(url))
 
     def _find(self, url: str) -> Tracker | None:
         parsed = host_and_path(url)

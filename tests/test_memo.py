@@ -36,15 +36,16 @@ PAGE = (
 
 def test_a_memo_keeps_its_bytes_and_refuses_long_keys() -> None:
     memo: Memo[str, int] = Memo(max_entries=100, max_bytes=1000, max_key=300)
+    table = memo.table
     assert memo.put("x" * 301, 1, 301) == 1
-    assert not memo  # worked out, not filed
+    assert not table  # worked out, not filed
     for number in range(50):
         memo.put(f"{number:03d}" + "y" * 197, number, 200)
-        assert memo.size <= 1000 and len(memo) <= 5
+        assert memo.size <= 1000 and len(table) <= 5
     memo.put("last", 7, 4)
-    assert memo["last"] == 7
+    assert memo.table is table and table["last"] == 7  # cleared in place
     off: Memo[str, int] = Memo(max_entries=0, max_bytes=1000, max_key=300)
-    assert off.put("a", 1, 1) == 1 and not off
+    assert off.put("a", 1, 1) == 1 and not off.table
 
 
 def test_the_longest_valid_consent_cookie_fits_and_a_longer_one_is_not_verified() -> None:
@@ -65,8 +66,9 @@ def _key_bytes(key: object) -> int:
     return 0
 
 
-def _tables(root: object) -> Iterator[dict[object, object]]:
-    """Every dict reachable from ``root`` through the gateway's own objects and containers."""
+def _tables(root: object) -> Iterator[dict[object, object] | Memo[object, object]]:
+    """Every memo and dict reachable from ``root`` through the gateway's own objects and
+    containers (a memo's table as the memo)."""
     seen: set[int] = set()
     stack = [root]
     while stack:
@@ -74,6 +76,10 @@ def _tables(root: object) -> Iterator[dict[object, object]]:
         if id(item) in seen:
             continue
         seen.add(id(item))
+        if isinstance(item, Memo):
+            seen.add(id(item.table))
+            yield item
+            continue
         if isinstance(item, dict):
             yield item
         elif not (
@@ -101,10 +107,14 @@ def test_no_table_holds_more_than_its_bound_after_large_distinct_headers(
                 "user-agent": "Mozilla/5.0 " + secrets.token_hex(600),
             }
             assert client.get("/", headers=headers).status_code == 200
+    memos = 0
     for table in _tables(gateway):
-        held = sum(_key_bytes(key) for key in table)
         if isinstance(table, Memo):
-            assert held <= table.max_bytes + 64 * len(table), (type(table), held)
-            assert all(_key_bytes(key) <= table.max_key + 64 for key in table)
+            memos += 1
+            held = sum(_key_bytes(key) for key in table.table)
+            assert held <= table.max_bytes + 64 * len(table.table), held
+            assert all(_key_bytes(key) <= table.max_key + 64 for key in table.table)
         else:  # a table of remembered answers outside a Memo would be unbounded
+            held = sum(_key_bytes(key) for key in table)
             assert held <= 1024 * 1024, (len(table), held)
+    assert memos >= 10  # visits, states, cookie names, User-Agents, pages... all found

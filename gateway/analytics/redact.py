@@ -148,7 +148,7 @@ class Redactor:
         if not url:
             return url
         key = (url, marketing)
-        found = self._urls.get(key)
+        found = self._urls.table.get(key)
         if found is None:
             found = self._urls.put(key, self._scrub_url(url, marketing), len(url))
         return found
@@ -202,7 +202,7 @@ class Redactor:
         """The User-Agent to forward: as sent, or reduced to family, major, OS and device."""
         if not self.reduces_user_agent or not user_agent or self._agents is None:
             return user_agent
-        reduced = self._reduced.get(user_agent)
+        reduced = self._reduced.table.get(user_agent)
         if reduced is None:
             info = self._agents.describe(user_agent)
             systems, browsers = self.rules.system_agents, self.rules.browser_agents
