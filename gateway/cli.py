@@ -153,6 +153,7 @@ def _scan(args: argparse.Namespace) -> int:
             {
                 "name": cookie.name,
                 "count": cookie.count,
+                "error": cookie.error,
                 "first_seen": cookie.first_seen.isoformat(),
                 "last_seen": cookie.last_seen.isoformat(),
             }
@@ -163,10 +164,17 @@ def _scan(args: argparse.Namespace) -> int:
     if not found:
         print("No unclassified cookies recorded.")
         return 0
-    print(f"{'count':>8}  {'last seen':<20}  name")
+    print(f"{'count':>8}  {'at least':>8}  {'last seen':<20}  name")
     for cookie in found:
-        print(f"{cookie.count:>8}  {cookie.last_seen:%Y-%m-%d %H:%M:%S}  {cookie.name!r}")
-    print("\nClassify them with [[cookies]] entries in your settings file (see README).")
+        at_least = cookie.count - cookie.error
+        seen = f"{cookie.last_seen:%Y-%m-%d %H:%M:%S}"
+        print(f"{cookie.count:>8}  {at_least:>8}  {seen:<20}  {cookie.name!r}")
+    print(
+        "\nThe table keeps the most frequent names: one that arrived when it was full took the"
+        "\nplace of the least counted and inherited its count, so it was seen at least the"
+        "\nsecond number of times. Classify them with [[cookies]] entries in your settings"
+        "\nfile (see README)."
+    )
     return 0
 
 

@@ -282,12 +282,12 @@ class ConsentMiddleware:
         self.store.close()
 
     async def _flush_unknown(self) -> None:
-        batch = self.policy.unknown_log.take()
-        if not batch:
+        counts, errors = self.policy.unknown_log.take()
+        if not counts:
             return
         try:
             await self.store.call(
-                lambda store: store.count_unknown_cookies(batch, datetime.now(UTC))
+                lambda store: store.count_unknown_cookies(counts, datetime.now(UTC), errors)
             )
         except Exception:
             logger.exception("could not write unknown cookie counts")

@@ -14,13 +14,22 @@ from gateway.store.base import (
 )
 
 
+def sqlite_path(url: str) -> str | None:
+    """The file of a ``sqlite:///path`` URL (``:memory:`` for none); None for other URLs."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme != "sqlite":
+        return None
+    return rest[1:] if rest.startswith("/") else rest
+
+
 def open_store(url: str) -> Store:
     """A store for ``sqlite:///path``, ``sqlite:///:memory:`` or ``postgresql://...``."""
-    scheme, sep, rest = url.partition("://")
-    if sep and scheme == "sqlite":
+    path = sqlite_path(url)
+    if path is not None:
         from gateway.store.sqlite import SQLiteStore
 
-        return SQLiteStore(rest[1:] if rest.startswith("/") else rest)
+        return SQLiteStore(path)
+    scheme, sep, _ = url.partition("://")
     if sep and scheme in ("postgresql", "postgres"):
         from gateway.store.postgres import PostgresStore
 
@@ -39,4 +48,5 @@ __all__ = [
     "TrimResult",
     "UnknownCookie",
     "open_store",
+    "sqlite_path",
 ]

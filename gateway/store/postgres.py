@@ -19,6 +19,7 @@ from gateway.store.base import (
     TrimResult,
     UnknownCookie,
     clean_name,
+    unknown_rows,
 )
 
 try:
@@ -78,6 +79,12 @@ MIGRATIONS = [
     """,
     # The age limit finds expired hits without reading the whole outbox.
     "CREATE INDEX IF NOT EXISTS {p}analytics_outbox_age ON {p}analytics_outbox (created_at)",
+    # Unknown names are counted by space-saving (see sqlite.py).
+    """
+    ALTER TABLE {p}unknown_cookies ADD COLUMN IF NOT EXISTS error BIGINT NOT NULL DEFAULT 0;
+    CREATE INDEX IF NOT EXISTS {p}unknown_cookies_by_count
+        ON {p}unknown_cookies (count, last_seen);
+    """,
 ]
 
 
@@ -157,31 +164,45 @@ class PostgresStore:
         )
         return [ConsentRecord(r[0], r[1], r[2], json.loads(r[3]), *r[4:]) for r in rows]
 
-    def count_unknown_cookies(self, counts: Mapping[str, int], seen_at: datetime) -> None:
-        def upsert(db: Any) -> None:
-            db.execute(f"LOCK TABLE {self._p}unknown_cookies IN SHARE ROW EXCLUSIVE MODE")
-            stored = db.execute(f"SELECT count(*) FROM {self._p}unknown_cookies").fetchone()[0]
-            for raw_name, count in counts.items():
-                name = _text(clean_name(raw_name))
-                updated = db.execute(
-                    f"UPDATE {self._p}unknown_cookies SET count = count + %s, last_seen = %s"
-                    " WHERE name = %s",
-                    (count, seen_at, name),
-                ).rowcount
-                if not updated and stored < self._max_unknown:
-                    db.execute(
-                        f"INSERT INTO {self._p}unknown_cookies VALUES (%s, %s, %s, %s)",
-                        (name, count, seen_at, seen_at),
-                    )
-                    stored += 1
+    def count_unknown_cookies(
+        self, counts: Mapping[str, int], seen_at: datetime, errors: Mapping[str, int] | None = None
+    ) -> None:
+        table = f"{self._p}unknown_cookies"
+        rows = unknown_rows(counts, errors)
 
-        self._run(upsert)
+        def add(db: Any) -> None:
+            # One writer at a time, so replicas agree on which name is the least counted.
+            db.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
+            stored = db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for raw_name, count, error in rows:
+                name = _text(raw_name)
+                if db.execute(
+                    f"UPDATE {table} SET count = count + %s, error = error + %s, last_seen = %s"
+                    " WHERE name = %s",
+                    (count, error, seen_at, name),
+                ).rowcount:
+                    continue
+                if stored < self._max_unknown:
+                    stored += 1
+                else:
+                    smallest = db.execute(
+                        f"DELETE FROM {table} WHERE name = (SELECT name FROM {table}"
+                        " ORDER BY count, last_seen LIMIT 1) RETURNING count"
+                    ).fetchone()[0]
+                    count, error = count + smallest, error + smallest
+                db.execute(
+                    f"INSERT INTO {table} (name, count, error, first_seen, last_seen)"
+                    " VALUES (%s, %s, %s, %s, %s)",
+                    (name, count, error, seen_at, seen_at),
+                )
+
+        self._run(add)
 
     def unknown_cookies(self, limit: int | None = None) -> list[UnknownCookie]:
         rows = self._run(
             lambda db: db.execute(
-                f"SELECT name, count, first_seen, last_seen FROM {self._p}unknown_cookies"
-                " ORDER BY count DESC, name LIMIT %s",
+                f"SELECT name, count, first_seen, last_seen, error FROM {self._p}unknown_cookies"
+                " ORDER BY count - error DESC, count DESC, name LIMIT %s",
                 (limit,),
             ).fetchall()
         )
