@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from gateway import declaration
+from gateway.analytics.salts import DailySalts, visitor_hash
 from gateway.banner import Banner
 from gateway.consent import (
     ALL_GRANTED,
@@ -92,6 +93,7 @@ class ConsentAPI:
         self.seen_flush_seconds = SEEN_FLUSH_SECONDS
         self._seen_read_at = -DECLARATION_CACHE_SECONDS
         self.seen_writes = LaterWrite(self._write_seen, lambda: self.seen_flush_seconds)
+        self.salts = DailySalts(store.call)  # visitors vouching for seen rules are hashed
         if policy.settings.declare_seen_cookies:
             policy.seen_rules.on_pending = self.seen_writes.soon
         self.collect = _collector(policy, metrics, store)
@@ -148,7 +150,7 @@ class ConsentAPI:
             await self._write_seen()
             if time.monotonic() - self._seen_read_at >= DECLARATION_CACHE_SECONDS:
                 try:
-                    seen.known |= await self.store.call(lambda store: store.cookie_rules_seen())
+                    seen.read(await self.store.call(lambda store: store.cookie_rules_seen()))
                     self._seen_read_at = time.monotonic()
                 except Exception:
                     logger.exception("could not read the cookie rules seen on this site")
@@ -161,15 +163,42 @@ class ConsentAPI:
         )
 
     async def _write_seen(self) -> None:
-        batch = self.policy.seen_rules.take()
-        if not batch:
-            return
-        try:
-            await self.store.call(lambda store: store.note_cookie_rules(batch, datetime.now(UTC)))
-        except Exception:
-            logger.exception("could not write the cookie rules seen on this site")
-            self.metrics.store_errors.labels("note_cookie_rules").inc()
-            self.policy.seen_rules.put_back(batch)
+        seen = self.policy.seen_rules
+        set_keys, sent = seen.take()
+        if set_keys:
+            try:
+                await self.store.call(
+                    lambda store: store.note_cookie_rules(set_keys, datetime.now(UTC))
+                )
+            except Exception:
+                logger.exception("could not write the cookie rules seen on this site")
+                self.metrics.store_errors.labels("note_cookie_rules").inc()
+                seen.put_back(set_keys, {})
+        if sent:
+            try:
+                seen.known |= await self._vouch(sent)
+            except Exception:
+                logger.exception("could not write the cookie rules visitors sent")
+                self.metrics.store_errors.labels("vouch_cookie_rules").inc()
+                seen.put_back((), sent)
+
+    async def _vouch(self, sent: Mapping[str, set[str]]) -> set[str]:
+        """Store who sent which rules' cookies, each network as a hash under the day's salt;
+        the rules now listed."""
+        salt = await self.salts.current()
+        by_visitor = {
+            visitor_hash(salt, declaration.VISITOR_HASH_SITE, network, ""): keys
+            for network, keys in sent.items()
+        }
+        visitors = self.policy.settings.declare_seen_visitors
+        return await self.store.call(
+            lambda store: store.vouch_cookie_rules(
+                by_visitor,
+                datetime.now(UTC),
+                visitors=visitors,
+                rules_per_visitor=declaration.RULES_PER_VISITOR,
+            )
+        )
 
     def _refuse_cross_site(self, headers: Headers, request: ApiRequest) -> None:
         """Only this site's pages (and configured origins) may change a visitor's consent."""

@@ -166,13 +166,16 @@ class ConsentPolicy:
             bot=bot,
         )
 
-    def classify(self, name: str) -> tuple[Category | None, bool]:
+    def classify(self, name: str, shown_by: str | None = None) -> tuple[Category | None, bool]:
         """The category of cookie ``name`` (``None``: it may never pass), and whether it is
-        unknown (no rule classifies it, so ``unknown_cookies`` decided)."""
+        unknown (no rule classifies it, so ``unknown_cookies`` decided). ``shown_by`` notes
+        its rule for the declaration: ``declaration.SITE`` when the site set the cookie,
+        else the network of the visitor whose browser sent it."""
         rule = self.classifier.classify(name)
         if rule is None:
             return self._unknown_category, True
-        self.seen_rules.note(rule)
+        if shown_by is not None:
+            self.seen_rules.note(rule, shown_by)
         return rule.category, False
 
     def category_of(self, name: str) -> Category | None:

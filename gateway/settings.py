@@ -82,6 +82,12 @@ class Settings(BaseModel):
     declare_seen_cookies: bool = Field(
         True, description="List the built-in rules of cookie names seen on this site."
     )
+    declare_seen_visitors: int = Field(
+        3,
+        ge=1,
+        description="How many visitors (told apart by network) must send a cookie before "
+        "its built-in rule is listed; one the site's own Set-Cookie sets is listed at once.",
+    )
     allowed_origins: list[str] = Field(
         default_factory=list, description="Other origins allowed to call the consent API."
     )

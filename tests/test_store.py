@@ -7,6 +7,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import psycopg
@@ -35,6 +36,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
             "consent_records",
             "unknown_cookies",
             "seen_cookie_rules",
+            "cookie_rule_vouchers",
             "analytics_outbox",
             "analytics_salts",
             "schema_version",
@@ -148,6 +150,21 @@ def test_replicas_counting_at_once_keep_every_count_and_the_frequent_names(
         opened.close()
 
 
+def test_a_rule_is_seen_once_enough_visitors_vouch_each_within_its_cap(store: Store) -> None:
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    made_up = [f"exact:made_up_{number}" for number in range(10)]
+    vouch = partial(store.vouch_cookie_rules, seen_at=at, visitors=3, rules_per_visitor=4)
+    assert vouch({b"one": made_up, b"two": made_up}) == set()  # each for the first 4
+    assert vouch({b"one": made_up[4:]}) == set()  # beyond its cap: not counted
+    assert vouch({b"three": made_up[4:], b"four": made_up[4:]}) == set()
+    assert vouch({b"five": made_up}) == set(made_up[:4])
+    assert store.cookie_rules_seen() == set(made_up[:4])
+    store.note_cookie_rules({"exact:_fbp"}, at)  # set by the site
+    assert store.reset_cookie_rules() == 5
+    assert store.cookie_rules_seen() == set()
+    assert vouch({b"six": made_up[4:5]}) == set()  # three and four were forgotten too
+
+
 def test_sqlite_database_from_before_the_seen_rules_gains_them(tmp_path: Path) -> None:
     path = tmp_path / "older.db"
     before = next(i for i, script in enumerate(MIGRATIONS) if "seen_cookie_rules" in script)
@@ -171,6 +188,8 @@ def test_sqlite_database_from_before_space_saving_keeps_its_counts(tmp_path: Pat
         db.execute("INSERT INTO unknown_cookies VALUES ('old', 7, '2026-11-01', '2026-11-02')")
     store = SQLiteStore(str(path))
     assert [(c.name, c.count, c.error) for c in store.unknown_cookies()] == [("old", 7, 0)]
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    assert store.vouch_cookie_rules({b"v": ["exact:_ga"]}, at, visitors=1, rules_per_visitor=1)
     store.close()
 
 

@@ -94,6 +94,23 @@ class Store(Protocol):
 
     def cookie_rules_seen(self) -> set[str]: ...
 
+    def vouch_cookie_rules(
+        self,
+        sent: Mapping[bytes, Collection[str]],
+        seen_at: datetime,
+        *,
+        visitors: int,
+        rules_per_visitor: int,
+    ) -> set[str]:
+        """Note that the browsers of each visitor (a keyed hash) sent cookies of these rules;
+        a visitor vouches for at most ``rules_per_visitor`` rules, and a rule ``visitors``
+        of them vouched for is noted as seen. The rules noted now."""
+        ...
+
+    def reset_cookie_rules(self) -> int:
+        """Forget every rule seen and every visitor's vouching; how many rules were seen."""
+        ...
+
     def outbox_add(self, hits: Sequence[OutboxHit]) -> None:
         """Store every hit in one transaction; a hit id already stored is kept as it is."""
         ...

@@ -85,6 +85,16 @@ MIGRATIONS = [
     CREATE INDEX IF NOT EXISTS {p}unknown_cookies_by_count
         ON {p}unknown_cookies (count, last_seen);
     """,
+    # Visitors vouching for built-in rules not seen yet (see sqlite.py).
+    """
+    CREATE TABLE IF NOT EXISTS {p}cookie_rule_vouchers (
+        rule TEXT NOT NULL,
+        visitor BYTEA NOT NULL,
+        PRIMARY KEY (rule, visitor)
+    );
+    CREATE INDEX IF NOT EXISTS {p}cookie_rule_vouchers_by_visitor
+        ON {p}cookie_rule_vouchers (visitor);
+    """,
 ]
 
 
@@ -224,6 +234,55 @@ class PostgresStore:
             lambda db: db.execute(f"SELECT rule FROM {self._p}seen_cookie_rules").fetchall()
         )
         return {row[0] for row in rows}
+
+    def vouch_cookie_rules(
+        self,
+        sent: Mapping[bytes, Collection[str]],
+        seen_at: datetime,
+        *,
+        visitors: int,
+        rules_per_visitor: int,
+    ) -> set[str]:
+        vouchers, seen = f"{self._p}cookie_rule_vouchers", f"{self._p}seen_cookie_rules"
+
+        def vouch(db: Any) -> set[str]:
+            # One writer at a time, so replicas agree on each visitor's count.
+            db.execute(f"LOCK TABLE {vouchers} IN SHARE ROW EXCLUSIVE MODE")
+            noted: set[str] = set()
+            for visitor, keys in sent.items():
+                vouched = db.execute(
+                    f"SELECT count(*) FROM {vouchers} WHERE visitor = %s", (visitor,)
+                ).fetchone()[0]
+                for key in map(clean_name, keys):
+                    if vouched >= rules_per_visitor:
+                        break
+                    if db.execute(f"SELECT 1 FROM {seen} WHERE rule = %s", (key,)).fetchone():
+                        continue
+                    if not db.execute(
+                        f"INSERT INTO {vouchers} VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                        (key, visitor),
+                    ).rowcount:
+                        continue
+                    vouched += 1
+                    count = db.execute(
+                        f"SELECT count(*) FROM {vouchers} WHERE rule = %s", (key,)
+                    ).fetchone()[0]
+                    if count >= visitors:
+                        db.execute(
+                            f"INSERT INTO {seen} VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                            (key, seen_at),
+                        )
+                        noted.add(key)
+            return noted
+
+        return self._run(vouch)
+
+    def reset_cookie_rules(self) -> int:
+        def reset(db: Any) -> int:
+            db.execute(f"DELETE FROM {self._p}cookie_rule_vouchers")
+            return int(db.execute(f"DELETE FROM {self._p}seen_cookie_rules").rowcount)
+
+        return self._run(reset)
 
     def outbox_add(self, hits: Sequence[OutboxHit]) -> None:
         rows = [(h.hit_id, h.provider, h.payload, h.created_at) for h in hits]

@@ -89,6 +89,16 @@ MIGRATIONS = [
     ALTER TABLE unknown_cookies ADD COLUMN error INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX unknown_cookies_by_count ON unknown_cookies (count, last_seen);
     """,
+    # Which visitors sent back cookies of a built-in rule not seen yet: a keyed hash of their
+    # network under the day's salt (gateway/declaration.py). At most `visitors` rows a rule.
+    """
+    CREATE TABLE cookie_rule_vouchers (
+        rule TEXT NOT NULL,
+        visitor BLOB NOT NULL,
+        PRIMARY KEY (rule, visitor)
+    );
+    CREATE INDEX cookie_rule_vouchers_by_visitor ON cookie_rule_vouchers (visitor);
+    """,
 ]
 
 
@@ -206,6 +216,53 @@ class SQLiteStore:
         with self._lock:
             rows = self._db.execute("SELECT rule FROM seen_cookie_rules").fetchall()
         return {row[0] for row in rows}
+
+    def vouch_cookie_rules(
+        self,
+        sent: Mapping[bytes, Collection[str]],
+        seen_at: datetime,
+        *,
+        visitors: int,
+        rules_per_visitor: int,
+    ) -> set[str]:
+        seen = seen_at.astimezone(UTC).isoformat()
+
+        def vouch(db: sqlite3.Connection) -> set[str]:
+            noted: set[str] = set()
+            for visitor, keys in sent.items():
+                vouched = db.execute(
+                    "SELECT count(*) FROM cookie_rule_vouchers WHERE visitor = ?", (visitor,)
+                ).fetchone()[0]
+                for key in map(clean_name, keys):
+                    if vouched >= rules_per_visitor:
+                        break
+                    if db.execute(
+                        "SELECT 1 FROM seen_cookie_rules WHERE rule = ?", (key,)
+                    ).fetchone():
+                        continue
+                    if not db.execute(
+                        "INSERT OR IGNORE INTO cookie_rule_vouchers VALUES (?, ?)", (key, visitor)
+                    ).rowcount:
+                        continue
+                    vouched += 1
+                    count = db.execute(
+                        "SELECT count(*) FROM cookie_rule_vouchers WHERE rule = ?", (key,)
+                    ).fetchone()[0]
+                    if count >= visitors:
+                        db.execute(
+                            "INSERT OR IGNORE INTO seen_cookie_rules VALUES (?, ?)", (key, seen)
+                        )
+                        noted.add(key)
+            return noted
+
+        return self._transaction(vouch)
+
+    def reset_cookie_rules(self) -> int:
+        def reset(db: sqlite3.Connection) -> int:
+            db.execute("DELETE FROM cookie_rule_vouchers")
+            return int(db.execute("DELETE FROM seen_cookie_rules").rowcount)
+
+        return self._transaction(reset)
 
     def _transaction(self, work: Callable[[sqlite3.Connection], T], durable: bool = False) -> T:
         """``work`` in one write transaction; ``durable`` syncs the WAL before returning."""
