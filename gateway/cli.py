@@ -1,4 +1,5 @@
-"""The ``consent-gateway`` command: serve, classify, scan, check and import rules."""
+"""The ``consent-gateway`` command: serve, classify, scan, check, import rules, reset the
+declaration."""
 
 from __future__ import annotations
 
@@ -8,9 +9,14 @@ import secrets
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
 
 from gateway.rules import Classifier, CookieRule
 from gateway.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from gateway.store import Store
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -57,6 +63,17 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--limit", type=int, default=100)
     scan.add_argument("--json", action="store_true")
     scan.set_defaults(run=_scan)
+
+    declaration = commands.add_parser("declaration", help="work with the cookie declaration")
+    declaration_commands = declaration.add_subparsers(required=True, metavar="ACTION")
+    reset = declaration_commands.add_parser(
+        "reset",
+        help="forget the built-in cookie rules seen on the site, in the database of "
+        "database_url (never creating one): the declaration lists them again only once the "
+        "site sets their cookies or enough visitors send them",
+    )
+    reset.add_argument("--config", type=Path, help="settings file (for database_url)")
+    reset.set_defaults(run=_reset_declaration)
 
     check = commands.add_parser("check", help="validate a settings file")
     check.add_argument("file", type=Path)
@@ -176,6 +193,50 @@ def _scan(args: argparse.Namespace) -> int:
         "\nfile (see README)."
     )
     return 0
+
+
+def _reset_declaration(args: argparse.Namespace) -> int:
+    settings = Settings.load(args.config)
+    shown = _database(settings.database_url)
+    store = _existing_store(settings.database_url, shown)
+    try:
+        forgotten = store.reset_cookie_rules()
+    finally:
+        store.close()
+    print(
+        f"{shown}: forgot {forgotten} built-in cookie rule(s) seen on the site. Running "
+        "gateways follow within a minute; each rule is listed again once the site sets its "
+        "cookie or enough visitors send it."
+    )
+    return 0
+
+
+def _database(url: str) -> str:
+    """Which database ``url`` names, to say so: a SQLite file by its full path, any other
+    database by its URL without the password."""
+    from gateway.store import sqlite_path
+
+    path = sqlite_path(url)
+    if path is not None:
+        return f"SQLite database {Path(path).resolve() if path != ':memory:' else path}"
+    parts = urlsplit(url)
+    if parts.password is not None:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        url = urlunsplit(parts._replace(netloc=netloc))
+    return f"database {url}"
+
+
+def _existing_store(url: str, shown: str) -> Store:
+    """The store at ``url``, which must exist: a command that changes it never creates one."""
+    from gateway.store import open_store, sqlite_path
+
+    path = sqlite_path(url)
+    if path is not None and (path == ":memory:" or not Path(path).is_file()):
+        raise FileNotFoundError(f"no {shown} (database_url): nothing to do")
+    try:
+        return open_store(url)
+    except Exception as error:  # a server that refuses, a database that is not there
+        raise ValueError(f"cannot open the {shown}: {error}") from None
 
 
 def _check(args: argparse.Namespace) -> int:

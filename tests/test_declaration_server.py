@@ -1,12 +1,16 @@
 """The cookie declaration through a real server, on SQLite and PostgreSQL: a cookie the site
 sets is listed at once, one browsers send only once enough visitors (told apart by network)
-sent it; what is listed survives a restart."""
+sent it; what is listed survives a restart until ``consent-gateway declaration reset``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
+import pytest
 
 from gateway import ConsentMiddleware, Settings
+from gateway.cli import main
 from gateway.declaration import BUILTIN_ORIGIN, RULES_PER_VISITOR
 from gateway.rules import Classifier, MatchKind
 from tests.conftest import SECRET, running
@@ -98,3 +102,49 @@ def test_a_cookie_three_visitors_send_is_listed_and_one_the_site_sets_at_once(
         assert {"_fbp", "_pk_id.…"} <= listed(url)
     with running(gateway(database_url)) as url:
         assert {"_fbp", "_pk_id.…"} <= listed(url)
+
+
+def test_reset_forgets_what_was_listed_and_who_vouched(
+    database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "settings.toml"
+    config.write_text(f'database_url = "{database_url}"\n', encoding="utf-8")
+    with running(gateway(database_url, "_fbp")) as url:
+        visit(url, "198.51.100.7", "_pk_id.1.1fff=a; _clck=a")
+        visit(url, "203.0.113.7", "_pk_id.1.1fff=b; _clck=b")
+    with running(gateway(database_url)) as url:  # two visitors vouched, across a restart
+        visit(url, "192.0.2.7", "_clck=c")
+        assert listed(url) == {"cg_consent", "_fbp", "_clck"}
+    assert main(["declaration", "reset", "--config", str(config)]) == 0
+    said = capsys.readouterr().out
+    assert "forgot 2 built-in cookie rule(s)" in said
+    if database_url.startswith("sqlite"):
+        assert str(tmp_path / "consent.db") in said
+    else:
+        assert "postgresql://postgres@127.0.0.1:5432/test" in said
+    with running(gateway(database_url)) as url:
+        visit(url, "192.0.2.7", "_pk_id.1.1fff=c")  # a third visitor, the first two forgotten
+        assert listed(url) == {"cg_consent"}
+
+
+def test_reset_never_creates_a_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "missing.db"
+    config = tmp_path / "settings.toml"
+    config.write_text(f'database_url = "sqlite:///{missing}"\n', encoding="utf-8")
+    assert main(["declaration", "reset", "--config", str(config)]) == 2
+    assert f"no SQLite database {missing}" in capsys.readouterr().err
+    assert not missing.exists()
+
+
+def test_reset_names_a_missing_postgresql_database_without_its_password(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = "postgresql://postgres:s3cret@127.0.0.1:5432/no_such_database"
+    config = tmp_path / "settings.toml"
+    config.write_text(f'database_url = "{url}"\n', encoding="utf-8")
+    assert main(["declaration", "reset", "--config", str(config)]) == 2
+    said = capsys.readouterr().err
+    assert (
+        "cannot open the database postgresql://postgres:***@127.0.0.1:5432/no_such_database" in said
+    )
+    assert "s3cret" not in said
