@@ -13,8 +13,8 @@ rule is listed once the browsers of ``declare_seen_visitors`` distinct visitors 
 Visitors are told apart by their network (IPv4 /24, IPv6 /48, as analytics truncates them):
 a consent id is minted by any request and a User-Agent is any string, so counting either
 would let one machine be any number of visitors. Each network vouches for at most
-``RULES_PER_VISITOR`` rules a day, so a client with addresses in a few networks lists at most
-that many a day, and one network alone lists nothing (with the default of 3).
+``RULES_PER_VISITOR`` rules a day: with the default of 3 visitors, a client needs addresses in
+three networks to list anything, and lists at most 32 rules a day per three networks.
 
 Rules are noted in memory on the request path (a set look-up once a rule is listed) and
 written to the store now and then, keyed by ``<match>:<name>``: replicas sharing a database
