@@ -176,11 +176,11 @@ class SQLiteStore:
                     continue
                 if stored < self._max_unknown:
                     stored += 1
-                else:
-                    smallest = db.execute(
-                        "DELETE FROM unknown_cookies WHERE name = (SELECT name FROM"
-                        " unknown_cookies ORDER BY count, last_seen LIMIT 1) RETURNING count"
-                    ).fetchone()[0]
+                else:  # (DELETE ... RETURNING needs SQLite 3.35)
+                    evicted, smallest = db.execute(
+                        "SELECT name, count FROM unknown_cookies ORDER BY count, last_seen LIMIT 1"
+                    ).fetchone()
+                    db.execute("DELETE FROM unknown_cookies WHERE name = ?", (evicted,))
                     count, error = count + smallest, error + smallest
                 db.execute(
                     "INSERT INTO unknown_cookies (name, count, error, first_seen, last_seen)"
