@@ -176,9 +176,24 @@ def _check(args: argparse.Namespace) -> int:
     settings = Settings.load(args.file, environ={})
     # Building the policy compiles the site rules and opens the GeoIP database; the secret
     # may come from the environment at run time, so a stand-in is enough here.
-    ConsentPolicy(settings.model_copy(update={"secret": settings.secret or ["x" * 32]}))
+    policy = ConsentPolicy(settings.model_copy(update={"secret": settings.secret or ["x" * 32]}))
+    _print_essential_conflicts(policy.classifier)
     print(f"{args.file}: OK")
     return 0
+
+
+def _print_essential_conflicts(classifier: Classifier) -> None:
+    """Name the site rules that meet a cookie a built-in rule calls essential."""
+    for site, builtin in classifier.essential_conflicts():
+        rule = f"{site.origin}: rule {site.name!r} ({site.vendor}, {site.category.value})"
+        essential = f"{builtin.name!r}, essential for {builtin.vendor}"
+        if site.override:
+            print(f"note: {rule} makes {essential}, non-essential: it overrides the built-in rule")
+        else:
+            print(
+                f"note: {rule} does not apply to {essential}: the built-in rule wins; "
+                "add `override = true` to the rule if this site means it"
+            )
 
 
 def _import_ocd(args: argparse.Namespace) -> int:
