@@ -114,29 +114,46 @@ def _classify(args: argparse.Namespace) -> int:
     unknown = 0
     for name in args.names:
         rule = classifier.classify(name)
+        elsewhere = classifier.elsewhere(name)
         if rule is None:
             unknown += 1
         if args.json:
-            print(json.dumps(_rule_json(name, rule)))
+            print(json.dumps(_rule_json(name, rule, elsewhere)))
         elif rule is None:
-            print(f"{name}\tunknown\t(unknown_cookies: {settings.unknown_cookies})")
+            line = f"{name}\tunknown\t(unknown_cookies: {settings.unknown_cookies})"
+            if elsewhere:
+                line += "\t" + "; ".join(
+                    f"set on {other.domain} by {other.vendor} ({other.category.value})"
+                    for other in elsewhere
+                )
+                line += ", never on this site"
+            print(line)
         else:
             rule_text = f"{rule.match.value} {rule.name!r} in {rule.origin}"
             print(f"{name}\t{rule.category.value}\t{rule.vendor}\t{rule_text}")
     return 1 if unknown else 0
 
 
-def _rule_json(name: str, rule: CookieRule | None) -> dict[str, object]:
-    if rule is None:
-        return {"name": name, "category": None, "vendor": None, "rule": None}
-    return {
-        "name": name,
+def _rule_json(
+    name: str, rule: CookieRule | None, elsewhere: Sequence[CookieRule]
+) -> dict[str, object]:
+    """What classifies ``name`` on this site, and ``elsewhere``: the vendors that set a
+    cookie of that name on their own domain, which never classify it here."""
+    found = {"category": None, "vendor": None, "rule": None} if rule is None else _rule_fields(rule)
+    return {"name": name, **found, "elsewhere": [_rule_fields(other) for other in elsewhere]}
+
+
+def _rule_fields(rule: CookieRule) -> dict[str, object]:
+    fields: dict[str, object] = {
         "category": rule.category.value,
         "vendor": rule.vendor,
         "purpose": rule.purpose,
         "retention": rule.retention,
         "rule": {"name": rule.name, "match": rule.match.value, "origin": rule.origin},
     }
+    if rule.domain is not None:
+        fields["domain"] = rule.domain
+    return fields
 
 
 def _scan(args: argparse.Namespace) -> int:
@@ -205,8 +222,9 @@ def _import_ocd(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     print(
-        f"imported {report.cookies} cookies from {report.vendors} vendors; "
-        f"skipped {len(report.skipped)} rows",
+        f"imported {report.cookies} cookies from {report.vendors} vendors "
+        f"({report.third_party} set on the vendor's own domain, which never classify a cookie "
+        f"of this site); skipped {len(report.skipped)} rows",
         file=sys.stderr,
     )
     for line, reason in report.skipped[:20]:
