@@ -246,7 +246,8 @@ class ConsentAPI:
         )
         response: Response
         if form:
-            response = Response(status_code=303, headers={"location": _back_to(headers, request)})
+            back = _back_to(headers, request, settings.allowed_origins)
+            response = Response(status_code=303, headers={"location": back})
         else:
             response = self._with_cors(JSONResponse(new.as_json()), headers)
         extra: list[Header] = [(b"set-cookie", cookie.encode("latin-1"))]
@@ -391,11 +392,20 @@ def _choice_label(granted: frozenset[Category], action: str) -> str:
     return "custom"
 
 
-def _back_to(headers: Headers, request: ApiRequest) -> str:
-    """The same-origin page the form was posted from, or the home page."""
-    referer = urlsplit(headers.get("referer", ""))
-    if request.host and referer.netloc.lower() == request.host.lower() and referer.path:
-        query = f"?{referer.query}" if referer.query else ""
+def _back_to(headers: Headers, request: ApiRequest, allowed_origins: list[str]) -> str:
+    """The page the form was posted from: one of this site (a path), or of an origin in
+    ``allowed_origins`` (the embed deployment: an absolute URL); otherwise the home page."""
+    referer = headers.get("referer", "")
+    # Browsers drop tabs and newlines from URLs and read "\" as "/": "/\evil.example" and
+    # "/<tab>/evil.example" would be protocol-relative URLs of another site.
+    if not referer.isascii() or any(c <= " " or c in "\\\x7f" for c in referer):
+        return "/"
+    parts = urlsplit(referer)
+    query = f"?{parts.query}" if parts.query else ""
+    origin = f"{parts.scheme}://{parts.netloc}".lower()
+    if origin in allowed_origins:
+        return origin + (parts.path or "/") + query
+    if request.host and parts.netloc.lower() == request.host.lower() and parts.path:
         # "//evil.example/x" would be a protocol-relative URL to another site.
-        return "/" + referer.path.lstrip("/") + query
+        return "/" + parts.path.lstrip("/") + query
     return "/"
