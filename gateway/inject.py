@@ -15,9 +15,9 @@ fetch; tracker neutralisation, when the visitor lacks a category) and returns a
 A body in one message (the usual case) is rewritten whole, and the result is remembered by
 its bytes and variant: sites send the same bytes to many visitors, and the inserted tags have
 few variants; the page sent last goes out again without a look-up. Streamed bodies are
-decoded, rewritten and re-encoded chunk by chunk; if the stream turns out corrupt after
-rewritten bytes went out, the response ends cleanly with what was valid instead of sending
-garbage.
+decoded, rewritten and re-encoded chunk by chunk; if the stream turns out corrupt or cut
+short after rewritten bytes went out, the response ends with what was valid instead of
+sending garbage, and without the coding's end marker, so the client sees it incomplete.
 """
 
 from __future__ import annotations
@@ -571,7 +571,8 @@ class PageResponder:
                 parts.append(encoding.encode(rewriter.finish()))
                 parts.append(encoding.finish())
         except Exception as error:
-            # Rewritten bytes are out: end with what was valid rather than send garbage.
+            # Rewritten bytes are out: end with what was valid rather than send garbage, and
+            # without the coding's end, so the client sees the page cut short.
             reason = "decode_error" if isinstance(error, DecodeError) else "error"
             if reason == "error":
                 logger.exception("could not rewrite an HTML page; ending it early")
@@ -587,11 +588,13 @@ class PageResponder:
 
     @staticmethod
     def _end_early(rewriter: HtmlRewriter, encoding: Encoder) -> bytes:
+        """The last valid bytes, flushed but not finished: a complete stream would hide that
+        the app's was cut short or corrupt (the client sees it as without the gateway)."""
         try:
             rest = rewriter.finish()
         except Exception:
             rest = b""
-        return encoding.encode(rest) + encoding.finish()
+        return encoding.encode(rest) + encoding.flush()
 
     def _finished(self) -> None:
         assert self._rewriter is not None
