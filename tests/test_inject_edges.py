@@ -1,10 +1,10 @@
 """Edges of HTML injection seen through a real uvicorn server: a compressed stream the app
-cuts short."""
+cuts short, and HEAD requests."""
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,10 @@ import brotli
 import httpx
 import pytest
 import zstandard
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, StreamingResponse
+from starlette.routing import Route
 
 from gateway import ConsentMiddleware, Settings
 from tests.conftest import SECRET, running
@@ -95,3 +99,66 @@ def test_a_compressed_page_cut_short_reaches_the_client_cut_short(
     assert b"/_consent/banner." in through  # the page was rewritten as it streamed
     assert through.endswith(SENT[-200:])  # everything the app sent
     assert not complete  # and the client sees the truncation, as against the bare app
+
+
+PAGE = (
+    "<!doctype html><html><head><title>Shop</title></head><body>"
+    + "<p>A product description.</p>" * 40
+    + "</body></html>"
+)
+
+
+async def one_piece(request: Request) -> HTMLResponse:
+    return HTMLResponse(PAGE, headers={"etag": '"v1"', "cache-control": "public, max-age=60"})
+
+
+async def streamed(request: Request) -> StreamingResponse:
+    async def body() -> AsyncIterator[bytes]:
+        for piece in (PAGE[:100], PAGE[100:]):
+            yield piece.encode()
+
+    return StreamingResponse(body(), media_type="text/html")
+
+
+async def as_file(request: Request) -> FileResponse:
+    path = Path(request.app.state.directory) / "page.html"
+    path.write_text(PAGE)
+    return FileResponse(path, media_type="text/html")
+
+
+def pages_app(directory: Path) -> Starlette:
+    app = Starlette(
+        routes=[Route("/", one_piece), Route("/streamed", streamed), Route("/file", as_file)]
+    )
+    app.state.directory = str(directory)
+    return app
+
+
+def compared(headers: httpx.Headers) -> dict[str, str]:
+    """The headers as the gateway and the app chose them (the server adds the date, and
+    frames a streamed GET with chunks)."""
+    return {k: v for k, v in headers.items() if k not in ("date", "transfer-encoding")}
+
+
+@pytest.mark.parametrize("path", ["/", "/streamed"])
+def test_head_of_a_page_gets_the_headers_get_gets(path: str, tmp_path: Path) -> None:
+    with running(gateway(pages_app(tmp_path), tmp_path)) as url, httpx.Client() as client:
+        got = client.get(url + path)
+        head = client.head(url + path)
+    assert b"/_consent/banner." in got.content  # the page gets the banner
+    assert head.content == b""
+    assert compared(head.headers) == compared(got.headers)
+    assert "private" in head.headers["cache-control"]
+    assert "etag" not in head.headers
+
+
+def test_head_answered_without_a_body_gets_no_length_it_cannot_know(tmp_path: Path) -> None:
+    # FileResponse answers HEAD with the file's Content-Length and no body: the length of
+    # the page with the banner is unknown, and a wrong one is worse than none.
+    with running(gateway(pages_app(tmp_path), tmp_path)) as url, httpx.Client() as client:
+        head = client.head(url + "/file")
+    assert head.status_code == 200
+    assert head.headers.get("content-length") != str(len(PAGE))
+    assert head.headers["cache-control"] == "private"
+    assert "cookie" in head.headers["vary"].lower()
+    assert "etag" not in head.headers and "last-modified" not in head.headers
