@@ -126,7 +126,9 @@ class ConsentAPI:
                 return await self._save(headers, request, granted, "grant", form)
             raise BadRequest(405, f"{method} is not allowed here; use GET, POST or DELETE")
         if method in ("GET", "HEAD"):
-            asset = self.banner.response(route, headers.get("if-none-match"))
+            asset = self.banner.response(
+                route, headers.get("if-none-match"), headers.get("accept-encoding")
+            )
             if asset is not None:
                 return self._with_cors(asset, headers)
             if route == "/declaration":

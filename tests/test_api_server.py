@@ -1,10 +1,12 @@
 """The consent API through a real uvicorn server and a real HTTP client: where a form post
-returns to."""
+returns to, and how the banner's files are served."""
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Iterator
 
+import brotli
 import httpx
 import pytest
 
@@ -15,10 +17,16 @@ SHOP = "https://www.shop.example"
 
 
 @pytest.fixture
-def served(settings: Settings) -> Iterator[httpx.Client]:
-    gateway = ConsentMiddleware(
-        cookie_app(), settings.model_copy(update={"allowed_origins": [SHOP]})
+def gateway(settings: Settings) -> ConsentMiddleware:
+    analytics = {"plausible": {"site_ids": ["shop.example"]}}
+    options = {"allowed_origins": [SHOP], "analytics": analytics}
+    return ConsentMiddleware(
+        cookie_app(), Settings.load(environ={}, **{**settings.model_dump(), **options})
     )
+
+
+@pytest.fixture
+def served(gateway: ConsentMiddleware) -> Iterator[httpx.Client]:
     with running(gateway) as url, httpx.Client(base_url=url) as client:
         yield client
 
@@ -66,3 +74,85 @@ def test_an_embedded_form_returns_to_the_allowed_page_that_posted(served: httpx.
     assert form_post(served, "https://www.shop.example.evil/p", SHOP) == "/"
     assert form_post(served, "https://user@www.shop.example/p", SHOP) == "/"
     assert form_post(served, "http://www.shop.example/p", SHOP) == "/"
+
+
+BANNER_FILES = ["banner.js", "banner.css", "consent-mode.js", "locales/en.json", "locales/de.json"]
+
+
+def raw(
+    client: httpx.Client, path: str, accept: str | None, **headers: str
+) -> tuple[httpx.Response, bytes]:
+    """The answer, and its body as it came over the wire (not decoded); ``accept`` None
+    sends no Accept-Encoding."""
+    request = client.build_request("GET", path, headers=headers)
+    del request.headers["accept-encoding"]
+    if accept is not None:
+        request.headers["accept-encoding"] = accept
+    response = client.send(request, stream=True)
+    try:
+        return response, b"".join(response.iter_raw())
+    finally:
+        response.close()
+
+
+@pytest.mark.parametrize("name", BANNER_FILES)
+def test_banner_files_are_served_compressed_to_clients_that_accept_it(
+    gateway: ConsentMiddleware, served: httpx.Client, name: str
+) -> None:
+    original = gateway.banner.asset(name).body
+    paths = [f"/_consent/{name}"]
+    if not name.startswith("locales/"):
+        paths.append(gateway.banner.url(name))  # the content-hashed URL pages use
+    for path in paths:
+        plain, plain_body = raw(served, path, None)
+        zipped, zipped_body = raw(served, path, "gzip, deflate")
+        broken, broken_body = raw(served, path, "gzip, deflate, br, zstd")
+        for response in (plain, zipped, broken):
+            assert response.status_code == 200
+            assert "accept-encoding" in response.headers["vary"].lower()
+        assert "content-encoding" not in plain.headers
+        assert plain_body == original
+        assert zipped.headers["content-encoding"] == "gzip"
+        assert gzip.decompress(zipped_body) == original
+        assert broken.headers["content-encoding"] == "br"
+        assert brotli.decompress(broken_body) == original
+        assert len(broken_body) < len(zipped_body) < len(original)
+        assert len({plain.headers["etag"], zipped.headers["etag"], broken.headers["etag"]}) == 3
+
+
+@pytest.mark.parametrize(
+    ("accept", "coding"),
+    [
+        ("gzip;q=0, br;q=0", None),
+        ("gzip;q=0", None),
+        ("br;q=0, gzip", "gzip"),
+        ("br;q=0.5, gzip;q=0.8", "gzip"),
+        ("br;q=0.5, gzip;q=0.5", "br"),
+        ("*", "br"),
+        ("*;q=0, gzip", "gzip"),
+        ("identity, gzip;q=0.5", None),
+        ("x-gzip", "gzip"),
+        ("GZIP;Q=1", "gzip"),
+        ("gzip;q=nonsense", None),
+        ("identity", None),
+        ("", None),
+    ],
+)
+def test_the_encoding_follows_the_clients_preferences(
+    served: httpx.Client, accept: str, coding: str | None
+) -> None:
+    answer, _ = raw(served, "/_consent/banner.js", accept)
+    assert answer.headers.get("content-encoding") == coding
+
+
+def test_each_encoding_is_revalidated_with_its_own_etag(served: httpx.Client) -> None:
+    zipped, _ = raw(served, "/_consent/banner.js", "gzip")
+    etag = zipped.headers["etag"]
+    again, body = raw(served, "/_consent/banner.js", "gzip", **{"if-none-match": etag})
+    assert (again.status_code, body) == (304, b"")
+    assert again.headers["etag"] == etag
+    assert "accept-encoding" in again.headers["vary"].lower()
+    # The gzip copy is not what a client that now prefers br gets.
+    other, _ = raw(served, "/_consent/banner.js", "br", **{"if-none-match": etag})
+    assert other.status_code == 200
+    assert other.headers["content-encoding"] == "br"
