@@ -52,12 +52,13 @@ logger = logging.getLogger("consent_gateway")
 
 
 class BadRequest(Exception):
-    """A client error, answered with ``status`` and a JSON ``{"error": message}``."""
+    """A client error, answered with ``status``, ``headers`` and ``{"error": message}``."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +107,11 @@ class ConsentAPI:
         try:
             response = await self._route(scope, receive, request)
         except BadRequest as error:
-            response = JSONResponse({"error": error.message}, status_code=error.status)
+            response = JSONResponse(
+                {"error": error.message}, status_code=error.status, headers=error.headers
+            )
+        # Never read as a script or a style, whatever a browser would guess from the body.
+        response.headers["x-content-type-options"] = "nosniff"
         await response(scope, receive, send)
 
     async def _route(self, scope: Scope, receive: Receive, request: ApiRequest) -> Response:
@@ -124,7 +129,11 @@ class ConsentAPI:
                     return await self._save(headers, request, ESSENTIAL_ONLY, "withdraw", None)
                 granted, form = await self._read_choice(headers, receive)
                 return await self._save(headers, request, granted, "grant", form)
-            raise BadRequest(405, f"{method} is not allowed here; use GET, POST or DELETE")
+            raise BadRequest(
+                405,
+                f"{method} is not allowed here; use GET, POST or DELETE",
+                {"allow": "GET, HEAD, POST, DELETE, OPTIONS"},
+            )
         if method in ("GET", "HEAD"):
             asset = self.banner.response(
                 route, headers.get("if-none-match"), headers.get("accept-encoding")
@@ -137,6 +146,10 @@ class ConsentAPI:
                     listed, headers={"cache-control": DECLARATION_CACHE_CONTROL}
                 )
                 return self._with_cors(response, headers)
+        elif self.banner.serves(route):
+            raise BadRequest(
+                405, f"{method} is not allowed here; use GET or HEAD", {"allow": "GET, HEAD"}
+            )
         if route == "/metrics" and self.policy.settings.metrics and method == "GET":
             return Response(self.metrics.exposition(), media_type=CONTENT_TYPE)
         raise BadRequest(404, f"no such consent endpoint: {scope['path']}")

@@ -1,5 +1,5 @@
 """The consent API through a real uvicorn server and a real HTTP client: where a form post
-returns to, and how the banner's files are served."""
+returns to, how the banner's files are served, and how errors are answered."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 
 from gateway import ConsentMiddleware, Settings
 from tests.conftest import cookie_app, running
+from tests.test_agents import CHROME_WINDOWS
 
 SHOP = "https://www.shop.example"
 
@@ -156,3 +157,39 @@ def test_each_encoding_is_revalidated_with_its_own_etag(served: httpx.Client) ->
     other, _ = raw(served, "/_consent/banner.js", "br", **{"if-none-match": etag})
     assert other.status_code == 200
     assert other.headers["content-encoding"] == "br"
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
+def test_other_methods_on_banner_files_are_405(
+    gateway: ConsentMiddleware, served: httpx.Client, method: str
+) -> None:
+    for path in (
+        "/_consent/banner.js",
+        gateway.banner.url("banner.css"),
+        "/_consent/locales/de.json",
+    ):
+        answer = served.request(method, path, headers={"origin": SHOP})
+        assert answer.status_code == 405, (method, path)
+        assert answer.headers["allow"] == "GET, HEAD"
+        assert answer.headers["x-content-type-options"] == "nosniff"
+
+
+def test_json_errors_are_not_sniffed(served: httpx.Client) -> None:
+    here = str(served.base_url).rstrip("/")
+    answers = [
+        served.post("/_consent/state", content=b"{not json", headers={"origin": here}),
+        served.get("/_consent/nothing-here"),
+        served.put("/_consent/state", json={"all": True}, headers={"origin": here}),
+        served.post("/_consent/state", json={"all": True}, headers={"origin": "https://x.example"}),
+        served.post(
+            "/_consent/collect/plausible/api/event",
+            content=b"{not json",
+            headers={"user-agent": CHROME_WINDOWS},  # python-httpx is a bot: answered, dropped
+        ),
+        served.get("/_consent/collect/nobody/collect"),
+    ]
+    for answer in answers:
+        assert 400 <= answer.status_code < 500
+        assert "error" in answer.json()
+        assert answer.headers["x-content-type-options"] == "nosniff", answer.request.url
+    assert answers[2].headers["allow"] == "GET, HEAD, POST, DELETE, OPTIONS"
