@@ -1,4 +1,4 @@
-"""The examples in examples/ run and do what their docstrings say."""
+"""The examples in examples/ and in the README run and do what they say."""
 
 from __future__ import annotations
 
