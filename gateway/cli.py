@@ -8,9 +8,13 @@ import secrets
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway.rules import Classifier, CookieRule
 from gateway.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from gateway.middleware import ConsentMiddleware
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -76,26 +80,33 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from gateway.demo import DEMO_SITE_RULES, create_demo_app
-    from gateway.middleware import ConsentMiddleware
-
-    overrides: dict[str, object] = {}
     settings = Settings.load(args.config)
+    app = _gateway(settings)
     if not settings.secret:
-        overrides["secret"] = [secrets.token_urlsafe(32)]
         print(
             "WARNING: no secret configured (CONSENT_GATEWAY_SECRET or `secret` in the settings "
             "file). Using a random development secret: every restart forgets all consent "
             "choices. Never run like this in production.",
             file=sys.stderr,
         )
-    if not settings.cookies:
-        overrides["cookies"] = DEMO_SITE_RULES
-    app = ConsentMiddleware(create_demo_app(), settings.model_copy(update=overrides))
     print(f"consent-gateway: demo site on http://{args.host}:{args.port}/", file=sys.stderr)
     # X-Forwarded-For is read by the gateway itself, from `trusted_proxies` only.
     uvicorn.run(app, host=args.host, port=args.port, log_level="info", proxy_headers=False)
     return 0
+
+
+def _gateway(settings: Settings) -> ConsentMiddleware:
+    """What `serve` runs: the demo site behind the gateway, with a random secret when none is
+    configured. `check` builds the same, so a file it accepts is one `serve` starts with."""
+    from gateway.demo import DEMO_SITE_RULES, create_demo_app
+    from gateway.middleware import ConsentMiddleware
+
+    overrides: dict[str, object] = {}
+    if not settings.secret:
+        overrides["secret"] = [secrets.token_urlsafe(32)]
+    if not settings.cookies:
+        overrides["cookies"] = DEMO_SITE_RULES
+    return ConsentMiddleware(create_demo_app(), settings.model_copy(update=overrides))
 
 
 def _forward(args: argparse.Namespace) -> int:
@@ -157,10 +168,11 @@ def _rule_fields(rule: CookieRule) -> dict[str, object]:
 
 
 def _scan(args: argparse.Namespace) -> int:
-    from gateway.store import open_store
+    from gateway.store import describe_url, open_existing_store
 
     settings = Settings.load(args.config)
-    store = open_store(settings.database_url)
+    print(f"consent-gateway: reading {describe_url(settings.database_url)}", file=sys.stderr)
+    store = open_existing_store(settings.database_url)
     try:
         found = store.unknown_cookies(limit=args.limit)
     finally:
@@ -188,13 +200,9 @@ def _scan(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from gateway.policy import ConsentPolicy
-
-    settings = Settings.load(args.file, environ={})
-    # Building the policy compiles the site rules and opens the GeoIP database; the secret
-    # may come from the environment at run time, so a stand-in is enough here.
-    policy = ConsentPolicy(settings.model_copy(update={"secret": settings.secret or ["x" * 32]}))
-    _print_essential_conflicts(policy.classifier)
+    # The secret may come from the environment at run time: `_gateway` stands one in.
+    gateway = _gateway(Settings.load(args.file, environ={}))
+    _print_essential_conflicts(gateway.policy.classifier)
     print(f"{args.file}: OK")
     return 0
 
