@@ -53,12 +53,13 @@ logger = logging.getLogger("consent_gateway")
 
 
 class BadRequest(Exception):
-    """A client error, answered with ``status`` and a JSON ``{"error": message}``."""
+    """A client error, answered with ``status``, ``headers`` and ``{"error": message}``."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +109,11 @@ class ConsentAPI:
         try:
             response = await self._route(scope, receive, request)
         except BadRequest as error:
-            response = JSONResponse({"error": error.message}, status_code=error.status)
+            response = JSONResponse(
+                {"error": error.message}, status_code=error.status, headers=error.headers
+            )
+        # Never read as a script or a style, whatever a browser would guess from the body.
+        response.headers["x-content-type-options"] = "nosniff"
         await response(scope, receive, send)
 
     async def _route(self, scope: Scope, receive: Receive, request: ApiRequest) -> Response:
@@ -126,9 +131,15 @@ class ConsentAPI:
                     return await self._save(headers, request, ESSENTIAL_ONLY, "withdraw", None)
                 granted, form = await self._read_choice(headers, receive)
                 return await self._save(headers, request, granted, "grant", form)
-            raise BadRequest(405, f"{method} is not allowed here; use GET, POST or DELETE")
+            raise BadRequest(
+                405,
+                f"{method} is not allowed here; use GET, POST or DELETE",
+                {"allow": "GET, HEAD, POST, DELETE, OPTIONS"},
+            )
         if method in ("GET", "HEAD"):
-            asset = self.banner.response(route, headers.get("if-none-match"))
+            asset = self.banner.response(
+                route, headers.get("if-none-match"), headers.get("accept-encoding")
+            )
             if asset is not None:
                 return self._with_cors(asset, headers)
             if route == "/declaration":
@@ -137,6 +148,10 @@ class ConsentAPI:
                     listed, headers={"cache-control": DECLARATION_CACHE_CONTROL}
                 )
                 return self._with_cors(response, headers)
+        elif self.banner.serves(route):
+            raise BadRequest(
+                405, f"{method} is not allowed here; use GET or HEAD", {"allow": "GET, HEAD"}
+            )
         if route == "/metrics" and self.policy.settings.metrics and method == "GET":
             return Response(self.metrics.exposition(), media_type=CONTENT_TYPE)
         raise BadRequest(404, f"no such consent endpoint: {scope['path']}")
@@ -275,7 +290,8 @@ class ConsentAPI:
         )
         response: Response
         if form:
-            response = Response(status_code=303, headers={"location": _back_to(headers, request)})
+            back = _back_to(headers, request, settings.allowed_origins)
+            response = Response(status_code=303, headers={"location": back})
         else:
             response = self._with_cors(JSONResponse(new.as_json()), headers)
         extra: list[Header] = [(b"set-cookie", cookie.encode("latin-1"))]
@@ -420,11 +436,20 @@ def _choice_label(granted: frozenset[Category], action: str) -> str:
     return "custom"
 
 
-def _back_to(headers: Headers, request: ApiRequest) -> str:
-    """The same-origin page the form was posted from, or the home page."""
-    referer = urlsplit(headers.get("referer", ""))
-    if request.host and referer.netloc.lower() == request.host.lower() and referer.path:
-        query = f"?{referer.query}" if referer.query else ""
+def _back_to(headers: Headers, request: ApiRequest, allowed_origins: list[str]) -> str:
+    """The page the form was posted from: one of this site (a path), or of an origin in
+    ``allowed_origins`` (the embed deployment: an absolute URL); otherwise the home page."""
+    referer = headers.get("referer", "")
+    # Browsers drop tabs and newlines from URLs and read "\" as "/": "/\evil.example" and
+    # "/<tab>/evil.example" would be protocol-relative URLs of another site.
+    if not referer.isascii() or any(c <= " " or c in "\\\x7f" for c in referer):
+        return "/"
+    parts = urlsplit(referer)
+    query = f"?{parts.query}" if parts.query else ""
+    origin = f"{parts.scheme}://{parts.netloc}".lower()
+    if origin in allowed_origins:
+        return origin + (parts.path or "/") + query
+    if request.host and parts.netloc.lower() == request.host.lower() and parts.path:
         # "//evil.example/x" would be a protocol-relative URL to another site.
-        return "/" + referer.path.lstrip("/") + query
+        return "/" + parts.path.lstrip("/") + query
     return "/"

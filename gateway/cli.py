@@ -10,13 +10,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
 
 from gateway.rules import Classifier, CookieRule
 from gateway.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
-    from gateway.store import Store
+    from gateway.middleware import ConsentMiddleware
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -93,26 +92,33 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from gateway.demo import DEMO_SITE_RULES, create_demo_app
-    from gateway.middleware import ConsentMiddleware
-
-    overrides: dict[str, object] = {}
     settings = Settings.load(args.config)
+    app = _gateway(settings)
     if not settings.secret:
-        overrides["secret"] = [secrets.token_urlsafe(32)]
         print(
             "WARNING: no secret configured (CONSENT_GATEWAY_SECRET or `secret` in the settings "
             "file). Using a random development secret: every restart forgets all consent "
             "choices. Never run like this in production.",
             file=sys.stderr,
         )
-    if not settings.cookies:
-        overrides["cookies"] = DEMO_SITE_RULES
-    app = ConsentMiddleware(create_demo_app(), settings.model_copy(update=overrides))
     print(f"consent-gateway: demo site on http://{args.host}:{args.port}/", file=sys.stderr)
     # X-Forwarded-For is read by the gateway itself, from `trusted_proxies` only.
     uvicorn.run(app, host=args.host, port=args.port, log_level="info", proxy_headers=False)
     return 0
+
+
+def _gateway(settings: Settings) -> ConsentMiddleware:
+    """What `serve` runs: the demo site behind the gateway, with a random secret when none is
+    configured. `check` builds the same, so a file it accepts is one `serve` starts with."""
+    from gateway.demo import DEMO_SITE_RULES, create_demo_app
+    from gateway.middleware import ConsentMiddleware
+
+    overrides: dict[str, object] = {}
+    if not settings.secret:
+        overrides["secret"] = [secrets.token_urlsafe(32)]
+    if not settings.cookies:
+        overrides["cookies"] = DEMO_SITE_RULES
+    return ConsentMiddleware(create_demo_app(), settings.model_copy(update=overrides))
 
 
 def _forward(args: argparse.Namespace) -> int:
@@ -131,36 +137,54 @@ def _classify(args: argparse.Namespace) -> int:
     unknown = 0
     for name in args.names:
         rule = classifier.classify(name)
+        elsewhere = classifier.elsewhere(name)
         if rule is None:
             unknown += 1
         if args.json:
-            print(json.dumps(_rule_json(name, rule)))
+            print(json.dumps(_rule_json(name, rule, elsewhere)))
         elif rule is None:
-            print(f"{name}\tunknown\t(unknown_cookies: {settings.unknown_cookies})")
+            line = f"{name}\tunknown\t(unknown_cookies: {settings.unknown_cookies})"
+            if elsewhere:
+                line += "\t" + "; ".join(
+                    f"set on {other.domain} by {other.vendor} ({other.category.value})"
+                    for other in elsewhere
+                )
+                line += ", never on this site"
+            print(line)
         else:
             rule_text = f"{rule.match.value} {rule.name!r} in {rule.origin}"
             print(f"{name}\t{rule.category.value}\t{rule.vendor}\t{rule_text}")
     return 1 if unknown else 0
 
 
-def _rule_json(name: str, rule: CookieRule | None) -> dict[str, object]:
-    if rule is None:
-        return {"name": name, "category": None, "vendor": None, "rule": None}
-    return {
-        "name": name,
+def _rule_json(
+    name: str, rule: CookieRule | None, elsewhere: Sequence[CookieRule]
+) -> dict[str, object]:
+    """What classifies ``name`` on this site, and ``elsewhere``: the vendors that set a
+    cookie of that name on their own domain, which never classify it here."""
+    found = {"category": None, "vendor": None, "rule": None} if rule is None else _rule_fields(rule)
+    return {"name": name, **found, "elsewhere": [_rule_fields(other) for other in elsewhere]}
+
+
+def _rule_fields(rule: CookieRule) -> dict[str, object]:
+    fields: dict[str, object] = {
         "category": rule.category.value,
         "vendor": rule.vendor,
         "purpose": rule.purpose,
         "retention": rule.retention,
         "rule": {"name": rule.name, "match": rule.match.value, "origin": rule.origin},
     }
+    if rule.domain is not None:
+        fields["domain"] = rule.domain
+    return fields
 
 
 def _scan(args: argparse.Namespace) -> int:
-    from gateway.store import open_store
+    from gateway.store import describe_url, open_existing_store
 
     settings = Settings.load(args.config)
-    store = open_store(settings.database_url)
+    print(f"consent-gateway: reading {describe_url(settings.database_url)}", file=sys.stderr)
+    store = open_existing_store(settings.database_url)
     try:
         found = store.unknown_cookies(limit=args.limit)
     finally:
@@ -196,9 +220,11 @@ def _scan(args: argparse.Namespace) -> int:
 
 
 def _reset_declaration(args: argparse.Namespace) -> int:
+    from gateway.store import describe_url, open_existing_store
+
     settings = Settings.load(args.config)
-    shown = _database(settings.database_url)
-    store = _existing_store(settings.database_url, shown)
+    shown = describe_url(settings.database_url)
+    store = open_existing_store(settings.database_url)
     try:
         forgotten = store.reset_cookie_rules()
     finally:
@@ -211,43 +237,26 @@ def _reset_declaration(args: argparse.Namespace) -> int:
     return 0
 
 
-def _database(url: str) -> str:
-    """Which database ``url`` names, to say so: a SQLite file by its full path, any other
-    database by its URL without the password."""
-    from gateway.store import sqlite_path
-
-    path = sqlite_path(url)
-    if path is not None:
-        return f"SQLite database {Path(path).resolve() if path != ':memory:' else path}"
-    parts = urlsplit(url)
-    if parts.password is not None:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-        url = urlunsplit(parts._replace(netloc=netloc))
-    return f"database {url}"
-
-
-def _existing_store(url: str, shown: str) -> Store:
-    """The store at ``url``, which must exist: a command that changes it never creates one."""
-    from gateway.store import open_store, sqlite_path
-
-    path = sqlite_path(url)
-    if path is not None and (path == ":memory:" or not Path(path).is_file()):
-        raise FileNotFoundError(f"no {shown} (database_url): nothing to do")
-    try:
-        return open_store(url)
-    except Exception as error:  # a server that refuses, a database that is not there
-        raise ValueError(f"cannot open the {shown}: {error}") from None
-
-
 def _check(args: argparse.Namespace) -> int:
-    from gateway.policy import ConsentPolicy
-
-    settings = Settings.load(args.file, environ={})
-    # Building the policy compiles the site rules and opens the GeoIP database; the secret
-    # may come from the environment at run time, so a stand-in is enough here.
-    ConsentPolicy(settings.model_copy(update={"secret": settings.secret or ["x" * 32]}))
+    # The secret may come from the environment at run time: `_gateway` stands one in.
+    gateway = _gateway(Settings.load(args.file, environ={}))
+    _print_essential_conflicts(gateway.policy.classifier)
     print(f"{args.file}: OK")
     return 0
+
+
+def _print_essential_conflicts(classifier: Classifier) -> None:
+    """Name the site rules that meet a cookie a built-in rule calls essential."""
+    for site, builtin in classifier.essential_conflicts():
+        rule = f"{site.origin}: rule {site.name!r} ({site.vendor}, {site.category.value})"
+        essential = f"{builtin.name!r}, essential for {builtin.vendor}"
+        if site.override:
+            print(f"note: {rule} makes {essential}, non-essential: it overrides the built-in rule")
+        else:
+            print(
+                f"note: {rule} does not apply to {essential}: the built-in rule wins; "
+                "add `override = true` to the rule if this site means it"
+            )
 
 
 def _import_ocd(args: argparse.Namespace) -> int:
@@ -259,8 +268,9 @@ def _import_ocd(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     print(
-        f"imported {report.cookies} cookies from {report.vendors} vendors; "
-        f"skipped {len(report.skipped)} rows",
+        f"imported {report.cookies} cookies from {report.vendors} vendors "
+        f"({report.third_party} set on the vendor's own domain, which never classify a cookie "
+        f"of this site); skipped {len(report.skipped)} rows",
         file=sys.stderr,
     )
     for line, reason in report.skipped[:20]:

@@ -15,9 +15,9 @@ fetch; tracker neutralisation, when the visitor lacks a category) and returns a
 A body in one message (the usual case) is rewritten whole, and the result is remembered by
 its bytes and variant: sites send the same bytes to many visitors, and the inserted tags have
 few variants; the page sent last goes out again without a look-up. Streamed bodies are
-decoded, rewritten and re-encoded chunk by chunk; if the stream turns out corrupt after
-rewritten bytes went out, the response ends cleanly with what was valid instead of sending
-garbage.
+decoded, rewritten and re-encoded chunk by chunk; if the stream turns out corrupt or cut
+short after rewritten bytes went out, the response ends with what was valid instead of
+sending garbage, and without the coding's end marker, so the client sees it incomplete.
 """
 
 from __future__ import annotations
@@ -156,6 +156,7 @@ class Page:
     __slots__ = (
         "body",
         "coding",
+        "for_head",
         "granted",
         "head",
         "headers",
@@ -172,6 +173,7 @@ class Page:
         trackers: TrackerHook | None,
         granted: frozenset[Category],
         headers: Sequence[Sequence[bytes]] = (),
+        for_head: bool = False,
     ) -> None:
         self.coding = coding
         self.head = head  # the banner's tags for <head>; empty: no banner
@@ -180,6 +182,7 @@ class Page:
         self.granted = granted
         self.variant: tuple[object, ...] | int = (coding, head, body, granted if trackers else None)
         self.headers = headers  # the app's, enforced, which the page was decided from
+        self.for_head = for_head  # a HEAD request's: the app may send no body
         self.start_headers: dict[int | None, list[Header]] = {}
 
     def passed_start(self, start: Message) -> Message:
@@ -248,9 +251,7 @@ class Injector:
         let it pass as it is), and the skip reason each such response counts (the caller
         counts it); ``request_headers`` are the request's by name. The caller holds the
         start message back and hands the body to ``whole`` (one message) or to a
-        ``PageResponder``."""
-        if scope["method"] == "HEAD":
-            return None, None
+        ``PageResponder``. A HEAD request gets what GET would: the same headers."""
         # What the page can depend on: the headers, the request, and the visible part of the
         # consent state (as the banner shows it: no consent id, no time), not the visitor.
         asked = (
@@ -259,6 +260,7 @@ class Injector:
             request_headers.get(b"sec-fetch-dest"),
             scope["state"].get("csp_nonce"),  # the app's, for the tags it inserts
             scope.get("scheme"),
+            scope["method"] == "HEAD",
         )
         return self._decision(plan, asked, visit.state)
 
@@ -271,8 +273,10 @@ class Injector:
         key = (plan if plan.remembered else headers, asked)
         decided = self._decisions.get(key)
         if decided is None:
-            _, host, dest, app_nonce, scheme = asked
-            decided = self._decide(headers, scheme or "http", state, app_nonce, host, dest)
+            _, host, dest, app_nonce, scheme, for_head = asked
+            decided = self._decide(
+                headers, scheme or "http", state, app_nonce, host, dest, for_head
+            )
             if len(self._decisions) >= DECISION_MEMO:
                 self._decisions.clear()
                 if len(self._variant_ids) >= DECISION_MEMO:  # per-response nonces add up
@@ -288,6 +292,7 @@ class Injector:
         app_nonce: object,
         host: bytes | None,
         dest: bytes | None,
+        for_head: bool,
     ) -> tuple[Page | None, str | None]:
         """What a page with these headers gets, for this visitor and request: the page (None:
         pass it through) and the skip reason to count for each such response."""
@@ -330,7 +335,7 @@ class Injector:
                     skipped = "csp"
         if not head and trackers is None:
             return None, skipped
-        page = Page(coding, head, body, trackers, state.granted, headers)
+        page = Page(coding, head, body, trackers, state.granted, headers, for_head)
         variant_id = self._variant_ids.get(page.variant)
         if variant_id is None:  # never reused: a page in flight may still store under its id
             variant_id = self._variant_ids[page.variant] = next(self._next_variant)
@@ -385,6 +390,12 @@ class Injector:
     async def whole(self, page: Page, start: Message, body: bytes, send: Send) -> None:
         """Send a page whose body came in one message (the usual case): as it was sent last
         time, rewritten whole, or found in the memo."""
+        if page.for_head and not body:
+            # HEAD answered without the body: the rewritten length is unknown, and a wrong
+            # Content-Length is worse than none (the other headers are GET's).
+            await send(page.rewritten_start(start, None))
+            await send({"type": "http.response.body", "body": b""})
+            return
         sent = self._last_sent
         if sent.page is not page or sent.app_body != body:
             sent = self._sending(page, body)
@@ -571,7 +582,8 @@ class PageResponder:
                 parts.append(encoding.encode(rewriter.finish()))
                 parts.append(encoding.finish())
         except Exception as error:
-            # Rewritten bytes are out: end with what was valid rather than send garbage.
+            # Rewritten bytes are out: end with what was valid rather than send garbage, and
+            # without the coding's end, so the client sees the page cut short.
             reason = "decode_error" if isinstance(error, DecodeError) else "error"
             if reason == "error":
                 logger.exception("could not rewrite an HTML page; ending it early")
@@ -587,11 +599,13 @@ class PageResponder:
 
     @staticmethod
     def _end_early(rewriter: HtmlRewriter, encoding: Encoder) -> bytes:
+        """The last valid bytes, flushed but not finished: a complete stream would hide that
+        the app's was cut short or corrupt (the client sees it as without the gateway)."""
         try:
             rest = rewriter.finish()
         except Exception:
             rest = b""
-        return encoding.encode(rest) + encoding.finish()
+        return encoding.encode(rest) + encoding.flush()
 
     def _finished(self) -> None:
         assert self._rewriter is not None

@@ -96,7 +96,7 @@ class ConsentMiddleware:
         self.metrics = Metrics()
         self.policy = ConsentPolicy(self.settings, on_unknown=self.metrics.unknown_cookie)
         self.store = StoreHandle(self.settings.database_url, store)
-        self.banner = Banner.load(self.settings.api_prefix)
+        self.banner = Banner.load(self.settings.api_prefix, settings=self.settings)
         self.api = ConsentAPI(self.policy, self.metrics, self.store, self.banner)
         self.enforcer = Enforcer(self.policy, self.metrics)
         if trackers is None and settings.block_trackers != "never":

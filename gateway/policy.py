@@ -32,9 +32,13 @@ STATE_CACHE_SIZE = 10_000
 
 
 def site_rules(settings: Settings) -> list[CookieRule]:
-    """The site's own rules: ``cookies`` entries first, then each of ``rule_files``."""
+    """The site's own rules: ``cookies`` entries first, then each of ``rule_files``.
+
+    An entry the operator wrote into the settings may make a built-in essential cookie
+    non-essential without saying ``override = true``; a rule file's rule may not.
+    """
     rules = [
-        CookieRule.from_mapping(rule, vendor=None, docs=None, origin="site")
+        CookieRule.from_mapping(rule, vendor=None, docs=None, origin="site", override=True)
         for rule in settings.cookies
     ]
     for path in settings.rule_files:

@@ -55,8 +55,15 @@ class Settings(BaseModel):
     cookie_domain: str | None = Field(None, description="Share the choice across subdomains.")
     api_prefix: str = Field("/_consent", pattern=r"^/[A-Za-z0-9_\-/]*[A-Za-z0-9_\-]$")
     default_regime: Regime = Regime.OPT_IN
-    country_header: str | None = None
-    subdivision_header: str | None = None
+    country_header: str | None = Field(
+        None,
+        description="Header with the visitor's country, set by the CDN in front (CF-IPCountry). "
+        "Only when that CDN is in front of every request and overwrites or strips a client's "
+        "copy: otherwise any visitor chooses their regime.",
+    )
+    subdivision_header: str | None = Field(
+        None, description="Header with the visitor's region; trusted as country_header is."
+    )
     geoip_database: Path | None = None
     unknown_cookies: Literal["allow", "deny"] | Category = "allow"
     cookies: list[dict[str, Any]] = Field(

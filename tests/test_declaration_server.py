@@ -132,7 +132,7 @@ def test_reset_never_creates_a_database(tmp_path: Path, capsys: pytest.CaptureFi
     config = tmp_path / "settings.toml"
     config.write_text(f'database_url = "sqlite:///{missing}"\n', encoding="utf-8")
     assert main(["declaration", "reset", "--config", str(config)]) == 2
-    assert f"no SQLite database {missing}" in capsys.readouterr().err
+    assert f"the database {missing} does not exist" in capsys.readouterr().err
     assert not missing.exists()
 
 

@@ -142,7 +142,10 @@ class Collector:
         except BadHit as error:
             self.count(name if name in self.providers else "unknown", error.reason)
             answer = Answer.json({"error": error.message}, error.status)
-        response_headers = [(b"cache-control", b"no-store")]
+        response_headers = [
+            (b"cache-control", b"no-store"),
+            (b"x-content-type-options", b"nosniff"),
+        ]
         if answer.media_type is not None:
             response_headers.append((b"content-type", answer.media_type.encode("latin-1")))
         response_headers.append((b"content-length", str(len(answer.body)).encode("latin-1")))

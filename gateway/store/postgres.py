@@ -29,6 +29,16 @@ except ImportError:  # pragma: no cover - depends on the installation
 
 T = TypeVar("T")
 
+
+def require_psycopg() -> None:
+    """Raises ``ValueError`` when the ``postgres`` extra is not installed."""
+    if psycopg is None:
+        raise ValueError(
+            "database_url is PostgreSQL but psycopg is not installed: "
+            "pip install 'consent-gateway[postgres]'"
+        )
+
+
 MIGRATIONS = [
     """
     CREATE TABLE IF NOT EXISTS {p}consent_records (
@@ -102,11 +112,7 @@ class PostgresStore:
     def __init__(
         self, url: str, *, table_prefix: str = "cg_", max_unknown_names: int = MAX_UNKNOWN_NAMES
     ) -> None:
-        if psycopg is None:
-            raise RuntimeError(
-                "database_url is PostgreSQL but psycopg is not installed: "
-                "pip install 'consent-gateway[postgres]'"
-            )
+        require_psycopg()
         if not table_prefix.replace("_", "").isalnum():
             raise ValueError("table_prefix may hold only letters, digits and '_'")
         self._url = url
