@@ -17,7 +17,10 @@ activates without a reload once the category is granted (see ``gateway/gating.py
   fetch it a second time.
 
 A tag is judged by every URL it fetches (each ``srcset`` candidate too), resolved against
-the page's ``<base href>``; it waits for every category they need.
+the page's ``<base href>``; it waits for every category they need. The Google tag (gtag.js)
+and Tag Manager are *loaders*: they need the category of each tag id they name in their
+address (``?id=G-...``) or snippet (``rules/trackers.toml``, ``ids``), or of the container
+as the operator mapped it (``gtm_containers``), and their own category when they name none.
 
 Everything that does not depend on the page is done once in ``TrackerRules.__init__``:
 addresses go into a dict of hosts probed once per label suffix of the URL's host, snippets
@@ -40,8 +43,9 @@ from gateway.resources import rules_dir
 
 INLINE_SCAN_LIMIT = 32 * 1024  # bytes of an inline script searched for snippets
 URL_MEMO_SIZE = 4_096
-_LIST_KEYS = ("scripts", "pixels", "embeds", "snippets")
-_VENDOR_KEYS = frozenset({"name", "docs", "category", "why", *_LIST_KEYS})
+_LIST_KEYS = ("scripts", "pixels", "embeds", "snippets", "ids")
+_VENDOR_KEYS = frozenset({"name", "docs", "category", "why", "loader", *_LIST_KEYS})
+_ID_PREFIX = re.compile(r"[A-Z]{1,8}-")
 _HOST_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")
 _PATH = re.compile(r"(/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)+")
 _SNIPPET_TEXT = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
@@ -84,6 +88,7 @@ class Tracker:
     category: Category
     docs: str
     why: str
+    loader: bool = False  # loads the tags it names by id (gtag.js, Tag Manager)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +97,9 @@ class _Address:
     tracker: Tracker
 
 
-def load_tracker_file(path: Path) -> TrackerRules:
-    """The rules of one ``[[vendor]]`` file; bad data raises ``ValueError`` naming the file,
+def load_tracker_file(path: Path, containers: Mapping[str, Category] | None = None) -> TrackerRules:
+    """The rules of one ``[[vendor]]`` file, with the operator's ``containers`` (tag ids
+    mapped to a category, ``TrackerRules``); bad data raises ``ValueError`` naming the file,
     the vendor and the entry."""
     origin = path.name if path.parent == rules_dir() else str(path)
     try:
@@ -108,6 +114,7 @@ def load_tracker_file(path: Path) -> TrackerRules:
         raise ValueError(f"{origin}: a tracker rules file holds [[vendor]] tables and nothing else")
     addresses: dict[tuple[str, str], Tracker] = {}
     snippets: dict[str, Tracker] = {}
+    ids: dict[str, Tracker] = {}
     names: set[str] = set()
     for number, vendor in enumerate(vendors, start=1):
         tracker, entries = _vendor(vendor, origin, number)
@@ -130,9 +137,19 @@ def load_tracker_file(path: Path) -> TrackerRules:
                 raise ValueError(
                     f"{where}: snippets entry {entry!r} is already listed for {other.vendor!r}"
                 )
+        for entry in entries.get("ids", ()):
+            if not _ID_PREFIX.fullmatch(entry):
+                raise ValueError(f"{where}: ids entry {entry!r} must be a prefix like G-")
+            other = ids.setdefault(entry, tracker)
+            if other is not tracker:
+                raise ValueError(
+                    f"{where}: ids entry {entry!r} is already listed for {other.vendor!r}"
+                )
     return TrackerRules(
         [(host, path_part, tracker) for (host, path_part), tracker in addresses.items()],
         list(snippets.items()),
+        list(ids.items()),
+        containers,
     )
 
 
@@ -163,8 +180,11 @@ def _vendor(data: object, origin: str, number: int) -> tuple[Tracker, dict[str, 
             raise ValueError(f"{where}: `{key}` must be a list of strings")
         entries[key] = value
     if not any(entries.values()):
-        raise ValueError(f"{where}: lists no scripts, pixels, embeds or snippets")
-    return Tracker(name, Category(category), docs, why), entries
+        raise ValueError(f"{where}: lists no scripts, pixels, embeds, snippets or ids")
+    loader = data.get("loader", False)
+    if not isinstance(loader, bool):
+        raise ValueError(f"{where}: `loader` must be true or false")
+    return Tracker(name, Category(category), docs, why, loader), entries
 
 
 def _address(entry: str, where: str) -> tuple[str, str]:
@@ -336,12 +356,18 @@ def _consent_value(categories: Iterable[Category]) -> str:
 
 
 class TrackerRules:
-    """The compiled tracker database: which tags to neutralise, and how."""
+    """The compiled tracker database: which tags to neutralise, and how.
+
+    ``ids`` are tag id prefixes (``"G-"``) with their vendor; ``containers`` the operator's
+    category for whole tag ids (``{"GTM-ABC123": analytics}``), which wins over the prefix.
+    """
 
     def __init__(
         self,
         addresses: Sequence[tuple[str, str, Tracker]],
         snippets: Sequence[tuple[str, Tracker]],
+        ids: Sequence[tuple[str, Tracker]] = (),
+        containers: Mapping[str, Category] | None = None,
     ) -> None:
         hosts: dict[str, list[_Address]] = {}
         for host, path, tracker in addresses:
@@ -355,15 +381,23 @@ class TrackerRules:
             entry = _Snippet(compiled, bool(re.match(r"[\w$]", text)), tracker)
             by_anchor.setdefault(snippet_anchor(text), []).append(entry)
         self._anchors = tuple((anchor, tuple(found)) for anchor, found in by_anchor.items())
+        self._ids = {prefix.rstrip("-").upper(): tracker for prefix, tracker in ids}
+        containers = containers or {}
+        self._containers = {tag_id.upper(): category for tag_id, category in containers.items()}
+        self._id_pattern = _id_pattern(self._ids) if self._ids else None
         self._memo: dict[object, frozenset[Category]] = {}
         vendors = {tracker.vendor: tracker for *_, tracker in addresses}
         vendors.update((tracker.vendor, tracker) for _, tracker in snippets)
+        vendors.update((tracker.vendor, tracker) for _, tracker in ids)
         self.trackers = tuple(vendors.values())
 
     @classmethod
-    def load(cls, path: Path | None = None) -> TrackerRules:
-        """The rules of ``path``, by default the built-in ``rules/trackers.toml``."""
-        return load_tracker_file(path or rules_dir() / "trackers.toml")
+    def load(
+        cls, path: Path | None = None, containers: Mapping[str, Category] | None = None
+    ) -> TrackerRules:
+        """The rules of ``path``, by default the built-in ``rules/trackers.toml``, with the
+        operator's ``containers`` (the ``gtm_containers`` setting)."""
+        return load_tracker_file(path or rules_dir() / "trackers.toml", containers)
 
     def tracker_for_url(self, url: str) -> Tracker | None:
         """The tracker ``url`` loads, by host suffix and path prefix, ignoring the query."""
@@ -397,7 +431,23 @@ class TrackerRules:
         tracker = self.tracker_for_url(url)
         if tracker is None:
             return _NOTHING
+        if tracker.loader:  # gtag/js?id=G-..., gtm.js?id=GTM-...
+            query = url.partition("#")[0].partition("?")[2]
+            return self._named(tracker, query.encode("utf-8", "replace"))
         return frozenset((tracker.category,))
+
+    def _named(self, loader: Tracker, text: bytes) -> frozenset[Category]:
+        """What ``loader`` needs to load the tags ``text`` names: each id's category, the
+        loader's own when it names no id it knows."""
+        found: set[Category] = set()
+        if self._id_pattern is not None:
+            for match in self._id_pattern.finditer(text):
+                tag_id = match.group().decode("ascii").upper()
+                category = self._containers.get(tag_id)
+                if category is None:
+                    category = self._ids[match.group(1).decode("ascii").upper()].category
+                found.add(category)
+        return frozenset(found) if found else frozenset((loader.category,))
 
     def trackers_in_script(self, text: bytes) -> tuple[Tracker, ...]:
         """The trackers whose snippets appear in the first ``INLINE_SCAN_LIMIT`` bytes."""
@@ -449,10 +499,26 @@ class TrackerRules:
         attrs = _first_values(tag.attrs)
         if "data-consent" in attrs or attrs.get("src") or not _script_runs(attrs):
             return None
-        needed = {t.category for t in self.trackers_in_script(text)} - _ESSENTIAL
+        text = text[:INLINE_SCAN_LIMIT]
+        needed: set[Category] = set()
+        for tracker in self.trackers_in_script(text):
+            if tracker.loader:
+                needed |= self._named(tracker, text)
+            else:
+                needed.add(tracker.category)
+        needed -= _ESSENTIAL
         if not needed or needed <= granted:
             return None
         return _gated(tag, needed)
+
+
+def _id_pattern(prefixes: Iterable[str]) -> re.Pattern[bytes]:
+    """Tag ids of the known prefixes (``G-X1Y2Z3``, ``UA-1-1``), in any letter case, not
+    inside a longer word; group 1 is the prefix without its dash."""
+    names = b"|".join(re.escape(p.encode("ascii")) for p in sorted(prefixes, key=len, reverse=True))
+    return re.compile(
+        rb"(?<![A-Za-z0-9_-])(" + names + rb")-[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*", re.IGNORECASE
+    )
 
 
 def _gated(tag: Tag, categories: Iterable[Category]) -> bytes | None:

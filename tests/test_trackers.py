@@ -14,13 +14,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway import ConsentMiddleware, Settings
 from gateway.consent import Category
 from gateway.gating import parse_start_tag
 from gateway.html import Tag
+from gateway.settings import SettingsError
 from gateway.trackers import INLINE_SCAN_LIMIT, TrackerRules, host_and_path, resolve, srcset_urls
 
 ESSENTIAL = frozenset({Category.ESSENTIAL})
 EVERYTHING = frozenset(Category)
+ANALYTICS = frozenset({Category.ESSENTIAL, Category.ANALYTICS})
 RULES = TrackerRules.load()
 
 # (vendor's tag as installed, the category it needs)
@@ -31,7 +34,11 @@ VENDOR_TAGS = [
         'width="0" style="display:none;visibility:hidden">',
         "marketing",
     ),
-    ('<script async src="https://www.googletagmanager.com/gtag/js?id=G-X1Y2Z3">', "marketing"),
+    ('<script async src="https://www.googletagmanager.com/gtag/js?id=G-X1Y2Z3">', "analytics"),
+    ('<script async src="https://www.googletagmanager.com/gtag/js?id=AW-123456789">', "marketing"),
+    ('<script async src="https://www.googletagmanager.com/gtag/js?id=DC-1234567">', "marketing"),
+    ('<script async src="https://www.googletagmanager.com/gtag/js?id=GT-ABC1234">', "marketing"),
+    ('<script async src="https://www.googletagmanager.com/gtag/js?id=UA-12345-1">', "analytics"),
     ('<script async src="https://www.google-analytics.com/analytics.js">', "analytics"),
     ('<script src="//www.google-analytics.com/ga.js">', "analytics"),
     ('<script src="https://www.googleadservices.com/pagead/conversion.js">', "marketing"),
@@ -183,6 +190,11 @@ VENDOR_SNIPPETS = [
     (
         "window.dataLayer = window.dataLayer || [];\nfunction gtag(){dataLayer.push(arguments);}\n"
         "gtag('js', new Date());\n\ngtag('config', 'G-X1Y2Z3');",
+        "analytics",
+    ),
+    (
+        "window.dataLayer = window.dataLayer || [];\nfunction gtag(){dataLayer.push(arguments);}\n"
+        "gtag('js', new Date());\n\ngtag('config', 'AW-123456789');",
         "marketing",
     ),
     (
@@ -654,6 +666,73 @@ def test_a_relative_url_under_a_tracker_base_is_the_trackers() -> None:
     # sets it back under the same base
     logo = make_tag('<img src="https://www.example.com/logo.png">')
     assert RULES.start_tag(Tag(logo.name, logo.attrs, logo.raw, base), ESSENTIAL) is None
+
+
+def test_a_gtag_snippet_configuring_analytics_and_ads_needs_both() -> None:
+    tag = make_tag("<script>")
+    text = b"gtag('js', new Date()); gtag('config', 'G-X1Y2Z3'); gtag('config', 'AW-123456789');"
+    gated = b'<script type="text/plain" data-consent="analytics marketing">'
+    assert RULES.inline_script(tag, text, ESSENTIAL) == gated
+    assert RULES.inline_script(tag, text, ANALYTICS) == gated  # the ads tag needs marketing
+    assert RULES.inline_script(tag, text, EVERYTHING) is None
+    send_to = b"gtag('config', 'G-X1Y2Z3'); gtag('event', 'conversion', {send_to: 'AW-1/ab'});"
+    assert RULES.inline_script(tag, send_to, ANALYTICS) == gated
+
+
+def test_a_loader_that_names_no_id_it_knows_needs_the_strictest_category() -> None:
+    tag = make_tag("<script>")
+    for text in (
+        b"gtag('js', new Date()); gtag('config', window.MEASUREMENT_ID);",
+        b"gtag('config', 'HA-123'); var big = 'BIG-X1Y2Z3';",  # unknown prefix, a longer word
+    ):
+        gated = RULES.inline_script(tag, text, ANALYTICS)
+        assert gated == b'<script type="text/plain" data-consent="marketing">', text
+    script = make_tag('<script src="https://www.googletagmanager.com/gtag/js">')
+    assert attrs_of(RULES.start_tag(script, ANALYTICS) or b"")["data-consent"] == "marketing"
+
+
+def test_an_operator_mapped_container_waits_for_its_category() -> None:
+    mapped = TrackerRules.load(containers={"GTM-AB12CD": Category.ANALYTICS})
+    container = VENDOR_SNIPPETS[0][0].encode()
+    assert b"'GTM-AB12CD'" in container
+    for rules, expected in ((mapped, None), (RULES, "marketing")):
+        assert rules.inline_script(make_tag("<script>"), container, ANALYTICS) == (
+            expected and f'<script type="text/plain" data-consent="{expected}">'.encode()
+        )
+        for raw in (
+            '<script async src="https://www.googletagmanager.com/gtm.js?id=GTM-AB12CD">',
+            '<iframe src="https://www.googletagmanager.com/ns.html?id=GTM-AB12CD">',
+        ):
+            gated = rules.start_tag(make_tag(raw), ANALYTICS)
+            assert (gated and attrs_of(gated)["data-consent"]) == expected, raw
+    other = make_tag('<script src="https://www.googletagmanager.com/gtm.js?id=GTM-ZZ99ZZ">')
+    assert attrs_of(mapped.start_tag(other, ANALYTICS) or b"")["data-consent"] == "marketing"
+
+
+@pytest.mark.parametrize(
+    ("containers", "named"),
+    [
+        ({"G-X1Y2Z3": "analytics"}, "not a container id like GTM-ABC123"),
+        ({"gtm-ab12cd": "analytics"}, "not a container id like GTM-ABC123"),
+        ({"GTM-AB12CD": "essential"}, "never essential"),
+        ({"GTM-AB12CD": "statistics"}, "gtm_containers"),
+    ],
+)
+def test_the_container_setting_takes_container_ids_and_optional_categories(
+    containers: dict[str, str], named: str
+) -> None:
+    with pytest.raises(SettingsError, match=named):
+        Settings.load(environ={}, gtm_containers=containers)
+
+
+def test_the_container_setting_reaches_the_gateways_tracker_rules() -> None:
+    variable = {"CONSENT_GATEWAY_GTM_CONTAINERS": '{"GTM-AB12CD": "analytics"}'}
+    settings = Settings.load(environ=variable, secret="s" * 16, database_url="sqlite://")
+    assert settings.gtm_containers == {"GTM-AB12CD": Category.ANALYTICS}
+    trackers = ConsentMiddleware(None, settings).injector.trackers
+    assert isinstance(trackers, TrackerRules)
+    url = "https://www.googletagmanager.com/gtm.js?id=GTM-AB12CD"
+    assert trackers.categories_for_url(url) == {Category.ANALYTICS}
 
 
 def test_an_unquoted_value_holding_a_quote_is_requoted_safely() -> None:

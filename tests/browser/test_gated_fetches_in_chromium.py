@@ -2,7 +2,9 @@
 
 The stand-ins of ``ThirdParties`` answer for the tracker hosts and record every request the
 browser makes: before consent none reaches them, after the grant the banner activates the
-gated tags without a reload and the requests go out.
+gated tags without a reload and the requests go out. Google tags by their ids: a visitor who
+allows analytics only gets the GA4 tag (and a container the operator mapped to analytics),
+never the ads tag.
 """
 
 from __future__ import annotations
@@ -41,6 +43,18 @@ UNDER_A_BASE = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <base href="https://{TRACKER_HOST}/"><title>Base</title>
 <script async src="gtm.js?id=GTM-BASE1"></script>
 </head><body><h1>Relative</h1></body></html>"""
+
+GOOGLE_TAGS = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>Google tags</title>
+<script async src="https://{TRACKER_HOST}/gtag/js?id=G-STATS1"></script>
+<script>window.dataLayer = window.dataLayer || [];
+function gtag() {{ dataLayer.push(arguments); }}
+gtag('js', new Date()); gtag('config', 'G-STATS1');</script>
+<script async src="https://{TRACKER_HOST}/gtag/js?id=AW-123456789"></script>
+<script>gtag('config', 'AW-123456789');</script>
+<script async src="https://{TRACKER_HOST}/gtm.js?id=GTM-STATS1"></script>
+<script async src="https://{TRACKER_HOST}/gtm.js?id=GTM-ADS999"></script>
+</head><body><main><h1>Google tags</h1></main></body></html>"""
 
 
 def site(tmp_path: Path, html: str, **options: Any) -> ConsentMiddleware:
@@ -130,3 +144,33 @@ def test_a_relative_url_under_a_base_on_a_tracker_host_waits_for_consent(
         assert granted.ok
         page.reload()
         wait_until(page, requested(third, f"https://{TRACKER_HOST}/gtm.js?id=GTM-BASE1"))
+
+
+def test_an_analytics_only_visitor_gets_the_ga4_tag_and_not_the_ads_tag(
+    tmp_path: Path, context: BrowserContext, page: Page
+) -> None:
+    third = ThirdParties(context)
+    gateway = site(
+        tmp_path, GOOGLE_TAGS, consent_mode=True, gtm_containers={"GTM-STATS1": "analytics"}
+    )
+    with running(gateway) as url:
+        page.goto(url + "/")
+        banner_shown(page)
+        page.wait_for_load_state("load")
+        assert tracker_requests(third) == []
+
+        page.get_by_role("button", name="Customize").click()
+        dialog = page.get_by_role("dialog", name="Privacy preferences")
+        dialog.get_by_role("switch", name="Analytics").check()
+        dialog.get_by_role("button", name="Save choices").click()
+        wait_until(page, requested(third, "gtag/js?id=G-STATS1", "gtm.js?id=GTM-STATS1"))
+        # The banner activates in page order, so what it would have fetched is asked for by now.
+        page.wait_for_function("dataLayer.some((a) => a[0] === 'config' && a[1] === 'G-STATS1')")
+        for refused in ("AW-123456789", "GTM-ADS999"):
+            assert not any(refused in request for request in third.requests), refused
+        layer = page.evaluate("dataLayer.map((a) => Array.from(a))")
+        assert ["config", "AW-123456789"] not in layer
+        updates = [entry[2] for entry in layer if entry[:2] == ["consent", "update"]]
+        assert updates[-1]["analytics_storage"] == "granted"
+        for kind in ("ad_storage", "ad_user_data", "ad_personalization"):
+            assert updates[-1][kind] == "denied", kind
