@@ -108,6 +108,7 @@ class ConsentMiddleware:
             block_trackers=settings.block_trackers,
             trackers=trackers,
             api_prefix=settings.api_prefix,
+            crawlers=self.policy.agents.crawlers,
         )
         self._inject = self.injector if self.injector.active else None
         self._prefix = self.settings.api_prefix
