@@ -170,7 +170,10 @@ def test_an_analytics_only_visitor_gets_the_ga4_tag_and_not_the_ads_tag(
             assert not any(refused in request for request in third.requests), refused
         layer = page.evaluate("dataLayer.map((a) => Array.from(a))")
         assert ["config", "AW-123456789"] not in layer
-        updates = [entry[2] for entry in layer if entry[:2] == ["consent", "update"]]
-        assert updates[-1]["analytics_storage"] == "granted"
+        updates = [i for i, entry in enumerate(layer) if entry[:2] == ["consent", "update"]]
+        update = layer[updates[-1]][2]
+        assert update["analytics_storage"] == "granted"
         for kind in ("ad_storage", "ad_user_data", "ad_personalization"):
-            assert updates[-1][kind] == "denied", kind
+            assert update[kind] == "denied", kind
+        # The tag reads the update before its config runs.
+        assert updates[-1] < layer.index(["config", "G-STATS1"])
