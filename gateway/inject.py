@@ -218,6 +218,7 @@ class Injector:
         block_trackers: str,
         trackers: TrackerHook | None,
         api_prefix: str,
+        crawlers: frozenset[str] = frozenset(),
     ) -> None:
         self.banner = banner
         self.metrics = metrics
@@ -235,6 +236,7 @@ class Injector:
         self._script = banner.url("banner.js")
         self._style = banner.url("banner.css")
         self._api = api_prefix + "/state"
+        self._crawlers = crawlers  # bot kinds whose pages go out without the banner
 
     @property
     def active(self) -> bool:
@@ -261,6 +263,7 @@ class Injector:
             scope["state"].get("csp_nonce"),  # the app's, for the tags it inserts
             scope.get("scheme"),
             scope["method"] == "HEAD",
+            visit.bot_kind in self._crawlers,
         )
         return self._decision(plan, asked, visit.state)
 
@@ -273,9 +276,9 @@ class Injector:
         key = (plan if plan.remembered else headers, asked)
         decided = self._decisions.get(key)
         if decided is None:
-            _, host, dest, app_nonce, scheme, for_head = asked
+            _, host, dest, app_nonce, scheme, for_head, crawler = asked
             decided = self._decide(
-                headers, scheme or "http", state, app_nonce, host, dest, for_head
+                headers, scheme or "http", state, app_nonce, host, dest, for_head, crawler
             )
             if len(self._decisions) >= DECISION_MEMO:
                 self._decisions.clear()
@@ -293,9 +296,12 @@ class Injector:
         host: bytes | None,
         dest: bytes | None,
         for_head: bool,
+        crawler: bool,
     ) -> tuple[Page | None, str | None]:
         """What a page with these headers gets, for this visitor and request: the page (None:
-        pass it through) and the skip reason to count for each such response."""
+        pass it through) and the skip reason to count for each such response. A crawler gets
+        no banner (nobody could answer it, and its text would be indexed), but its trackers
+        are neutralised all the same."""
         content_type = coding_header = None
         policies: list[str] = []
         reports: list[str] = []
@@ -325,7 +331,9 @@ class Injector:
         head = body = b""
         skipped = None
         if self.insert:
-            if dest is not None and dest.lower() not in DOCUMENT_DESTINATIONS:
+            if crawler:
+                skipped = "bot"
+            elif dest is not None and dest.lower() not in DOCUMENT_DESTINATIONS:
                 skipped = "not_document"
             else:
                 nonce = app_nonce if isinstance(app_nonce, str) and app_nonce else None

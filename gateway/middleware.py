@@ -100,7 +100,7 @@ class ConsentMiddleware:
         self.api = ConsentAPI(self.policy, self.metrics, self.store, self.banner)
         self.enforcer = Enforcer(self.policy, self.metrics)
         if trackers is None and settings.block_trackers != "never":
-            trackers = TrackerRules.load()
+            trackers = TrackerRules.load(containers=settings.gtm_containers)
         self.injector = Injector(
             self.banner,
             self.metrics,
@@ -108,6 +108,7 @@ class ConsentMiddleware:
             block_trackers=settings.block_trackers,
             trackers=trackers,
             api_prefix=settings.api_prefix,
+            crawlers=self.policy.agents.crawlers,
         )
         self._inject = self.injector if self.injector.active else None
         self._prefix = self.settings.api_prefix

@@ -34,6 +34,7 @@ ENV_PREFIX = "CONSENT_GATEWAY_"
 MAX_COOKIE_LIFETIME_DAYS = 395  # 13 months, the CNIL's and most DPAs' ceiling
 MAX_TEXT_LENGTH = 2000
 _LANGUAGE = re.compile(r"[a-z]{2,3}")
+_GTM_CONTAINER = re.compile(r"GTM-[A-Z0-9]{4,12}")
 
 
 class SettingsError(ValueError):
@@ -103,6 +104,11 @@ class Settings(BaseModel):
         "opt-in",
         description="Make known trackers in HTML pages inert until their category is granted: "
         "for visitors under the opt-in regime, for every visitor, or never.",
+    )
+    gtm_containers: dict[str, Category] = Field(
+        default_factory=dict,
+        description="Google Tag Manager containers by id and the category each waits for; "
+        "any other container waits for marketing, since it loads whatever its owner set up.",
     )
     trusted_proxies: list[str] = Field(
         default_factory=list,
@@ -191,6 +197,19 @@ class Settings(BaseModel):
             raise ValueError(f"{value!r} is not a banner language: {', '.join(sorted(available))}")
         return value
 
+    @field_validator("gtm_containers")
+    @classmethod
+    def _container_ids(cls, value: dict[str, Category]) -> dict[str, Category]:
+        for container, category in value.items():
+            if not _GTM_CONTAINER.fullmatch(container):
+                raise ValueError(f"{container!r} is not a container id like GTM-ABC123")
+            if category == Category.ESSENTIAL:
+                raise ValueError(
+                    f"{container}: a container loads whatever its owner configures, so it "
+                    "waits for preferences, analytics or marketing, never essential"
+                )
+        return value
+
     @field_validator("trusted_proxies")
     @classmethod
     def _proxies_shape(cls, value: list[str]) -> list[str]:
@@ -266,6 +285,7 @@ _STRUCTURED = {
     "declared_vendors",
     "trusted_proxies",
     "analytics",
+    "gtm_containers",
 }
 
 
