@@ -137,6 +137,25 @@ def test_forwarded_for_is_believed_only_from_trusted_proxies(
     assert trusted.params["_uip"] == "203.0.113.0"  # the first untrusted hop from the right
 
 
+def test_forwarded_for_hops_with_ports_are_two_visitors(
+    make_collecting_gateway: Gateway, stand_in: StandIn
+) -> None:
+    # Azure Application Gateway writes "address:port"; IPv6 proxies "[address]:port".
+    hops = ["198.51.100.77:4711", "[2001:db8:1:2::1]:4711"]
+    with serving(make_collecting_gateway(trusted_proxies=["127.0.0.1"])) as url:
+        for hop in hops:
+            httpx.get(
+                url + "/_consent/collect/ga4/g/collect?v=2&tid=G-X&cid=1.2&en=page_view",
+                headers={"x-forwarded-for": hop, "user-agent": BROWSER_UA},
+            )
+        received = stand_in.wait_count(2)
+    assert sorted(hit.params.get("_uip", "") for hit in received) == [
+        "198.51.100.0",
+        "2001:db8:1::",
+    ]
+    assert len({hit.params["cid"] for hit in received}) == 2  # not one cookieless id for both
+
+
 def test_measurement_protocol_uses_the_server_secret_and_denies_ad_signals(
     make_collecting_gateway: Gateway, stand_in: StandIn
 ) -> None:

@@ -88,6 +88,21 @@ def test_forwarded_for_is_read_from_the_right() -> None:
     assert proxies.client("10.0.0.5", ["garbage, 203.0.113.9"]) == "203.0.113.9"
 
 
+def test_forwarded_for_hops_with_ports_and_brackets_name_their_address() -> None:
+    # Azure Application Gateway writes "address:port"; IPv6 hops come in brackets.
+    proxies = TrustedProxies(["10.0.0.0/8", "2001:db8:ffff::/48"])
+    assert proxies.client("10.0.0.5", ["198.51.100.77:4711"]) == "198.51.100.77"
+    assert proxies.client("10.0.0.5", ["[2001:db8::1]:4711"]) == "2001:db8::1"
+    assert proxies.client("10.0.0.5", ["[2001:db8::1]"]) == "2001:db8::1"
+    assert proxies.client("10.0.0.5", ["2001:db8::1"]) == "2001:db8::1"
+    # A trusted hop with a port is still trusted: the visitor is the hop before it.
+    assert proxies.client("10.0.0.5", ["203.0.113.9:1, 10.1.1.1:8080"]) == "203.0.113.9"
+    assert proxies.client("10.0.0.5", ["203.0.113.9, [2001:db8:ffff::2]:443"]) == "203.0.113.9"
+    assert truncate_ip(proxies.client("10.0.0.5", ["[2001:db8:1:2::1]:4711"]) or "") == (
+        "2001:db8:1::"
+    )
+
+
 def test_urls_lose_personal_parameters_and_keep_their_encoding() -> None:
     url = (
         "https://u:p@shop.example/a%20b?q=red%20shoes&user_email=x&resetToken=1&api_key=2"
