@@ -9,11 +9,12 @@ goes to the configured DSN's host only, never to one the envelope names.
 
 Redaction, in ``event`` and ``transaction`` items: ``user.ip_address`` is the truncated IP
 (also where the SDK asked Sentry to infer it: ``{{auto}}``, or ``sdk.settings.infer_ip`` of
-``auto`` in SDK 10 and later); ``request.cookies`` and
-``request.env`` go; of ``request.headers`` only ``User-Agent`` and a scrubbed ``Referer``
-stay; the request URL, its query string and the URLs of breadcrumbs are scrubbed. Without
-analytics consent ``user`` keeps only that IP, sessions lose their distinct id (``did``)
-and session replays are not forwarded. Other items pass unchanged.
+``auto`` in SDK 10 and later); ``request.cookies`` and ``request.env`` go; of
+``request.headers`` only ``User-Agent`` and ``Referer`` stay, the referrer scrubbed like
+every provider's (an external one reduced to its origin); the request URL, its query string
+and the URLs of breadcrumbs are scrubbed. Without analytics consent ``user`` keeps only
+that IP, sessions lose their distinct id (``did``) and session replays are not forwarded.
+Other items pass unchanged.
 """
 
 from __future__ import annotations
@@ -204,11 +205,11 @@ class Sentry:
                     del user[key]
                 count(redactions, "user_id", len(removed))
         request = event.get("request")
-        page = None
         if isinstance(request, dict):
             for key in ("cookies", "env"):
                 if request.pop(key, None) is not None:
                     count(redactions, key)
+            page = request.get("url") if isinstance(request.get("url"), str) else None
             headers = request.get("headers")
             if isinstance(headers, dict):
                 kept = {k: v for k, v in headers.items() if str(k).lower() in _KEPT_HEADERS}
@@ -219,11 +220,11 @@ class Sentry:
                     elif name.lower() == "user-agent":
                         kept[name] = visitor.user_agent
                     else:
-                        kept[name] = self.redactor.url(value, marketing)
+                        kept[name] = self.redactor.referrer(value, page, marketing) or ""
+                        count(redactions, "referrer", kept[name] != value)
                 request["headers"] = kept
-            if isinstance(request.get("url"), str):
-                page = request["url"]
-                request["url"] = self.redactor.url(request["url"], marketing)
+            if page is not None:
+                request["url"] = self.redactor.url(page, marketing)
                 count(redactions, "url", request["url"] != page)
             query = request.get("query_string")
             if isinstance(query, str):

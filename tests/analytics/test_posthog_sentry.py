@@ -177,6 +177,23 @@ def test_sentry_envelopes_reach_the_dsn_host_scrubbed(
     assert hit.headers["idempotency-key"] == event["event_id"]
 
 
+def test_sentry_reduces_an_external_referer_to_its_origin(
+    make_collecting_gateway: Gateway, stand_in: StandIn
+) -> None:
+    event = sentry_event()
+    external = "https://mail.example/inbox/ann?folder=orders&q=ann%40mail.example"
+    event["request"]["headers"]["Referer"] = external
+    with serving(make_collecting_gateway()) as url, httpx.Client(base_url=url) as client:
+        client.post(
+            "/_consent/collect/sentry/",
+            content=envelope(sentry_dsn(stand_in), event),
+            headers={"user-agent": BROWSER_UA},
+        )
+        (hit,) = stand_in.wait_count(1)
+    sent = json.loads(hit.body.split(b"\n")[2])
+    assert sent["request"]["headers"]["Referer"] == "https://mail.example/"
+
+
 def test_sentry_refuses_envelopes_for_another_dsn(
     make_collecting_gateway: Gateway, stand_in: StandIn
 ) -> None:
