@@ -5,7 +5,9 @@ here: a GET with the tracking parameters in the query (an image request), a POST
 as a form body (``application/x-www-form-urlencoded``), or, with request queueing, a bulk
 POST of JSON ``{"requests": ["?idsite=1&rec=1&...", ...]}``. Each request becomes one hit.
 
-Redaction: ``url``, ``urlref``, ``link`` and ``download`` scrubbed; ``cip`` is always the
+Redaction: ``url``, ``urlref``, ``link`` and ``download`` scrubbed; the title, event,
+search, content, campaign fields, custom variables and dimensions scrubbed as free text
+(``[free_text]`` of rules/analytics.toml); ``cip`` is always the
 truncated IP and ``ua`` the forwarded User-Agent, which Matomo accepts only with the
 ``token_auth`` of the settings (a client's ``token_auth`` is removed, always); with the token
 the hit also keeps the time it was received (``cdt``), so hits that waited in the outbox are
@@ -42,7 +44,7 @@ from gateway.analytics.base import (
     parse_query,
     send_each,
 )
-from gateway.analytics.redact import Redactor
+from gateway.analytics.redact import Redactor, TextFields
 from gateway.analytics.settings import MatomoSettings
 from gateway.store import OutboxRow
 
@@ -75,6 +77,7 @@ class Matomo:
         self.settings = settings
         self.redactor = redactor
         self.concurrency = concurrency
+        self.texts = redactor.rules.free_text.get(self.name, TextFields())
 
     def route(self, method: str, path: str) -> bool:
         return method in ("GET", "POST") and path in ("/matomo.php", "/piwik.php")
@@ -122,6 +125,7 @@ class Matomo:
             raise BadHit(403, f"idsite {site!r} is not collected here", "unknown_site")
         page = _first(pairs, "url") or ""
         kept: Pairs = []
+        pairs = self.redactor.scrub_text_pairs(self.texts, pairs, visitor.marketing, redactions)
         for key, value in pairs:
             if key in _SERVER:
                 if key == "token_auth":
@@ -141,7 +145,7 @@ class Matomo:
             elif not visitor.analytics and key in _VISITOR_IDS:
                 count(redactions, "user_id" if key == "uid" else "session_or_person")
                 continue
-            elif key not in _PROTOCOL and not key.startswith("dimension"):
+            elif key not in _PROTOCOL and self.texts.field(key) is None:
                 if not self.redactor.keep_parameter(key, value, visitor.marketing):
                     count(redactions, "params")
                     continue

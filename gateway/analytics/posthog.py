@@ -9,7 +9,9 @@ A body is one event, a list of events, or ``{"api_key", "batch": [...]}``; each 
 
 Each event is one hit whose id is the event's own ``uuid`` (PostHog deduplicates on it), so
 a hit sent twice after a crash is recognisably the same event. Redaction: ``$ip`` is the
-truncated IP; ``$current_url``, ``$referrer`` and their ``$initial_`` copies are scrubbed.
+truncated IP; ``$current_url``, ``$referrer`` and their ``$initial_`` copies are scrubbed;
+custom properties, and the texts autocapture and exception capture take from the page, are
+scrubbed as free text (``[free_text]`` of rules/analytics.toml).
 Without analytics consent (PostHog's own cookieless mode works the same way) ``distinct_id``
 is the day's visitor hash, ``$process_person_profile`` is false, and ``$device_id``,
 ``$session_id``, ``$window_id``, ``$anon_distinct_id``, ``$user_id``, ``$set``,
@@ -49,7 +51,7 @@ from gateway.analytics.base import (
     stable_id,
     unbase64,
 )
-from gateway.analytics.redact import Redactor
+from gateway.analytics.redact import Redactor, TextFields
 from gateway.analytics.settings import PostHogSettings
 from gateway.store import OutboxRow
 
@@ -77,6 +79,7 @@ class PostHog:
         self.redactor = redactor
         self.concurrency = concurrency
         self._limit = settings.body_limit
+        self.texts = redactor.rules.free_text.get(self.name, TextFields())
 
     def route(self, method: str, path: str) -> bool:
         return method == "POST" and path in PATHS
@@ -155,6 +158,7 @@ class PostHog:
         event["uuid"] = hit_id
         self._redact(event, properties, token, visitor, redactions)
         event["properties"] = properties
+        self.redactor.scrub_text(self.texts, event, visitor.marketing, redactions)
         return Hit(hit_id, {"e": event, "k": token})
 
     def _redact(

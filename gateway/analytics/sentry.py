@@ -12,7 +12,9 @@ Redaction, in ``event`` and ``transaction`` items: ``user.ip_address`` is the tr
 ``auto`` in SDK 10 and later); ``request.cookies`` and ``request.env`` go; of
 ``request.headers`` only ``User-Agent`` and ``Referer`` stay, the referrer scrubbed like
 every provider's (an external one reduced to its origin); the request URL, its query string
-and the URLs of breadcrumbs are scrubbed. Without analytics consent ``user`` keeps only
+and the URLs of breadcrumbs are scrubbed; messages, exception values, console breadcrumbs,
+tags and extra data are scrubbed as free text (``[free_text]`` of rules/analytics.toml).
+Without analytics consent ``user`` keeps only
 that IP, sessions lose their distinct id (``did``) and session replays are not forwarded.
 Other items pass unchanged.
 """
@@ -42,7 +44,7 @@ from gateway.analytics.base import (
     new_hit_id,
     send_each,
 )
-from gateway.analytics.redact import Redactor
+from gateway.analytics.redact import Redactor, TextFields
 from gateway.analytics.settings import SentrySettings
 from gateway.store import OutboxRow
 
@@ -128,6 +130,7 @@ class Sentry:
         self.concurrency = concurrency
         self._dsn = dsn_key(settings.dsn)
         self._url = settings.upstream + "/"
+        self.texts = redactor.rules.free_text.get(self.name, TextFields())
 
     def route(self, method: str, path: str) -> bool:
         return method == "POST" and path in ("/", "")
@@ -240,6 +243,7 @@ class Sentry:
                     for key in ("url", "from", "to"):
                         if isinstance(data.get(key), str):
                             data[key] = self.redactor.url(data[key], marketing)
+        self.redactor.scrub_text(self.texts, event, marketing, redactions)
 
     async def forward(self, upstream: Upstream, rows: Sequence[OutboxRow]) -> list[Result]:
         def build(hit: Stored) -> Request:

@@ -33,8 +33,7 @@ from gateway.analytics.base import (
     parse_json,
     send_each,
 )
-from gateway.analytics.props import scrub_properties
-from gateway.analytics.redact import Redactor
+from gateway.analytics.redact import Redactor, TextFields
 from gateway.analytics.settings import UmamiSettings
 from gateway.store import OutboxRow
 
@@ -52,6 +51,7 @@ class Umami:
         self.redactor = redactor
         self.concurrency = concurrency
         self._url = settings.upstream + "/api/send"
+        self.texts = redactor.rules.free_text.get(self.name, TextFields())
 
     def route(self, method: str, path: str) -> bool:
         return method == "POST" and path in ("/api/send", "/api/send/")
@@ -89,12 +89,9 @@ class Umami:
         if isinstance(referrer, str) and referrer:
             payload["referrer"] = self.redactor.referrer(referrer, page, visitor.marketing)
             count(redactions, "referrer", payload["referrer"] != referrer)
-        if isinstance(payload.get("data"), dict):
-            payload["data"], removed = scrub_properties(
-                self.redactor, payload["data"], visitor.marketing
-            )
-            count(redactions, "props", removed)
-        hit = Hit(new_hit_id(), {"type": kind, "payload": payload})
+        data = {"type": kind, "payload": payload}
+        self.redactor.scrub_text(self.texts, data, visitor.marketing, redactions)
+        hit = Hit(new_hit_id(), data)
         return Ingested([hit], response, redactions)
 
     async def forward(self, upstream: Upstream, rows: Sequence[OutboxRow]) -> list[Result]:

@@ -211,3 +211,50 @@ def test_sentry_refuses_envelopes_for_another_dsn(
     assert missing.status_code == 400
     sent = json.loads(hit.body.split(b"\n")[2])
     assert sent["user"] == {"id": "42", "email": "ann@mail.example", "ip_address": "127.0.0.0"}
+
+
+def test_posthog_custom_properties_with_personal_data_are_not_forwarded(
+    make_collecting_gateway: Gateway, stand_in: StandIn
+) -> None:
+    custom = {
+        "email": "ann@mail.example",
+        "phone": "+49 30 1234567",
+        "name": "Ann Lee",
+        "note": "reach me at ann@mail.example",
+        "title": "Welcome, ann@mail.example",
+        "plan": "pro",
+        "$el_text": "ann@mail.example",
+        "$lib_version": "1.449.2",
+    }
+    event = posthog_event("signup")
+    event["properties"].update(custom)
+    with serving(make_collecting_gateway()) as url, httpx.Client(base_url=url) as client:
+        consent(client, all=True)  # free text is scrubbed whatever the visitor chose
+        client.post("/_consent/collect/posthog/e/", json=event, headers={"user-agent": BROWSER_UA})
+        (hit,) = stand_in.wait_count(1)
+    properties = hit.json()["batch"][0]["properties"]
+    for gone in ("email", "phone", "name", "note", "title", "$el_text"):
+        assert gone not in properties
+    assert properties["plan"] == "pro" and properties["$lib_version"] == "1.449.2"
+    assert properties["token"] == TOKEN and properties["distinct_id"] == "0193a8b2-person"
+
+
+def test_sentry_messages_and_extra_data_with_an_email_address_are_not_forwarded(
+    make_collecting_gateway: Gateway, stand_in: StandIn
+) -> None:
+    event = sentry_event()
+    event["exception"]["values"][0]["value"] = "no account for ann@mail.example"
+    event["message"] = "login failed for ann@mail.example"
+    event["extra"] = {"contact": "ann@mail.example", "cart": 3}
+    event["tags"] = {"email": "x", "release": "1.2"}
+    with serving(make_collecting_gateway()) as url, httpx.Client(base_url=url) as client:
+        client.post(
+            "/_consent/collect/sentry/",
+            content=envelope(sentry_dsn(stand_in), event),
+            headers={"user-agent": BROWSER_UA},
+        )
+        (hit,) = stand_in.wait_count(1)
+    sent = json.loads(hit.body.split(b"\n")[2])
+    assert sent["exception"]["values"][0] == {"type": "Error"}
+    assert "message" not in sent
+    assert sent["extra"] == {"cart": 3} and sent["tags"] == {"release": "1.2"}
