@@ -9,7 +9,8 @@ A body is one event, a list of events, or ``{"api_key", "batch": [...]}``; each 
 
 Each event is one hit whose id is the event's own ``uuid`` (PostHog deduplicates on it), so
 a hit sent twice after a crash is recognisably the same event. Redaction: ``$ip`` is the
-truncated IP; ``$current_url``, ``$referrer`` and their ``$initial_`` copies are scrubbed;
+truncated IP; ``$current_url``, ``$pathname``, ``$referrer`` and their ``$initial_`` and
+``$session_entry_`` copies are scrubbed;
 custom properties, and the texts autocapture and exception capture take from the page, are
 scrubbed as free text (``[free_text]`` of rules/analytics.toml).
 Without analytics consent (PostHog's own cookieless mode works the same way) ``distinct_id``
@@ -18,7 +19,7 @@ is the day's visitor hash, ``$process_person_profile`` is false, and ``$device_i
 ``$set_once``, ``$groups`` are removed; events about a person (``$identify``,
 ``$create_alias``, ``$set``, ``$groupidentify``, ``$merge_dangerously``) and session
 recordings (``$snapshot``) are not forwarded. Without marketing consent the click ids
-captured as properties (``gclid``, ``$initial_gclid``...) go.
+captured as properties (``gclid``, ``$initial_gclid``, ``$session_entry_gclid``...) go.
 
 Forwarding: ``POST /batch/`` with up to ``forward_batch_size`` events per request and key.
 """
@@ -65,8 +66,14 @@ _IDENTIFYING = (
     "$device_id", "$session_id", "$window_id", "$anon_distinct_id", "$user_id", "$set",
     "$set_once", "$unset", "$groups", "$initial_person_info", "$sesid", "$user_state",
 )  # fmt: skip
-_URL_PROPERTIES = ("$current_url", "$initial_current_url")
-_REFERRER_PROPERTIES = ("$referrer", "$initial_referrer")
+# posthog-js copies the page and referrer into the first values of the person
+# ($initial_...) and of the session ($session_entry_...).
+_URL_PROPERTIES = (
+    "$current_url", "$initial_current_url", "$session_entry_url", "$pathname",
+    "$initial_pathname", "$session_entry_pathname", "$prev_pageview_pathname",
+)  # fmt: skip
+_REFERRER_PROPERTIES = ("$referrer", "$initial_referrer", "$session_entry_referrer")
+_COPIES = ("$initial_", "$session_entry_")  # prefixes of those copies, click ids too
 MAX_EVENTS = 1000
 OK = Answer.json({"status": 1})  # what PostHog answers
 
@@ -213,7 +220,9 @@ class PostHog:
 
     def _drop_click_ids(self, properties: dict[str, Any], redactions: dict[str, int]) -> None:
         for key in list(properties):
-            if self.redactor.rules.is_click_id(str(key).removeprefix("$initial_")):
+            name = str(key)
+            copied = next((name[len(p) :] for p in _COPIES if name.startswith(p)), name)
+            if self.redactor.rules.is_click_id(copied):
                 del properties[key]
                 count(redactions, "click_ids")
 

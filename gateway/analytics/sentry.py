@@ -11,19 +11,19 @@ Redaction, in ``event`` and ``transaction`` items: ``user.ip_address`` is the tr
 (also where the SDK asked Sentry to infer it: ``{{auto}}``, or ``sdk.settings.infer_ip`` of
 ``auto`` in SDK 10 and later); ``request.cookies`` and ``request.env`` go; of
 ``request.headers`` only ``User-Agent`` and ``Referer`` stay, the referrer scrubbed like
-every provider's (an external one reduced to its origin); the request URL, its query string
-and the URLs of breadcrumbs are scrubbed; messages, exception values, console breadcrumbs,
-tags and extra data are scrubbed as free text (``[free_text]`` of rules/analytics.toml).
-Without analytics consent ``user`` keeps only
-that IP, sessions lose their distinct id (``did``) and session replays are not forwarded.
-Other items pass unchanged.
+every provider's (an external one reduced to its origin); the request URL, its query
+string, the URLs of breadcrumbs and of stack frames are scrubbed; messages, exception
+values, console breadcrumbs, tags and extra data are scrubbed as free text (``[free_text]``
+of rules/analytics.toml). Without analytics consent ``user`` keeps only that IP, sessions
+lose their distinct id (``did``) and session replays are not forwarded. Other items pass
+unchanged.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -243,6 +243,10 @@ class Sentry:
                     for key in ("url", "from", "to"):
                         if isinstance(data.get(key), str):
                             data[key] = self.redactor.url(data[key], marketing)
+        for frame in _frames(event):
+            for key in ("filename", "abs_path"):  # a browser's: the URL of the script or page
+                if isinstance(frame.get(key), str):
+                    frame[key] = self.redactor.url(frame[key], marketing)
         self.redactor.scrub_text(self.texts, event, marketing, redactions)
 
     async def forward(self, upstream: Upstream, rows: Sequence[OutboxRow]) -> list[Result]:
@@ -258,6 +262,16 @@ class Sentry:
 
         stored = [decode_payload(row) for row in rows]
         return await send_each(upstream, stored, build, self.concurrency)
+
+
+def _frames(event: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The stack frames of an event's exceptions."""
+    exception = event.get("exception")
+    values = exception.get("values") if isinstance(exception, dict) else None
+    for value in values if isinstance(values, list) else ():
+        stacktrace = value.get("stacktrace") if isinstance(value, dict) else None
+        frames = stacktrace.get("frames") if isinstance(stacktrace, dict) else None
+        yield from (frame for frame in frames or () if isinstance(frame, dict))
 
 
 def _is_event_id(value: object) -> bool:
