@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import dataclasses
 import enum
 import gzip
 import json
@@ -24,6 +25,8 @@ from urllib.parse import parse_qsl
 
 from starlette.datastructures import Headers
 
+from gateway.agents import MAX_AGENT_LENGTH
+from gateway.analytics.redact import Redactor
 from gateway.analytics.salts import visitor_hash
 from gateway.analytics.settings import ProviderSettings
 from gateway.store import OutboxRow
@@ -64,6 +67,18 @@ class Visitor:
         return found
 
 
+def claimed_visitor(visitor: Visitor, agent: object, redactor: Redactor) -> Visitor:
+    """The visitor with the User-Agent a server-side client named in the hit (Matomo's ``ua``,
+    Umami's ``userAgent``, PostHog's ``$raw_user_agent``): the request's own is the client's
+    server's, or none (Node's http sends none). ``visitor`` itself when the hit names none."""
+    if not isinstance(agent, str) or not agent or agent == visitor.raw_user_agent:
+        return visitor
+    agent = agent[:MAX_AGENT_LENGTH]
+    return dataclasses.replace(
+        visitor, user_agent=redactor.user_agent(agent), raw_user_agent=agent, _hashes={}
+    )
+
+
 @dataclass(slots=True)
 class CollectRequest:
     """One client request to a provider endpoint, body already read within the limit."""
@@ -78,10 +93,12 @@ class CollectRequest:
 
 @dataclass(slots=True)
 class Hit:
-    """A redacted hit: ``data`` is what the provider module needs to send it later."""
+    """A redacted hit: ``data`` is what the provider module needs to send it later;
+    ``visitor`` the one it names (``claimed_visitor``) when not the request's."""
 
     hit_id: str
     data: dict[str, Any]
+    visitor: Visitor | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +169,7 @@ class Provider(Protocol):
 
     name: str
     settings: ProviderSettings
+    claims_agent: bool  # hits may name the visitor's User-Agent (server-side clients)
 
     def route(self, method: str, path: str) -> bool:
         """Whether ``method path`` is one of this provider's collection endpoints."""

@@ -113,6 +113,7 @@ def consent_signals(
 
 class GA4:
     name = "ga4"
+    claims_agent = False
 
     def __init__(self, settings: GA4Settings, redactor: Redactor, concurrency: int) -> None:
         self.settings = settings

@@ -36,6 +36,7 @@ from gateway.analytics.base import (
     Stored,
     Upstream,
     Visitor,
+    claimed_visitor,
     count,
     decode_payload,
     decode_text,
@@ -72,6 +73,8 @@ _PROTOCOL = frozenset({
 
 class Matomo:
     name = "matomo"
+
+    claims_agent = True  # the Tracking API's ``ua``: matomo-tracker's way to name the visitor's
 
     def __init__(self, settings: MatomoSettings, redactor: Redactor, concurrency: int) -> None:
         self.settings = settings
@@ -123,6 +126,7 @@ class Matomo:
             raise BadHit(400, "a Matomo request needs idsite", "malformed")
         if self.settings.site_ids and site not in self.settings.site_ids:
             raise BadHit(403, f"idsite {site!r} is not collected here", "unknown_site")
+        visitor = claimed_visitor(visitor, _first(pairs, "ua"), self.redactor)
         page = _first(pairs, "url") or ""
         kept: Pairs = []
         pairs = self.redactor.scrub_text_pairs(self.texts, pairs, visitor.marketing, redactions)
@@ -159,7 +163,7 @@ class Matomo:
             kept.append(("ua", visitor.user_agent))
         if visitor.language and not _first(kept, "lang"):
             kept.append(("lang", visitor.language))
-        return Hit(new_hit_id(), {"q": kept, "t": int(time.time())})
+        return Hit(new_hit_id(), {"q": kept, "t": int(time.time())}, visitor)
 
     async def forward(self, upstream: Upstream, rows: Sequence[OutboxRow]) -> list[Result]:
         stored = [decode_payload(row) for row in rows]

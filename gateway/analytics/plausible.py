@@ -44,6 +44,7 @@ _PASSED = {"n", "u", "d", "r", "p", "h", "i", "$", "v", "sd", "e", "revenue", "i
 
 class Plausible:
     name = "plausible"
+    claims_agent = False
 
     def __init__(self, settings: PlausibleSettings, redactor: Redactor, concurrency: int) -> None:
         self.settings = settings

@@ -40,6 +40,7 @@ from gateway.analytics.base import (
     Result,
     Upstream,
     Visitor,
+    claimed_visitor,
     count,
     decode_payload,
     decode_text,
@@ -80,6 +81,8 @@ OK = Answer.json({"status": 1})  # what PostHog answers
 
 class PostHog:
     name = "posthog"
+
+    claims_agent = True  # ``$raw_user_agent``, what PostHog's own bot filter reads
 
     def __init__(self, settings: PostHogSettings, redactor: Redactor, concurrency: int) -> None:
         self.settings = settings
@@ -153,6 +156,7 @@ class PostHog:
         if self.settings.site_ids and token not in self.settings.site_ids:
             raise BadHit(403, "this project key is not collected here", "unknown_site")
         name = event["event"]
+        visitor = claimed_visitor(visitor, properties.get("$raw_user_agent"), self.redactor)
         if not visitor.analytics and name in PERSON_EVENTS:
             count(redactions, "person_events")
             return None
@@ -166,7 +170,7 @@ class PostHog:
         self._redact(event, properties, token, visitor, redactions)
         event["properties"] = properties
         self.redactor.scrub_text(self.texts, event, visitor.marketing, redactions)
-        return Hit(hit_id, {"e": event, "k": token})
+        return Hit(hit_id, {"e": event, "k": token}, visitor)
 
     def _redact(
         self,

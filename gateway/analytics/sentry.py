@@ -123,6 +123,7 @@ def _json_line(line: bytes, what: str) -> dict[str, Any]:
 
 class Sentry:
     name = "sentry"
+    claims_agent = False
 
     def __init__(self, settings: SentrySettings, redactor: Redactor, concurrency: int) -> None:
         self.settings = settings

@@ -25,6 +25,7 @@ from gateway.analytics.base import (
     Result,
     Stored,
     Upstream,
+    claimed_visitor,
     count,
     decode_payload,
     forwarded_headers,
@@ -45,6 +46,8 @@ _PAYLOAD_KEYS = {
 
 class Umami:
     name = "umami"
+
+    claims_agent = True  # ``payload.userAgent``, as @umami/node can send it
 
     def __init__(self, settings: UmamiSettings, redactor: Redactor, concurrency: int) -> None:
         self.settings = settings
@@ -69,7 +72,7 @@ class Umami:
             raise BadHit(400, "payload.website must be the website id", "malformed")
         if self.settings.site_ids and website not in self.settings.site_ids:
             raise BadHit(403, f"website {website!r} is not collected here", "unknown_site")
-        visitor = request.visitor
+        visitor = claimed_visitor(request.visitor, data["payload"].get("userAgent"), self.redactor)
         redactions: dict[str, int] = {}
         response = Answer.json({})
         if not visitor.analytics:
@@ -89,9 +92,9 @@ class Umami:
         if isinstance(referrer, str) and referrer:
             payload["referrer"] = self.redactor.referrer(referrer, page, visitor.marketing)
             count(redactions, "referrer", payload["referrer"] != referrer)
-        data = {"type": kind, "payload": payload}
-        self.redactor.scrub_text(self.texts, data, visitor.marketing, redactions)
-        hit = Hit(new_hit_id(), data)
+        event = {"type": kind, "payload": payload}
+        self.redactor.scrub_text(self.texts, event, visitor.marketing, redactions)
+        hit = Hit(new_hit_id(), event, visitor)
         return Ingested([hit], response, redactions)
 
     async def forward(self, upstream: Upstream, rows: Sequence[OutboxRow]) -> list[Result]:
