@@ -57,7 +57,19 @@ class Visitor:
     analytics: bool  # analytics consent: ids may be forwarded
     marketing: bool  # marketing consent and no Sec-GPC: click ids, ad signals
     salt: bytes
+    anonymous: bool = False  # ``anonymize = "always"``: no address leaves, not even one claimed
     _hashes: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def forwarded_ip(self) -> str | None:
+        """The address that may leave the gateway: ``ip``, or none for an anonymous visitor
+        (``ip`` still keys the visitor id, which never leaves as an address)."""
+        return None if self.anonymous else self.ip
+
+    def anonymised(self) -> Visitor:
+        """The visitor as a provider with ``anonymize = "always"`` sees everyone: without
+        analytics and marketing consent and without an address."""
+        return dataclasses.replace(self, analytics=False, marketing=False, anonymous=True)
 
     def hash(self, site: str) -> bytes:
         """The cookieless visitor id for ``site`` (stable for a UTC day)."""
@@ -200,7 +212,7 @@ def encode_payload(visitor: Visitor, data: dict[str, Any]) -> bytes:
     """The outbox row of a hit: the visitor's forwarded traits and the provider's data."""
     document = {
         "v": PAYLOAD_VERSION,
-        "ip": visitor.ip,
+        "ip": visitor.forwarded_ip,
         "ua": visitor.user_agent,
         "lang": visitor.language,
         "d": data,

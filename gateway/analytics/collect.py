@@ -195,7 +195,9 @@ class Collector:
             self.metrics.store_errors.labels("salt_for").inc()
             raise BadHit(503, "the hit could not be stored; please retry", "store_error") from None
         query = scope.get("query_string", b"").decode("latin-1")
-        request = CollectRequest(method, path, query, headers, body, visitor)
+        # The visitor as this provider is to see them.
+        seen = visitor.anonymised() if provider.settings.anonymize == "always" else visitor
+        request = CollectRequest(method, path, query, headers, body, seen)
         try:
             ingested = await provider.ingest(request)
         except BadHit:
@@ -208,7 +210,7 @@ class Collector:
         if not ingested.hits:
             self.count(name, "filtered")
             return ingested.response
-        humans = [hit for hit in ingested.hits if not self._from_bot(name, hit, visitor, state)]
+        humans = [hit for hit in ingested.hits if not self._from_bot(name, hit, seen, state)]
         if not humans:
             return ingested.response
         if not visitor.analytics and provider.settings.mode == "drop":
@@ -216,7 +218,7 @@ class Collector:
             return ingested.response
         now = time.time()
         hits = [
-            OutboxHit(hit.hit_id, name, encode_payload(hit.visitor or visitor, hit.data), now)
+            OutboxHit(hit.hit_id, name, encode_payload(hit.visitor or seen, hit.data), now)
             for hit in humans
         ]
         if self.forwards and not self.forwarder.running:
@@ -227,7 +229,7 @@ class Collector:
             self.count(name, "store_error", len(hits))
             self.metrics.store_errors.labels("outbox_add").inc()
             raise BadHit(503, "the hit could not be stored; please retry", "store_error") from None
-        self.count(name, "consented" if visitor.analytics else "cookieless", len(hits))
+        self.count(name, "consented" if seen.analytics else "cookieless", len(hits))
         return ingested.response
 
     def _from_bot(self, name: str, hit: Hit, visitor: Visitor, state: ConsentState) -> bool:

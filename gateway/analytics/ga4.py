@@ -159,8 +159,8 @@ class GA4:
             shared.append(("npa", "1"))
         elif client_npa is not None:
             shared.append(("npa", client_npa))
-        if visitor.ip:
-            shared.append(("_uip", visitor.ip))
+        if visitor.forwarded_ip:
+            shared.append(("_uip", visitor.forwarded_ip))
         data = {"q": shared, "e": events}
         return Ingested([Hit(new_hit_id(), data)], Answer(204), redactions)
 
@@ -249,7 +249,7 @@ class GA4:
         claimed_ip = document.get("ip_override")
         ip = self.redactor.ip(claimed_ip) if isinstance(claimed_ip, str) else visitor.ip
         document.pop("ip_override", None)
-        if ip:
+        if ip and not visitor.anonymous:
             document["ip_override"] = ip
         document.setdefault("timestamp_micros", int(time.time() * 1_000_000))
         document["events"] = [

@@ -157,8 +157,8 @@ class Matomo:
                 count(redactions, "click_ids")
                 continue
             kept.append((key, value))
-        if visitor.ip:
-            kept.append(("cip", visitor.ip))
+        if visitor.forwarded_ip:
+            kept.append(("cip", visitor.forwarded_ip))
         if visitor.user_agent:
             kept.append(("ua", visitor.user_agent))
         if visitor.language and not _first(kept, "lang"):

@@ -198,8 +198,10 @@ class PostHog:
                 count(redactions, "referrer", scrubbed != value)
                 properties[key] = scrubbed
         properties.pop("$ip", None)
-        if visitor.ip:
-            properties["$ip"] = visitor.ip
+        if visitor.forwarded_ip:
+            properties["$ip"] = visitor.forwarded_ip
+        elif visitor.anonymous:
+            properties["$geoip_disable"] = True  # nor the location of the gateway's address
         if "$raw_user_agent" in properties and self.redactor.reduces_user_agent:
             properties["$raw_user_agent"] = visitor.user_agent
         if not visitor.analytics:

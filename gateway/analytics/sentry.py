@@ -192,16 +192,20 @@ class Sentry:
         sdk = event.get("sdk")
         settings = sdk.get("settings") if isinstance(sdk, dict) else None
         if isinstance(settings, dict) and settings.get("infer_ip") == "auto":
-            # Sentry would take the address the envelope came from: the gateway's. The
-            # visitor's, truncated, is what the SDK meant.
-            if not isinstance(user, dict):
-                user = event["user"] = {}
-            user.setdefault("ip_address", "{{auto}}")
+            if visitor.anonymous:
+                settings["infer_ip"] = "never"
+            else:
+                # Sentry would take the address the envelope came from: the gateway's. The
+                # visitor's, truncated, is what the SDK meant.
+                if not isinstance(user, dict):
+                    user = event["user"] = {}
+                user.setdefault("ip_address", "{{auto}}")
         if isinstance(user, dict):
             if "ip_address" in user:
-                claimed = user.get("ip_address")
+                claimed = user.pop("ip_address")
                 ip = self.redactor.ip(claimed) if isinstance(claimed, str) else None
-                user["ip_address"] = ip or visitor.ip
+                if not visitor.anonymous:
+                    user["ip_address"] = ip or visitor.ip
                 count(redactions, "ip")
             if not visitor.analytics:
                 removed = [key for key in user if key not in _USER_KEPT]

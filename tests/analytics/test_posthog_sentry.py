@@ -258,3 +258,56 @@ def test_sentry_messages_and_extra_data_with_an_email_address_are_not_forwarded(
     assert sent["exception"]["values"][0] == {"type": "Error"}
     assert "message" not in sent
     assert sent["extra"] == {"cart": 3} and sent["tags"] == {"release": "1.2"}
+
+
+def test_sentry_anonymised_always_gets_no_person_and_no_address_even_with_consent(
+    make_collecting_gateway: Gateway, stand_in: StandIn
+) -> None:
+    # A policy that says "error monitoring (anonymized)", without a condition.
+    sentry = {"dsn": sentry_dsn(stand_in), "anonymize": "always"}
+    event = sentry_event()
+    event["user"] = {
+        "id": "42",
+        "username": "ann",
+        "email": "ann@mail.example",
+        "ip_address": "198.51.100.7",
+    }
+    event["sdk"] = {"name": "sentry.javascript.browser", "settings": {"infer_ip": "auto"}}
+    session = json.dumps({"sid": uuid.uuid4().hex, "did": "customer-42", "status": "ok"})
+    replay = ({"type": "replay_event"}, b"{}")
+    body = envelope(sentry_dsn(stand_in), event, ({"type": "session"}, session.encode()), replay)
+    gateway = make_collecting_gateway(analytics={"sentry": sentry})
+    with serving(gateway) as url, httpx.Client(base_url=url) as client:
+        client.headers["user-agent"] = BROWSER_UA
+        consent(client, all=True)
+        client.post("/_consent/collect/sentry/", content=body)
+        (hit,) = stand_in.wait_count(1)
+    items = [json.loads(line) for line in hit.body.split(b"\n")[1:] if line]
+    assert [item["type"] for item in items[::2]] == ["event", "session"]  # no replay
+    sent, sent_session = items[1], items[3]
+    assert sent.get("user", {}) == {}
+    assert sent["sdk"]["settings"]["infer_ip"] == "never"
+    assert "did" not in sent_session
+    assert "x-forwarded-for" not in hit.headers
+    forwarded = hit.body.decode()
+    assert "ip_address" not in forwarded and "198.51.100" not in forwarded
+
+
+def test_posthog_anonymised_always_is_cookieless_for_a_visitor_who_consented(
+    make_collecting_gateway: Gateway, stand_in: StandIn
+) -> None:
+    gateway = make_collecting_gateway(
+        analytics={"posthog": {"upstream": stand_in.url, "anonymize": "always"}}
+    )
+    with serving(gateway) as url, httpx.Client(base_url=url) as client:
+        consent(client, all=True)
+        client.post(
+            "/_consent/collect/posthog/e/", json=posthog_event(), headers={"user-agent": BROWSER_UA}
+        )
+        (hit,) = stand_in.wait_count(1)
+    properties = hit.json()["batch"][0]["properties"]
+    assert properties["distinct_id"].startswith("cg_")
+    assert properties["$process_person_profile"] is False
+    for gone in ("$device_id", "$session_id", "gclid", "$ip"):
+        assert gone not in properties
+    assert properties["$geoip_disable"] is True
