@@ -185,7 +185,7 @@ class Collector:
         if not provider.route(method, path):
             raise BadHit(404, f"no {name} endpoint at {scope['path']} for {method}", "not_found")
         if state.bot and not provider.claims_agent:
-            self._drop_bots(name, headers.get("user-agent", ""))
+            self._drop_bot(name, headers.get("user-agent", ""))
             return Answer(204)
         body = await _read_body(headers, receive, provider.settings.body_limit)
         try:
@@ -242,10 +242,10 @@ class Collector:
             agent = hit.visitor.raw_user_agent
             bot = self.agents.bot_kind(agent) is not None
         if bot:
-            self._drop_bots(name, agent)
+            self._drop_bot(name, agent)
         return bot
 
-    def _drop_bots(self, name: str, agent: str) -> None:
+    def _drop_bot(self, name: str, agent: str) -> None:
         """Count a bot's hit, and say so in the log: a client the gateway takes for a bot
         (a server-side one without a User-Agent, say) is otherwise answered but never seen."""
         self.count(name, "bot")

@@ -74,7 +74,6 @@ _URL_PROPERTIES = (
     "$initial_pathname", "$session_entry_pathname", "$prev_pageview_pathname",
 )  # fmt: skip
 _REFERRER_PROPERTIES = ("$referrer", "$initial_referrer", "$session_entry_referrer")
-_COPIES = ("$initial_", "$session_entry_")  # prefixes of those copies, click ids too
 MAX_EVENTS = 1000
 OK = Answer.json({"status": 1})  # what PostHog answers
 
@@ -226,9 +225,9 @@ class PostHog:
 
     def _drop_click_ids(self, properties: dict[str, Any], redactions: dict[str, int]) -> None:
         for key in list(properties):
-            name = str(key)
-            copied = next((name[len(p) :] for p in _COPIES if name.startswith(p)), name)
-            if self.redactor.rules.is_click_id(copied):
+            # Click ids are copied too: $initial_gclid, $session_entry_gclid.
+            name = str(key).removeprefix("$initial_").removeprefix("$session_entry_")
+            if self.redactor.rules.is_click_id(name):
                 del properties[key]
                 count(redactions, "click_ids")
 

@@ -233,9 +233,9 @@ class Redactor:
         ``props`` for properties the site named)."""
         if isinstance(document, dict):
             for key in list(document):
-                node = fields.get(str(key))
-                if node is not None:
-                    value = self._scrub_at(node, str(key), document[key], marketing, redactions)
+                node = fields.get(key)  # JSON keys are strings
+                if node is not None and not node.own:
+                    value = self._scrub_at(node, key, document[key], marketing, redactions)
                     if value is None:
                         del document[key]
                     else:
@@ -276,7 +276,7 @@ class Redactor:
         redactions: dict[str, int],
     ) -> Any:
         if node.own:
-            return value
+            return value  # a list element or query parameter; dict keys are skipped earlier
         if node.text:
             name = key if node.named else None
             scrubbed = self.text(name, value, marketing)
