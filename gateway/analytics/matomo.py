@@ -7,11 +7,12 @@ POST of JSON ``{"requests": ["?idsite=1&rec=1&...", ...]}``. Each request become
 
 Redaction: ``url``, ``urlref``, ``link`` and ``download`` scrubbed; the title, event,
 search, content, campaign fields, custom variables and dimensions scrubbed as free text
-(``[free_text]`` of rules/analytics.toml); ``cip`` is always the
-truncated IP and ``ua`` the forwarded User-Agent, which Matomo accepts only with the
-``token_auth`` of the settings (a client's ``token_auth`` is removed, always); with the token
-the hit also keeps the time it was received (``cdt``), so hits that waited in the outbox are
-not dated late. Without analytics consent the visitor id ``_id`` is the day's visitor hash
+(``[free_text]`` of rules/analytics.toml); ``cip`` is always the truncated IP and ``ua``
+the forwarded User-Agent (the visitor's: a server-side client such as matomo-tracker names
+it in ``ua``), which Matomo accepts only with the ``token_auth`` of the settings (a
+client's ``token_auth`` is removed, always); with the token the hit also keeps the time it
+was received (``cdt``), so hits that waited in the outbox are not dated late. Without
+analytics consent the visitor id ``_id`` is the day's visitor hash
 (16 hex digits) and ``uid``, ``cid``, the visit counters of the ``_pk_id`` cookie (``_idts``,
 ``_idvc``, ``_viewts``, ``_ects``) and visit-scope custom variables (``_cvar``) are removed.
 
@@ -73,7 +74,6 @@ _PROTOCOL = frozenset({
 
 class Matomo:
     name = "matomo"
-
     claims_agent = True  # the Tracking API's ``ua``: matomo-tracker's way to name the visitor's
 
     def __init__(self, settings: MatomoSettings, redactor: Redactor, concurrency: int) -> None:

@@ -10,9 +10,9 @@ A body is one event, a list of events, or ``{"api_key", "batch": [...]}``; each 
 Each event is one hit whose id is the event's own ``uuid`` (PostHog deduplicates on it), so
 a hit sent twice after a crash is recognisably the same event. Redaction: ``$ip`` is the
 truncated IP; ``$current_url``, ``$pathname``, ``$referrer`` and their ``$initial_`` and
-``$session_entry_`` copies are scrubbed;
-custom properties, and the texts autocapture and exception capture take from the page, are
-scrubbed as free text (``[free_text]`` of rules/analytics.toml).
+``$session_entry_`` copies are scrubbed; custom properties, and the texts autocapture and
+exception capture take from the page, are scrubbed as free text (``[free_text]`` of
+rules/analytics.toml).
 Without analytics consent (PostHog's own cookieless mode works the same way) ``distinct_id``
 is the day's visitor hash, ``$process_person_profile`` is false, and ``$device_id``,
 ``$session_id``, ``$window_id``, ``$anon_distinct_id``, ``$user_id``, ``$set``,
@@ -80,7 +80,6 @@ OK = Answer.json({"status": 1})  # what PostHog answers
 
 class PostHog:
     name = "posthog"
-
     claims_agent = True  # ``$raw_user_agent``, what PostHog's own bot filter reads
 
     def __init__(self, settings: PostHogSettings, redactor: Redactor, concurrency: int) -> None:

@@ -46,7 +46,6 @@ _PAYLOAD_KEYS = {
 
 class Umami:
     name = "umami"
-
     claims_agent = True  # ``payload.userAgent``, as @umami/node can send it
 
     def __init__(self, settings: UmamiSettings, redactor: Redactor, concurrency: int) -> None:
