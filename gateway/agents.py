@@ -64,8 +64,17 @@ class AgentInfo:
 class AgentClassifier:
     """Bot kinds from user-agent tokens, and full descriptions from ua-parser."""
 
-    def __init__(self, tokens: Mapping[str, Sequence[str]], cache_size: int = 10_000) -> None:
-        """``tokens`` maps each kind to its tokens; when several match, the first kind wins."""
+    def __init__(
+        self,
+        tokens: Mapping[str, Sequence[str]],
+        cache_size: int = 10_000,
+        *,
+        crawlers: Iterable[str] = (),
+    ) -> None:
+        """``tokens`` maps each kind to its tokens; when several match, the first kind wins.
+        ``crawlers`` are the kinds that read pages for an index or a preview: nobody there
+        could answer a banner."""
+        self.crawlers = frozenset(crawlers)
         self._kind_of = {_shape(token): kind for kind, words in tokens.items() for token in words}
         self._rank = {kind: rank for rank, kind in enumerate(tokens)}
         self._pattern = re.compile(_trie_pattern(self._kind_of) or b"(?!)")
@@ -84,11 +93,20 @@ class AgentClassifier:
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
             raise ValueError(f"{path}: cannot read the bot tokens ({error})") from None
         tokens: dict[str, list[str]] = {}
+        crawlers: list[str] = []
         seen: dict[bytes, str] = {}
         for kind, table in data.items():
             words = table.get("tokens") if isinstance(table, dict) else None
-            if not isinstance(words, list) or set(table) != {"tokens"}:
-                raise ValueError(f"{path}: [{kind}] must hold only `tokens`, a list of strings")
+            crawler = table.get("crawler", False) if isinstance(table, dict) else None
+            if (
+                not isinstance(words, list)
+                or not isinstance(crawler, bool)
+                or set(table) - {"crawler"} != {"tokens"}
+            ):
+                raise ValueError(
+                    f"{path}: [{kind}] must hold only `tokens`, a list of strings, "
+                    "and optionally `crawler`, true or false"
+                )
             if kind in (UNKNOWN_CLIENT, OTHER_BOT):
                 raise ValueError(f"{path}: [{kind}] is a kind the gateway reports by itself")
             for word in words:
@@ -99,7 +117,9 @@ class AgentClassifier:
                     raise ValueError(f"{path}: {word!r} is listed twice ([{seen[key]}], [{kind}])")
                 seen[key] = kind
             tokens[kind] = words
-        return cls(tokens, cache_size)
+            if crawler:
+                crawlers.append(kind)
+        return cls(tokens, cache_size, crawlers=crawlers)
 
     def bot_kind(self, user_agent: str | bytes) -> str | None:
         """The bots.toml kind of this client, ``unknown-client`` without a User-Agent, or None."""

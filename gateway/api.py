@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from gateway import declaration
+from gateway.analytics.salts import DailySalts, visitor_hash
 from gateway.banner import Banner
 from gateway.consent import (
     ALL_GRANTED,
@@ -52,12 +53,13 @@ logger = logging.getLogger("consent_gateway")
 
 
 class BadRequest(Exception):
-    """A client error, answered with ``status`` and a JSON ``{"error": message}``."""
+    """A client error, answered with ``status``, ``headers`` and ``{"error": message}``."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +94,7 @@ class ConsentAPI:
         self.seen_flush_seconds = SEEN_FLUSH_SECONDS
         self._seen_read_at = -DECLARATION_CACHE_SECONDS
         self.seen_writes = LaterWrite(self._write_seen, lambda: self.seen_flush_seconds)
+        self.salts = DailySalts(store.call)  # visitors vouching for seen rules are hashed
         if policy.settings.declare_seen_cookies:
             policy.seen_rules.on_pending = self.seen_writes.soon
         self.collect = _collector(policy, metrics, store)
@@ -106,7 +109,11 @@ class ConsentAPI:
         try:
             response = await self._route(scope, receive, request)
         except BadRequest as error:
-            response = JSONResponse({"error": error.message}, status_code=error.status)
+            response = JSONResponse(
+                {"error": error.message}, status_code=error.status, headers=error.headers
+            )
+        # Never read as a script or a style, whatever a browser would guess from the body.
+        response.headers["x-content-type-options"] = "nosniff"
         await response(scope, receive, send)
 
     async def _route(self, scope: Scope, receive: Receive, request: ApiRequest) -> Response:
@@ -124,9 +131,15 @@ class ConsentAPI:
                     return await self._save(headers, request, ESSENTIAL_ONLY, "withdraw", None)
                 granted, form = await self._read_choice(headers, receive)
                 return await self._save(headers, request, granted, "grant", form)
-            raise BadRequest(405, f"{method} is not allowed here; use GET, POST or DELETE")
+            raise BadRequest(
+                405,
+                f"{method} is not allowed here; use GET, POST or DELETE",
+                {"allow": "GET, HEAD, POST, DELETE, OPTIONS"},
+            )
         if method in ("GET", "HEAD"):
-            asset = self.banner.response(route, headers.get("if-none-match"))
+            asset = self.banner.response(
+                route, headers.get("if-none-match"), headers.get("accept-encoding")
+            )
             if asset is not None:
                 return self._with_cors(asset, headers)
             if route == "/declaration":
@@ -135,6 +148,10 @@ class ConsentAPI:
                     listed, headers={"cache-control": DECLARATION_CACHE_CONTROL}
                 )
                 return self._with_cors(response, headers)
+        elif self.banner.serves(route):
+            raise BadRequest(
+                405, f"{method} is not allowed here; use GET or HEAD", {"allow": "GET, HEAD"}
+            )
         if route == "/metrics" and self.policy.settings.metrics and method == "GET":
             return Response(self.metrics.exposition(), media_type=CONTENT_TYPE)
         raise BadRequest(404, f"no such consent endpoint: {scope['path']}")
@@ -148,7 +165,7 @@ class ConsentAPI:
             await self._write_seen()
             if time.monotonic() - self._seen_read_at >= DECLARATION_CACHE_SECONDS:
                 try:
-                    seen.known |= await self.store.call(lambda store: store.cookie_rules_seen())
+                    seen.read(await self.store.call(lambda store: store.cookie_rules_seen()))
                     self._seen_read_at = time.monotonic()
                 except Exception:
                     logger.exception("could not read the cookie rules seen on this site")
@@ -161,15 +178,42 @@ class ConsentAPI:
         )
 
     async def _write_seen(self) -> None:
-        batch = self.policy.seen_rules.take()
-        if not batch:
-            return
-        try:
-            await self.store.call(lambda store: store.note_cookie_rules(batch, datetime.now(UTC)))
-        except Exception:
-            logger.exception("could not write the cookie rules seen on this site")
-            self.metrics.store_errors.labels("note_cookie_rules").inc()
-            self.policy.seen_rules.put_back(batch)
+        seen = self.policy.seen_rules
+        set_keys, sent = seen.take()
+        if set_keys:
+            try:
+                await self.store.call(
+                    lambda store: store.note_cookie_rules(set_keys, datetime.now(UTC))
+                )
+            except Exception:
+                logger.exception("could not write the cookie rules seen on this site")
+                self.metrics.store_errors.labels("note_cookie_rules").inc()
+                seen.put_back(set_keys, {})
+        if sent:
+            try:
+                seen.known |= await self._vouch(sent)
+            except Exception:
+                logger.exception("could not write the cookie rules visitors sent")
+                self.metrics.store_errors.labels("vouch_cookie_rules").inc()
+                seen.put_back((), sent)
+
+    async def _vouch(self, sent: Mapping[str, set[str]]) -> set[str]:
+        """Store who sent which rules' cookies, each network as a hash under the day's salt;
+        the rules now listed."""
+        salt = await self.salts.current()
+        by_visitor = {
+            visitor_hash(salt, declaration.VISITOR_HASH_SITE, network, ""): keys
+            for network, keys in sent.items()
+        }
+        visitors = self.policy.settings.declare_seen_visitors
+        return await self.store.call(
+            lambda store: store.vouch_cookie_rules(
+                by_visitor,
+                datetime.now(UTC),
+                visitors=visitors,
+                rules_per_visitor=declaration.RULES_PER_VISITOR,
+            )
+        )
 
     def _refuse_cross_site(self, headers: Headers, request: ApiRequest) -> None:
         """Only this site's pages (and configured origins) may change a visitor's consent."""
@@ -247,7 +291,8 @@ class ConsentAPI:
         )
         response: Response
         if form:
-            response = Response(status_code=303, headers={"location": _back_to(headers, request)})
+            back = _back_to(headers, request, settings.allowed_origins)
+            response = Response(status_code=303, headers={"location": back})
         else:
             response = self._with_cors(JSONResponse(new.as_json()), headers)
         extra = self._replaced_consent_cookies(name, request)
@@ -409,11 +454,20 @@ def _choice_label(granted: frozenset[Category], action: str) -> str:
     return "custom"
 
 
-def _back_to(headers: Headers, request: ApiRequest) -> str:
-    """The same-origin page the form was posted from, or the home page."""
-    referer = urlsplit(headers.get("referer", ""))
-    if request.host and referer.netloc.lower() == request.host.lower() and referer.path:
-        query = f"?{referer.query}" if referer.query else ""
+def _back_to(headers: Headers, request: ApiRequest, allowed_origins: list[str]) -> str:
+    """The page the form was posted from: one of this site (a path), or of an origin in
+    ``allowed_origins`` (the embed deployment: an absolute URL); otherwise the home page."""
+    referer = headers.get("referer", "")
+    # Browsers drop tabs and newlines from URLs and read "\" as "/": "/\evil.example" and
+    # "/<tab>/evil.example" would be protocol-relative URLs of another site.
+    if not referer.isascii() or any(c <= " " or c in "\\\x7f" for c in referer):
+        return "/"
+    parts = urlsplit(referer)
+    query = f"?{parts.query}" if parts.query else ""
+    origin = f"{parts.scheme}://{parts.netloc}".lower()
+    if origin in allowed_origins:
+        return origin + (parts.path or "/") + query
+    if request.host and parts.netloc.lower() == request.host.lower() and parts.path:
         # "//evil.example/x" would be a protocol-relative URL to another site.
-        return "/" + referer.path.lstrip("/") + query
+        return "/" + parts.path.lstrip("/") + query
     return "/"

@@ -11,7 +11,7 @@ page reaches the browser chunk by chunk, as the app sent it.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Protocol
 
 import brotli
@@ -62,6 +62,38 @@ def normalise(content_encoding: bytes | None) -> str:
 
 
 SUPPORTED = frozenset({"", "gzip", "deflate", "br", "zstd"})
+
+
+def preferred(accept_encoding: str | None, offered: Iterable[str]) -> str:
+    """The coding of ``offered`` (the server's order of preference) that an
+    ``Accept-Encoding`` value rates highest, or "" for identity: when it accepts none of
+    them, or rates identity higher. As RFC 9110: ``q=0`` refuses, ``*`` rates the codings
+    not named, and identity not named is acceptable, but last."""
+    if not accept_encoding:
+        return ""
+    ratings: dict[str, float] = {}
+    for item in accept_encoding.split(","):
+        name, _, parameters = item.partition(";")
+        name = name.strip().lower()
+        if name:
+            ratings["gzip" if name == "x-gzip" else name] = _quality(parameters)
+    anything = ratings.get("*", 0.0)
+    best = max(offered, key=lambda coding: ratings.get(coding, anything), default="")
+    rating = ratings.get(best, anything)
+    return best if best and rating > 0 and rating >= ratings.get("identity", 0.0) else ""
+
+
+def _quality(parameters: str) -> float:
+    """The ``q`` of one ``Accept-Encoding`` item: 1 when absent, 0 when not a valid one."""
+    for parameter in parameters.split(";"):
+        key, _, value = parameter.partition("=")
+        if key.strip().lower() == "q":
+            try:
+                quality = float(value.strip())
+            except ValueError:
+                return 0.0
+            return quality if 0.0 <= quality <= 1.0 else 0.0
+    return 1.0
 
 
 def decoder(coding: str) -> Decoder:

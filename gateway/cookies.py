@@ -118,19 +118,32 @@ def _name_value(header: str) -> tuple[str, str, str] | None:
 
 
 def set_cookie_name(header: str) -> str | None:
-    """Just the cookie name (what classification needs), or None if the header is ignored.
+    """The name the site will read the cookie under (what classification needs), or None if
+    the header is ignored.
 
-    Only the rarer headers whose attributes can get them ignored (a prefixed name, a
-    non-ASCII Domain, SameSite=None) pay for a full parse, which keeps the two in agreement.
+    That is the stored name, except for a nameless cookie: the browser sends it back as its
+    bare value (RFC 6265bis 5.8.3), so ``=_ga=GA1.1.1`` comes back as ``_ga=GA1.1.1`` and the
+    site reads ``_ga``. Only the rarer headers whose attributes can get them ignored (a
+    prefixed name, a non-ASCII Domain, SameSite=None) pay for a full parse, which keeps the
+    two in agreement.
     """
     parsed = _name_value(header)
     if parsed is None:
         return None
-    name, _, attributes = parsed
+    name, value, attributes = parsed
     if name.startswith("__") or not attributes.isascii() or _MIGHT_SAY_NONE.search(attributes):
         cookie = _parse_set_cookie(header, with_expiry=False)
-        return cookie.name if cookie is not None else None
-    return name
+        if cookie is None:
+            return None
+        name, value = cookie.name, cookie.value
+    return name or _sent_name(value)
+
+
+def _sent_name(piece: str) -> str:
+    """The name a server reads from one ``name=value`` piece of a ``Cookie`` header: a piece
+    without '=' is a nameless cookie's bare value (as ``parse_cookie_header`` reads it)."""
+    name, sep, _ = piece.partition("=")
+    return name.strip(_WSP) if sep else ""
 
 
 def parse_set_cookie(header: str) -> SetCookie | None:

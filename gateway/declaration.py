@@ -4,25 +4,39 @@ Listing all ~940 built-in rules would describe every site but this one. The decl
 holds the gateway's own consent cookie, the site's own rules (``cookies``, ``rule_files``),
 every rule of the vendors named in ``declared_vendors`` (their third-party cookies too, which
 the gateway never sees: a YouTube player's, say) and, with ``declare_seen_cookies``, the
-built-in rules that classified a cookie this site set or a browser sent back to it (scripts
-such as gtag.js set theirs in the browser, so they are only seen coming back).
+built-in rules whose cookies this site was seen to use.
 
-Seen rules are noted in memory when the policy classifies a name (once per rule and process,
-a set look-up) and written to the store now and then, keyed by ``<match>:<name>``: replicas
-sharing a database and a restarted gateway list the same cookies. Keys, not cookie names,
-are stored: some names carry a user number (``wp-settings-1``) and no visitor data belongs
-in a public list.
+Seen, but by whom: the site's own ``Set-Cookie`` is trusted, and its rule is listed at once.
+A cookie a browser sends back may have been made up by whoever sent the request, yet scripts
+such as gtag.js set theirs in the browser, so they are only ever seen coming back: such a
+rule is listed once the browsers of ``declare_seen_visitors`` distinct visitors sent it.
+Visitors are told apart by their network (IPv4 /24, IPv6 /48, as analytics truncates them):
+a consent id is minted by any request and a User-Agent is any string, so counting either
+would let one machine be any number of visitors. Each network vouches for at most
+``RULES_PER_VISITOR`` rules a day: with the default of 3 visitors, a client needs addresses in
+three networks to list anything, and lists at most 32 rules a day per three networks.
+
+Rules are noted in memory on the request path (a set look-up once a rule is listed) and
+written to the store now and then, keyed by ``<match>:<name>``: replicas sharing a database
+and a restarted gateway list the same cookies. Keys, not cookie names, are stored: some names
+carry a user number (``wp-settings-1``) and no visitor data belongs in a public list. A
+network is stored only as a keyed hash under the day's salt (``gateway.analytics.salts``),
+which is deleted after two days: then nobody can tell which network it was.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 
 from gateway.consent import Category
 from gateway.rules import CookieRule, MatchKind
 
 BUILTIN_ORIGIN = "builtin:"
+SITE = "site"  # what showed a cookie: the site's own Set-Cookie (else a visitor's network)
+RULES_PER_VISITOR = 32  # a network vouches for at most this many rules a day
+MAX_PENDING_VISITORS = 1_000  # networks noted between two writes
+VISITOR_HASH_SITE = "cookie declaration"  # what the day's salted hash is for
 DeclarationJSON = dict[str, list[dict[str, str]]]
 
 # One piece of a rule's pattern: a class escape (\d), another escape (\.), a class, group or
@@ -43,37 +57,61 @@ def rule_key(rule: CookieRule) -> str:
 
 
 class SeenRules:
-    """Built-in rules that classified a cookie on this site, pending a write to the store.
+    """Built-in rules whose cookies were seen on this site, pending a write to the store:
+    those the site set (listed at once) and, per visitor network, those its browsers sent.
 
-    ``note`` runs on the request path for every name the policy classifies anew, so it is
-    one set look-up once a rule is known; the pending set is bounded by the rule database.
+    ``note`` runs on the request path for every name the policy classifies anew, so it is a
+    set look-up once a rule is listed; what is pending is bounded.
     """
 
     def __init__(self, on_pending: Callable[[], None] | None = None) -> None:
-        self._noted: set[int] = set()  # id() of the rule objects, which the classifier holds
-        self._pending: set[str] = set()
-        self.known: set[str] = set()  # every key this process saw or read from the store
+        self._set: set[str] = set()  # keys set by the site, not written yet
+        self._sent: dict[str, set[str]] = {}  # visitor network -> keys sent, not written yet
+        self.known: set[str] = set()  # the keys listed: by this process or the store
         self.on_pending = on_pending  # called when a new batch begins
 
-    def note(self, rule: CookieRule) -> None:
-        key = id(rule)
-        if key in self._noted:
+    def note(self, rule: CookieRule, shown_by: str) -> None:
+        """``rule`` classified a cookie that the site set (``shown_by`` is ``SITE``) or that
+        the browser of a visitor in network ``shown_by`` sent."""
+        if not rule.origin.startswith(BUILTIN_ORIGIN):
             return
-        self._noted.add(key)
-        if rule.origin.startswith(BUILTIN_ORIGIN):
-            if not self._pending and self.on_pending is not None:
-                self.on_pending()
-            self._pending.add(rule_key(rule))
-            self.known.add(rule_key(rule))
+        key = rule_key(rule)
+        if key in self.known:
+            return
+        if shown_by == SITE:
+            self._begin()
+            self._set.add(key)
+            self.known.add(key)
+            return
+        keys = self._sent.get(shown_by)
+        if keys is None:
+            if len(self._sent) >= MAX_PENDING_VISITORS:
+                return  # until the next write
+            keys = self._sent[shown_by] = set()
+        if len(keys) < RULES_PER_VISITOR and key not in keys:
+            self._begin()
+            keys.add(key)
 
-    def take(self) -> set[str]:
-        """The keys not written yet, which are cleared."""
-        batch, self._pending = self._pending, set()
+    def _begin(self) -> None:
+        if not self._set and not self._sent and self.on_pending is not None:
+            self.on_pending()
+
+    def take(self) -> tuple[set[str], dict[str, set[str]]]:
+        """The keys set by the site and the keys sent per network, not written yet; cleared."""
+        batch = self._set, self._sent
+        self._set, self._sent = set(), {}
         return batch
 
-    def put_back(self, keys: Iterable[str]) -> None:
-        """Keys whose write failed, to be written with the next batch."""
-        self._pending.update(keys)
+    def put_back(self, set_keys: Iterable[str], sent: Mapping[str, Iterable[str]]) -> None:
+        """What a failed write held, to be written with the next batch."""
+        self._begin()
+        self._set.update(set_keys)
+        for network, keys in sent.items():
+            self._sent.setdefault(network, set()).update(keys)
+
+    def read(self, stored: Iterable[str]) -> None:
+        """The keys listed are the store's (fewer after a reset) and those not written yet."""
+        self.known = set(stored) | self._set
 
 
 def unknown_vendors(rules: Sequence[CookieRule], vendors: Iterable[str]) -> list[str]:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from starlette.types import Scope
 
 from gateway.agents import UNSEEN
+from gateway.analytics.redact import truncate_ip
 from gateway.consent import Category, ConsentState, visible
 from gateway.cookies import (
     expiry_headers,
@@ -29,6 +30,7 @@ from gateway.cookies import (
     set_cookie_name,
     split_cookie_header,
 )
+from gateway.declaration import SITE
 from gateway.memo import Memo
 from gateway.metrics import UNKNOWN_CATEGORY, Metrics
 from gateway.policy import ConsentPolicy
@@ -145,6 +147,7 @@ class Enforcer:
         self._reads_ip = resolver.reads_client_ip
         self._plain_key = not self._place_headers and not self._reads_ip
         self._proxies = TrustedProxies(policy.settings.trusted_proxies)
+        self._declares = policy.settings.declare_seen_cookies
         self._bot_kind = policy.agents.bot_kind
         self._bot_kinds_seen = policy.agents.seen.table
         self._visits: Memo[object, Visit] = Memo(memo_size, VISIT_MEMO_BYTES, MAX_KEY_BYTES)
@@ -199,7 +202,7 @@ class Enforcer:
             key = (bot_kind, get(COOKIE), get(SEC_GPC), client_ip, places)
         visit = self._visits.table.get(key)
         if visit is None or visit.valid_until < time.time():
-            visit = self._judge(headers, client_ip, bot_kind, agent)
+            visit = self._judge(headers, client_ip, bot_kind, agent, scope)
             self._visits.put(key, visit, _visit_bytes(headers, self._place_headers, visit))
         if visit.counted:
             self._count(visit)
@@ -218,6 +221,12 @@ class Enforcer:
         ]
         return self._proxies.client(peer, forwarded)
 
+    def _network(self, scope: Scope, client_ip: str | None) -> str | None:
+        """The network of the visitor (``gateway.declaration``): ``client_ip`` when the
+        GeoIP look-up read it already."""
+        address = client_ip if self._reads_ip else self._client_ip(scope)
+        return truncate_ip(address) if address else None
+
     def _count(self, visit: Visit) -> None:
         metrics = self.metrics
         if visit.invalid_consent:
@@ -235,8 +244,13 @@ class Enforcer:
         client_ip: str | None,
         bot_kind: str | None,
         agent: bytes,
+        scope: Scope,
     ) -> Visit:
         raw_cookie = headers.get(COOKIE, b"")
+        # Whose browser sent these cookies, for the declaration; a bot's are no evidence.
+        shown_by = None
+        if self._declares and raw_cookie and bot_kind is None:
+            shown_by = self._network(scope, client_ip)
         pieces = split_cookie_header(raw_cookie.decode("latin-1"))
         consent = self._consent_cookies
         values = [piece.partition("=")[2].strip(" \t") for n, piece in pieces if n in consent]
@@ -247,7 +261,7 @@ class Enforcer:
         unknown: list[str] = []
 
         def keep(name: str) -> bool:
-            category, is_unknown = self.policy.classify(name)
+            category, is_unknown = self.policy.classify(name, shown_by)
             if is_unknown:
                 unknown.append(name)
             if category is not None and state.allows(category):
@@ -368,7 +382,7 @@ class Enforcer:
         if name is None:
             known: tuple[int, str, str | None] = (NEVER, UNKNOWN_CATEGORY, None)
         else:
-            category, is_unknown = self.policy.classify(name)
+            category, is_unknown = self.policy.classify(name, SITE if self._declares else None)
             unknown = name if is_unknown else None
             if category is None:
                 known = (NEVER, UNKNOWN_CATEGORY, unknown)

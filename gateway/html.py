@@ -15,8 +15,10 @@ on as soon as the insertion point has passed; until then at most ``lookahead`` b
 scanned, after which the rewriter gives up and passes everything through untouched.
 
 With a tracker hook, the whole document is scanned: start tags of ``<script src>``, ``<img>``,
-``<iframe>`` and ``<link>`` (a preload fetches too) and the text of inline scripts (up to
-``INLINE_SCRIPT_LIMIT``) go to the hook, which may return an inert replacement start tag.
+``<iframe>``, ``<object>``, ``<embed>`` and ``<link>`` (a preload fetches too) and the text of
+inline scripts (up to ``INLINE_SCRIPT_LIMIT``) go to the hook, which may return an inert
+replacement start tag. Each tag carries the document's ``<base href>`` seen before it, which
+its relative URLs resolve against.
 Memory stays bounded by the longest held token (itself bounded), whatever the document's
 size.
 """
@@ -45,6 +47,7 @@ class Tag:
     name: str  # lower-case: "script", "img", "iframe"
     attrs: list[tuple[str, str | None]]  # names lower-case, values entity-decoded
     raw: bytes  # the start tag as it arrived, "<script ...>"
+    base: str | None = None  # the document's <base href> before it, if any
 
 
 class TrackerHook(Protocol):
@@ -75,7 +78,11 @@ _T_NAME, _T_BEFORE, _T_ATTR, _T_AFTER, _T_VALUE, _T_DQ, _T_SQ, _T_UNQUOTED = ran
 
 _WS = b"\t\n\f\r "
 _RAW_TEXT = frozenset({"style", "textarea", "title", "xmp", "iframe", "noembed", "noframes"})
-_HOOKED = frozenset({"script", "img", "iframe", "link"})  # link: a preload fetches too
+# link: a preload fetches too
+_HOOKED = frozenset({"script", "img", "iframe", "link", "object", "embed"})
+# A <link> fetches only as a preload (rel preload, modulepreload, prefetch, perhaps written
+# with character references): a stylesheet or an icon is not worth handing over.
+_MAY_PRELOAD = re.compile(rb"(?i)pre|&")
 _FOREIGN = frozenset({"svg", "math"})
 
 _TAG_TAIL = (
@@ -96,20 +103,33 @@ _ATTR = re.compile(
 # A run of text and tags that change nothing the scanner tracks, consumed in one call: any
 # start tag but those below, any end tag but of the elements whose nesting is followed.
 _INTERESTING_START = (
-    rb"script|style|textarea|title|xmp|iframe|noembed|noframes|noscript|plaintext|svg|math"
-    rb"|img|image|head|body"
-)
-_BORING = re.compile(
-    rb"(?:[^<]++"
-    rb"|<(?![!/?]|(?i:"
-    + _INTERESTING_START
-    + rb")[\t\n\f\r />])[A-Za-z][^\t\n\f\r />]*+"
-    + _TAG_TAIL
-    + rb"|</(?!(?i:noscript|svg|math|head)[\t\n\f\r />])[A-Za-z][^\t\n\f\r />]*+"
-    + _TAG_TAIL
-    + rb"|<(?=[^A-Za-z!/?])"  # a "<" that is text; at the end of a chunk it is not known yet
-    rb")*+"
-)
+    b"script", b"style", b"textarea", b"title", b"xmp", b"iframe", b"noembed", b"noframes",
+    b"noscript", b"plaintext", b"svg", b"math", b"img", b"image", b"head", b"body",
+)  # fmt: skip
+
+
+def _boring(interesting: tuple[bytes, ...]) -> re.Pattern[bytes]:
+    # Grouped by first letter: at every "<" the engine tries each branch of an alternation
+    # in turn, so one branch per letter is much cheaper than one per name.
+    by_letter: dict[bytes, list[bytes]] = {}
+    for name in interesting:
+        by_letter.setdefault(name[:1], []).append(name[1:])
+    names = b"|".join(first + b"(?:" + b"|".join(rest) + b")" for first, rest in by_letter.items())
+    return re.compile(
+        rb"(?:[^<]++"
+        rb"|<(?![!/?]|(?i:"
+        + names
+        + rb")[\t\n\f\r />])[A-Za-z][^\t\n\f\r />]*+"
+        + _TAG_TAIL
+        + rb"|</(?!(?i:noscript|svg|math|head)[\t\n\f\r />])[A-Za-z][^\t\n\f\r />]*+"
+        + _TAG_TAIL
+        + rb"|<(?=[^A-Za-z!/?])"  # a "<" that is text; at the end of a chunk it is not known yet
+        rb")*+"
+    )
+
+
+_BORING = _boring(_INTERESTING_START)
+_BORING_HOOKED = _boring((*_INTERESTING_START, b"link", b"object", b"embed", b"base"))
 _TAG_NAME = re.compile(rb"<(/?)([A-Za-z][^\t\n\f\r />]*+)")
 _COMMENT_END = re.compile(rb"--!?>")
 _SCRIPT_PLAIN = re.compile(rb"<!--|</(?i:script)[\t\n\f\r />]")
@@ -149,6 +169,9 @@ class HtmlRewriter:
         self._body = body
         self._trackers = trackers
         self._granted = granted
+        # With a hook, the fast path stops at every tag that may fetch, and at <base>.
+        self._boring = _BORING if trackers is None else _BORING_HOOKED
+        self._base_href: str | None = None  # the first <base href>, once seen
         self._lookahead = lookahead
         self._hold_limit = hold_limit
         self._on_neutralised = on_neutralised
@@ -288,7 +311,7 @@ class HtmlRewriter:
             state = self._state
             if state == _DATA:
                 if self._tentative is None:
-                    boring = _BORING.match(buf, pos)
+                    boring = self._boring.match(buf, pos)
                     assert boring is not None  # the pattern accepts the empty string
                     pos = boring.end()
                     if pos >= n:
@@ -458,14 +481,26 @@ class HtmlRewriter:
                     self._commit_head()
             elif name == "body":
                 self._at_body(end)
+            elif name == "base" and self._trackers is not None:
+                self._at_base(match)
         if name == "noscript":
             self._in_noscript = True
         elif name in _FOREIGN and not match.group(0).endswith(b"/>"):
             self._foreign += 1
-        if self._trackers is not None and name in _HOOKED:
+        if (
+            self._trackers is not None
+            and name in _HOOKED
+            and (name != "link" or _MAY_PRELOAD.search(self._buf, i, end))
+        ):
             return self._hook(name, i, end, match)
         self._enter_content(name)
         return end
+
+    def _at_base(self, match: re.Match[bytes]) -> None:
+        """The document's base URL is the first ``<base>`` with an ``href`` (an SVG
+        ``<base>`` is no HTML base); tags after it resolve their URLs against it."""
+        if self._base_href is None and not self._foreign:
+            self._base_href = dict(_attributes(match)).get("href")
 
     def _enter_content(self, name: str) -> None:
         if name == "script":
@@ -583,7 +618,7 @@ class HtmlRewriter:
 
     def _hook(self, name: str, i: int, end: int, match: re.Match[bytes]) -> int:
         assert self._trackers is not None
-        tag = Tag(name, _attributes(match), self._buf[i:end])
+        tag = Tag(name, _attributes(match), self._buf[i:end], self._base_href or None)
         if name == "script" and not any(key == "src" for key, _ in tag.attrs):
             self._enter_content(name)
             self._inline = (tag, self._base + i, self._base + end)

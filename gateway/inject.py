@@ -15,9 +15,9 @@ fetch; tracker neutralisation, when the visitor lacks a category) and returns a
 A body in one message (the usual case) is rewritten whole, and the result is remembered by
 its bytes and variant: sites send the same bytes to many visitors, and the inserted tags have
 few variants; the page sent last goes out again without a look-up. Streamed bodies are
-decoded, rewritten and re-encoded chunk by chunk; if the stream turns out corrupt after
-rewritten bytes went out, the response ends cleanly with what was valid instead of sending
-garbage.
+decoded, rewritten and re-encoded chunk by chunk; if the stream turns out corrupt or cut
+short after rewritten bytes went out, the response ends with what was valid instead of
+sending garbage, and without the coding's end marker, so the client sees it incomplete.
 """
 
 from __future__ import annotations
@@ -168,6 +168,7 @@ class Page:
     __slots__ = (
         "body",
         "coding",
+        "for_head",
         "granted",
         "head",
         "headers",
@@ -184,6 +185,7 @@ class Page:
         trackers: TrackerHook | None,
         granted: frozenset[Category],
         headers: Sequence[Sequence[bytes]] = (),
+        for_head: bool = False,
     ) -> None:
         self.coding = coding
         self.head = head  # the banner's tags for <head>; empty: no banner
@@ -192,6 +194,7 @@ class Page:
         self.granted = granted
         self.variant: tuple[object, ...] | int = (coding, head, body, granted if trackers else None)
         self.headers = headers  # the app's, enforced, which the page was decided from
+        self.for_head = for_head  # a HEAD request's: the app may send no body
         self.start_headers: dict[int | None, list[Header]] = {}
 
     def passed_start(self, start: Message) -> Message:
@@ -227,6 +230,7 @@ class Injector:
         block_trackers: str,
         trackers: TrackerHook | None,
         api_prefix: str,
+        crawlers: frozenset[str] = frozenset(),
     ) -> None:
         self.banner = banner
         self.metrics = metrics
@@ -250,6 +254,7 @@ class Injector:
         self._script = banner.url("banner.js")
         self._style = banner.url("banner.css")
         self._api = api_prefix + "/state"
+        self._crawlers = crawlers  # bot kinds whose pages go out without the banner
 
     @property
     def active(self) -> bool:
@@ -266,9 +271,7 @@ class Injector:
         let it pass as it is), and the skip reason each such response counts (the caller
         counts it); ``request_headers`` are the request's by name. The caller holds the
         start message back and hands the body to ``whole`` (one message) or to a
-        ``PageResponder``."""
-        if scope["method"] == "HEAD":
-            return None, None
+        ``PageResponder``. A HEAD request gets what GET would: the same headers."""
         # What the page can depend on: the headers, the request, and the visible part of the
         # consent state (as the banner shows it: no consent id, no time), not the visitor.
         asked = (
@@ -277,6 +280,8 @@ class Injector:
             request_headers.get(b"sec-fetch-dest"),
             scope["state"].get("csp_nonce"),  # the app's, for the tags it inserts
             scope.get("scheme"),
+            scope["method"] == "HEAD",
+            visit.bot_kind in self._crawlers,
         )
         return self._decision(plan, asked, visit.state)
 
@@ -289,8 +294,10 @@ class Injector:
         key = (plan if plan.remembered else headers, asked)
         decided = self._decisions.table.get(key)
         if decided is None:
-            _, host, dest, app_nonce, scheme = asked
-            decided = self._decide(headers, scheme or "http", state, app_nonce, host, dest)
+            _, host, dest, app_nonce, scheme, for_head, crawler = asked
+            decided = self._decide(
+                headers, scheme or "http", state, app_nonce, host, dest, for_head, crawler
+            )
             size = len(host or b"") + len(dest or b"")
             size += len(app_nonce) if isinstance(app_nonce, str) else 0
             if not plan.remembered:
@@ -306,9 +313,13 @@ class Injector:
         app_nonce: object,
         host: bytes | None,
         dest: bytes | None,
+        for_head: bool,
+        crawler: bool,
     ) -> tuple[Page | None, str | None]:
         """What a page with these headers gets, for this visitor and request: the page (None:
-        pass it through) and the skip reason to count for each such response."""
+        pass it through) and the skip reason to count for each such response. A crawler gets
+        no banner (nobody could answer it, and its text would be indexed), but its trackers
+        are neutralised all the same."""
         content_type = coding_header = None
         policies: list[str] = []
         reports: list[str] = []
@@ -338,7 +349,9 @@ class Injector:
         head = body = b""
         skipped = None
         if self.insert:
-            if dest is not None and dest.lower() not in DOCUMENT_DESTINATIONS:
+            if crawler:
+                skipped = "bot"
+            elif dest is not None and dest.lower() not in DOCUMENT_DESTINATIONS:
                 skipped = "not_document"
             else:
                 nonce = app_nonce if isinstance(app_nonce, str) and app_nonce else None
@@ -348,7 +361,7 @@ class Injector:
                     skipped = "csp"
         if not head and trackers is None:
             return None, skipped
-        page = Page(coding, head, body, trackers, state.granted, headers)
+        page = Page(coding, head, body, trackers, state.granted, headers, for_head)
         variant_id = self._variant_ids.table.get(page.variant)
         if variant_id is None:  # never reused: a page in flight may still store under its id
             size = len(head) + len(body)
@@ -402,6 +415,12 @@ class Injector:
     async def whole(self, page: Page, start: Message, body: bytes, send: Send) -> None:
         """Send a page whose body came in one message (the usual case): as it was sent last
         time, rewritten whole, or found in the memo."""
+        if page.for_head and not body:
+            # HEAD answered without the body: the rewritten length is unknown, and a wrong
+            # Content-Length is worse than none (the other headers are GET's).
+            await send(page.rewritten_start(start, None))
+            await send({"type": "http.response.body", "body": b""})
+            return
         sent = self._last_sent
         if sent.page is not page or sent.app_body != body:
             sent = self._sending(page, body)
@@ -588,7 +607,8 @@ class PageResponder:
                 parts.append(encoding.encode(rewriter.finish()))
                 parts.append(encoding.finish())
         except Exception as error:
-            # Rewritten bytes are out: end with what was valid rather than send garbage.
+            # Rewritten bytes are out: end with what was valid rather than send garbage, and
+            # without the coding's end, so the client sees the page cut short.
             reason = "decode_error" if isinstance(error, DecodeError) else "error"
             if reason == "error":
                 logger.exception("could not rewrite an HTML page; ending it early")
@@ -604,11 +624,13 @@ class PageResponder:
 
     @staticmethod
     def _end_early(rewriter: HtmlRewriter, encoding: Encoder) -> bytes:
+        """The last valid bytes, flushed but not finished: a complete stream would hide that
+        the app's was cut short or corrupt (the client sees it as without the gateway)."""
         try:
             rest = rewriter.finish()
         except Exception:
             rest = b""
-        return encoding.encode(rest) + encoding.finish()
+        return encoding.encode(rest) + encoding.flush()
 
     def _finished(self) -> None:
         assert self._rewriter is not None

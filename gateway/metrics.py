@@ -24,6 +24,7 @@ SKIP_REASONS = (
     "charset",  # UTF-16 or ISO-2022: bytes that are not ASCII markup
     "pathsend",  # a zero-copy file send: no body passes through the gateway
     "not_document",  # fetch() or XHR (Sec-Fetch-Dest): a fragment, not a page
+    "bot",  # a crawler (rules/bots.toml): nobody there to answer the banner
     "error",  # the rewriter failed; the page went out as the app sent it
 )
 CHOICES = ("accept_all", "reject_all", "custom", "withdraw")

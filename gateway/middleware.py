@@ -96,11 +96,11 @@ class ConsentMiddleware:
         self.metrics = Metrics()
         self.policy = ConsentPolicy(self.settings, on_unknown=self.metrics.unknown_cookie)
         self.store = StoreHandle(self.settings.database_url, store)
-        self.banner = Banner.load(self.settings.api_prefix)
+        self.banner = Banner.load(self.settings.api_prefix, settings=self.settings)
         self.api = ConsentAPI(self.policy, self.metrics, self.store, self.banner)
         self.enforcer = Enforcer(self.policy, self.metrics)
         if trackers is None and settings.block_trackers != "never":
-            trackers = TrackerRules.load()
+            trackers = TrackerRules.load(containers=settings.gtm_containers)
         self.injector = Injector(
             self.banner,
             self.metrics,
@@ -108,6 +108,7 @@ class ConsentMiddleware:
             block_trackers=settings.block_trackers,
             trackers=trackers,
             api_prefix=settings.api_prefix,
+            crawlers=self.policy.agents.crawlers,
         )
         self._inject = self.injector if self.injector.active else None
         self._prefix = self.settings.api_prefix
@@ -282,12 +283,12 @@ class ConsentMiddleware:
         self.store.close()
 
     async def _flush_unknown(self) -> None:
-        batch = self.policy.unknown_log.take()
-        if not batch:
+        counts, errors = self.policy.unknown_log.take()
+        if not counts:
             return
         try:
             await self.store.call(
-                lambda store: store.count_unknown_cookies(batch, datetime.now(UTC))
+                lambda store: store.count_unknown_cookies(counts, datetime.now(UTC), errors)
             )
         except Exception:
             logger.exception("could not write unknown cookie counts")

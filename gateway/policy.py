@@ -39,9 +39,13 @@ STATE_MAX_KEY = 4 * MAX_COOKIE_VALUE_LENGTH
 
 
 def site_rules(settings: Settings) -> list[CookieRule]:
-    """The site's own rules: ``cookies`` entries first, then each of ``rule_files``."""
+    """The site's own rules: ``cookies`` entries first, then each of ``rule_files``.
+
+    An entry the operator wrote into the settings may make a built-in essential cookie
+    non-essential without saying ``override = true``; a rule file's rule may not.
+    """
     rules = [
-        CookieRule.from_mapping(rule, vendor=None, docs=None, origin="site")
+        CookieRule.from_mapping(rule, vendor=None, docs=None, origin="site", override=True)
         for rule in settings.cookies
     ]
     for path in settings.rule_files:
@@ -195,13 +199,16 @@ class ConsentPolicy:
             bot=bot,
         )
 
-    def classify(self, name: str) -> tuple[Category | None, bool]:
+    def classify(self, name: str, shown_by: str | None = None) -> tuple[Category | None, bool]:
         """The category of cookie ``name`` (``None``: it may never pass), and whether it is
-        unknown (no rule classifies it, so ``unknown_cookies`` decided)."""
+        unknown (no rule classifies it, so ``unknown_cookies`` decided). ``shown_by`` notes
+        its rule for the declaration: ``declaration.SITE`` when the site set the cookie,
+        else the network of the visitor whose browser sent it."""
         rule = self.classifier.classify(name)
         if rule is None:
             return self._unknown_category, True
-        self.seen_rules.note(rule)
+        if shown_by is not None:
+            self.seen_rules.note(rule, shown_by)
         return rule.category, False
 
     def category_of(self, name: str) -> Category | None:

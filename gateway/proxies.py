@@ -1,7 +1,9 @@
 """Which client address to believe: the direct peer, or, when the peer is a proxy the site
 trusts (setting ``trusted_proxies``), the first untrusted hop of ``X-Forwarded-For`` read from
 the right, as uvicorn's proxy_headers.py reads it. One rule for the GeoIP look-up and for
-analytics collection, so both see the same visitor.
+analytics collection, so both see the same visitor. A hop may carry a port or brackets, as
+some proxies write it (Azure Application Gateway: ``198.51.100.77:4711``; IPv6
+``[2001:db8::1]:4711``): the address is what counts.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ class TrustedProxies:
         untrusted hop of ``X-Forwarded-For`` from the right (the leftmost when all are)."""
         if peer is None or peer not in self or not forwarded_for:
             return peer
-        hops = [hop.strip() for value in forwarded_for for hop in value.split(",")]
+        hops = [address(hop) for value in forwarded_for for hop in value.split(",")]
         hops = [hop for hop in hops if hop]
         for hop in reversed(hops):
             if hop not in self:
@@ -44,3 +46,17 @@ class TrustedProxies:
 
     def __bool__(self) -> bool:
         return bool(self._networks)
+
+
+def address(hop: str) -> str:
+    """The address of one ``X-Forwarded-For`` hop, without port and brackets:
+    ``198.51.100.77:4711`` -> ``198.51.100.77``, ``[2001:db8::1]:4711`` -> ``2001:db8::1``.
+    A bare IPv6 address (several colons) is left whole; so is anything else, which is no
+    address and forwards none."""
+    hop = hop.strip()
+    if hop.startswith("["):
+        end = hop.find("]")
+        return hop[1:end] if end > 0 else hop
+    if hop.count(":") == 1:
+        return hop.partition(":")[0]
+    return hop

@@ -5,8 +5,11 @@ on the cookie name happens once, in ``Classifier.__init__``: exact names go into
 prefixes into a dict probed at the few lengths that exist for the name's first character,
 and all patterns into one alternation whose matching group tells which rule matched.
 
-Precedence: any site rule beats any built-in rule; within one set an exact name beats the
-longest prefix, which beats patterns (in file order). Rules with a ``domain`` describe
+Precedence: a site rule beats a built-in rule, except that it never turns a cookie a built-in
+rule calls essential into a non-essential one unless it says ``override = true`` (rules in the
+settings' ``cookies`` say so by default; rule files, often imported wholesale, do not): a
+generic imported name must not break the site's logins. Within one set an exact name beats
+the longest prefix, which beats patterns (in file order). Rules with a ``domain`` describe
 third-party cookies set on the vendor's own domain: they belong to the cookie declaration
 but never classify a first-party cookie, whose generic name (``mid``, ``ts``) may mean
 anything on this site.
@@ -32,6 +35,7 @@ _NOT_IN_COOKIE_NAMES = re.compile(r"[\x00-\x1f\x7f;=]|^\s|\s$")
 # Numbered or named references would point at the wrong group once patterns are combined.
 _GROUP_REFERENCE = re.compile(r"(?<!\\)(?:\\\\)*(?:\\[1-9]|\(\?P=|\(\?\()")
 _RULE_KEYS = frozenset({"name", "match", "category", "purpose", "retention", "domain"})
+_SITE_RULE_KEYS = _RULE_KEYS | {"override"}
 _VENDOR_KEYS = frozenset({"name", "docs", "cookies"})
 _HOST_PREFIX = "__host-"
 _SECURE_PREFIX = "__secure-"
@@ -70,21 +74,31 @@ class CookieRule:
     domain: str | None
     docs: str | None
     origin: str
+    override: bool = False
 
     @classmethod
     def from_mapping(
-        cls, data: Mapping[str, object], *, vendor: str | None, docs: str | None, origin: str
+        cls,
+        data: Mapping[str, object],
+        *,
+        vendor: str | None,
+        docs: str | None,
+        origin: str,
+        override: bool | None = None,
     ) -> CookieRule:
         """A rule from a TOML table or a settings entry.
 
-        ``vendor=None`` means a site rule, which may carry its own ``vendor`` key. Bad input
-        raises ``ValueError`` naming ``origin``, the rule and the key with the expected form.
+        ``vendor=None`` means a settings entry, which may carry its own ``vendor`` key.
+        ``override`` is the default of the site rules' ``override`` key; ``None`` (built-in
+        rules) forbids the key. Bad input raises ``ValueError`` naming ``origin``, the rule
+        and the key with the expected form.
         """
         name = data.get("name")
         if not isinstance(name, str) or not name:
             raise ValueError(f"{origin}: every cookie rule needs a `name` (a non-empty string)")
         where = f"{origin}: cookie rule {name!r}"
-        allowed = _RULE_KEYS | {"vendor"} if vendor is None else _RULE_KEYS
+        allowed = _RULE_KEYS if override is None else _SITE_RULE_KEYS
+        allowed = allowed | {"vendor"} if vendor is None else allowed
         unknown = sorted(set(data) - allowed)
         if unknown:
             raise ValueError(f"{where}: unknown key(s) {unknown}; expected {sorted(allowed)}")
@@ -105,7 +119,23 @@ class CookieRule:
             domain=_text(data, "domain", where, default="") or None,
             docs=docs,
             origin=origin,
+            override=_flag(data, "override", where, default=bool(override)),
         )
+
+    def matches(self, name: str) -> bool:
+        """Whether this rule, on its own, covers cookie ``name``."""
+        if self.match is MatchKind.EXACT:
+            return name == self.name
+        if self.match is MatchKind.PREFIX:
+            return name.startswith(self.name)
+        return re.fullmatch(self.name, name) is not None
+
+
+def _flag(data: Mapping[str, object], key: str, where: str, *, default: bool) -> bool:
+    value = data.get(key, default)
+    if not isinstance(value, bool):
+        raise ValueError(f"{where}: `{key}` must be true or false, not {value!r}")
+    return value
 
 
 def _text(data: Mapping[str, object], key: str, where: str, *, default: str | None = None) -> str:
@@ -150,14 +180,15 @@ def load_rule_files(directory: Path) -> list[CookieRule]:
         raise ValueError(f"{directory}: no such rules directory")
     rules: list[CookieRule] = []
     for path in sorted(directory.glob("*.toml")):
-        rules.extend(_rules_of_file(_read_rules(path), f"builtin:{path.name}", require_docs=True))
+        rules.extend(_rules_of_file(_read_rules(path), f"builtin:{path.name}", builtin=True))
     return rules
 
 
 def load_site_rule_file(path: Path) -> list[CookieRule]:
     """A site's own rules file of the same ``[[vendor]]`` form (``docs`` optional there),
-    such as the one ``consent-gateway rules import-ocd`` writes."""
-    return _rules_of_file(_read_rules(path), str(path), require_docs=False)
+    such as the one ``consent-gateway rules import-ocd`` writes; its rules may carry
+    ``override = true``."""
+    return _rules_of_file(_read_rules(path), str(path), builtin=False)
 
 
 def _read_rules(path: Path) -> Mapping[str, object]:
@@ -169,9 +200,7 @@ def _read_rules(path: Path) -> Mapping[str, object]:
         raise ValueError(f"{path}: not valid TOML ({error})") from None
 
 
-def _rules_of_file(
-    data: Mapping[str, object], origin: str, *, require_docs: bool
-) -> list[CookieRule]:
+def _rules_of_file(data: Mapping[str, object], origin: str, *, builtin: bool) -> list[CookieRule]:
     extra = sorted(set(data) - {"vendor"})
     vendors = data.get("vendor", [])
     if extra or not isinstance(vendors, list):
@@ -187,12 +216,15 @@ def _rules_of_file(
             raise ValueError(f"{where}: unknown key(s) {unknown}; expected {sorted(_VENDOR_KEYS)}")
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"{where}: `name` must be a non-empty string")
-        if (require_docs or docs is not None) and (not isinstance(docs, str) or not docs.strip()):
+        if (builtin or docs is not None) and (not isinstance(docs, str) or not docs.strip()):
             raise ValueError(f"{origin}: vendor {name!r}: `docs` must be the address of its docs")
         if not isinstance(cookies, list) or not all(isinstance(c, dict) for c in cookies):
             raise ValueError(f"{origin}: vendor {name!r}: `cookies` must be a list of tables")
+        override = None if builtin else False  # built-in rules cannot carry the key
         rules.extend(
-            CookieRule.from_mapping(cookie, vendor=name, docs=docs, origin=origin)
+            CookieRule.from_mapping(
+                cookie, vendor=name, docs=docs, origin=origin, override=override
+            )
             for cookie in cookies
         )
     return rules
@@ -232,7 +264,15 @@ class _RuleSet:
             re.compile("|".join(f"({rule.name})" for rule in patterns)) if patterns else None
         )
 
-    def find(self, name: str) -> CookieRule | None:
+    def find(self, name: str, unprefixed: str | None) -> CookieRule | None:
+        """The rule for ``name``, or else for ``unprefixed``, its ``__Host-``/``__Secure-``
+        less form (``None`` when it has no such prefix)."""
+        rule = self._find(name)
+        if rule is None and unprefixed is not None:
+            rule = self._find(unprefixed)
+        return rule
+
+    def _find(self, name: str) -> CookieRule | None:
         rule = self.exact.get(name)
         if rule is not None:
             return rule
@@ -264,7 +304,7 @@ class Classifier:
         cache_size: int = 4096,
     ) -> None:
         self.rules: tuple[CookieRule, ...] = (*site, *builtin)
-        self._levels = (_RuleSet(site), _RuleSet(builtin))
+        self._site, self._builtin = _RuleSet(site), _RuleSet(builtin)
         self._memo: Memo[str, CookieRule | None] = Memo(cache_size, MEMO_BYTES, MEMO_NAME_BYTES)
 
     @classmethod
@@ -282,13 +322,47 @@ class Classifier:
 
     def _find(self, name: str) -> CookieRule | None:
         unprefixed = _without_cookie_prefix(name)
-        for level in self._levels:
-            rule = level.find(name)
-            if rule is None and unprefixed is not None:
-                rule = level.find(unprefixed)
-            if rule is not None:
-                return rule
-        return None
+        site = self._site.find(name, unprefixed)
+        if site is None or site.override:
+            return site or self._builtin.find(name, unprefixed)
+        builtin = self._builtin.find(name, unprefixed)
+        return builtin if _keeps_essential(builtin, site) else site
+
+    def elsewhere(self, name: str) -> list[CookieRule]:
+        """The rules of cookies named ``name`` that vendors set on their own domain."""
+        unprefixed = _without_cookie_prefix(name)
+        return [
+            rule
+            for rule in self.rules
+            if rule.domain is not None
+            and (rule.matches(name) or (unprefixed is not None and rule.matches(unprefixed)))
+        ]
+
+    def essential_conflicts(self) -> list[tuple[CookieRule, CookieRule]]:
+        """``(site rule, built-in essential rule)`` for each site rule that matches a name
+        a built-in rule calls essential and would make it non-essential; the built-in rule
+        wins unless the site rule says ``override = true``.
+
+        The names tried are those of the built-in exact and prefix rules: a built-in
+        pattern cannot be enumerated, though ``classify`` protects what it matches too.
+        """
+        found: dict[CookieRule, CookieRule] = {}
+        for name in [*self._builtin.exact, *self._builtin.prefixes]:
+            unprefixed = _without_cookie_prefix(name)
+            site = self._site.find(name, unprefixed)
+            builtin = self._builtin.find(name, unprefixed)
+            if site is not None and builtin is not None and _keeps_essential(builtin, site):
+                found.setdefault(site, builtin)
+        return list(found.items())
+
+
+def _keeps_essential(builtin: CookieRule | None, site: CookieRule) -> bool:
+    """Whether the built-in rule must win over a site rule that does not say ``override``."""
+    return (
+        builtin is not None
+        and builtin.category is Category.ESSENTIAL
+        and site.category is not Category.ESSENTIAL
+    )
 
 
 def _without_cookie_prefix(name: str) -> str | None:

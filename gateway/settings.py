@@ -35,6 +35,7 @@ ENV_PREFIX = "CONSENT_GATEWAY_"
 MAX_COOKIE_LIFETIME_DAYS = 395  # 13 months, the CNIL's and most DPAs' ceiling
 MAX_TEXT_LENGTH = 2000
 _LANGUAGE = re.compile(r"[a-z]{2,3}")
+_GTM_CONTAINER = re.compile(r"GTM-[A-Z0-9]{4,12}")
 
 
 class SettingsError(ValueError):
@@ -61,8 +62,15 @@ class Settings(BaseModel):
     )
     api_prefix: str = Field("/_consent", pattern=r"^/[A-Za-z0-9_\-/]*[A-Za-z0-9_\-]$")
     default_regime: Regime = Regime.OPT_IN
-    country_header: str | None = None
-    subdivision_header: str | None = None
+    country_header: str | None = Field(
+        None,
+        description="Header with the visitor's country, set by the CDN in front (CF-IPCountry). "
+        "Only when that CDN is in front of every request and overwrites or strips a client's "
+        "copy: otherwise any visitor chooses their regime.",
+    )
+    subdivision_header: str | None = Field(
+        None, description="Header with the visitor's region; trusted as country_header is."
+    )
     geoip_database: Path | None = None
     unknown_cookies: Literal["allow", "deny"] | Category = "allow"
     cookies: list[dict[str, Any]] = Field(
@@ -88,6 +96,12 @@ class Settings(BaseModel):
     declare_seen_cookies: bool = Field(
         True, description="List the built-in rules of cookie names seen on this site."
     )
+    declare_seen_visitors: int = Field(
+        3,
+        ge=1,
+        description="How many visitors (told apart by network) must send a cookie before "
+        "its built-in rule is listed; one the site's own Set-Cookie sets is listed at once.",
+    )
     allowed_origins: list[str] = Field(
         default_factory=list, description="Other origins allowed to call the consent API."
     )
@@ -96,6 +110,11 @@ class Settings(BaseModel):
         "opt-in",
         description="Make known trackers in HTML pages inert until their category is granted: "
         "for visitors under the opt-in regime, for every visitor, or never.",
+    )
+    gtm_containers: dict[str, Category] = Field(
+        default_factory=dict,
+        description="Google Tag Manager containers by id and the category each waits for; "
+        "any other container waits for marketing, since it loads whatever its owner set up.",
     )
     trusted_proxies: list[str] = Field(
         default_factory=list,
@@ -199,6 +218,19 @@ class Settings(BaseModel):
             raise ValueError(f"{value!r} is not a banner language: {', '.join(sorted(available))}")
         return value
 
+    @field_validator("gtm_containers")
+    @classmethod
+    def _container_ids(cls, value: dict[str, Category]) -> dict[str, Category]:
+        for container, category in value.items():
+            if not _GTM_CONTAINER.fullmatch(container):
+                raise ValueError(f"{container!r} is not a container id like GTM-ABC123")
+            if category == Category.ESSENTIAL:
+                raise ValueError(
+                    f"{container}: a container loads whatever its owner configures, so it "
+                    "waits for preferences, analytics or marketing, never essential"
+                )
+        return value
+
     @field_validator("trusted_proxies")
     @classmethod
     def _proxies_shape(cls, value: list[str]) -> list[str]:
@@ -274,6 +306,7 @@ _STRUCTURED = {
     "declared_vendors",
     "trusted_proxies",
     "analytics",
+    "gtm_containers",
 }
 
 

@@ -13,15 +13,18 @@ from typing import TypeVar
 
 import anyio.to_thread
 
-from gateway.store import Store, open_store
+from gateway.store import Store, check_url, open_store
 
 T = TypeVar("T")
 
 
 class StoreHandle:
-    """A store opened on first use and called from worker threads."""
+    """A store opened on first use and called from worker threads; a URL this installation
+    cannot open is refused at once (``store.check_url``)."""
 
     def __init__(self, url: str, store: Store | None = None) -> None:
+        if store is None:
+            check_url(url)
         self._url = url
         self._store = store
         self._lock = threading.Lock()

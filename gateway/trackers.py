@@ -9,9 +9,18 @@ activates without a reload once the category is granted (see ``gateway/gating.py
   kept in ``data-type``; browsers neither fetch nor run a script of an unknown type;
 - an inline ``<script>`` whose text holds a known snippet: the same, the text kept;
 - ``<img>``: ``data-consent``, ``src`` and ``srcset`` moved to ``data-src`` and
-  ``data-srcset``; ``<iframe>``: ``data-consent``, ``src`` moved to ``data-src``;
-- ``<link rel=preload|modulepreload|prefetch>``: ``href`` moved to ``data-href``, because a
-  preload fetches the tracker too (the banner need not restore it: it is only a hint).
+  ``data-srcset``; ``<iframe>`` and ``<embed>``: ``src`` moved to ``data-src``;
+  ``<object>``: ``data`` moved to ``data-data``;
+- ``<link rel=preload|modulepreload|prefetch>``: ``href`` (and ``imagesrcset``) moved to
+  ``data-href``, because a preload fetches the tracker too. The banner does not restore it:
+  once granted, the gated script fetches itself, and a preload restored then would only
+  fetch it a second time.
+
+A tag is judged by every URL it fetches (each ``srcset`` candidate too), resolved against
+the page's ``<base href>``; it waits for every category they need. The Google tag (gtag.js)
+and Tag Manager are *loaders*: they need the category of each tag id they name in their
+address (``?id=G-...``) or snippet (``rules/trackers.toml``, ``ids``), or of the container
+as the operator mapped it (``gtm_containers``), and their own category when they name none.
 
 Everything that does not depend on the page is done once in ``TrackerRules.__init__``:
 addresses go into a dict of hosts probed once per label suffix of the URL's host, snippets
@@ -25,7 +34,7 @@ import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import unquote, urljoin
 
 from gateway.consent import OPTIONAL_CATEGORIES, Category
 from gateway.gating import rewrite_start_tag
@@ -37,8 +46,9 @@ INLINE_SCAN_LIMIT = 32 * 1024  # bytes of an inline script searched for snippets
 URL_MEMO_SIZE = 4_096
 URL_MEMO_BYTES = 2 * 1024 * 1024
 MAX_URL_KEY = 2048  # longer URLs (data: URLs of inline images) are looked at every time
-_LIST_KEYS = ("scripts", "pixels", "embeds", "snippets")
-_VENDOR_KEYS = frozenset({"name", "docs", "category", "why", *_LIST_KEYS})
+_LIST_KEYS = ("scripts", "pixels", "embeds", "snippets", "ids")
+_VENDOR_KEYS = frozenset({"name", "docs", "category", "why", "loader", *_LIST_KEYS})
+_ID_PREFIX = re.compile(r"[A-Z]{1,8}-")
 _HOST_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")
 _PATH = re.compile(r"(/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)+")
 _SNIPPET_TEXT = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
@@ -49,6 +59,22 @@ _URL_STRIP = " \t\n\f\r"
 _LITERAL_RUN = re.compile(r"[A-Za-z0-9_$.-]+")
 _NAME_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$")
 _PRELOADS = frozenset({"preload", "modulepreload", "prefetch"})
+# The attributes of each tag kind that hold a URL the browser fetches (srcset: several).
+_FETCHED = {
+    "script": ("src",),
+    "img": ("src", "srcset"),
+    "iframe": ("src",),
+    "embed": ("src",),
+    "object": ("data",),
+    "link": ("href", "imagesrcset"),
+}
+_SRCSET_GAP = re.compile(r"[\t\n\f\r ,]*")
+_SRCSET_URL = re.compile(r"[^\t\n\f\r ]+")
+_SRCSET_DESCRIPTORS = re.compile(r"(?:[^,(]|\([^)]*\)?)*")  # up to a comma outside ( )
+# Each gated kind but scripts: its fetched attributes, moved out of the browser's reach.
+_MOVED = {name: {key: "data-" + key for key in keys} for name, keys in _FETCHED.items()}
+_NOTHING: frozenset[Category] = frozenset()
+_ESSENTIAL = frozenset((Category.ESSENTIAL,))
 # Script types that are data, never run (HTML "prepare the script element"). Anything else is
 # treated as runnable, so unusual loaders such as text/partytown are gated too.
 _DATA_SCRIPT_TYPES = frozenset({"text/plain", "importmap", "speculationrules"})
@@ -65,6 +91,7 @@ class Tracker:
     category: Category
     docs: str
     why: str
+    loader: bool = False  # loads the tags it names by id (gtag.js, Tag Manager)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +100,9 @@ class _Address:
     tracker: Tracker
 
 
-def load_tracker_file(path: Path) -> TrackerRules:
-    """The rules of one ``[[vendor]]`` file; bad data raises ``ValueError`` naming the file,
+def load_tracker_file(path: Path, containers: Mapping[str, Category] | None = None) -> TrackerRules:
+    """The rules of one ``[[vendor]]`` file, with the operator's ``containers`` (tag ids
+    mapped to a category, ``TrackerRules``); bad data raises ``ValueError`` naming the file,
     the vendor and the entry."""
     origin = path.name if path.parent == rules_dir() else str(path)
     try:
@@ -89,6 +117,7 @@ def load_tracker_file(path: Path) -> TrackerRules:
         raise ValueError(f"{origin}: a tracker rules file holds [[vendor]] tables and nothing else")
     addresses: dict[tuple[str, str], Tracker] = {}
     snippets: dict[str, Tracker] = {}
+    ids: dict[str, Tracker] = {}
     names: set[str] = set()
     for number, vendor in enumerate(vendors, start=1):
         tracker, entries = _vendor(vendor, origin, number)
@@ -111,9 +140,19 @@ def load_tracker_file(path: Path) -> TrackerRules:
                 raise ValueError(
                     f"{where}: snippets entry {entry!r} is already listed for {other.vendor!r}"
                 )
+        for entry in entries.get("ids", ()):
+            if not _ID_PREFIX.fullmatch(entry):
+                raise ValueError(f"{where}: ids entry {entry!r} must be a prefix like G-")
+            other = ids.setdefault(entry, tracker)
+            if other is not tracker:
+                raise ValueError(
+                    f"{where}: ids entry {entry!r} is already listed for {other.vendor!r}"
+                )
     return TrackerRules(
         [(host, path_part, tracker) for (host, path_part), tracker in addresses.items()],
         list(snippets.items()),
+        list(ids.items()),
+        containers,
     )
 
 
@@ -144,8 +183,11 @@ def _vendor(data: object, origin: str, number: int) -> tuple[Tracker, dict[str, 
             raise ValueError(f"{where}: `{key}` must be a list of strings")
         entries[key] = value
     if not any(entries.values()):
-        raise ValueError(f"{where}: lists no scripts, pixels, embeds or snippets")
-    return Tracker(name, Category(category), docs, why), entries
+        raise ValueError(f"{where}: lists no scripts, pixels, embeds, snippets or ids")
+    loader = data.get("loader", False)
+    if not isinstance(loader, bool):
+        raise ValueError(f"{where}: `loader` must be true or false")
+    return Tracker(name, Category(category), docs, why, loader), entries
 
 
 def _address(entry: str, where: str) -> tuple[str, str]:
@@ -219,10 +261,7 @@ def host_and_path(url: str) -> tuple[str, str] | None:
     """The lower-cased host and path an absolute or scheme-relative http(s) URL points at,
     read the way a browser reads it (backslashes as slashes, tabs and newlines ignored,
     user info, port and a trailing dot dropped); ``None`` for relative and other URLs."""
-    url = url.strip(_URL_STRIP)
-    if "\t" in url or "\n" in url or "\r" in url:
-        url = url.replace("\t", "").replace("\n", "").replace("\r", "")
-    url = url.replace("\\", "/").lower()
+    url = _browser_form(url).lower()
     if url.startswith("//"):
         rest = url[2:]
     else:
@@ -247,6 +286,52 @@ def host_and_path(url: str) -> tuple[str, str] | None:
         return None
     path = tail.partition("?")[0].partition("#")[0]
     return host, path or "/"
+
+
+def _browser_form(url: str) -> str:
+    """``url`` as a browser reads an attribute's URL: surrounding whitespace and every tab
+    and newline dropped, backslashes taken as slashes (as in http and https URLs)."""
+    url = url.strip(_URL_STRIP)
+    if "\t" in url or "\n" in url or "\r" in url:
+        url = url.replace("\t", "").replace("\n", "").replace("\r", "")
+    return url.replace("\\", "/")
+
+
+def resolve(url: str, base: str | None) -> str:
+    """``url`` resolved against the page's ``<base href>`` (``None``: there is none): under
+    ``<base href="https://www.googletagmanager.com/">``, ``gtm.js`` is Google's. A base the
+    browser cannot parse leaves relative URLs the site's own, as in the browser."""
+    if not base:
+        return url
+    try:
+        return urljoin(_browser_form(base), _browser_form(url))
+    except ValueError:  # "https://[::1" and the like
+        return url
+
+
+def srcset_urls(srcset: str) -> list[str]:
+    """The candidate URLs of a ``srcset`` (HTML's "parse a srcset attribute"): each is a run
+    of non-space characters, its trailing commas dropped, followed by descriptors up to a
+    comma outside parentheses."""
+    urls: list[str] = []
+    position, end = 0, len(srcset)
+    while True:
+        position = _match_end(_SRCSET_GAP, srcset, position)
+        if position >= end:
+            return urls
+        url = _SRCSET_URL.match(srcset, position)
+        assert url is not None  # a character that is neither a space nor a comma
+        position = url.end()
+        candidate = url.group().rstrip(",")
+        urls.append(candidate)
+        if len(candidate) == len(url.group()):  # no trailing comma: descriptors follow
+            position = _match_end(_SRCSET_DESCRIPTORS, srcset, position)
+
+
+def _match_end(pattern: re.Pattern[str], text: str, position: int) -> int:
+    match = pattern.match(text, position)
+    assert match is not None  # the pattern accepts the empty string
+    return match.end()
 
 
 def _script_runs(attrs: Mapping[str, str | None]) -> bool:
@@ -274,12 +359,18 @@ def _consent_value(categories: Iterable[Category]) -> str:
 
 
 class TrackerRules:
-    """The compiled tracker database: which tags to neutralise, and how."""
+    """The compiled tracker database: which tags to neutralise, and how.
+
+    ``ids`` are tag id prefixes (``"G-"``) with their vendor; ``containers`` the operator's
+    category for whole tag ids (``{"GTM-ABC123": analytics}``), which wins over the prefix.
+    """
 
     def __init__(
         self,
         addresses: Sequence[tuple[str, str, Tracker]],
         snippets: Sequence[tuple[str, Tracker]],
+        ids: Sequence[tuple[str, Tracker]] = (),
+        containers: Mapping[str, Category] | None = None,
     ) -> None:
         hosts: dict[str, list[_Address]] = {}
         for host, path, tracker in addresses:
@@ -293,25 +384,28 @@ class TrackerRules:
             entry = _Snippet(compiled, bool(re.match(r"[\w$]", text)), tracker)
             by_anchor.setdefault(snippet_anchor(text), []).append(entry)
         self._anchors = tuple((anchor, tuple(found)) for anchor, found in by_anchor.items())
-        self._memo: Memo[str, Tracker | None] = Memo(URL_MEMO_SIZE, URL_MEMO_BYTES, MAX_URL_KEY)
+        self._ids = {prefix.rstrip("-").upper(): tracker for prefix, tracker in ids}
+        containers = containers or {}
+        self._containers = {tag_id.upper(): category for tag_id, category in containers.items()}
+        self._id_pattern = _id_pattern(self._ids) if self._ids else None
+        self._memo: Memo[object, frozenset[Category]] = Memo(
+            URL_MEMO_SIZE, URL_MEMO_BYTES, MAX_URL_KEY
+        )
         vendors = {tracker.vendor: tracker for *_, tracker in addresses}
         vendors.update((tracker.vendor, tracker) for _, tracker in snippets)
+        vendors.update((tracker.vendor, tracker) for _, tracker in ids)
         self.trackers = tuple(vendors.values())
 
     @classmethod
-    def load(cls, path: Path | None = None) -> TrackerRules:
-        """The rules of ``path``, by default the built-in ``rules/trackers.toml``."""
-        return load_tracker_file(path or rules_dir() / "trackers.toml")
+    def load(
+        cls, path: Path | None = None, containers: Mapping[str, Category] | None = None
+    ) -> TrackerRules:
+        """The rules of ``path``, by default the built-in ``rules/trackers.toml``, with the
+        operator's ``containers`` (the ``gtm_containers`` setting)."""
+        return load_tracker_file(path or rules_dir() / "trackers.toml", containers)
 
     def tracker_for_url(self, url: str) -> Tracker | None:
         """The tracker ``url`` loads, by host suffix and path prefix, ignoring the query."""
-        try:
-            return self._memo.table[url]
-        except KeyError:
-            pass
-        return self._memo.put(url, self._find(url), len(url))
-
-    def _find(self, url: str) -> Tracker | None:
         parsed = host_and_path(url)
         if parsed is None:
             return None
@@ -324,6 +418,38 @@ class TrackerRules:
                     return address.tracker
             host = host.partition(".")[2]
         return None
+
+    def categories_for_url(self, url: str, base: str | None = None) -> frozenset[Category]:
+        """The categories a tag that fetches ``url`` needs (none: no tracker), ``url``
+        resolved against the page's ``<base href>``; remembered, as sites repeat URLs."""
+        key: object = url if base is None else (url, base)
+        found = self._memo.table.get(key)
+        if found is None:
+            size = len(url) + len(base or "")
+            found = self._memo.put(key, self._categories(resolve(url, base)), size)
+        return found
+
+    def _categories(self, url: str) -> frozenset[Category]:
+        tracker = self.tracker_for_url(url)
+        if tracker is None:
+            return _NOTHING
+        if tracker.loader:  # gtag/js?id=G-..., gtm.js?id=GTM-...
+            query = url.partition("#")[0].partition("?")[2]
+            return self._named(tracker, query.encode("utf-8", "replace"))
+        return frozenset((tracker.category,))
+
+    def _named(self, loader: Tracker, text: bytes) -> frozenset[Category]:
+        """What ``loader`` needs to load the tags ``text`` names: each id's category, the
+        loader's own when it names no id it knows."""
+        found: set[Category] = set()
+        if self._id_pattern is not None:
+            for match in self._id_pattern.finditer(text):
+                tag_id = match.group().decode("ascii").upper()
+                category = self._containers.get(tag_id)
+                if category is None:
+                    category = self._ids[match.group(1).decode("ascii").upper()].category
+                found.add(category)
+        return frozenset(found) if found else frozenset((loader.category,))
 
     def trackers_in_script(self, text: bytes) -> tuple[Tracker, ...]:
         """The trackers whose snippets appear in the first ``INLINE_SCAN_LIMIT`` bytes."""
@@ -341,24 +467,31 @@ class TrackerRules:
     def start_tag(self, tag: Tag, granted: frozenset[Category]) -> bytes | None:
         """The inert, gated replacement for ``tag``, or ``None`` to keep it as it is."""
         name = tag.name
-        if name == "script" or name == "img" or name == "iframe":
-            attribute = "src"
-        elif name == "link":
-            attribute = "href"
-        else:
+        fetched = _FETCHED.get(name)
+        if fetched is None:
             return None
         attrs = _first_values(tag.attrs)
-        url = attrs.get(attribute)
-        if not url or "data-consent" in attrs:
+        if "data-consent" in attrs:
             return None
         if name == "script" and not _script_runs(attrs):
             return None
         if name == "link" and not _PRELOADS & set((attrs.get("rel") or "").lower().split()):
             return None
-        tracker = self.tracker_for_url(url)
-        if tracker is None or tracker.category in granted:
+        needed = _NOTHING
+        for attribute in fetched:
+            value = attrs.get(attribute)
+            if not value:
+                continue
+            for url in srcset_urls(value) if attribute.endswith("srcset") else (value,):
+                found = self.categories_for_url(url, tag.base)
+                if found:
+                    needed = needed | found
+        if not needed:
             return None
-        return _gated(tag, (tracker.category,))
+        needed = needed - _ESSENTIAL
+        if not needed or needed <= granted:
+            return None
+        return _gated(tag, needed)
 
     def inline_script(self, tag: Tag, text: bytes, granted: frozenset[Category]) -> bytes | None:
         """The replacement start tag for an inline ``<script>`` whose text holds a known
@@ -368,10 +501,26 @@ class TrackerRules:
         attrs = _first_values(tag.attrs)
         if "data-consent" in attrs or attrs.get("src") or not _script_runs(attrs):
             return None
-        needed = {t.category for t in self.trackers_in_script(text)} - {Category.ESSENTIAL}
+        text = text[:INLINE_SCAN_LIMIT]
+        needed: set[Category] = set()
+        for tracker in self.trackers_in_script(text):
+            if tracker.loader:
+                needed |= self._named(tracker, text)
+            else:
+                needed.add(tracker.category)
+        needed -= _ESSENTIAL
         if not needed or needed <= granted:
             return None
         return _gated(tag, needed)
+
+
+def _id_pattern(prefixes: Iterable[str]) -> re.Pattern[bytes]:
+    """Tag ids of the known prefixes (``G-X1Y2Z3``, ``UA-1-1``), in any letter case, not
+    inside a longer word; group 1 is the prefix without its dash."""
+    names = b"|".join(re.escape(p.encode("ascii")) for p in sorted(prefixes, key=len, reverse=True))
+    return re.compile(
+        rb"(?<![A-Za-z0-9_-])(" + names + rb")-[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*", re.IGNORECASE
+    )
 
 
 def _gated(tag: Tag, categories: Iterable[Category]) -> bytes | None:
@@ -383,23 +532,10 @@ def _gated(tag: Tag, categories: Iterable[Category]) -> bytes | None:
             rename={"type": "data-type"},
             remove=("data-type", "data-consent"),
         )
-    if tag.name == "img":
-        return rewrite_start_tag(
-            tag.raw,
-            add=(("data-consent", consent),),
-            rename={"src": "data-src", "srcset": "data-srcset"},
-            remove=("data-src", "data-srcset", "data-consent"),
-        )
-    if tag.name == "iframe":
-        return rewrite_start_tag(
-            tag.raw,
-            add=(("data-consent", consent),),
-            rename={"src": "data-src"},
-            remove=("data-src", "data-consent"),
-        )
+    moved = _MOVED[tag.name]
     return rewrite_start_tag(
         tag.raw,
         add=(("data-consent", consent),),
-        rename={"href": "data-href"},
-        remove=("data-href", "data-consent"),
+        rename=moved,
+        remove=("data-consent", *moved.values()),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -9,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import uvicorn
 from starlette.applications import Starlette
@@ -72,3 +74,21 @@ def make_gateway(settings: Settings) -> Callable[..., ConsentMiddleware]:
         return ConsentMiddleware(app or cookie_app(), chosen)
 
     return make
+
+
+POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database for a gateway and the command line alike: a SQLite file, or a schema of
+    its own on the local PostgreSQL (the gateway's tables have fixed names)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'consent.db'}"
+        return
+    schema = f"t{secrets.token_hex(4)}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as db:
+        db.execute(f"CREATE SCHEMA {schema}")
+    yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as db:
+        db.execute(f"DROP SCHEMA {schema} CASCADE")

@@ -221,10 +221,11 @@ def test_garbage_agents_do_not_raise(agents: AgentClassifier, garbage: str) -> N
 def test_kinds_come_from_the_file_in_its_order(tmp_path: Path) -> None:
     path = tmp_path / "bots.toml"
     path.write_text(
-        '[link-preview]\ntokens = ["Unfurler", "acme-unfurl"]\n'
+        '[link-preview]\ncrawler = true\ntokens = ["Unfurler", "acme-unfurl"]\n'
         '[in-house]\ntokens = ["acme", "probe"]\n'
     )
     agents = AgentClassifier.load(path)
+    assert agents.crawlers == {"link-preview"}
     assert agents.bot_kind("probe/1 Unfurler/2") == "link-preview"
     assert agents.bot_kind("acme-unfurl/1.0") == "link-preview"
     assert agents.bot_kind("acme/2.0") == "in-house"
@@ -237,6 +238,7 @@ def test_kinds_come_from_the_file_in_its_order(tmp_path: Path) -> None:
         ('[search]\ntokens = "Googlebot"\n', r"\[search\] must hold only `tokens`"),
         ('[search]\nwords = ["Googlebot"]\n', r"\[search\] must hold only `tokens`"),
         ('search = ["Googlebot"]\n', r"\[search\] must hold only `tokens`"),
+        ('[search]\ncrawler = "yes"\ntokens = ["Googlebot"]\n', r"`crawler`, true or false"),
         ('[search]\ntokens = ["Googlebot", ""]\n', r"\[search\] '' is not an ASCII token"),
         ('[search]\ntokens = ["Googlebot", 7]\n', r"\[search\] 7 is not an ASCII token"),
         ('[search]\ntokens = ["Bötchen"]\n', r"\[search\] 'Bötchen' is not an ASCII token"),

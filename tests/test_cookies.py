@@ -179,6 +179,24 @@ def test_a_set_cookie_without_equals_sign_is_a_nameless_cookie() -> None:
 
 
 @pytest.mark.parametrize(
+    ("header", "name"),
+    [
+        ("=_ga=GA1.1.1", "_ga"),
+        ("=_ga=GA1.1.1; Path=/; Max-Age=63072000", "_ga"),
+        ("= _fbp =fb.1.2; SameSite=None; Secure", "_fbp"),
+        ("==x=1", ""),
+        ("=abc", ""),
+    ],
+)
+def test_a_nameless_cookie_is_named_as_the_site_will_read_it(header: str, name: str) -> None:
+    """Stored with an empty name, it comes back as its bare value: ``_ga=GA1.1.1``."""
+    parsed = cookie(header)
+    assert parsed.name == ""
+    assert parse_cookie_header(parsed.value)[0][0] == name
+    assert set_cookie_name(header) == name
+
+
+@pytest.mark.parametrize(
     "header",
     ["", "   ", "=", " = ", ";;;", "; Path=/; Secure", "=;Max-Age=1", "\t;\t"],
 )
@@ -439,7 +457,11 @@ def test_set_cookie_name_agrees_with_a_full_parse(
     pair = f"{name}={value}" if name or value.startswith("=") else value
     header = separator.join([pair, *fragments])
     parsed = parse_set_cookie(header)
-    assert set_cookie_name(header) == (parsed.name if parsed is not None else None)
+    if parsed is None:
+        assert set_cookie_name(header) is None
+    else:  # the name the site reads from the pair the browser sends back (5.8.3)
+        sent = f"{parsed.name}={parsed.value}" if parsed.name else parsed.value
+        assert set_cookie_name(header) == parse_cookie_header(sent)[0][0]
 
 
 @given(

@@ -13,7 +13,14 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from gateway import ConsentMiddleware, Settings
-from gateway.declaration import SeenRules, build, display_name
+from gateway.declaration import (
+    MAX_PENDING_VISITORS,
+    RULES_PER_VISITOR,
+    SITE,
+    SeenRules,
+    build,
+    display_name,
+)
 from gateway.rules import CookieRule
 from tests.conftest import SECRET
 from tests.test_middleware import Gateway, client_for
@@ -98,17 +105,35 @@ def _fields(cookie_rule: CookieRule) -> dict[str, Any]:
     return {name: getattr(cookie_rule, name) for name in cookie_rule.__slots__}
 
 
-def test_seen_rules_are_noted_once_and_batched() -> None:
+def test_rules_the_site_sets_are_listed_at_once_and_batched() -> None:
     batches: list[int] = []
     seen = SeenRules(on_pending=lambda: batches.append(1))
     ga, site = rule("_ga"), rule("cart", origin="site")
     for _ in range(3):
-        seen.note(ga)
-        seen.note(site)
-    assert seen.take() == {"exact:_ga"} and batches == [1]
-    assert seen.take() == set()
-    seen.put_back({"exact:_ga"})
-    assert seen.take() == {"exact:_ga"}
+        seen.note(ga, SITE)
+        seen.note(site, SITE)
+    assert seen.known == {"exact:_ga"}
+    assert seen.take() == ({"exact:_ga"}, {}) and batches == [1]
+    assert seen.take() == (set(), {})
+    seen.put_back({"exact:_ga"}, {})
+    assert seen.take() == ({"exact:_ga"}, {}) and batches == [1, 1]
+
+
+def test_rules_browsers_send_are_vouched_for_per_network_and_bounded() -> None:
+    seen = SeenRules()
+    rules = [rule(f"made_up_{number}") for number in range(RULES_PER_VISITOR + 10)]
+    for made_up in rules:
+        seen.note(made_up, "198.51.100.0")
+    seen.note(rules[0], "203.0.113.0")
+    seen.note(rule("_ga"), SITE)
+    seen.note(rule("_ga"), "203.0.113.0")  # listed already: nothing to vouch for
+    set_keys, sent = seen.take()
+    assert set_keys == {"exact:_ga"} and seen.known == {"exact:_ga"}
+    assert len(sent["198.51.100.0"]) == RULES_PER_VISITOR
+    assert sent["203.0.113.0"] == {"exact:made_up_0"}
+    for number in range(MAX_PENDING_VISITORS + 5):
+        seen.note(rules[0], f"network {number}")
+    assert len(seen.take()[1]) == MAX_PENDING_VISITORS
 
 
 def sets_cookies(*names: str) -> Starlette:
@@ -122,12 +147,13 @@ def sets_cookies(*names: str) -> Starlette:
 
 
 async def test_the_declaration_lists_the_cookies_the_site_uses(make_gateway: Gateway) -> None:
-    gateway = make_gateway(sets_cookies("_ga", "sessionid"))
+    # One visitor is enough here; tests/test_declaration_server.py counts them.
+    gateway = make_gateway(sets_cookies("_ga", "sessionid"), declare_seen_visitors=1)
     async with client_for(gateway) as client:
         before = (await client.get("/_consent/declaration")).json()
         await client.get("/")
         client.cookies.set("_pk_id.1.1fff", "set-by-javascript")
-        await client.get("/")
+        await client.get("/", headers={"user-agent": "Mozilla/5.0 Firefox/133.0"})  # no bot
         response = await client.get("/_consent/declaration")
     listed = response.json()
     names = {category: [e["name"] for e in entries] for category, entries in listed.items()}

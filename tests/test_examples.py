@@ -1,4 +1,4 @@
-"""The examples in examples/ run and do what their docstrings say."""
+"""The examples in examples/ and in the README run and do what they say."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.conftest import running
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -30,3 +32,23 @@ async def test_starlette_example_strips_analytics_until_accepted(
         after = await client.get("/")
     assert after.json()["analytics_allowed"] is True
     assert "_ga=" in after.headers.get("set-cookie", "")
+
+
+def readme_middleware_example() -> str:
+    """The first Python block of the README's "ASGI middleware" section, as users copy it."""
+    readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### 1. ASGI middleware") :]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.parametrize("header", ["CF-IPCountry", "CloudFront-Viewer-Country"])
+def test_the_readme_middleware_example_does_not_trust_a_client_country_header(
+    header: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the default database is a SQLite file there
+    namespace: dict[str, object] = {}
+    exec(compile(readme_middleware_example(), "README.md", "exec"), namespace)
+    with running(namespace["app"]) as url, httpx.Client(base_url=url) as client:
+        # No CDN in front: a visitor claims to be in the US, where opt-out would allow all.
+        answer = client.get("/", headers={header: "US"})
+    assert answer.json() == {"analytics": False}

@@ -22,6 +22,7 @@ from gateway.html import (
     unescape_attribute,
     xml_syntax,
 )
+from gateway.trackers import TrackerRules
 from tests.html_docs import (
     BODY,
     CUTS,
@@ -330,6 +331,60 @@ def test_each_replacement_is_reported_with_its_tag() -> None:
     rewriter.feed(doc)
     rewriter.finish()
     assert reported == [b'<img data-consent="marketing" data-src="//www.facebook.com/tr">']
+
+
+def test_every_tag_that_fetches_is_handed_over_once_the_banner_is_in() -> None:
+    """Past the banner's place the scan takes a fast path over tags that change nothing; a
+    preload, an object or an embed fetches, so it must stop at them (a stylesheet does not
+    fetch from a tracker's rules, and a link without "pre" or "&" cannot be a preload)."""
+    doc = (
+        b"<!doctype html><html><head><meta charset=utf-8><title>t</title>"
+        b'<link rel=preload as=script href="https://connect.facebook.net/a.js">'
+        b'<link rel=stylesheet href="/site.css"><LINK REL="&#112;refetch" href="/b.js">'
+        b'<linkx href="x"></head><body>'
+        b'<object data="https://www.youtube.com/embed/x"></object>'
+        b'<embed src="https://www.youtube.com/embed/y"><img srcset="/a.png 1x"></body>'
+    )
+    for chunks in ([doc], split(doc, range(5, len(doc), 9))):
+        hook = HostRules(TRACKERS)
+        out, rewriter = rewrite(doc, chunks, trackers=hook)
+        assert rewriter.outcome == INSERTED and out.index(HEAD) < out.index(b"<link")
+        assert [tag.name for tag in hook.seen] == ["link", "link", "object", "embed", "img"]
+        assert dict(hook.seen[1].attrs)["rel"] == "prefetch"
+
+
+def test_tags_carry_the_first_base_href_of_the_document() -> None:
+    doc = (
+        b"<head><meta charset=utf-8><script src=before.js></script>"
+        b'<noscript><base href="https://noscript.example/"></noscript><base target=_top></head>'
+        b'<body><svg><base href="https://svg.example/"/></svg>'
+        b'<base href="https://www.facebook.com/"><base href="https://second.example/">'
+        b"<img src=tr><script src=after.js></script>"
+    )
+    hook = HostRules(TRACKERS)
+    rewrite(doc, split(doc, range(3, len(doc), 11)), trackers=hook)
+    assert [(tag.name, tag.base) for tag in hook.seen] == [
+        ("script", None),
+        ("img", "https://www.facebook.com/"),
+        ("script", "https://www.facebook.com/"),
+    ]
+
+
+def test_trackers_the_fast_path_used_to_pass_are_neutralised() -> None:
+    doc = (
+        b"<!doctype html><html><head><meta charset=utf-8><title>t</title>"
+        b'<link rel=preload as=script href="https://connect.facebook.net/en_US/fbevents.js">'
+        b"</head><body>"
+        b'<img srcset="https://www.facebook.com/tr?id=1&amp;ev=PageView 1x" alt="">'
+        b'<object data="https://www.youtube.com/embed/x" type="text/html"></object>'
+        b'<embed src="https://www.youtube.com/embed/y" type="text/html">'
+        b'<base href="https://www.facebook.com/"><img src="tr?id=2" alt="">'
+        b"</body></html>"
+    )
+    out, rewriter = rewrite(doc, trackers=TrackerRules.load())
+    assert rewriter.neutralised == 5
+    for fetched in (b' href="https://c', b" srcset=", b" data=", b' src="https:', b' src="tr'):
+        assert fetched not in out, fetched
 
 
 def test_granted_categories_keep_their_trackers() -> None:

@@ -10,7 +10,8 @@ from gateway.consent import Category
 from gateway.rules import Classifier, CookieRule, MatchKind, load_rule_files
 
 
-def rule(name: str, category: str, match: str = "exact", **extra: str) -> CookieRule:
+def rule(name: str, category: str, match: str = "exact", **extra: object) -> CookieRule:
+    """A rule as built-in files hold them."""
     data = {"name": name, "category": category, "match": match, "retention": "1y", "purpose": "p"}
     return CookieRule.from_mapping({**data, **extra}, vendor="v", docs=None, origin="test")
 
@@ -39,6 +40,74 @@ def test_exact_beats_longest_prefix_beats_pattern() -> None:
 def test_site_rules_beat_built_in_rules() -> None:
     classifier = Classifier([rule("_ga", "analytics")], [rule("_g", "essential", "prefix")])
     assert category(classifier, "_ga") is Category.ESSENTIAL
+
+
+def site_rule(name: str, category: str, match: str = "exact", **extra: object) -> CookieRule:
+    """A rule of a site rules file (such as an imported one): ``override`` defaults off."""
+    data = {"name": name, "category": category, "match": match, "retention": "1y", "purpose": "p"}
+    return CookieRule.from_mapping(
+        {**data, **extra}, vendor="v", docs=None, origin="site.toml", override=False
+    )
+
+
+def test_a_site_rule_never_makes_a_built_in_essential_cookie_non_essential_unasked() -> None:
+    builtin = [rule("sessionid", "essential"), rule("_ga", "analytics"), rule("SESS", "essential")]
+    classifier = Classifier(
+        builtin,
+        [
+            site_rule("sessionid", "marketing"),
+            site_rule("_s", "analytics", "prefix"),
+            site_rule("_ga", "marketing"),
+            site_rule("SE", "analytics", "prefix"),
+        ],
+    )
+    assert category(classifier, "sessionid") is Category.ESSENTIAL
+    assert category(classifier, "__Secure-sessionid") is Category.ESSENTIAL
+    assert category(classifier, "_session_id") is Category.ANALYTICS  # no built-in rule
+    assert category(classifier, "_ga") is Category.MARKETING  # not essential: the site wins
+    assert category(classifier, "SESS") is Category.ESSENTIAL
+    assert {(site.name, builtin.name) for site, builtin in classifier.essential_conflicts()} == {
+        ("sessionid", "sessionid"),
+        ("SE", "SESS"),
+    }
+
+
+def test_override_lets_a_site_rule_make_a_built_in_essential_cookie_non_essential() -> None:
+    said = site_rule("sessionid", "marketing", override=True)
+    classifier = Classifier([rule("sessionid", "essential")], [said])
+    assert classifier.classify("sessionid") is said
+    assert classifier.essential_conflicts() == [(said, classifier.rules[1])]
+
+
+def test_settings_entries_are_the_operator_speaking() -> None:
+    entry = CookieRule.from_mapping(
+        {"name": "sessionid", "category": "analytics", "retention": "1y", "purpose": "p"},
+        vendor=None,
+        docs=None,
+        origin="site",
+        override=True,
+    )
+    assert entry.override
+    assert category(Classifier([rule("sessionid", "essential")], [entry]), "sessionid") is (
+        Category.ANALYTICS
+    )
+
+
+def test_only_site_rules_may_carry_override() -> None:
+    with pytest.raises(ValueError, match="override"):
+        rule("sessionid", "marketing", override=True)
+    with pytest.raises(ValueError, match="`override` must be true or false"):
+        site_rule("sessionid", "marketing", override="yes")
+
+
+def test_third_party_rules_say_where_a_name_is_set_elsewhere() -> None:
+    fr = rule("fr", "marketing", domain="facebook.com")
+    ide = rule("IDE", "marketing", "prefix", domain="doubleclick.net")
+    classifier = Classifier([fr, ide, rule("fr", "preferences", "prefix")])
+    assert category(classifier, "fr") is Category.PREFERENCES
+    assert classifier.elsewhere("fr") == [fr]
+    assert classifier.elsewhere("__Host-IDEx") == [ide]
+    assert classifier.elsewhere("frx") == []
 
 
 def test_cookie_name_prefixes_are_looked_through() -> None:

@@ -7,12 +7,13 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from gateway.store import ConsentRecord, OutboxHit, Store, open_store
+from gateway.store import ConsentRecord, OutboxHit, Store, open_store, sqlite_path
 from gateway.store.postgres import PostgresStore
 from gateway.store.sqlite import MIGRATIONS, SQLiteStore
 
@@ -35,6 +36,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
             "consent_records",
             "unknown_cookies",
             "seen_cookie_rules",
+            "cookie_rule_vouchers",
             "analytics_outbox",
             "analytics_salts",
             "schema_version",
@@ -92,9 +94,22 @@ def test_unknown_cookies_are_counted_and_bounded(store: Store) -> None:
     assert found["mystery"].last_seen > found["mystery"].first_seen
     assert "caf\xe9\x01" in found
     assert "x" * 256 in found
-    store.count_unknown_cookies({f"random{i}": 1 for i in range(500)}, now)
-    assert len(store.unknown_cookies()) == 50
-    assert store.unknown_cookies(limit=1)[0].name == "mystery"
+    assert found["mystery"].error == 0
+
+
+def test_a_full_table_keeps_a_name_many_send_among_names_sent_once(store: Store) -> None:
+    now = datetime.now(UTC)
+    store.count_unknown_cookies({f"flood{i}": 1 for i in range(100)}, now)  # full at 50
+    for batch in range(10):  # 30 sightings of one name, 1,100 of names sent once each
+        seen_at = now + timedelta(seconds=batch + 1)
+        flood = {f"flood{batch}-{i}": 1 for i in range(100)}
+        store.count_unknown_cookies({"mystery": 3, **flood}, seen_at)
+    found = store.unknown_cookies()
+    assert len(found) == 50
+    first = found[0]
+    assert first.name == "mystery"
+    assert first.count - first.error <= 30 <= first.count  # the space-saving bounds
+    assert all(cookie.count - cookie.error <= 1 for cookie in found[1:])
 
 
 def test_seen_cookie_rules_are_kept_once_each(store: Store) -> None:
@@ -103,6 +118,51 @@ def test_seen_cookie_rules_are_kept_once_each(store: Store) -> None:
     store.note_cookie_rules({"exact:_ga", "exact:_fbp"}, seen_at + timedelta(hours=1))
     store.note_cookie_rules(set(), seen_at)
     assert store.cookie_rules_seen() == {"exact:_ga", "prefix:_ga_", "exact:_fbp"}
+
+
+def test_replicas_counting_at_once_keep_every_count_and_the_frequent_names(
+    database_url: str,
+) -> None:
+    def replica() -> Store:
+        path = sqlite_path(database_url)
+        if path is not None:
+            return SQLiteStore(path, max_unknown_names=50)
+        return PostgresStore(database_url, max_unknown_names=50)
+
+    replicas = [replica() for _ in range(4)]
+    now = datetime.now(UTC)
+
+    def write(number: int) -> None:
+        for batch in range(20):
+            flood = {f"r{number}-{batch}-{i}": 1 for i in range(30)}
+            replicas[number].count_unknown_cookies({f"real{number}": 5, **flood}, now)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    found = replicas[0].unknown_cookies()
+    assert len(found) == 50
+    assert sum(cookie.count for cookie in found) == 4 * 20 * 35  # space-saving keeps the total
+    assert {cookie.name for cookie in found[:4]} == {"real0", "real1", "real2", "real3"}
+    for opened in replicas:
+        opened.close()
+
+
+def test_a_rule_is_seen_once_enough_visitors_vouch_each_within_its_cap(store: Store) -> None:
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    made_up = [f"exact:made_up_{number}" for number in range(10)]
+    vouch = partial(store.vouch_cookie_rules, seen_at=at, visitors=3, rules_per_visitor=4)
+    assert vouch({b"one": made_up, b"two": made_up}) == set()  # each for the first 4
+    assert vouch({b"one": made_up[4:]}) == set()  # beyond its cap: not counted
+    assert vouch({b"three": made_up[4:], b"four": made_up[4:]}) == set()
+    assert vouch({b"five": made_up}) == set(made_up[:4])
+    assert store.cookie_rules_seen() == set(made_up[:4])
+    store.note_cookie_rules({"exact:_fbp"}, at)  # set by the site
+    assert store.reset_cookie_rules() == 5
+    assert store.cookie_rules_seen() == set()
+    assert vouch({b"six": made_up[4:5]}) == set()  # three and four were forgotten too
 
 
 def test_sqlite_database_from_before_the_seen_rules_gains_them(tmp_path: Path) -> None:
@@ -115,6 +175,21 @@ def test_sqlite_database_from_before_the_seen_rules_gains_them(tmp_path: Path) -
     store = SQLiteStore(str(path))
     store.note_cookie_rules({"exact:_ga"}, datetime(2026, 12, 1, tzinfo=UTC))
     assert store.cookie_rules_seen() == {"exact:_ga"}
+    store.close()
+
+
+def test_sqlite_database_from_before_space_saving_keeps_its_counts(tmp_path: Path) -> None:
+    path = tmp_path / "older.db"
+    before = next(i for i, script in enumerate(MIGRATIONS) if "ADD COLUMN error" in script)
+    with sqlite3.connect(path) as db:  # a database as the migrations before it left it
+        for script in MIGRATIONS[:before]:
+            db.executescript(script)
+        db.execute(f"PRAGMA user_version = {before}")
+        db.execute("INSERT INTO unknown_cookies VALUES ('old', 7, '2026-11-01', '2026-11-02')")
+    store = SQLiteStore(str(path))
+    assert [(c.name, c.count, c.error) for c in store.unknown_cookies()] == [("old", 7, 0)]
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    assert store.vouch_cookie_rules({b"v": ["exact:_ga"]}, at, visitors=1, rules_per_visitor=1)
     store.close()
 
 

@@ -14,13 +14,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway import ConsentMiddleware, Settings
 from gateway.consent import Category
 from gateway.gating import parse_start_tag
 from gateway.html import Tag
-from gateway.trackers import INLINE_SCAN_LIMIT, TrackerRules, host_and_path
+from gateway.settings import SettingsError
+from gateway.trackers import INLINE_SCAN_LIMIT, TrackerRules, host_and_path, resolve, srcset_urls
 
 ESSENTIAL = frozenset({Category.ESSENTIAL})
 EVERYTHING = frozenset(Category)
+ANALYTICS = frozenset({Category.ESSENTIAL, Category.ANALYTICS})
 RULES = TrackerRules.load()
 
 # (vendor's tag as installed, the category it needs)
@@ -31,7 +34,11 @@ VENDOR_TAGS = [
         'width="0" style="display:none;visibility:hidden">',
         "marketing",
     ),
-    ('<script async src="https://www.googletagmanager.com/gtag/js?id=G-X1Y2Z3">', "marketing"),
+    ('<script async src="https://www.googletagmanager.com/gtag/js?id=G-X1Y2Z3">', "analytics"),
+    ('<script async src="https://www.googletagmanager.com/gtag/js?id=AW-123456789">', "marketing"),
+    ('<script async src="https://www.googletagmanager.com/gtag/js?id=DC-1234567">', "marketing"),
+    ('<script async src="https://www.googletagmanager.com/gtag/js?id=GT-ABC1234">', "marketing"),
+    ('<script async src="https://www.googletagmanager.com/gtag/js?id=UA-12345-1">', "analytics"),
     ('<script async src="https://www.google-analytics.com/analytics.js">', "analytics"),
     ('<script src="//www.google-analytics.com/ga.js">', "analytics"),
     ('<script src="https://www.googleadservices.com/pagead/conversion.js">', "marketing"),
@@ -183,6 +190,11 @@ VENDOR_SNIPPETS = [
     (
         "window.dataLayer = window.dataLayer || [];\nfunction gtag(){dataLayer.push(arguments);}\n"
         "gtag('js', new Date());\n\ngtag('config', 'G-X1Y2Z3');",
+        "analytics",
+    ),
+    (
+        "window.dataLayer = window.dataLayer || [];\nfunction gtag(){dataLayer.push(arguments);}\n"
+        "gtag('js', new Date());\n\ngtag('config', 'AW-123456789');",
         "marketing",
     ),
     (
@@ -363,6 +375,10 @@ NOT_TRACKERS = [
     '<a href="https://www.googletagmanager.com/gtm.js">',
     '<link rel="stylesheet" href="https://static.hotjar.com/c/hotjar.css">',
     '<script type="application/ld+json" src="https://www.googletagmanager.com/x.json">',
+    '<img src="/a.png" srcset="/a-2x.png 2x, https://images.ctfassets.net/a.jpg 3x" alt="">',
+    '<object data="/manual.pdf" type="application/pdf">',
+    '<embed src="/diagram.svg" type="image/svg+xml">',
+    '<link rel="preload" href="/fonts/inter.woff2" as="font" crossorigin>',
 ]
 
 
@@ -535,6 +551,190 @@ def test_a_preload_of_a_tracker_is_disarmed_and_a_stylesheet_is_not() -> None:
     assert attrs["data-consent"] == "marketing"
 
 
+@pytest.mark.parametrize("rel", ["modulepreload", "prefetch", "PreLoad", "preload prefetch"])
+def test_every_kind_of_preload_of_a_tracker_is_disarmed(rel: str) -> None:
+    raw = f'<link rel="{rel}" href="https://connect.facebook.net/en_US/fbevents.js">'
+    rewritten = RULES.start_tag(make_tag(raw), ESSENTIAL)
+    assert rewritten is not None
+    assert attrs_of(rewritten)["data-href"] == "https://connect.facebook.net/en_US/fbevents.js"
+    assert "href" not in attrs_of(rewritten)
+
+
+def test_an_image_preload_of_a_pixel_in_its_imagesrcset_is_disarmed() -> None:
+    raw = '<link rel="preload" as="image" imagesrcset="https://www.facebook.com/tr?id=1 1x">'
+    attrs = attrs_of(RULES.start_tag(make_tag(raw), ESSENTIAL) or b"")
+    assert "imagesrcset" not in attrs
+    assert attrs["data-imagesrcset"] == "https://www.facebook.com/tr?id=1 1x"
+
+
+def test_a_pixel_with_only_a_srcset_is_gated() -> None:
+    # The Meta pixel's no-script image, written with srcset and without src.
+    raw = (
+        '<img height="1" width="1" style="display:none" alt="" '
+        'srcset="https://www.facebook.com/tr?id=1&amp;ev=PageView&amp;noscript=1 1x">'
+    )
+    rewritten = RULES.start_tag(make_tag(raw), ESSENTIAL)
+    assert rewritten is not None
+    attrs = attrs_of(rewritten)
+    assert "srcset" not in attrs and attrs["data-consent"] == "marketing"
+    assert attrs["data-srcset"] == "https://www.facebook.com/tr?id=1&ev=PageView&noscript=1 1x"
+
+
+def test_a_tracker_in_a_srcset_beside_a_first_party_src_gates_the_image() -> None:
+    raw = (
+        '<img src="/logo.png" alt="" '
+        'srcset="/logo-2x.png 2x, https://px.ads.linkedin.com/collect/?pid=1&amp;fmt=gif 3x">'
+    )
+    rewritten = RULES.start_tag(make_tag(raw), ESSENTIAL)
+    assert rewritten is not None
+    attrs = attrs_of(rewritten)
+    assert "src" not in attrs and "srcset" not in attrs
+    assert attrs["data-src"] == "/logo.png" and attrs["data-consent"] == "marketing"
+
+
+@pytest.mark.parametrize(
+    ("srcset", "urls"),
+    [
+        ("a.png", ["a.png"]),
+        ("a.png 1x, b.png 2x", ["a.png", "b.png"]),
+        ("a.png 100w,b.png 200w", ["a.png", "b.png"]),
+        ("https://x.example/a,b.png 1x, c.png", ["https://x.example/a,b.png", "c.png"]),
+        ("a.png,b.png", ["a.png,b.png"]),
+        ("a.png, b.png,, c.png", ["a.png", "b.png", "c.png"]),
+        ("a.png 1x (x, y), b.png", ["a.png", "b.png"]),
+        ("\t, ,a.png\n", ["a.png"]),
+        ("", []),
+    ],
+)
+def test_srcset_candidates_are_split_as_browsers_split_them(srcset: str, urls: list[str]) -> None:
+    assert srcset_urls(srcset) == urls
+
+
+@pytest.mark.parametrize(
+    ("raw", "attribute"),
+    [
+        (
+            '<object data="https://www.youtube.com/embed/x" type="text/html" width="560">',
+            "data",
+        ),
+        ('<embed src="https://player.vimeo.com/video/1" type="text/html">', "src"),
+        ('<embed src="https://www.youtube.com/v/x" type="application/x-shockwave-flash">', "src"),
+    ],
+)
+def test_object_and_embed_players_are_gated(raw: str, attribute: str) -> None:
+    tag = make_tag(raw)
+    rewritten = RULES.start_tag(tag, ESSENTIAL)
+    assert rewritten is not None
+    attrs = attrs_of(rewritten)
+    assert attribute not in attrs
+    assert attrs["data-" + attribute] == dict(tag.attrs)[attribute]
+    assert attrs["type"] == dict(tag.attrs)["type"]
+
+
+@pytest.mark.parametrize(
+    ("url", "base", "resolved"),
+    [
+        (
+            "gtm.js?id=1",
+            "https://www.googletagmanager.com/",
+            "https://www.googletagmanager.com/gtm.js?id=1",
+        ),
+        ("/tr?id=1", "//www.facebook.com/a/", "//www.facebook.com/tr?id=1"),
+        ("../tr", "https://www.facebook.com/a/b/", "https://www.facebook.com/a/tr"),
+        ("tr", " https:\\\\www.facebook.com\\x\n ", "https://www.facebook.com/tr"),
+        (
+            "https://cdn.example.com/a.js",
+            "https://www.facebook.com/",
+            "https://cdn.example.com/a.js",
+        ),
+        ("a.js", "/static/", "/static/a.js"),
+        ("a.js", "https://[::1", "a.js"),
+        ("a.js", None, "a.js"),
+    ],
+)
+def test_relative_urls_resolve_against_the_base(url: str, base: str | None, resolved: str) -> None:
+    assert resolve(url, base) == resolved
+
+
+def test_a_relative_url_under_a_tracker_base_is_the_trackers() -> None:
+    base = "https://www.facebook.com/"
+    pixel = make_tag('<img src="tr?id=1&amp;ev=PageView" alt="">')
+    assert RULES.start_tag(pixel, ESSENTIAL) is None  # without a base: the site's own
+    rewritten = RULES.start_tag(Tag(pixel.name, pixel.attrs, pixel.raw, base), ESSENTIAL)
+    assert rewritten is not None
+    assert attrs_of(rewritten)["data-src"] == "tr?id=1&ev=PageView"  # as written: the banner
+    # sets it back under the same base
+    logo = make_tag('<img src="https://www.example.com/logo.png">')
+    assert RULES.start_tag(Tag(logo.name, logo.attrs, logo.raw, base), ESSENTIAL) is None
+
+
+def test_a_gtag_snippet_configuring_analytics_and_ads_needs_both() -> None:
+    tag = make_tag("<script>")
+    text = b"gtag('js', new Date()); gtag('config', 'G-X1Y2Z3'); gtag('config', 'AW-123456789');"
+    gated = b'<script type="text/plain" data-consent="analytics marketing">'
+    assert RULES.inline_script(tag, text, ESSENTIAL) == gated
+    assert RULES.inline_script(tag, text, ANALYTICS) == gated  # the ads tag needs marketing
+    assert RULES.inline_script(tag, text, EVERYTHING) is None
+    send_to = b"gtag('config', 'G-X1Y2Z3'); gtag('event', 'conversion', {send_to: 'AW-1/ab'});"
+    assert RULES.inline_script(tag, send_to, ANALYTICS) == gated
+
+
+def test_a_loader_that_names_no_id_it_knows_needs_the_strictest_category() -> None:
+    tag = make_tag("<script>")
+    for text in (
+        b"gtag('js', new Date()); gtag('config', window.MEASUREMENT_ID);",
+        b"gtag('config', 'HA-123'); var big = 'BIG-X1Y2Z3';",  # unknown prefix, a longer word
+    ):
+        gated = RULES.inline_script(tag, text, ANALYTICS)
+        assert gated == b'<script type="text/plain" data-consent="marketing">', text
+    script = make_tag('<script src="https://www.googletagmanager.com/gtag/js">')
+    assert attrs_of(RULES.start_tag(script, ANALYTICS) or b"")["data-consent"] == "marketing"
+
+
+def test_an_operator_mapped_container_waits_for_its_category() -> None:
+    mapped = TrackerRules.load(containers={"GTM-AB12CD": Category.ANALYTICS})
+    container = VENDOR_SNIPPETS[0][0].encode()
+    assert b"'GTM-AB12CD'" in container
+    for rules, expected in ((mapped, None), (RULES, "marketing")):
+        assert rules.inline_script(make_tag("<script>"), container, ANALYTICS) == (
+            expected and f'<script type="text/plain" data-consent="{expected}">'.encode()
+        )
+        for raw in (
+            '<script async src="https://www.googletagmanager.com/gtm.js?id=GTM-AB12CD">',
+            '<iframe src="https://www.googletagmanager.com/ns.html?id=GTM-AB12CD">',
+        ):
+            gated = rules.start_tag(make_tag(raw), ANALYTICS)
+            assert (gated and attrs_of(gated)["data-consent"]) == expected, raw
+    other = make_tag('<script src="https://www.googletagmanager.com/gtm.js?id=GTM-ZZ99ZZ">')
+    assert attrs_of(mapped.start_tag(other, ANALYTICS) or b"")["data-consent"] == "marketing"
+
+
+@pytest.mark.parametrize(
+    ("containers", "named"),
+    [
+        ({"G-X1Y2Z3": "analytics"}, "not a container id like GTM-ABC123"),
+        ({"gtm-ab12cd": "analytics"}, "not a container id like GTM-ABC123"),
+        ({"GTM-AB12CD": "essential"}, "never essential"),
+        ({"GTM-AB12CD": "statistics"}, "gtm_containers"),
+    ],
+)
+def test_the_container_setting_takes_container_ids_and_optional_categories(
+    containers: dict[str, str], named: str
+) -> None:
+    with pytest.raises(SettingsError, match=named):
+        Settings.load(environ={}, gtm_containers=containers)
+
+
+def test_the_container_setting_reaches_the_gateways_tracker_rules() -> None:
+    variable = {"CONSENT_GATEWAY_GTM_CONTAINERS": '{"GTM-AB12CD": "analytics"}'}
+    settings = Settings.load(environ=variable, secret="s" * 16, database_url="sqlite://")
+    assert settings.gtm_containers == {"GTM-AB12CD": Category.ANALYTICS}
+    trackers = ConsentMiddleware(None, settings).injector.trackers
+    assert isinstance(trackers, TrackerRules)
+    url = "https://www.googletagmanager.com/gtm.js?id=GTM-AB12CD"
+    assert trackers.categories_for_url(url) == {Category.ANALYTICS}
+
+
 def test_an_unquoted_value_holding_a_quote_is_requoted_safely() -> None:
     raw = "<iframe src=https://www.youtube.com/embed/x?a=\"b'c title=t>"
     rewritten = RULES.start_tag(make_tag(raw), ESSENTIAL)
@@ -667,7 +867,7 @@ def _serialised(name: str, value: str | None, style: int) -> str:
 
 @settings(max_examples=300, deadline=None)
 @given(
-    kind=st.sampled_from(["script", "img", "iframe"]),
+    kind=st.sampled_from(["script", "img", "iframe", "embed", "object"]),
     others=st.lists(
         st.tuples(ATTRIBUTE_NAMES, ATTRIBUTE_VALUES, st.integers(0, 2)),
         max_size=6,
@@ -692,10 +892,13 @@ def test_rewritten_tags_parse_back_to_the_same_attributes_plus_the_gating_ones(
         "script": "static.hotjar.com/c/hotjar-1.js",
         "img": "www.facebook.com/tr",
         "iframe": "www.youtube.com/embed/x",
+        "embed": "www.youtube.com/embed/x",
+        "object": "www.youtube.com/embed/x",
     }[kind]
     url = f"https://{host}?q={query}"
+    attribute = "data" if kind == "object" else "src"
     parts = [_serialised(name, value, attr_style) for name, value, attr_style in others]
-    parts.insert(min(position, len(parts)), _serialised("src", url, style))
+    parts.insert(min(position, len(parts)), _serialised(attribute, url, style))
     raw = f"<{kind}{''.join(parts)}{closing}"
     tag = make_tag(raw)
     rewritten = RULES.start_tag(tag, ESSENTIAL)
@@ -706,7 +909,7 @@ def test_rewritten_tags_parse_back_to_the_same_attributes_plus_the_gating_ones(
     if kind == "script":
         expected |= {"type": "text/plain", "data-consent": "analytics"}
     else:
-        expected["data-src"] = expected.pop("src")
+        expected["data-" + attribute] = expected.pop(attribute)
         expected["data-consent"] = "marketing"
     assert after == expected
     assert len(_Parsed(rewritten.decode()).found[1]) == len(expected)  # type: ignore[index]

@@ -17,8 +17,8 @@ from gateway.resources import rules_dir
 from gateway.trackers import TrackerRules, load_tracker_file
 
 CATEGORIES = {"essential", "preferences", "analytics", "marketing"}
-LISTS = ("scripts", "pixels", "embeds", "snippets")
-FIELDS = {"name", "docs", "category", "why", *LISTS}
+LISTS = ("scripts", "pixels", "embeds", "snippets", "ids")
+FIELDS = {"name", "docs", "category", "why", "loader", *LISTS}
 
 # The vendors issue 3 names; each must be in the file under this name.
 REQUIRED_VENDORS = [
@@ -156,6 +156,17 @@ def test_containers_need_the_strictest_category() -> None:
         assert categories[container] == "marketing"
 
 
+def test_google_tags_take_the_category_of_their_id() -> None:
+    """Analytics ids (G-) wait for analytics, ads ids (AW-, DC-) for marketing; the loaders
+    that name them fall back on marketing, as a GT- tag or a container may load ads."""
+    by_id = {str(i): (v["name"], v["category"]) for v in _vendors() for i in v.get("ids", [])}
+    assert by_id["G-"][1] == "analytics" and by_id["UA-"][1] == "analytics"
+    assert by_id["AW-"][1] == by_id["DC-"][1] == by_id["GT-"][1] == "marketing"
+    loaders = {str(v["name"]): v["category"] for v in _vendors() if v.get("loader")}
+    assert loaders == {"Google Tag Manager": "marketing", "Google tag (gtag.js)": "marketing"}
+    assert by_id["GTM-"][0] == "Google Tag Manager"
+
+
 def test_recaptcha_is_essential_so_it_is_never_gated() -> None:
     categories = {str(vendor["name"]): vendor["category"] for vendor in _vendors()}
     assert categories["Google reCAPTCHA"] == "essential"
@@ -199,6 +210,9 @@ def test_a_good_file_loads(tmp_path: Path) -> None:
         (('scripts = ["cdn.example-analytics.com"]', 'scripts = "cdn.x.com"'), "list of strings"),
         (("snippets = [\"exampleTrack('init',\"]", 'snippets = ["ga("]'), "at least"),
         (('why = "Counts visits."', 'why = "Counts visits."\ncookies = []'), "unknown key"),
+        (('why = "Counts visits."', 'why = "Counts visits."\nids = ["ex-"]'), "prefix like G-"),
+        (('why = "Counts visits."', 'why = "Counts visits."\nids = ["EX"]'), "prefix like G-"),
+        (('why = "Counts visits."', 'why = "Counts visits."\nloader = "yes"'), "`loader`"),
     ],
 )
 def test_a_bad_entry_raises_naming_file_vendor_and_entry(
@@ -221,6 +235,14 @@ def test_an_address_listed_for_two_vendors_raises(tmp_path: Path) -> None:
         load_tracker_file(_write(tmp_path, GOOD_VENDOR + second))
     assert "Other Vendor" in str(raised.value)
     assert "cdn.example-analytics.com" in str(raised.value)
+
+
+def test_a_tag_id_prefix_listed_for_two_vendors_raises(tmp_path: Path) -> None:
+    first = GOOD_VENDOR + 'ids = ["EX-"]\n'
+    second = first.replace("Example Analytics", "Other Vendor").replace("example-analytics", "o")
+    second = second.replace("exampleTrack", "otherTrack")
+    with pytest.raises(ValueError, match="ids entry 'EX-' is already listed for 'Example"):
+        load_tracker_file(_write(tmp_path, first + second))
 
 
 def test_a_vendor_listed_twice_raises(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import dataclasses
 import enum
 import gzip
 import json
@@ -24,6 +25,8 @@ from urllib.parse import parse_qsl
 
 from starlette.datastructures import Headers
 
+from gateway.agents import MAX_AGENT_LENGTH
+from gateway.analytics.redact import Redactor
 from gateway.analytics.salts import visitor_hash
 from gateway.analytics.settings import ProviderSettings
 from gateway.json_input import JSONInputError
@@ -56,7 +59,19 @@ class Visitor:
     analytics: bool  # analytics consent: ids may be forwarded
     marketing: bool  # marketing consent and no Sec-GPC: click ids, ad signals
     salt: bytes
+    anonymous: bool = False  # ``anonymize = "always"``: no address leaves, not even one claimed
     _hashes: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def forwarded_ip(self) -> str | None:
+        """The address that may leave the gateway: ``ip``, or none for an anonymous visitor
+        (``ip`` still keys the visitor id, which never leaves as an address)."""
+        return None if self.anonymous else self.ip
+
+    def anonymised(self) -> Visitor:
+        """The visitor as a provider with ``anonymize = "always"`` sees everyone: without
+        analytics and marketing consent and without an address."""
+        return dataclasses.replace(self, analytics=False, marketing=False, anonymous=True)
 
     def hash(self, site: str) -> bytes:
         """The cookieless visitor id for ``site`` (stable for a UTC day)."""
@@ -64,6 +79,18 @@ class Visitor:
         if found is None:
             found = self._hashes[site] = visitor_hash(self.salt, site, self.ip, self.raw_user_agent)
         return found
+
+
+def claimed_visitor(visitor: Visitor, agent: object, redactor: Redactor) -> Visitor:
+    """The visitor with the User-Agent a server-side client named in the hit (Matomo's ``ua``,
+    Umami's ``userAgent``, PostHog's ``$raw_user_agent``): the request's own is the client's
+    server's, or none (Node's http sends none). ``visitor`` itself when the hit names none."""
+    if not isinstance(agent, str) or not agent or agent == visitor.raw_user_agent:
+        return visitor
+    agent = agent[:MAX_AGENT_LENGTH]
+    return dataclasses.replace(
+        visitor, user_agent=redactor.user_agent(agent), raw_user_agent=agent, _hashes={}
+    )
 
 
 @dataclass(slots=True)
@@ -80,10 +107,12 @@ class CollectRequest:
 
 @dataclass(slots=True)
 class Hit:
-    """A redacted hit: ``data`` is what the provider module needs to send it later."""
+    """A redacted hit: ``data`` is what the provider module needs to send it later;
+    ``visitor`` the one it names (``claimed_visitor``) when not the request's."""
 
     hit_id: str
     data: dict[str, Any]
+    visitor: Visitor | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +183,7 @@ class Provider(Protocol):
 
     name: str
     settings: ProviderSettings
+    claims_agent: bool  # hits may name the visitor's User-Agent (server-side clients)
 
     def route(self, method: str, path: str) -> bool:
         """Whether ``method path`` is one of this provider's collection endpoints."""
@@ -184,7 +214,7 @@ def encode_payload(visitor: Visitor, data: dict[str, Any]) -> bytes:
     """The outbox row of a hit: the visitor's forwarded traits and the provider's data."""
     document = {
         "v": PAYLOAD_VERSION,
-        "ip": visitor.ip,
+        "ip": visitor.forwarded_ip,
         "ua": visitor.user_agent,
         "lang": visitor.language,
         "d": data,

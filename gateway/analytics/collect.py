@@ -5,6 +5,11 @@ within the provider's limit (413), let the provider module parse and redact it (
 malformed input, never a 500), drop it when the visitor did not consent to analytics and
 the provider's mode is ``drop``, commit the hits to the outbox, and only then answer the
 way the provider's own server would. Every decision is counted per provider.
+
+A bot is told by its User-Agent; where a provider's protocol lets a server-side client name
+the visitor's (Matomo's ``ua``, Umami's ``userAgent``, PostHog's ``$raw_user_agent``), the
+hit's decides, since the request's is the client's server's (or none: Node's http sends
+none). A dropped bot hit is logged at debug level, with the bot kind and the User-Agent.
 """
 
 from __future__ import annotations
@@ -16,11 +21,12 @@ from typing import TYPE_CHECKING, Any
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
-from gateway.agents import AgentClassifier
+from gateway.agents import OTHER_BOT, AgentClassifier
 from gateway.analytics.base import (
     Answer,
     BadHit,
     CollectRequest,
+    Hit,
     Provider,
     Visitor,
     encode_payload,
@@ -83,6 +89,7 @@ class Collector:
     ) -> None:
         self.settings = settings
         self.metrics = metrics
+        self.agents = agents
         self.redactor = Redactor(
             RedactionRules.load(),
             ipv4_prefix=settings.ipv4_prefix,
@@ -142,7 +149,10 @@ class Collector:
         except BadHit as error:
             self.count(name if name in self.providers else "unknown", error.reason)
             answer = Answer.json({"error": error.message}, error.status)
-        response_headers = [(b"cache-control", b"no-store")]
+        response_headers = [
+            (b"cache-control", b"no-store"),
+            (b"x-content-type-options", b"nosniff"),
+        ]
         if answer.media_type is not None:
             response_headers.append((b"content-type", answer.media_type.encode("latin-1")))
         response_headers.append((b"content-length", str(len(answer.body)).encode("latin-1")))
@@ -177,8 +187,8 @@ class Collector:
             return Answer(204)
         if not provider.route(method, path):
             raise BadHit(404, f"no {name} endpoint at {scope['path']} for {method}", "not_found")
-        if state.bot:
-            self.count(name, "bot")
+        if state.bot and not provider.claims_agent:
+            self._drop_bot(name, headers.get("user-agent", ""))
             return Answer(204)
         body = await _read_body(headers, receive, provider.settings.body_limit)
         try:
@@ -188,7 +198,9 @@ class Collector:
             self.metrics.store_errors.labels("salt_for").inc()
             raise BadHit(503, "the hit could not be stored; please retry", "store_error") from None
         query = scope.get("query_string", b"").decode("latin-1")
-        request = CollectRequest(method, path, query, headers, body, visitor)
+        # The visitor as this provider is to see them.
+        seen = visitor.anonymised() if provider.settings.anonymize == "always" else visitor
+        request = CollectRequest(method, path, query, headers, body, seen)
         try:
             ingested = await provider.ingest(request)
         except BadHit:
@@ -201,13 +213,16 @@ class Collector:
         if not ingested.hits:
             self.count(name, "filtered")
             return ingested.response
+        humans = [hit for hit in ingested.hits if not self._from_bot(name, hit, seen, state)]
+        if not humans:
+            return ingested.response
         if not visitor.analytics and provider.settings.mode == "drop":
-            self.count(name, "no_consent", len(ingested.hits))
+            self.count(name, "no_consent", len(humans))
             return ingested.response
         now = time.time()
         hits = [
-            OutboxHit(hit.hit_id, name, encode_payload(visitor, hit.data), now)
-            for hit in ingested.hits
+            OutboxHit(hit.hit_id, name, encode_payload(hit.visitor or seen, hit.data), now)
+            for hit in humans
         ]
         if self.forwards and not self.forwarder.running:
             self.forwarder.start()  # served without a lifespan: start with the first hit
@@ -217,8 +232,29 @@ class Collector:
             self.count(name, "store_error", len(hits))
             self.metrics.store_errors.labels("outbox_add").inc()
             raise BadHit(503, "the hit could not be stored; please retry", "store_error") from None
-        self.count(name, "consented" if visitor.analytics else "cookieless", len(hits))
+        self.count(name, "consented" if seen.analytics else "cookieless", len(hits))
         return ingested.response
+
+    def _from_bot(self, name: str, hit: Hit, visitor: Visitor, state: ConsentState) -> bool:
+        """Whether ``hit`` comes from a bot (then dropped): by the User-Agent it names, else
+        by the request's."""
+        if hit.visitor is None or hit.visitor is visitor:
+            bot = state.bot
+            agent = visitor.raw_user_agent
+        else:
+            agent = hit.visitor.raw_user_agent
+            bot = self.agents.bot_kind(agent) is not None
+        if bot:
+            self._drop_bot(name, agent)
+        return bot
+
+    def _drop_bot(self, name: str, agent: str) -> None:
+        """Count a bot's hit, and say so in the log: a client the gateway takes for a bot
+        (a server-side one without a User-Agent, say) is otherwise answered but never seen."""
+        self.count(name, "bot")
+        if logger.isEnabledFor(logging.DEBUG):
+            kind = self.agents.bot_kind(agent) or OTHER_BOT
+            logger.debug("dropped a %s hit from a bot (%s): User-Agent %r", name, kind, agent[:80])
 
     async def _visitor(self, scope: Scope, headers: Headers, state: ConsentState) -> Visitor:
         client = scope.get("client")

@@ -7,8 +7,9 @@ several events, one per line, each a query string of its own (``en``, ``ep.*``, 
 ``up.*``, ``_et``...). The hit is forwarded as it came, redacted:
 
 - always: the truncated IP in ``_uip``, the page (``dl``) and referrer (``dr``) scrubbed,
-  event and user parameters whose name carries personal data or whose value is an e-mail
-  address removed;
+  the title (``dt``), event and user parameters scrubbed as free text (``[free_text]`` of
+  rules/analytics.toml: a name that carries personal data or a text with an e-mail address
+  removes the parameter);
 - without analytics consent (``cookieless``): ``cid`` replaced by the day's visitor hash in
   the ``<number>.<number>`` shape of a client id; ``uid``, ``sid``, ``sct`` and the user
   properties (``up.*``, ``upn.*``) removed;
@@ -53,7 +54,7 @@ from gateway.analytics.base import (
     parse_query,
     send_each,
 )
-from gateway.analytics.redact import Redactor
+from gateway.analytics.redact import Redactor, TextFields
 from gateway.analytics.settings import GA4Settings
 from gateway.store import OutboxRow
 
@@ -65,7 +66,8 @@ _DENIED = "q"  # denied by default and by update
 _NOT_SET = "l"
 _CLIENT_ONLY = ("uid", "sid", "sct", "_uid")  # ids that exist only with analytics consent
 _PERSON = ("up.", "upn.")
-_EVENT_PREFIXES = ("ep.", "epn.", "up.", "upn.")
+_PAGES = ("dl", "page_location")  # gtag's and the Measurement Protocol's names
+_REFERRERS = ("dr", "page_referrer")
 _REWRITTEN = ("gcs", "gcd", "npa", "_uip", "uip")
 _USER_DATA = ("em", "_em", "ecid")
 MAX_EVENTS = 25  # the Measurement Protocol's limit per request
@@ -111,11 +113,13 @@ def consent_signals(
 
 class GA4:
     name = "ga4"
+    claims_agent = False
 
     def __init__(self, settings: GA4Settings, redactor: Redactor, concurrency: int) -> None:
         self.settings = settings
         self.redactor = redactor
         self.concurrency = concurrency
+        self.texts = redactor.rules.free_text.get(self.name, TextFields())
 
     def route(self, method: str, path: str) -> bool:
         if path == "/g/collect":
@@ -155,8 +159,8 @@ class GA4:
             shared.append(("npa", "1"))
         elif client_npa is not None:
             shared.append(("npa", client_npa))
-        if visitor.ip:
-            shared.append(("_uip", visitor.ip))
+        if visitor.forwarded_ip:
+            shared.append(("_uip", visitor.forwarded_ip))
         data = {"q": shared, "e": events}
         return Ingested([Hit(new_hit_id(), data)], Answer(204), redactions)
 
@@ -164,16 +168,12 @@ class GA4:
         self, pairs: Pairs, visitor: Visitor, page: str, site: str, redactions: dict[str, int]
     ) -> Pairs:
         kept: Pairs = []
+        pairs = self.redactor.scrub_text_pairs(self.texts, pairs, visitor.marketing, redactions)
         for key, value in pairs:
             if key in _REWRITTEN:
                 continue
-            if key == "dl":
-                value = self._counted(
-                    self.redactor.url(value, visitor.marketing), value, redactions, "url"
-                )
-            elif key == "dr":
-                scrubbed = self.redactor.referrer(value, page, visitor.marketing) or ""
-                value = self._counted(scrubbed, value, redactions, "referrer")
+            if key in _PAGES or key in _REFERRERS:
+                value = self._location(key, value, page, visitor, redactions)
             elif key == "cid" and not visitor.analytics:
                 value = client_id_from_hash(visitor.hash(site))
                 count(redactions, "client_id")
@@ -183,13 +183,6 @@ class GA4:
             elif key in _USER_DATA and not visitor.marketing:
                 count(redactions, "user_data")
                 continue
-            elif key.startswith(_EVENT_PREFIXES):
-                name = key.split(".", 1)[1]
-                if not self.redactor.keep_parameter(name, value, visitor.marketing):
-                    count(redactions, "params")
-                    continue
-                if value.startswith(("http://", "https://")):
-                    value = self.redactor.url(value, visitor.marketing)
             elif not self.redactor.keep_parameter(key, value, True) and key not in _PROTOCOL:
                 count(redactions, "params")
                 continue
@@ -199,10 +192,18 @@ class GA4:
             kept.append((key, value))
         return kept
 
-    @staticmethod
-    def _counted(new: str, old: str, redactions: dict[str, int], kind: str) -> str:
-        count(redactions, kind, new != old)
-        return new
+    def _location(
+        self, key: str, value: str, page: str, visitor: Visitor, redactions: dict[str, int]
+    ) -> str:
+        """A page (``dl``, ``page_location``) or referrer (``dr``, ``page_referrer``) URL
+        scrubbed: one rule for gtag hits and the Measurement Protocol."""
+        if key in _REFERRERS:
+            scrubbed = self.redactor.referrer(value, page, visitor.marketing) or ""
+            count(redactions, "referrer", scrubbed != value)
+        else:
+            scrubbed = self.redactor.url(value, visitor.marketing)
+            count(redactions, "url", scrubbed != value)
+        return scrubbed
 
     def _check_site(self, measurement_id: str) -> None:
         if self.settings.site_ids and measurement_id not in self.settings.site_ids:
@@ -239,10 +240,6 @@ class GA4:
             for key in ("user_id", "user_properties", "user_location"):
                 if document.pop(key, None) is not None:
                     count(redactions, "user_id" if key == "user_id" else "session_or_person")
-        elif isinstance(document.get("user_properties"), dict):
-            document["user_properties"] = self._mp_params(
-                document["user_properties"], visitor, redactions, nested=True
-            )
         if not visitor.marketing:
             if document.pop("user_data", None) is not None:
                 count(redactions, "user_data")
@@ -252,7 +249,7 @@ class GA4:
         claimed_ip = document.get("ip_override")
         ip = self.redactor.ip(claimed_ip) if isinstance(claimed_ip, str) else visitor.ip
         document.pop("ip_override", None)
-        if ip:
+        if ip and not visitor.anonymous:
             document["ip_override"] = ip
         document.setdefault("timestamp_micros", int(time.time() * 1_000_000))
         document["events"] = [
@@ -262,29 +259,26 @@ class GA4:
             }
             for event in events
         ]
+        self.redactor.scrub_text(self.texts, document, visitor.marketing, redactions)
         data = {"s": stream, "b": document}
         return Ingested([Hit(new_hit_id(), data)], Answer(204), redactions)
 
     def _mp_params(
-        self, params: Any, visitor: Visitor, redactions: dict[str, int], nested: bool = False
+        self, params: Any, visitor: Visitor, redactions: dict[str, int]
     ) -> dict[str, Any]:
+        """An event's parameters without the session id (without consent), the page and
+        referrer scrubbed; the others are free text (``scrub_text``)."""
         if not isinstance(params, dict):
             return {}
         kept: dict[str, Any] = {}
-        page = params.get("page_location") if isinstance(params.get("page_location"), str) else ""
+        page = params.get("page_location")
+        page = page if isinstance(page, str) else ""
         for key, value in params.items():
-            shown = value.get("value") if nested and isinstance(value, dict) else value
-            text = shown if isinstance(shown, str) else ""
             if not visitor.analytics and key == "session_id":
                 count(redactions, "session_or_person")
                 continue
-            if not self.redactor.keep_parameter(str(key), text, visitor.marketing):
-                count(redactions, "params")
-                continue
-            if key == "page_location" and text:
-                value = self.redactor.url(text, visitor.marketing)
-            elif key == "page_referrer" and text:
-                value = self.redactor.referrer(text, page, visitor.marketing)
+            if (key in _PAGES or key in _REFERRERS) and isinstance(value, str):
+                value = self._location(key, value, page, visitor, redactions)
             kept[key] = value
         return kept
 

@@ -5,11 +5,14 @@ here: a GET with the tracking parameters in the query (an image request), a POST
 as a form body (``application/x-www-form-urlencoded``), or, with request queueing, a bulk
 POST of JSON ``{"requests": ["?idsite=1&rec=1&...", ...]}``. Each request becomes one hit.
 
-Redaction: ``url``, ``urlref``, ``link`` and ``download`` scrubbed; ``cip`` is always the
-truncated IP and ``ua`` the forwarded User-Agent, which Matomo accepts only with the
-``token_auth`` of the settings (a client's ``token_auth`` is removed, always); with the token
-the hit also keeps the time it was received (``cdt``), so hits that waited in the outbox are
-not dated late. Without analytics consent the visitor id ``_id`` is the day's visitor hash
+Redaction: ``url``, ``urlref``, ``link`` and ``download`` scrubbed; the title, event,
+search, content, campaign fields, custom variables and dimensions scrubbed as free text
+(``[free_text]`` of rules/analytics.toml); ``cip`` is always the truncated IP and ``ua``
+the forwarded User-Agent (the visitor's: a server-side client such as matomo-tracker names
+it in ``ua``), which Matomo accepts only with the ``token_auth`` of the settings (a
+client's ``token_auth`` is removed, always); with the token the hit also keeps the time it
+was received (``cdt``), so hits that waited in the outbox are not dated late. Without
+analytics consent the visitor id ``_id`` is the day's visitor hash
 (16 hex digits) and ``uid``, ``cid``, the visit counters of the ``_pk_id`` cookie (``_idts``,
 ``_idvc``, ``_viewts``, ``_ects``) and visit-scope custom variables (``_cvar``) are removed.
 
@@ -34,6 +37,7 @@ from gateway.analytics.base import (
     Stored,
     Upstream,
     Visitor,
+    claimed_visitor,
     count,
     decode_payload,
     decode_text,
@@ -42,7 +46,7 @@ from gateway.analytics.base import (
     parse_query,
     send_each,
 )
-from gateway.analytics.redact import Redactor
+from gateway.analytics.redact import Redactor, TextFields
 from gateway.analytics.settings import MatomoSettings
 from gateway.store import OutboxRow
 
@@ -70,11 +74,13 @@ _PROTOCOL = frozenset({
 
 class Matomo:
     name = "matomo"
+    claims_agent = True  # the Tracking API's ``ua``: matomo-tracker's way to name the visitor's
 
     def __init__(self, settings: MatomoSettings, redactor: Redactor, concurrency: int) -> None:
         self.settings = settings
         self.redactor = redactor
         self.concurrency = concurrency
+        self.texts = redactor.rules.free_text.get(self.name, TextFields())
 
     def route(self, method: str, path: str) -> bool:
         return method in ("GET", "POST") and path in ("/matomo.php", "/piwik.php")
@@ -120,8 +126,10 @@ class Matomo:
             raise BadHit(400, "a Matomo request needs idsite", "malformed")
         if self.settings.site_ids and site not in self.settings.site_ids:
             raise BadHit(403, f"idsite {site!r} is not collected here", "unknown_site")
+        visitor = claimed_visitor(visitor, _first(pairs, "ua"), self.redactor)
         page = _first(pairs, "url") or ""
         kept: Pairs = []
+        pairs = self.redactor.scrub_text_pairs(self.texts, pairs, visitor.marketing, redactions)
         for key, value in pairs:
             if key in _SERVER:
                 if key == "token_auth":
@@ -141,7 +149,7 @@ class Matomo:
             elif not visitor.analytics and key in _VISITOR_IDS:
                 count(redactions, "user_id" if key == "uid" else "session_or_person")
                 continue
-            elif key not in _PROTOCOL and not key.startswith("dimension"):
+            elif key not in _PROTOCOL and self.texts.field(key) is None:
                 if not self.redactor.keep_parameter(key, value, visitor.marketing):
                     count(redactions, "params")
                     continue
@@ -149,13 +157,13 @@ class Matomo:
                 count(redactions, "click_ids")
                 continue
             kept.append((key, value))
-        if visitor.ip:
-            kept.append(("cip", visitor.ip))
+        if visitor.forwarded_ip:
+            kept.append(("cip", visitor.forwarded_ip))
         if visitor.user_agent:
             kept.append(("ua", visitor.user_agent))
         if visitor.language and not _first(kept, "lang"):
             kept.append(("lang", visitor.language))
-        return Hit(new_hit_id(), {"q": kept, "t": int(time.time())})
+        return Hit(new_hit_id(), {"q": kept, "t": int(time.time())}, visitor)
 
     async def forward(self, upstream: Upstream, rows: Sequence[OutboxRow]) -> list[Result]:
         stored = [decode_payload(row) for row in rows]

@@ -33,8 +33,7 @@ from gateway.analytics.base import (
     parse_json,
     send_each,
 )
-from gateway.analytics.props import scrub_properties
-from gateway.analytics.redact import Redactor
+from gateway.analytics.redact import Redactor, TextFields
 from gateway.analytics.settings import PlausibleSettings
 from gateway.store import OutboxRow
 
@@ -45,12 +44,14 @@ _PASSED = {"n", "u", "d", "r", "p", "h", "i", "$", "v", "sd", "e", "revenue", "i
 
 class Plausible:
     name = "plausible"
+    claims_agent = False
 
     def __init__(self, settings: PlausibleSettings, redactor: Redactor, concurrency: int) -> None:
         self.settings = settings
         self.redactor = redactor
         self.concurrency = concurrency
         self._url = settings.upstream + "/api/event"
+        self.texts = redactor.rules.free_text.get(self.name, TextFields())
 
     def route(self, method: str, path: str) -> bool:
         return method == "POST" and path in ("/api/event", "/api/event/")
@@ -82,11 +83,9 @@ class Plausible:
             count(redactions, "referrer", event["r"] != referrer)
         elif referrer is not None:
             event["r"] = None
-        if isinstance(event.get("p"), dict):
-            event["p"], removed = scrub_properties(self.redactor, event["p"], marketing)
-            count(redactions, "props", removed)
-        elif "p" in event:
+        if "p" in event and not isinstance(event["p"], dict):
             del event["p"]
+        self.redactor.scrub_text(self.texts, event, marketing, redactions)
         hit = Hit(new_hit_id(), event)
         return Ingested([hit], OK, redactions)
 

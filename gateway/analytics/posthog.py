@@ -9,14 +9,17 @@ A body is one event, a list of events, or ``{"api_key", "batch": [...]}``; each 
 
 Each event is one hit whose id is the event's own ``uuid`` (PostHog deduplicates on it), so
 a hit sent twice after a crash is recognisably the same event. Redaction: ``$ip`` is the
-truncated IP; ``$current_url``, ``$referrer`` and their ``$initial_`` copies are scrubbed.
+truncated IP; ``$current_url``, ``$pathname``, ``$referrer`` and their ``$initial_`` and
+``$session_entry_`` copies are scrubbed; custom properties, and the texts autocapture and
+exception capture take from the page, are scrubbed as free text (``[free_text]`` of
+rules/analytics.toml).
 Without analytics consent (PostHog's own cookieless mode works the same way) ``distinct_id``
 is the day's visitor hash, ``$process_person_profile`` is false, and ``$device_id``,
 ``$session_id``, ``$window_id``, ``$anon_distinct_id``, ``$user_id``, ``$set``,
 ``$set_once``, ``$groups`` are removed; events about a person (``$identify``,
 ``$create_alias``, ``$set``, ``$groupidentify``, ``$merge_dangerously``) and session
 recordings (``$snapshot``) are not forwarded. Without marketing consent the click ids
-captured as properties (``gclid``, ``$initial_gclid``...) go.
+captured as properties (``gclid``, ``$initial_gclid``, ``$session_entry_gclid``...) go.
 
 Forwarding: ``POST /batch/`` with up to ``forward_batch_size`` events per request and key.
 """
@@ -37,6 +40,7 @@ from gateway.analytics.base import (
     Result,
     Upstream,
     Visitor,
+    claimed_visitor,
     count,
     decode_payload,
     decode_text,
@@ -49,7 +53,7 @@ from gateway.analytics.base import (
     stable_id,
     unbase64,
 )
-from gateway.analytics.redact import Redactor
+from gateway.analytics.redact import Redactor, TextFields
 from gateway.analytics.settings import PostHogSettings
 from gateway.store import OutboxRow
 
@@ -63,20 +67,27 @@ _IDENTIFYING = (
     "$device_id", "$session_id", "$window_id", "$anon_distinct_id", "$user_id", "$set",
     "$set_once", "$unset", "$groups", "$initial_person_info", "$sesid", "$user_state",
 )  # fmt: skip
-_URL_PROPERTIES = ("$current_url", "$initial_current_url")
-_REFERRER_PROPERTIES = ("$referrer", "$initial_referrer")
+# posthog-js copies the page and referrer into the first values of the person
+# ($initial_...) and of the session ($session_entry_...).
+_URL_PROPERTIES = (
+    "$current_url", "$initial_current_url", "$session_entry_url", "$pathname",
+    "$initial_pathname", "$session_entry_pathname", "$prev_pageview_pathname",
+)  # fmt: skip
+_REFERRER_PROPERTIES = ("$referrer", "$initial_referrer", "$session_entry_referrer")
 MAX_EVENTS = 1000
 OK = Answer.json({"status": 1})  # what PostHog answers
 
 
 class PostHog:
     name = "posthog"
+    claims_agent = True  # ``$raw_user_agent``, what PostHog's own bot filter reads
 
     def __init__(self, settings: PostHogSettings, redactor: Redactor, concurrency: int) -> None:
         self.settings = settings
         self.redactor = redactor
         self.concurrency = concurrency
         self._limit = settings.body_limit
+        self.texts = redactor.rules.free_text.get(self.name, TextFields())
 
     def route(self, method: str, path: str) -> bool:
         return method == "POST" and path in PATHS
@@ -143,6 +154,7 @@ class PostHog:
         if self.settings.site_ids and token not in self.settings.site_ids:
             raise BadHit(403, "this project key is not collected here", "unknown_site")
         name = event["event"]
+        visitor = claimed_visitor(visitor, properties.get("$raw_user_agent"), self.redactor)
         if not visitor.analytics and name in PERSON_EVENTS:
             count(redactions, "person_events")
             return None
@@ -155,7 +167,8 @@ class PostHog:
         event["uuid"] = hit_id
         self._redact(event, properties, token, visitor, redactions)
         event["properties"] = properties
-        return Hit(hit_id, {"e": event, "k": token})
+        self.redactor.scrub_text(self.texts, event, visitor.marketing, redactions)
+        return Hit(hit_id, {"e": event, "k": token}, visitor)
 
     def _redact(
         self,
@@ -183,8 +196,10 @@ class PostHog:
                 count(redactions, "referrer", scrubbed != value)
                 properties[key] = scrubbed
         properties.pop("$ip", None)
-        if visitor.ip:
-            properties["$ip"] = visitor.ip
+        if visitor.forwarded_ip:
+            properties["$ip"] = visitor.forwarded_ip
+        elif visitor.anonymous:
+            properties["$geoip_disable"] = True  # nor the location of the gateway's address
         if "$raw_user_agent" in properties and self.redactor.reduces_user_agent:
             properties["$raw_user_agent"] = visitor.user_agent
         if not visitor.analytics:
@@ -209,7 +224,9 @@ class PostHog:
 
     def _drop_click_ids(self, properties: dict[str, Any], redactions: dict[str, int]) -> None:
         for key in list(properties):
-            if self.redactor.rules.is_click_id(str(key).removeprefix("$initial_")):
+            # Click ids are copied too: $initial_gclid, $session_entry_gclid.
+            name = str(key).removeprefix("$initial_").removeprefix("$session_entry_")
+            if self.redactor.rules.is_click_id(name):
                 del properties[key]
                 count(redactions, "click_ids")
 

@@ -11,6 +11,11 @@ e-mail address in a URL, no click id without marketing consent" holds for all of
   address, are removed; the rest of the URL keeps its exact encoding. A URL that does not
   parse is dropped rather than forwarded as it is.
 - An external referrer is reduced to its origin, as ``Referrer-Policy: strict-origin`` would.
+- Free text (titles, event labels, search terms, messages, custom properties: the places
+  ``[free_text]`` of the rules names per provider) follows one rule, ``Redactor.text``: a
+  text that holds an e-mail address is not forwarded (the field goes, as a URL parameter
+  with one does), a URL is scrubbed as above, and a property whose name the site chose goes
+  when the name carries personal data or, without marketing consent, is a click id.
 """
 
 from __future__ import annotations
@@ -18,9 +23,11 @@ from __future__ import annotations
 import ipaddress
 import re
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from gateway.agents import MAX_AGENT_LENGTH, AgentClassifier
@@ -28,10 +35,15 @@ from gateway.memo import Memo
 from gateway.resources import rules_dir
 
 _WORD_SPLIT = re.compile(r"[_\-.\[\]\s]+|(?<=[a-z0-9])(?=[A-Z])")
-_EMAIL = re.compile(r"[^@\s/?#&=]+@[^@\s/?#&=]+\.[A-Za-z]{2,}")
+# Linear in the length of the text (free text may be a megabyte): the local part starts only
+# where a run of its characters starts and never gives characters back, and the domain is
+# labels that end at a dot, each tried once. A plain ``[^@...]+@`` is quadratic (a second
+# for 20,000 characters without an "@").
+_EMAIL = re.compile(r"(?<![^@\s/?#&=])[^@\s/?#&=]++@(?:[^@\s/?#&=.]++\.)+[A-Za-z]{2,}")
 MAX_URL_LENGTH = 8192
 MEMO_SIZE = 8192
 MEMO_BYTES = 4 * 1024 * 1024  # of URLs (or User-Agents) remembered, each memo
+MAX_MEMO_NAME = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +55,7 @@ class RedactionRules:
     click_ids: frozenset[str]
     browser_agents: dict[str, str]
     system_agents: dict[str, str]
+    free_text: dict[str, TextFields]
 
     @classmethod
     def load(cls, path: Path | None = None) -> RedactionRules:
@@ -57,6 +70,10 @@ class RedactionRules:
                 click_ids=frozenset(n.lower() for n in data["click_ids"]["names"]),
                 browser_agents=dict(agents["browsers"]),
                 system_agents=dict(agents["systems"]),
+                free_text={
+                    provider: TextFields.parse(names)
+                    for provider, names in data["free_text"].items()
+                },
             )
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, TypeError) as e:
             raise ValueError(f"{path}: cannot read the redaction rules ({e!r})") from None
@@ -74,6 +91,62 @@ class RedactionRules:
 
 def looks_like_email(value: str) -> bool:
     return _EMAIL.search(value) is not None
+
+
+class TextFields:
+    """Where one provider's hits hold free text: a node of the ``[free_text]`` names of
+    rules/analytics.toml, by key (exact names first, then ``name*`` prefixes, then ``*``)."""
+
+    __slots__ = ("any", "children", "named", "own", "prefixes", "text")
+
+    def __init__(self, named: bool = False) -> None:
+        self.text = False  # free text here
+        self.own = False  # a "!" name: the provider's own field, no free text
+        self.named = named  # reached by a wildcard: the key is a name the site chose
+        self.children: dict[str, TextFields] = {}
+        self.prefixes: list[tuple[str, TextFields]] = []
+        self.any: TextFields | None = None
+
+    @classmethod
+    def parse(cls, names: Iterable[str]) -> TextFields:
+        """The fields of dotted ``names`` (``payload.data.*``, ``dimension*``, ``!token``)."""
+        root = cls()
+        for name in names:
+            node = root
+            for segment in name.removeprefix("!").split("."):
+                node = node._child(segment)
+            node.own, node.text = name.startswith("!"), not name.startswith("!")
+        return root
+
+    def _child(self, segment: str) -> TextFields:
+        if segment == "*":
+            self.any = self.any or TextFields(named=True)
+            return self.any
+        if segment.endswith("*"):
+            prefix = segment[:-1]
+            found = next((node for p, node in self.prefixes if p == prefix), None)
+            if found is None:
+                found = TextFields(named=True)
+                self.prefixes.append((prefix, found))
+            return found
+        return self.children.setdefault(segment, TextFields())
+
+    def get(self, key: str) -> TextFields | None:
+        """The node of ``key`` below this one, or None."""
+        found = self.children.get(key)
+        if found is not None:
+            return found
+        for prefix, node in self.prefixes:
+            if key.startswith(prefix):
+                return node
+        return self.any
+
+    def field(self, name: str) -> TextFields | None:
+        """The node of a flat, dotted parameter name (``ep.coupon``) when it is free text."""
+        node: TextFields | None = self
+        for segment in name.split("."):
+            node = node.get(segment) if node is not None else None
+        return node if node is not None and node.text else None
 
 
 @lru_cache(maxsize=65_536)
@@ -120,15 +193,99 @@ class Redactor:
         self._reduced: Memo[str, str] = Memo(4096, MEMO_BYTES, MAX_AGENT_LENGTH)
         # Many visitors load the same pages: a scrubbed URL is remembered (bounded).
         self._urls: Memo[tuple[str, bool], str] = Memo(MEMO_SIZE, MEMO_BYTES, MAX_URL_LENGTH)
+        # By parameter or property name; names come from clients: longer ones are not kept.
+        self._personal: Memo[str, bool] = Memo(MEMO_SIZE, MEMO_BYTES, MAX_MEMO_NAME)
 
     def ip(self, address: str | None) -> str | None:
         return truncate_ip(address, self.ipv4_prefix, self.ipv6_prefix) if address else None
 
+    def keep_name(self, name: str, marketing: bool) -> bool:
+        """Whether a parameter or property of this name may be forwarded at all."""
+        personal = self._personal.table.get(name)
+        if personal is None:
+            personal = self._personal.put(name, self.rules.is_personal(name), len(name))
+        return not personal and (marketing or not self.rules.is_click_id(name))
+
     def keep_parameter(self, name: str, value: str, marketing: bool) -> bool:
         """Whether a URL or hit parameter may be forwarded."""
-        if self.rules.is_personal(name) or looks_like_email(value):
-            return False
-        return marketing or not self.rules.is_click_id(name)
+        return self.keep_name(name, marketing) and not looks_like_email(value)
+
+    def text(self, name: str | None, value: object, marketing: bool) -> object | None:
+        """The one rule for free text: ``value`` fit to forward, or None when it may not be.
+
+        ``name`` is the name the site chose for a custom property (None for a provider's own
+        field, such as a page title): it goes when ``keep_name`` says so. A string that holds
+        an e-mail address goes; a URL is scrubbed like a page URL. Other values pass."""
+        if name is not None and not self.keep_name(name, marketing):
+            return None
+        if not isinstance(value, str):
+            return value
+        if value.startswith(("http://", "https://")):
+            return self.url(value, marketing)
+        return None if looks_like_email(value) else value
+
+    def scrub_text(
+        self, fields: TextFields, document: Any, marketing: bool, redactions: dict[str, int]
+    ) -> None:
+        """``text`` applied, in place, wherever ``fields`` names free text in ``document``
+        (parsed JSON); ``redactions`` counts what was removed or changed (``text``, or
+        ``props`` for properties the site named)."""
+        if isinstance(document, dict):
+            for key in list(document):
+                node = fields.get(key)  # JSON keys are strings
+                if node is not None and not node.own:
+                    value = self._scrub_at(node, key, document[key], marketing, redactions)
+                    if value is None:
+                        del document[key]
+                    else:
+                        document[key] = value
+        elif isinstance(document, list) and fields.any is not None:
+            node = fields.any
+            scrubbed = [
+                self._scrub_at(node, None, item, marketing, redactions) for item in document
+            ]
+            document[:] = [item for item in scrubbed if item is not None]
+
+    def scrub_text_pairs(
+        self,
+        fields: TextFields,
+        pairs: list[tuple[str, str]],
+        marketing: bool,
+        redactions: dict[str, int],
+    ) -> list[tuple[str, str]]:
+        """``scrub_text`` for the parameters of a query string (``ep.coupon``: key ``coupon``
+        of ``ep``)."""
+        kept = []
+        for key, value in pairs:
+            node = fields.field(key)
+            if node is not None:
+                name = key.rpartition(".")[2]
+                value = self._scrub_at(node, name, value, marketing, redactions)
+                if value is None:
+                    continue
+            kept.append((key, value))
+        return kept
+
+    def _scrub_at(
+        self,
+        node: TextFields,
+        key: str | None,
+        value: Any,
+        marketing: bool,
+        redactions: dict[str, int],
+    ) -> Any:
+        if node.own:
+            return value  # a list element or query parameter; dict keys are skipped earlier
+        if node.text:
+            name = key if node.named else None
+            scrubbed = self.text(name, value, marketing)
+            if scrubbed is not value and scrubbed != value:
+                kind = "text" if name is None else "props"
+                redactions[kind] = redactions.get(kind, 0) + 1
+            value = scrubbed
+        if isinstance(value, (dict, list)) and (node.children or node.prefixes or node.any):
+            self.scrub_text(node, value, marketing, redactions)
+        return value
 
     def scrub_query(self, query: str, marketing: bool) -> str:
         """``query`` without personal and (without marketing consent) click-id parameters;
@@ -137,9 +294,13 @@ class Redactor:
             return query
         kept = []
         for part in query.split("&"):
-            raw_name, _, raw_value = part.partition("=")
-            name, value = unquote_plus(raw_name), unquote_plus(raw_value)
-            if part and self.keep_parameter(name, value, marketing):
+            name = unquote_plus(part.partition("=")[0])
+            # An address in the name counts too: "?ann@mail.example" is a parameter.
+            if (
+                part
+                and self.keep_name(name, marketing)
+                and not looks_like_email(unquote_plus(part))
+            ):
                 kept.append(part)
         return "&".join(kept)
 
@@ -166,6 +327,8 @@ class Redactor:
         fragment = parts.fragment
         if "=" in fragment:
             fragment = self.scrub_query(fragment, marketing)
+        if looks_like_email(unquote_plus(fragment)):  # a route: "#/users/ann@mail.example"
+            fragment = ""
         if looks_like_email(unquote_plus(parts.path)):
             return urlunsplit((parts.scheme, netloc, "", "", ""))
         return urlunsplit(

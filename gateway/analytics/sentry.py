@@ -9,18 +9,21 @@ goes to the configured DSN's host only, never to one the envelope names.
 
 Redaction, in ``event`` and ``transaction`` items: ``user.ip_address`` is the truncated IP
 (also where the SDK asked Sentry to infer it: ``{{auto}}``, or ``sdk.settings.infer_ip`` of
-``auto`` in SDK 10 and later); ``request.cookies`` and
-``request.env`` go; of ``request.headers`` only ``User-Agent`` and a scrubbed ``Referer``
-stay; the request URL, its query string and the URLs of breadcrumbs are scrubbed. Without
-analytics consent ``user`` keeps only that IP, sessions lose their distinct id (``did``)
-and session replays are not forwarded. Other items pass unchanged.
+``auto`` in SDK 10 and later); ``request.cookies`` and ``request.env`` go; of
+``request.headers`` only ``User-Agent`` and ``Referer`` stay, the referrer scrubbed like
+every provider's (an external one reduced to its origin); the request URL, its query
+string, the URLs of breadcrumbs and of stack frames are scrubbed; messages, exception
+values, console breadcrumbs, tags and extra data are scrubbed as free text (``[free_text]``
+of rules/analytics.toml). Without analytics consent ``user`` keeps only that IP, sessions
+lose their distinct id (``did``) and session replays are not forwarded. Other items pass
+unchanged.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -42,7 +45,7 @@ from gateway.analytics.base import (
     parse_json,
     send_each,
 )
-from gateway.analytics.redact import Redactor
+from gateway.analytics.redact import Redactor, TextFields
 from gateway.analytics.settings import SentrySettings
 from gateway.store import OutboxRow
 
@@ -116,6 +119,7 @@ def _json_line(line: bytes, what: str) -> dict[str, Any]:
 
 class Sentry:
     name = "sentry"
+    claims_agent = False
 
     def __init__(self, settings: SentrySettings, redactor: Redactor, concurrency: int) -> None:
         self.settings = settings
@@ -123,6 +127,7 @@ class Sentry:
         self.concurrency = concurrency
         self._dsn = dsn_key(settings.dsn)
         self._url = settings.upstream + "/"
+        self.texts = redactor.rules.free_text.get(self.name, TextFields())
 
     def route(self, method: str, path: str) -> bool:
         return method == "POST" and path in ("/", "")
@@ -180,16 +185,20 @@ class Sentry:
         sdk = event.get("sdk")
         settings = sdk.get("settings") if isinstance(sdk, dict) else None
         if isinstance(settings, dict) and settings.get("infer_ip") == "auto":
-            # Sentry would take the address the envelope came from: the gateway's. The
-            # visitor's, truncated, is what the SDK meant.
-            if not isinstance(user, dict):
-                user = event["user"] = {}
-            user.setdefault("ip_address", "{{auto}}")
+            if visitor.anonymous:
+                settings["infer_ip"] = "never"
+            else:
+                # Sentry would take the address the envelope came from: the gateway's. The
+                # visitor's, truncated, is what the SDK meant.
+                if not isinstance(user, dict):
+                    user = event["user"] = {}
+                user.setdefault("ip_address", "{{auto}}")
         if isinstance(user, dict):
             if "ip_address" in user:
-                claimed = user.get("ip_address")
+                claimed = user.pop("ip_address")
                 ip = self.redactor.ip(claimed) if isinstance(claimed, str) else None
-                user["ip_address"] = ip or visitor.ip
+                if not visitor.anonymous:
+                    user["ip_address"] = ip or visitor.ip
                 count(redactions, "ip")
             if not visitor.analytics:
                 removed = [key for key in user if key not in _USER_KEPT]
@@ -197,11 +206,11 @@ class Sentry:
                     del user[key]
                 count(redactions, "user_id", len(removed))
         request = event.get("request")
-        page = None
         if isinstance(request, dict):
             for key in ("cookies", "env"):
                 if request.pop(key, None) is not None:
                     count(redactions, key)
+            page = request.get("url") if isinstance(request.get("url"), str) else None
             headers = request.get("headers")
             if isinstance(headers, dict):
                 kept = {k: v for k, v in headers.items() if str(k).lower() in _KEPT_HEADERS}
@@ -212,11 +221,11 @@ class Sentry:
                     elif name.lower() == "user-agent":
                         kept[name] = visitor.user_agent
                     else:
-                        kept[name] = self.redactor.url(value, marketing)
+                        kept[name] = self.redactor.referrer(value, page, marketing) or ""
+                        count(redactions, "referrer", kept[name] != value)
                 request["headers"] = kept
-            if isinstance(request.get("url"), str):
-                page = request["url"]
-                request["url"] = self.redactor.url(request["url"], marketing)
+            if page is not None:
+                request["url"] = self.redactor.url(page, marketing)
                 count(redactions, "url", request["url"] != page)
             query = request.get("query_string")
             if isinstance(query, str):
@@ -232,6 +241,11 @@ class Sentry:
                     for key in ("url", "from", "to"):
                         if isinstance(data.get(key), str):
                             data[key] = self.redactor.url(data[key], marketing)
+        for frame in _frames(event):
+            for key in ("filename", "abs_path"):  # a browser's: the URL of the script or page
+                if isinstance(frame.get(key), str):
+                    frame[key] = self.redactor.url(frame[key], marketing)
+        self.redactor.scrub_text(self.texts, event, marketing, redactions)
 
     async def forward(self, upstream: Upstream, rows: Sequence[OutboxRow]) -> list[Result]:
         def build(hit: Stored) -> Request:
@@ -246,6 +260,16 @@ class Sentry:
 
         stored = [decode_payload(row) for row in rows]
         return await send_each(upstream, stored, build, self.concurrency)
+
+
+def _frames(event: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The stack frames of an event's exceptions."""
+    exception = event.get("exception")
+    values = exception.get("values") if isinstance(exception, dict) else None
+    for value in values if isinstance(values, list) else ():
+        stacktrace = value.get("stacktrace") if isinstance(value, dict) else None
+        frames = stacktrace.get("frames") if isinstance(stacktrace, dict) else None
+        yield from (frame for frame in frames or () if isinstance(frame, dict))
 
 
 def _is_event_id(value: object) -> bool:

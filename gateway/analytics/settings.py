@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Mode = Literal["drop", "cookieless"]
+Anonymize = Literal["by_consent", "always"]
 
 KB = 1024
 MB = 1024 * KB
@@ -38,6 +39,13 @@ class ProviderSettings(BaseModel):
         "cookieless",
         description="Without analytics consent: `cookieless` forwards without ids, `drop` "
         "answers the client but forwards nothing.",
+    )
+    anonymize: Anonymize = Field(
+        "by_consent",
+        description="`always`: every visitor's hits are forwarded as those of a visitor without "
+        "analytics and marketing consent and with no IP address at all, whatever the visitor "
+        "chose (a policy that promises this provider anonymised data); `by_consent`: only "
+        "those of visitors who did not consent (as `mode` says).",
     )
     body_limit: int = Field(64 * KB, ge=KB, le=64 * MB, description="Largest body accepted.")
     site_ids: list[str] = Field(

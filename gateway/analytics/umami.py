@@ -25,6 +25,7 @@ from gateway.analytics.base import (
     Result,
     Stored,
     Upstream,
+    claimed_visitor,
     count,
     decode_payload,
     forwarded_headers,
@@ -33,8 +34,7 @@ from gateway.analytics.base import (
     parse_json,
     send_each,
 )
-from gateway.analytics.props import scrub_properties
-from gateway.analytics.redact import Redactor
+from gateway.analytics.redact import Redactor, TextFields
 from gateway.analytics.settings import UmamiSettings
 from gateway.store import OutboxRow
 
@@ -46,12 +46,14 @@ _PAYLOAD_KEYS = {
 
 class Umami:
     name = "umami"
+    claims_agent = True  # ``payload.userAgent``, as @umami/node can send it
 
     def __init__(self, settings: UmamiSettings, redactor: Redactor, concurrency: int) -> None:
         self.settings = settings
         self.redactor = redactor
         self.concurrency = concurrency
         self._url = settings.upstream + "/api/send"
+        self.texts = redactor.rules.free_text.get(self.name, TextFields())
 
     def route(self, method: str, path: str) -> bool:
         return method == "POST" and path in ("/api/send", "/api/send/")
@@ -69,7 +71,7 @@ class Umami:
             raise BadHit(400, "payload.website must be the website id", "malformed")
         if self.settings.site_ids and website not in self.settings.site_ids:
             raise BadHit(403, f"website {website!r} is not collected here", "unknown_site")
-        visitor = request.visitor
+        visitor = claimed_visitor(request.visitor, data["payload"].get("userAgent"), self.redactor)
         redactions: dict[str, int] = {}
         response = Answer.json({})
         if not visitor.analytics:
@@ -89,12 +91,9 @@ class Umami:
         if isinstance(referrer, str) and referrer:
             payload["referrer"] = self.redactor.referrer(referrer, page, visitor.marketing)
             count(redactions, "referrer", payload["referrer"] != referrer)
-        if isinstance(payload.get("data"), dict):
-            payload["data"], removed = scrub_properties(
-                self.redactor, payload["data"], visitor.marketing
-            )
-            count(redactions, "props", removed)
-        hit = Hit(new_hit_id(), {"type": kind, "payload": payload})
+        event = {"type": kind, "payload": payload}
+        self.redactor.scrub_text(self.texts, event, visitor.marketing, redactions)
+        hit = Hit(new_hit_id(), event, visitor)
         return Ingested([hit], response, redactions)
 
     async def forward(self, upstream: Upstream, rows: Sequence[OutboxRow]) -> list[Result]:

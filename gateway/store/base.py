@@ -37,6 +37,9 @@ class UnknownCookie:
     count: int
     first_seen: datetime
     last_seen: datetime
+    # How much of ``count`` may be other names': a name that arrives when the table is full
+    # takes the place of the least counted one and inherits its count (space-saving).
+    error: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,13 +80,36 @@ class Store(Protocol):
 
     def consent_history(self, consent_id: str) -> list[ConsentRecord]: ...
 
-    def count_unknown_cookies(self, counts: Mapping[str, int], seen_at: datetime) -> None: ...
+    def count_unknown_cookies(
+        self, counts: Mapping[str, int], seen_at: datetime, errors: Mapping[str, int] | None = None
+    ) -> None:
+        """Add ``counts`` (with their possible overcounts, ``errors``) to the table; when it
+        is full, a new name takes the place of the least counted one (space-saving), so
+        names sent once never crowd out a name many visitors send."""
+        ...
 
     def unknown_cookies(self, limit: int | None = None) -> list[UnknownCookie]: ...
 
     def note_cookie_rules(self, keys: Collection[str], seen_at: datetime) -> None: ...
 
     def cookie_rules_seen(self) -> set[str]: ...
+
+    def vouch_cookie_rules(
+        self,
+        sent: Mapping[bytes, Collection[str]],
+        seen_at: datetime,
+        *,
+        visitors: int,
+        rules_per_visitor: int,
+    ) -> set[str]:
+        """Note that the browsers of each visitor (a keyed hash) sent cookies of these rules;
+        a visitor vouches for at most ``rules_per_visitor`` rules, and a rule ``visitors``
+        of them vouched for is noted as seen. The rules noted now."""
+        ...
+
+    def reset_cookie_rules(self) -> int:
+        """Forget every rule seen and every visitor's vouching; how many rules were seen."""
+        ...
 
     def outbox_add(self, hits: Sequence[OutboxHit]) -> None:
         """Store every hit in one transaction; a hit id already stored is kept as it is."""
@@ -128,3 +154,18 @@ class Store(Protocol):
 def clean_name(name: str) -> str:
     """Unknown cookie names are visitor input: bounded length, stored as given otherwise."""
     return name[:MAX_NAME_LENGTH]
+
+
+def unknown_rows(
+    counts: Mapping[str, int], errors: Mapping[str, int] | None
+) -> list[tuple[str, int, int]]:
+    """``(name, count, error)`` per clean name, the most counted first: the order a batch
+    meets a full table in, so its names sent once make way for each other, not for it."""
+    errors = errors or {}
+    merged: dict[str, tuple[int, int]] = {}
+    for raw_name, count in counts.items():
+        name = clean_name(raw_name)
+        total, error = merged.get(name, (0, 0))
+        merged[name] = (total + count, error + errors.get(raw_name, 0))
+    rows = [(name, count, error) for name, (count, error) in merged.items()]
+    return sorted(rows, key=lambda row: -row[1])

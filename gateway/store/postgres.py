@@ -19,6 +19,7 @@ from gateway.store.base import (
     TrimResult,
     UnknownCookie,
     clean_name,
+    unknown_rows,
 )
 
 try:
@@ -27,6 +28,16 @@ except ImportError:  # pragma: no cover - depends on the installation
     psycopg = None  # type: ignore[assignment]
 
 T = TypeVar("T")
+
+
+def require_psycopg() -> None:
+    """Raises ``ValueError`` when the ``postgres`` extra is not installed."""
+    if psycopg is None:
+        raise ValueError(
+            "database_url is PostgreSQL but psycopg is not installed: "
+            "pip install 'consent-gateway[postgres]'"
+        )
+
 
 MIGRATIONS = [
     """
@@ -78,6 +89,22 @@ MIGRATIONS = [
     """,
     # The age limit finds expired hits without reading the whole outbox.
     "CREATE INDEX IF NOT EXISTS {p}analytics_outbox_age ON {p}analytics_outbox (created_at)",
+    # Unknown names are counted by space-saving (see sqlite.py).
+    """
+    ALTER TABLE {p}unknown_cookies ADD COLUMN IF NOT EXISTS error BIGINT NOT NULL DEFAULT 0;
+    CREATE INDEX IF NOT EXISTS {p}unknown_cookies_by_count
+        ON {p}unknown_cookies (count, last_seen);
+    """,
+    # Visitors vouching for built-in rules not seen yet (see sqlite.py).
+    """
+    CREATE TABLE IF NOT EXISTS {p}cookie_rule_vouchers (
+        rule TEXT NOT NULL,
+        visitor BYTEA NOT NULL,
+        PRIMARY KEY (rule, visitor)
+    );
+    CREATE INDEX IF NOT EXISTS {p}cookie_rule_vouchers_by_visitor
+        ON {p}cookie_rule_vouchers (visitor);
+    """,
 ]
 
 
@@ -85,11 +112,7 @@ class PostgresStore:
     def __init__(
         self, url: str, *, table_prefix: str = "cg_", max_unknown_names: int = MAX_UNKNOWN_NAMES
     ) -> None:
-        if psycopg is None:
-            raise RuntimeError(
-                "database_url is PostgreSQL but psycopg is not installed: "
-                "pip install 'consent-gateway[postgres]'"
-            )
+        require_psycopg()
         if not table_prefix.replace("_", "").isalnum():
             raise ValueError("table_prefix may hold only letters, digits and '_'")
         self._url = url
@@ -157,31 +180,45 @@ class PostgresStore:
         )
         return [ConsentRecord(r[0], r[1], r[2], json.loads(r[3]), *r[4:]) for r in rows]
 
-    def count_unknown_cookies(self, counts: Mapping[str, int], seen_at: datetime) -> None:
-        def upsert(db: Any) -> None:
-            db.execute(f"LOCK TABLE {self._p}unknown_cookies IN SHARE ROW EXCLUSIVE MODE")
-            stored = db.execute(f"SELECT count(*) FROM {self._p}unknown_cookies").fetchone()[0]
-            for raw_name, count in counts.items():
-                name = _text(clean_name(raw_name))
-                updated = db.execute(
-                    f"UPDATE {self._p}unknown_cookies SET count = count + %s, last_seen = %s"
-                    " WHERE name = %s",
-                    (count, seen_at, name),
-                ).rowcount
-                if not updated and stored < self._max_unknown:
-                    db.execute(
-                        f"INSERT INTO {self._p}unknown_cookies VALUES (%s, %s, %s, %s)",
-                        (name, count, seen_at, seen_at),
-                    )
-                    stored += 1
+    def count_unknown_cookies(
+        self, counts: Mapping[str, int], seen_at: datetime, errors: Mapping[str, int] | None = None
+    ) -> None:
+        table = f"{self._p}unknown_cookies"
+        rows = unknown_rows(counts, errors)
 
-        self._run(upsert)
+        def add(db: Any) -> None:
+            # One writer at a time, so replicas agree on which name is the least counted.
+            db.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
+            stored = db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for raw_name, count, error in rows:
+                name = _text(raw_name)
+                if db.execute(
+                    f"UPDATE {table} SET count = count + %s, error = error + %s, last_seen = %s"
+                    " WHERE name = %s",
+                    (count, error, seen_at, name),
+                ).rowcount:
+                    continue
+                if stored < self._max_unknown:
+                    stored += 1
+                else:
+                    smallest = db.execute(
+                        f"DELETE FROM {table} WHERE name = (SELECT name FROM {table}"
+                        " ORDER BY count, last_seen LIMIT 1) RETURNING count"
+                    ).fetchone()[0]
+                    count, error = count + smallest, error + smallest
+                db.execute(
+                    f"INSERT INTO {table} (name, count, error, first_seen, last_seen)"
+                    " VALUES (%s, %s, %s, %s, %s)",
+                    (name, count, error, seen_at, seen_at),
+                )
+
+        self._run(add)
 
     def unknown_cookies(self, limit: int | None = None) -> list[UnknownCookie]:
         rows = self._run(
             lambda db: db.execute(
-                f"SELECT name, count, first_seen, last_seen FROM {self._p}unknown_cookies"
-                " ORDER BY count DESC, name LIMIT %s",
+                f"SELECT name, count, first_seen, last_seen, error FROM {self._p}unknown_cookies"
+                " ORDER BY count - error DESC, count DESC, name LIMIT %s",
                 (limit,),
             ).fetchall()
         )
@@ -203,6 +240,55 @@ class PostgresStore:
             lambda db: db.execute(f"SELECT rule FROM {self._p}seen_cookie_rules").fetchall()
         )
         return {row[0] for row in rows}
+
+    def vouch_cookie_rules(
+        self,
+        sent: Mapping[bytes, Collection[str]],
+        seen_at: datetime,
+        *,
+        visitors: int,
+        rules_per_visitor: int,
+    ) -> set[str]:
+        vouchers, seen = f"{self._p}cookie_rule_vouchers", f"{self._p}seen_cookie_rules"
+
+        def vouch(db: Any) -> set[str]:
+            # One writer at a time, so replicas agree on each visitor's count.
+            db.execute(f"LOCK TABLE {vouchers} IN SHARE ROW EXCLUSIVE MODE")
+            noted: set[str] = set()
+            for visitor, keys in sent.items():
+                vouched = db.execute(
+                    f"SELECT count(*) FROM {vouchers} WHERE visitor = %s", (visitor,)
+                ).fetchone()[0]
+                for key in map(clean_name, keys):
+                    if vouched >= rules_per_visitor:
+                        break
+                    if db.execute(f"SELECT 1 FROM {seen} WHERE rule = %s", (key,)).fetchone():
+                        continue
+                    if not db.execute(
+                        f"INSERT INTO {vouchers} VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                        (key, visitor),
+                    ).rowcount:
+                        continue
+                    vouched += 1
+                    count = db.execute(
+                        f"SELECT count(*) FROM {vouchers} WHERE rule = %s", (key,)
+                    ).fetchone()[0]
+                    if count >= visitors:
+                        db.execute(
+                            f"INSERT INTO {seen} VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                            (key, seen_at),
+                        )
+                        noted.add(key)
+            return noted
+
+        return self._run(vouch)
+
+    def reset_cookie_rules(self) -> int:
+        def reset(db: Any) -> int:
+            db.execute(f"DELETE FROM {self._p}cookie_rule_vouchers")
+            return int(db.execute(f"DELETE FROM {self._p}seen_cookie_rules").rowcount)
+
+        return self._run(reset)
 
     def outbox_add(self, hits: Sequence[OutboxHit]) -> None:
         rows = [(h.hit_id, h.provider, h.payload, h.created_at) for h in hits]

@@ -26,6 +26,7 @@ from gateway.store.base import (
     TrimResult,
     UnknownCookie,
     clean_name,
+    unknown_rows,
 )
 
 T = TypeVar("T")
@@ -82,6 +83,22 @@ MIGRATIONS = [
     """,
     # The age limit finds expired hits without reading the whole outbox.
     "CREATE INDEX analytics_outbox_age ON analytics_outbox (created_at)",
+    # Unknown names are counted by space-saving: the least counted (the longest unseen of
+    # them) makes way for a new name, which records the count it inherits as its error.
+    """
+    ALTER TABLE unknown_cookies ADD COLUMN error INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX unknown_cookies_by_count ON unknown_cookies (count, last_seen);
+    """,
+    # Which visitors sent back cookies of a built-in rule not seen yet: a keyed hash of their
+    # network under the day's salt (gateway/declaration.py). At most `visitors` rows a rule.
+    """
+    CREATE TABLE cookie_rule_vouchers (
+        rule TEXT NOT NULL,
+        visitor BLOB NOT NULL,
+        PRIMARY KEY (rule, visitor)
+    );
+    CREATE INDEX cookie_rule_vouchers_by_visitor ON cookie_rule_vouchers (visitor);
+    """,
 ]
 
 
@@ -142,39 +159,48 @@ class SQLiteStore:
             for row in rows
         ]
 
-    def count_unknown_cookies(self, counts: Mapping[str, int], seen_at: datetime) -> None:
+    def count_unknown_cookies(
+        self, counts: Mapping[str, int], seen_at: datetime, errors: Mapping[str, int] | None = None
+    ) -> None:
         seen = seen_at.astimezone(UTC).isoformat()
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                stored = self._db.execute("SELECT count(*) FROM unknown_cookies").fetchone()[0]
-                for raw_name, count in counts.items():
-                    name = clean_name(raw_name)
-                    updated = self._db.execute(
-                        "UPDATE unknown_cookies SET count = count + ?, last_seen = ?"
-                        " WHERE name = ?",
-                        (count, seen, name),
-                    ).rowcount
-                    if not updated and stored < self._max_unknown:
-                        self._db.execute(
-                            "INSERT INTO unknown_cookies VALUES (?, ?, ?, ?)",
-                            (name, count, seen, seen),
-                        )
-                        stored += 1
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        rows = unknown_rows(counts, errors)
+
+        def add(db: sqlite3.Connection) -> None:
+            stored = db.execute("SELECT count(*) FROM unknown_cookies").fetchone()[0]
+            for name, count, error in rows:
+                if db.execute(
+                    "UPDATE unknown_cookies SET count = count + ?, error = error + ?,"
+                    " last_seen = ? WHERE name = ?",
+                    (count, error, seen, name),
+                ).rowcount:
+                    continue
+                if stored < self._max_unknown:
+                    stored += 1
+                else:  # (DELETE ... RETURNING needs SQLite 3.35)
+                    evicted, smallest = db.execute(
+                        "SELECT name, count FROM unknown_cookies ORDER BY count, last_seen LIMIT 1"
+                    ).fetchone()
+                    db.execute("DELETE FROM unknown_cookies WHERE name = ?", (evicted,))
+                    count, error = count + smallest, error + smallest
+                db.execute(
+                    "INSERT INTO unknown_cookies (name, count, error, first_seen, last_seen)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (name, count, error, seen, seen),
+                )
+
+        self._transaction(add)
 
     def unknown_cookies(self, limit: int | None = None) -> list[UnknownCookie]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT name, count, first_seen, last_seen FROM unknown_cookies"
-                " ORDER BY count DESC, name LIMIT ?",
+                "SELECT name, count, first_seen, last_seen, error FROM unknown_cookies"
+                " ORDER BY count - error DESC, count DESC, name LIMIT ?",
                 (-1 if limit is None else limit,),
             ).fetchall()
         return [
-            UnknownCookie(r[0], r[1], datetime.fromisoformat(r[2]), datetime.fromisoformat(r[3]))
+            UnknownCookie(
+                r[0], r[1], datetime.fromisoformat(r[2]), datetime.fromisoformat(r[3]), r[4]
+            )
             for r in rows
         ]
 
@@ -190,6 +216,53 @@ class SQLiteStore:
         with self._lock:
             rows = self._db.execute("SELECT rule FROM seen_cookie_rules").fetchall()
         return {row[0] for row in rows}
+
+    def vouch_cookie_rules(
+        self,
+        sent: Mapping[bytes, Collection[str]],
+        seen_at: datetime,
+        *,
+        visitors: int,
+        rules_per_visitor: int,
+    ) -> set[str]:
+        seen = seen_at.astimezone(UTC).isoformat()
+
+        def vouch(db: sqlite3.Connection) -> set[str]:
+            noted: set[str] = set()
+            for visitor, keys in sent.items():
+                vouched = db.execute(
+                    "SELECT count(*) FROM cookie_rule_vouchers WHERE visitor = ?", (visitor,)
+                ).fetchone()[0]
+                for key in map(clean_name, keys):
+                    if vouched >= rules_per_visitor:
+                        break
+                    if db.execute(
+                        "SELECT 1 FROM seen_cookie_rules WHERE rule = ?", (key,)
+                    ).fetchone():
+                        continue
+                    if not db.execute(
+                        "INSERT OR IGNORE INTO cookie_rule_vouchers VALUES (?, ?)", (key, visitor)
+                    ).rowcount:
+                        continue
+                    vouched += 1
+                    count = db.execute(
+                        "SELECT count(*) FROM cookie_rule_vouchers WHERE rule = ?", (key,)
+                    ).fetchone()[0]
+                    if count >= visitors:
+                        db.execute(
+                            "INSERT OR IGNORE INTO seen_cookie_rules VALUES (?, ?)", (key, seen)
+                        )
+                        noted.add(key)
+            return noted
+
+        return self._transaction(vouch)
+
+    def reset_cookie_rules(self) -> int:
+        def reset(db: sqlite3.Connection) -> int:
+            db.execute("DELETE FROM cookie_rule_vouchers")
+            return int(db.execute("DELETE FROM seen_cookie_rules").rowcount)
+
+        return self._transaction(reset)
 
     def _transaction(self, work: Callable[[sqlite3.Connection], T], durable: bool = False) -> T:
         """``work`` in one write transaction; ``durable`` syncs the WAL before returning."""

@@ -15,7 +15,7 @@
   var CATS = ["essential", "preferences", "analytics", "marketing"];
   var OPTIONAL = CATS.slice(1);
   var GATED = 'script[type="text/plain"][data-consent],iframe[data-consent][data-src],' +
-    "img[data-consent]";
+    "img[data-consent],object[data-consent],embed[data-consent]";
   var me = d.currentScript || d.querySelector("script[data-api]");
   var state = { decided: false, categories: {} }; // fail safe: only essential
   var listeners = [];
@@ -137,7 +137,8 @@
   }
 
   // Gated content: <script type="text/plain" data-consent="analytics" [src]>,
-  // <iframe data-consent=... data-src=...>, <img data-consent=... data-src data-srcset>.
+  // <iframe data-consent=... data-src=...>, <img data-consent=... data-src data-srcset>,
+  // <embed data-consent=... data-src=...>, <object data-consent=... data-data=...>.
   function needs(el) {
     return (el.getAttribute("data-consent") || "").trim().split(/\s+/);
   }
@@ -169,6 +170,7 @@
     } else {
       move(el, "srcset");
       move(el, "src");
+      move(el, "data");
     }
   }
   function move(el, name) {

@@ -137,6 +137,25 @@ def test_forwarded_for_is_believed_only_from_trusted_proxies(
     assert trusted.params["_uip"] == "203.0.113.0"  # the first untrusted hop from the right
 
 
+def test_forwarded_for_hops_with_ports_are_two_visitors(
+    make_collecting_gateway: Gateway, stand_in: StandIn
+) -> None:
+    # Azure Application Gateway writes "address:port"; IPv6 proxies "[address]:port".
+    hops = ["198.51.100.77:4711", "[2001:db8:1:2::1]:4711"]
+    with serving(make_collecting_gateway(trusted_proxies=["127.0.0.1"])) as url:
+        for hop in hops:
+            httpx.get(
+                url + "/_consent/collect/ga4/g/collect?v=2&tid=G-X&cid=1.2&en=page_view",
+                headers={"x-forwarded-for": hop, "user-agent": BROWSER_UA},
+            )
+        received = stand_in.wait_count(2)
+    assert sorted(hit.params.get("_uip", "") for hit in received) == [
+        "198.51.100.0",
+        "2001:db8:1::",
+    ]
+    assert len({hit.params["cid"] for hit in received}) == 2  # not one cookieless id for both
+
+
 def test_measurement_protocol_uses_the_server_secret_and_denies_ad_signals(
     make_collecting_gateway: Gateway, stand_in: StandIn
 ) -> None:
@@ -194,3 +213,60 @@ def test_consent_signals_are_only_ever_downgraded() -> None:
     assert consent_signals(None, None, visitor(True, True)) == {"gcs": "G111", "gcd": None}
     assert consent_signals(None, None, visitor(False, False))["gcd"] == "11q1q1q1q5"
     assert consent_signals("G111", "13r3t3n3v5", visitor(True, False))["gcd"] == "13q3t3q3q5"
+
+
+def test_free_text_with_an_email_address_is_not_forwarded(
+    make_collecting_gateway: Gateway, stand_in: StandIn
+) -> None:
+    query = [
+        ("v", "2"), ("tid", "G-TEST12345"), ("cid", "1.2"), ("en", "page_view"),
+        ("dl", "https://shop.example/account"), ("dt", "Orders of ann@mail.example"),
+        ("ep.note", "call ann@mail.example"), ("ep.phone", "+49 30 1234567"),
+        ("ep.name", "Ann Lee"), ("ep.coupon", "WINTER"), ("up.plan", "pro"),
+    ]  # fmt: skip
+    with serving(make_collecting_gateway()) as url, httpx.Client(base_url=url) as client:
+        client.headers["user-agent"] = BROWSER_UA
+        consent(client, all=True)  # free text is scrubbed whatever the visitor chose
+        client.get("/_consent/collect/ga4/g/collect?" + urlencode(query))
+        (hit,) = stand_in.wait_count(1)
+    sent = hit.params
+    for gone in ("dt", "ep.note", "ep.phone", "ep.name"):
+        assert gone not in sent
+    assert sent["ep.coupon"] == "WINTER" and sent["up.plan"] == "pro"
+
+
+def test_measurement_protocol_scrubs_the_page_like_gtag_and_keeps_the_session_with_consent(
+    make_collecting_gateway: Gateway, stand_in: StandIn
+) -> None:
+    page = "https://shop.example/checkout?step=2&email=ann@mail.example"
+    body = {
+        "client_id": "1185021398.1733090000",
+        "user_properties": {"plan": {"value": "pro"}, "email": {"value": "x"}},
+        "events": [
+            {
+                "name": "page_view",
+                "params": {
+                    "session_id": "1733090000",
+                    "page_location": page,
+                    "page_title": "Welcome ann@mail.example",
+                    "search_term": "boots",
+                },
+            }
+        ],
+    }
+    with serving(make_collecting_gateway()) as url, httpx.Client(base_url=url) as client:
+        client.headers["user-agent"] = BROWSER_UA
+        consent(client, all=True)
+        client.post("/_consent/collect/ga4/mp/collect?measurement_id=G-TEST12345", json=body)
+        client.get(
+            "/_consent/collect/ga4/g/collect?"
+            + urlencode({"v": "2", "tid": "G-TEST12345", "cid": "1.2", "en": "a", "dl": page})
+        )
+        received = stand_in.wait_count(2)
+    mp = next(hit for hit in received if hit.path == "/mp/collect").json()
+    gtag = next(hit for hit in received if hit.path == "/g/collect").params
+    params = mp["events"][0]["params"]
+    assert params["page_location"] == gtag["dl"] == "https://shop.example/checkout?step=2"
+    assert "page_title" not in params and params["search_term"] == "boots"
+    assert params["session_id"] == "1733090000"  # GA's session number, with consent
+    assert mp["user_properties"] == {"plan": {"value": "pro"}}

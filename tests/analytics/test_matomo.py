@@ -93,3 +93,21 @@ def test_bulk_requests_become_one_hit_each(
     assert urls == ["https://shop.example/a", "https://shop.example/b"]
     assert {hit.params["token_auth"] for hit in received} == {"server-side-token"}
     assert len({hit.headers["idempotency-key"] for hit in received}) == 2
+
+
+def test_free_text_with_an_email_address_is_not_forwarded(
+    make_collecting_gateway: Gateway, stand_in: StandIn
+) -> None:
+    hit = [
+        ("idsite", "3"), ("rec", "1"), ("url", "https://shop.example/account"),
+        ("action_name", "Account of ann@mail.example"), ("e_c", "newsletter"),
+        ("e_a", "subscribe"), ("e_n", "ann@mail.example"), ("search", "ann@mail.example"),
+        ("dimension1", "ann@mail.example"), ("dimension2", "gold"),
+    ]  # fmt: skip
+    with serving(make_collecting_gateway()) as url, httpx.Client(base_url=url) as client:
+        client.get("/_consent/collect/matomo/matomo.php?" + urlencode(hit), headers=HEADERS)
+        (received,) = stand_in.wait_count(1)
+    sent = received.params
+    for gone in ("action_name", "e_n", "search", "dimension1"):
+        assert gone not in sent
+    assert (sent["e_c"], sent["e_a"], sent["dimension2"]) == ("newsletter", "subscribe", "gold")

@@ -135,3 +135,18 @@ def test_umami_with_consent_keeps_the_distinct_id(
         )
         (hit,) = stand_in.wait_count(1)
     assert hit.json()["payload"]["id"] == "customer-42"
+
+
+def test_umami_title_and_tag_with_an_email_address_are_not_forwarded(
+    make_collecting_gateway: Gateway, stand_in: StandIn
+) -> None:
+    payload = {**UMAMI_EVENT["payload"], "title": "Hello ann@mail.example", "tag": "beta"}
+    with serving(make_collecting_gateway()) as url, httpx.Client(base_url=url) as client:
+        client.post(
+            "/_consent/collect/umami/api/send",
+            json={"type": "event", "payload": payload},
+            headers={"user-agent": BROWSER_UA},
+        )
+        (hit,) = stand_in.wait_count(1)
+    sent = hit.json()["payload"]
+    assert "title" not in sent and sent["tag"] == "beta"

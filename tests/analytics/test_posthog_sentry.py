@@ -177,6 +177,23 @@ def test_sentry_envelopes_reach_the_dsn_host_scrubbed(
     assert hit.headers["idempotency-key"] == event["event_id"]
 
 
+def test_sentry_reduces_an_external_referer_to_its_origin(
+    make_collecting_gateway: Gateway, stand_in: StandIn
+) -> None:
+    event = sentry_event()
+    external = "https://mail.example/inbox/ann?folder=orders&q=ann%40mail.example"
+    event["request"]["headers"]["Referer"] = external
+    with serving(make_collecting_gateway()) as url, httpx.Client(base_url=url) as client:
+        client.post(
+            "/_consent/collect/sentry/",
+            content=envelope(sentry_dsn(stand_in), event),
+            headers={"user-agent": BROWSER_UA},
+        )
+        (hit,) = stand_in.wait_count(1)
+    sent = json.loads(hit.body.split(b"\n")[2])
+    assert sent["request"]["headers"]["Referer"] == "https://mail.example/"
+
+
 def test_sentry_refuses_envelopes_for_another_dsn(
     make_collecting_gateway: Gateway, stand_in: StandIn
 ) -> None:
@@ -194,3 +211,103 @@ def test_sentry_refuses_envelopes_for_another_dsn(
     assert missing.status_code == 400
     sent = json.loads(hit.body.split(b"\n")[2])
     assert sent["user"] == {"id": "42", "email": "ann@mail.example", "ip_address": "127.0.0.0"}
+
+
+def test_posthog_custom_properties_with_personal_data_are_not_forwarded(
+    make_collecting_gateway: Gateway, stand_in: StandIn
+) -> None:
+    custom = {
+        "email": "ann@mail.example",
+        "phone": "+49 30 1234567",
+        "name": "Ann Lee",
+        "note": "reach me at ann@mail.example",
+        "title": "Welcome, ann@mail.example",
+        "plan": "pro",
+        "$el_text": "ann@mail.example",
+        "$lib_version": "1.449.2",
+    }
+    event = posthog_event("signup")
+    event["properties"].update(custom)
+    with serving(make_collecting_gateway()) as url, httpx.Client(base_url=url) as client:
+        consent(client, all=True)  # free text is scrubbed whatever the visitor chose
+        client.post("/_consent/collect/posthog/e/", json=event, headers={"user-agent": BROWSER_UA})
+        (hit,) = stand_in.wait_count(1)
+    properties = hit.json()["batch"][0]["properties"]
+    for gone in ("email", "phone", "name", "note", "title", "$el_text"):
+        assert gone not in properties
+    assert properties["plan"] == "pro" and properties["$lib_version"] == "1.449.2"
+    assert properties["token"] == TOKEN and properties["distinct_id"] == "0193a8b2-person"
+
+
+def test_sentry_messages_and_extra_data_with_an_email_address_are_not_forwarded(
+    make_collecting_gateway: Gateway, stand_in: StandIn
+) -> None:
+    event = sentry_event()
+    event["exception"]["values"][0]["value"] = "no account for ann@mail.example"
+    event["message"] = "login failed for ann@mail.example"
+    event["extra"] = {"contact": "ann@mail.example", "cart": 3}
+    event["tags"] = {"email": "x", "release": "1.2"}
+    with serving(make_collecting_gateway()) as url, httpx.Client(base_url=url) as client:
+        client.post(
+            "/_consent/collect/sentry/",
+            content=envelope(sentry_dsn(stand_in), event),
+            headers={"user-agent": BROWSER_UA},
+        )
+        (hit,) = stand_in.wait_count(1)
+    sent = json.loads(hit.body.split(b"\n")[2])
+    assert sent["exception"]["values"][0] == {"type": "Error"}
+    assert "message" not in sent
+    assert sent["extra"] == {"cart": 3} and sent["tags"] == {"release": "1.2"}
+
+
+def test_sentry_anonymised_always_gets_no_person_and_no_address_even_with_consent(
+    make_collecting_gateway: Gateway, stand_in: StandIn
+) -> None:
+    # A policy that says "error monitoring (anonymized)", without a condition.
+    sentry = {"dsn": sentry_dsn(stand_in), "anonymize": "always"}
+    event = sentry_event()
+    event["user"] = {
+        "id": "42",
+        "username": "ann",
+        "email": "ann@mail.example",
+        "ip_address": "198.51.100.7",
+    }
+    event["sdk"] = {"name": "sentry.javascript.browser", "settings": {"infer_ip": "auto"}}
+    session = json.dumps({"sid": uuid.uuid4().hex, "did": "customer-42", "status": "ok"})
+    replay = ({"type": "replay_event"}, b"{}")
+    body = envelope(sentry_dsn(stand_in), event, ({"type": "session"}, session.encode()), replay)
+    gateway = make_collecting_gateway(analytics={"sentry": sentry})
+    with serving(gateway) as url, httpx.Client(base_url=url) as client:
+        client.headers["user-agent"] = BROWSER_UA
+        consent(client, all=True)
+        client.post("/_consent/collect/sentry/", content=body)
+        (hit,) = stand_in.wait_count(1)
+    items = [json.loads(line) for line in hit.body.split(b"\n")[1:] if line]
+    assert [item["type"] for item in items[::2]] == ["event", "session"]  # no replay
+    sent, sent_session = items[1], items[3]
+    assert sent.get("user", {}) == {}
+    assert sent["sdk"]["settings"]["infer_ip"] == "never"
+    assert "did" not in sent_session
+    assert "x-forwarded-for" not in hit.headers
+    forwarded = hit.body.decode()
+    assert "ip_address" not in forwarded and "198.51.100" not in forwarded
+
+
+def test_posthog_anonymised_always_is_cookieless_for_a_visitor_who_consented(
+    make_collecting_gateway: Gateway, stand_in: StandIn
+) -> None:
+    gateway = make_collecting_gateway(
+        analytics={"posthog": {"upstream": stand_in.url, "anonymize": "always"}}
+    )
+    with serving(gateway) as url, httpx.Client(base_url=url) as client:
+        consent(client, all=True)
+        client.post(
+            "/_consent/collect/posthog/e/", json=posthog_event(), headers={"user-agent": BROWSER_UA}
+        )
+        (hit,) = stand_in.wait_count(1)
+    properties = hit.json()["batch"][0]["properties"]
+    assert properties["distinct_id"].startswith("cg_")
+    assert properties["$process_person_profile"] is False
+    for gone in ("$device_id", "$session_id", "gclid", "$ip"):
+        assert gone not in properties
+    assert properties["$geoip_disable"] is True

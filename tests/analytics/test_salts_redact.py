@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from gateway.agents import AgentClassifier
 from gateway.analytics.outbox import OutboxStore
-from gateway.analytics.redact import RedactionRules, Redactor, truncate_ip
+from gateway.analytics.redact import RedactionRules, Redactor, TextFields, truncate_ip
 from gateway.analytics.salts import DailySalts, visitor_hash
 from gateway.proxies import TrustedProxies
 from gateway.store_handle import StoreHandle
@@ -88,6 +88,21 @@ def test_forwarded_for_is_read_from_the_right() -> None:
     assert proxies.client("10.0.0.5", ["garbage, 203.0.113.9"]) == "203.0.113.9"
 
 
+def test_forwarded_for_hops_with_ports_and_brackets_name_their_address() -> None:
+    # Azure Application Gateway writes "address:port"; IPv6 hops come in brackets.
+    proxies = TrustedProxies(["10.0.0.0/8", "2001:db8:ffff::/48"])
+    assert proxies.client("10.0.0.5", ["198.51.100.77:4711"]) == "198.51.100.77"
+    assert proxies.client("10.0.0.5", ["[2001:db8::1]:4711"]) == "2001:db8::1"
+    assert proxies.client("10.0.0.5", ["[2001:db8::1]"]) == "2001:db8::1"
+    assert proxies.client("10.0.0.5", ["2001:db8::1"]) == "2001:db8::1"
+    # A trusted hop with a port is still trusted: the visitor is the hop before it.
+    assert proxies.client("10.0.0.5", ["203.0.113.9:1, 10.1.1.1:8080"]) == "203.0.113.9"
+    assert proxies.client("10.0.0.5", ["203.0.113.9, [2001:db8:ffff::2]:443"]) == "203.0.113.9"
+    assert truncate_ip(proxies.client("10.0.0.5", ["[2001:db8:1:2::1]:4711"]) or "") == (
+        "2001:db8:1::"
+    )
+
+
 def test_urls_lose_personal_parameters_and_keep_their_encoding() -> None:
     url = (
         "https://u:p@shop.example/a%20b?q=red%20shoes&user_email=x&resetToken=1&api_key=2"
@@ -98,6 +113,48 @@ def test_urls_lose_personal_parameters_and_keep_their_encoding() -> None:
     )
     assert "gclid=C" in REDACTOR.url(url, marketing=True)
     assert REDACTOR.url("http://[::1/broken", marketing=True) == ""
+
+
+def test_no_email_address_is_left_in_a_url() -> None:
+    # In a hash route, and as a parameter's name.
+    assert REDACTOR.url("https://shop.example/#/users/ann@mail.example", False) == (
+        "https://shop.example/"
+    )
+    assert REDACTOR.url("https://shop.example/?ann@mail.example&page=2", False) == (
+        "https://shop.example/?page=2"
+    )
+
+
+def test_free_text_follows_one_rule() -> None:
+    assert REDACTOR.text(None, "Checkout", marketing=False) == "Checkout"
+    assert REDACTOR.text(None, "Orders of ann@mail.example", marketing=True) is None
+    assert REDACTOR.text(None, "ann.lee+news@sub.mail.example", marketing=True) is None
+    # A URL is scrubbed like a page, not dropped.
+    assert REDACTOR.text(None, "https://shop.example/a?email=ann@mail.example&b=1", False) == (
+        "https://shop.example/a?b=1"
+    )
+    # Names a site chose: personal data goes, click ids need marketing consent.
+    for name in ("email", "phone", "name", "first_name", "lastName", "user_email"):
+        assert REDACTOR.text(name, "x", marketing=True) is None, name
+    assert REDACTOR.text("product_name", "Boots", marketing=False) == "Boots"
+    assert REDACTOR.text("gclid", "Cj0", marketing=False) is None
+    assert REDACTOR.text("gclid", "Cj0", marketing=True) == "Cj0"
+    assert REDACTOR.text("count", 3, marketing=False) == 3
+
+
+def test_free_text_fields_are_named_in_the_rules() -> None:
+    fields = TextFields.parse(["dt", "ep.*", "dimension*", "p.*", "!p.$*", "p.$el_text"])
+    assert [fields.field(name) is not None for name in ("dt", "ep.x", "dimension3", "dl")] == [
+        True,
+        True,
+        True,
+        False,
+    ]
+    document = {"p": {"a": "ann@mail.example", "$id": "ann@mail.example", "$el_text": "a@b.de"}}
+    redactions: dict[str, int] = {}
+    REDACTOR.scrub_text(fields, document, False, redactions)
+    assert document == {"p": {"$id": "ann@mail.example"}}
+    assert redactions == {"props": 1, "text": 1}
 
 
 def test_external_referrers_become_their_origin() -> None:

@@ -199,6 +199,10 @@ def test_real_clients_without_consent_send_only_redacted_cookieless_hits(
     assert event["user"] == {"ip_address": "127.0.0.0"}
     assert event["request"]["url"] == url + "/checkout?step=2"
     assert set(event["request"].get("headers", {})) <= {"User-Agent", "Referer"}
+    # Nowhere in what the clients sent (posthog-js's $session_entry_ copies of the page,
+    # the stack frames' file names...) is the address or, without marketing, the click id.
+    sent = json.dumps(got)
+    assert "mail.example" not in sent and "Cj0KCQ" not in sent
 
 
 def test_real_clients_with_consent_keep_their_ids_but_never_the_full_ip(

@@ -3,8 +3,8 @@
 For generated documents, the rewritten page parsed by Chromium, minus the inserted elements,
 must be the original page's DOM exactly: so nothing went inside a comment, a script, raw
 text or an attribute, and nothing around the insertion parsed differently. And the tags the
-tracker hook was handed must be exactly the <script src>, <img> and <iframe> elements
-Chromium builds, with the same decoded src values.
+tracker hook was handed must be exactly the <script src>, <img>, <iframe>, <object>,
+<embed> and <link> elements Chromium builds, with the same decoded URL values.
 """
 
 from __future__ import annotations
@@ -51,8 +51,9 @@ DUMP = """
     const after = parse(rewritten);
     const inserted = [...after.querySelectorAll("[data-cg]")].map((e) => e.localName);
     after.querySelectorAll("[data-cg]").forEach((e) => e.remove());
-    const tags = [...before.querySelectorAll("script[src], img, iframe")]
-      .map((e) => e.localName + " " + e.getAttribute("src"));
+    const fetched = { object: "data", link: "href" };
+    const tags = [...before.querySelectorAll("script[src], img, iframe, object, embed, link")]
+      .map((e) => e.localName + " " + e.getAttribute(fetched[e.localName] || "src"));
     const inline = [...before.querySelectorAll("script:not([src])")].map((e) => e.text);
     return {
       same: JSON.stringify(dump(before)) === JSON.stringify(dump(after)),
@@ -71,7 +72,10 @@ class Recorder:
         self.inline: list[str] = []
 
     def start_tag(self, tag: Tag, granted: frozenset[Category]) -> bytes | None:
-        self.tags.append(f"{tag.name} {dict(tag.attrs).get('src')}")
+        fetched = {"object": "data", "link": "href"}.get(tag.name, "src")
+        attrs = dict(tag.attrs)
+        value = (attrs[fetched] or "") if fetched in attrs else "null"  # as getAttribute has it
+        self.tags.append(f"{tag.name} {value}")
         return None
 
     def inline_script(self, tag: Tag, text: bytes, granted: frozenset[Category]) -> bytes | None:

@@ -5,6 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 
 from gateway import ConsentMiddleware
 from gateway.consent import Regime
@@ -141,3 +145,27 @@ def test_decisions_are_recorded_as_proof_of_consent(
     }
     assert history[1].categories["analytics"] is False
     assert history[0].regime == "opt-in"
+
+
+async def _nameless_cookie(request: Request) -> PlainTextResponse:
+    """Sets Google Analytics' cookie without a name: browsers send it back as ``_ga=...``."""
+    response = PlainTextResponse("ok")
+    response.raw_headers.append((b"set-cookie", b"=_ga=GA1.1.123.456; Path=/; Max-Age=63072000"))
+    response.raw_headers.append((b"set-cookie", b"sessionid=s3ss10n; Path=/; HttpOnly"))
+    return response
+
+
+def test_a_nameless_set_cookie_is_classified_by_the_name_the_site_will_read(
+    make_gateway: Callable[..., ConsentMiddleware],
+) -> None:
+    app = Starlette(routes=[Route("/", _nameless_cookie)])
+    with running(make_gateway(app)) as base, httpx.Client(base_url=base) as client:
+        client.post("/_consent/state", json={"all": False}, headers=same_origin(base))
+        refused = client.get("/").headers.get_list("set-cookie")
+        assert not [line for line in refused if "_ga=" in line]
+        assert [line for line in refused if line.startswith("sessionid=")]
+
+        chosen = {"categories": {"analytics": True}}
+        client.post("/_consent/state", json=chosen, headers=same_origin(base))
+        granted = client.get("/").headers.get_list("set-cookie")
+        assert "=_ga=GA1.1.123.456; Path=/; Max-Age=63072000" in granted
