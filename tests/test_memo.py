@@ -25,6 +25,7 @@ from gateway.consent import (
     new_consent_id,
 )
 from gateway.memo import Memo
+from gateway.proxies import MAX_ADDRESS_LENGTH, TrustedProxies
 from tests.conftest import running
 
 Gateway = Callable[..., ConsentMiddleware]
@@ -56,6 +57,16 @@ def test_the_longest_valid_consent_cookie_fits_and_a_longer_one_is_not_verified(
     assert codec.decode(value, version) is not None
     padded = value + "=" * (MAX_COOKIE_VALUE_LENGTH + 1 - len(value))
     assert codec.decode(padded, version) is None
+
+
+def test_a_forwarded_hop_longer_than_an_address_is_cut_before_any_memo() -> None:
+    # The client address keys the GeoIP and IP-truncation memos (lru_cache, by count only).
+    proxies = TrustedProxies(["127.0.0.1"])
+    hop = proxies.client("127.0.0.1", ["x" * 10_000])
+    assert hop is not None and len(hop) <= MAX_ADDRESS_LENGTH
+    longest = "[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255%fifteen-letters]:65535"
+    assert proxies.client("127.0.0.1", [longest]) == longest[1:-7]  # never cut
+    assert proxies.client("127.0.0.1", ["[2001:db8::1]:4711"]) == "2001:db8::1"
 
 
 def _key_bytes(key: object) -> int:
