@@ -203,7 +203,13 @@ class Enforcer:
         visit = self._visits.table.get(key)
         if visit is None or visit.valid_until < time.time():
             visit = self._judge(headers, client_ip, bot_kind, agent, scope)
-            self._visits.put(key, visit, _visit_bytes(headers, self._place_headers, visit))
+            # Its bytes: the headers it is filed by, and its own copy of the Cookie header.
+            size = len(get(COOKIE) or b"")
+            if visit.changed and visit.app_cookie is not None:
+                size += len(visit.app_cookie)
+            if not plain:
+                size += sum(len(get(name) or b"") for name in self._place_headers)
+            self._visits.put(key, visit, size)
         if visit.counted:
             self._count(visit)
         return visit
@@ -389,14 +395,6 @@ class Enforcer:
             else:
                 known = (_BIT[category], category.value, unknown)
         return self._set_cookies.put(value, known, len(value))
-
-
-def _visit_bytes(headers: Mapping[bytes, bytes], places: Sequence[bytes], visit: Visit) -> int:
-    """The header bytes a visit is filed by, and its own copy of the Cookie header."""
-    size = len(headers.get(COOKIE, b"")) + sum(len(headers.get(name, b"")) for name in places)
-    if visit.changed and visit.app_cookie is not None:
-        size += len(visit.app_cookie)
-    return size
 
 
 def expire_refused(
