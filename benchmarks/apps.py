@@ -14,7 +14,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from gateway import ConsentMiddleware, Settings
-from gateway.consent import ALL_GRANTED, ConsentCookieCodec, Decision, new_consent_id
+from gateway.consent.codec import ConsentCookieCodec
+from gateway.consent.state import ALL_GRANTED, Decision, new_consent_id
 
 SECRET = "benchmark-secret-0123456789"
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gateway.banner import Banner
+from gateway.html.banner import Banner
 from gateway.resources import static_dir
 
 BUDGET = 7000

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gateway.agents import AgentClassifier
+from gateway.consent.agents import AgentClassifier
 
 AGENT_COUNT = 10_000
 DESCRIBE_SAMPLE = 1_000

@@ -26,8 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from gateway.cookies.rules import Classifier, CookieRule, MatchKind, load_rule_files
 from gateway.resources import rules_dir
-from gateway.rules import Classifier, CookieRule, MatchKind, load_rule_files
 
 EXACT_TARGET = 1_000_000
 MIXED_TARGET = 300_000

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gateway.cookies import (
+from gateway.cookies.parse import (
     filter_cookie_header,
     filter_cookie_pieces,
     parse_cookie_header,

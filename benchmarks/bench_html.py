@@ -220,7 +220,7 @@ def _peak_rss(status: Path) -> float:
 def in_process() -> None:
     from benchmarks import html_apps
     from benchmarks.bench_middleware import BROWSER
-    from gateway.html import HtmlRewriter
+    from gateway.html.rewriter import HtmlRewriter
 
     cookie = f"cg_consent={accepted_consent_cookie()}".encode()
     headers = [

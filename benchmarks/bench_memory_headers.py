@@ -1,6 +1,6 @@
-"""Memory of ``consent-gateway serve`` under requests with large, never repeated headers.
+"""Memory of ``consent-gateway demo`` under requests with large, never repeated headers.
 
-Starts the demo server as ``consent-gateway serve`` does (``python -m gateway.cli serve``,
+Starts the demo server as ``consent-gateway demo`` does (``python -m gateway.cli demo``,
 from this checkout), reads its RSS (``/proc/<pid>/status``) after a warm-up request, sends
 the requests (8 connections at a time, one request each) and reads it again. Variants:
   consent  a unique consent cookie of ``--bytes`` each (default 1 MiB): the value is new on
@@ -96,7 +96,7 @@ def main() -> None:
             "CONSENT_GATEWAY_SECRET": "bench-secret-0123456789abcdef",
             "CONSENT_GATEWAY_DATABASE_URL": f"sqlite:///{tmp}/consent.db",
         }
-        command = [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port)]
+        command = [sys.executable, "-m", "gateway.cli", "demo", "--port", str(port)]
         server = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )

@@ -26,9 +26,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gateway.consent import Category
-from gateway.html import Tag
-from gateway.trackers import INLINE_SCAN_LIMIT, TrackerRules
+from gateway.consent.state import Category
+from gateway.html.rewriter import Tag
+from gateway.html.trackers import INLINE_SCAN_LIMIT, TrackerRules
 
 GRANTED = frozenset({Category.ESSENTIAL})
 TAGS = 20_000

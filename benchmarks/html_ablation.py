@@ -42,7 +42,7 @@ def _first_answer(function: Callable[..., Any]) -> Callable[..., Any]:
 
 def gateway_with(steps: str) -> ConsentMiddleware:
     gateway = ConsentMiddleware(Starlette(routes=[Route("/", _page_gzip)]), _settings())
-    enforcer, injector = gateway.enforcer, gateway.injector
+    enforcer, injector = gateway.gateway.enforcer, gateway.gateway.injector
     if "visit" in steps:
         enforcer.visit = _first_answer(enforcer.visit)  # type: ignore[method-assign]
     if "response" in steps:

@@ -15,8 +15,8 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gateway.consent import Category
-from gateway.rules import Classifier
+from gateway.consent.state import Category
+from gateway.cookies.rules import Classifier
 
 SAMPLE = Path(__file__).resolve().parents[1] / "tests" / "data" / "vendor-cookies.csv"
 

@@ -1,6 +1,6 @@
 """consent-gateway: server-side enforcement of cookie consent."""
 
-from gateway.consent import Category, ConsentState, Regime, Source
+from gateway.consent.state import Category, ConsentState, Regime, Source
 from gateway.middleware import ConsentMiddleware
 from gateway.settings import Settings, SettingsError
 

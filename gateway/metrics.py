@@ -12,7 +12,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from gateway.consent import Category, Regime
+from gateway.consent.state import Category, Regime
 
 DIRECTIONS = ("request", "response", "expired")
 SKIP_REASONS = (

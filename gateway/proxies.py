@@ -64,3 +64,20 @@ def address(hop: str) -> str:
     if hop.count(":") == 1:
         return hop.partition(":")[0]
     return hop
+
+
+def truncate_ip(address: str, ipv4_prefix: int = 24, ipv6_prefix: int = 48) -> str | None:
+    """The network part of ``address`` (``203.0.113.7`` -> ``203.0.113.0``), or None when it
+    is not an IP address. An IPv4-mapped IPv6 address is treated as the IPv4 one."""
+    try:
+        parsed = ipaddress.ip_address(address.strip().strip("[]"))
+    except ValueError:
+        return None
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            parsed = parsed.ipv4_mapped
+        else:
+            unscoped = ipaddress.IPv6Address(parsed.packed)  # without a %zone
+            network = ipaddress.IPv6Network((unscoped, ipv6_prefix), strict=False)
+            return str(network.network_address)
+    return str(ipaddress.IPv4Network((parsed, ipv4_prefix), strict=False).network_address)

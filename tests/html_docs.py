@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 
 from hypothesis import strategies as st
 
-from gateway.consent import Category
-from gateway.html import HtmlRewriter, Tag, TrackerHook
+from gateway.consent.state import Category
+from gateway.html.rewriter import HtmlRewriter, Tag, TrackerHook
 
 # Bytes that no generated document contains, so the inserted parts can be found and removed.
 HEAD = b"\x01HEAD\x01"

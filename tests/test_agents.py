@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.agents import AgentClassifier, AgentInfo
+from gateway.consent.agents import AgentClassifier, AgentInfo
 
 CHROME_WINDOWS = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "

@@ -100,10 +100,10 @@ def raw(
 def test_banner_files_are_served_compressed_to_clients_that_accept_it(
     gateway: ConsentMiddleware, served: httpx.Client, name: str
 ) -> None:
-    original = gateway.banner.asset(name).body
+    original = gateway.gateway.banner.asset(name).body
     paths = [f"/_consent/{name}"]
     if not name.startswith("locales/"):
-        paths.append(gateway.banner.url(name))  # the content-hashed URL pages use
+        paths.append(gateway.gateway.banner.url(name))  # the content-hashed URL pages use
     for path in paths:
         plain, plain_body = raw(served, path, None)
         zipped, zipped_body = raw(served, path, "gzip, deflate")
@@ -165,7 +165,7 @@ def test_other_methods_on_banner_files_are_405(
 ) -> None:
     for path in (
         "/_consent/banner.js",
-        gateway.banner.url("banner.css"),
+        gateway.gateway.banner.url("banner.css"),
         "/_consent/locales/de.json",
     ):
         answer = served.request(method, path, headers={"origin": SHOP})

@@ -14,8 +14,8 @@ from xml.etree import ElementTree
 import httpx
 
 from gateway import ConsentMiddleware
-from gateway.banner import Banner
-from gateway.consent import ALL_GRANTED, ESSENTIAL_ONLY, ConsentState, Regime, Source
+from gateway.consent.state import ALL_GRANTED, ESSENTIAL_ONLY, ConsentState, Regime, Source
+from gateway.html.banner import Banner
 from gateway.resources import static_dir
 from tests.conftest import ORIGIN_HEADERS
 from tests.test_middleware import Gateway, client_for
@@ -25,12 +25,12 @@ SIZE_BUDGET_BYTES = 7000  # banner.js + banner.css, each gzip -9 (issue 3: 7 KB)
 
 async def test_assets_are_served_at_hashed_urls_as_immutable(make_gateway: Gateway) -> None:
     gateway: ConsentMiddleware = make_gateway()
-    hashed = gateway.banner.url("banner.js")
+    hashed = gateway.gateway.banner.url("banner.js")
     assert hashed.startswith("/_consent/banner.") and hashed != "/_consent/banner.js"
     async with client_for(gateway) as client:
         response = await client.get(hashed)
         stable = await client.get("/_consent/banner.js")
-        css = await client.get(gateway.banner.url("banner.css"))
+        css = await client.get(gateway.gateway.banner.url("banner.css"))
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/javascript")
     assert "immutable" in response.headers["cache-control"]
@@ -66,7 +66,7 @@ class _Tags(HTMLParser):
 
 
 def test_the_snippet_carries_the_state_and_the_nonce(make_gateway: Gateway) -> None:
-    banner = make_gateway().banner
+    banner = make_gateway().gateway.banner
     state = ConsentState(
         granted=frozenset(),
         decided=False,
@@ -107,7 +107,7 @@ def served_config(banner: Banner) -> dict[str, Any]:
 def test_banner_js_is_minified_valid_javascript_with_the_settings(
     make_gateway: Gateway, tmp_path: Path
 ) -> None:
-    banner = make_gateway(privacy_policy_url="https://shop.example/privacy").banner
+    banner = make_gateway(privacy_policy_url="https://shop.example/privacy").gateway.banner
     served = banner.asset("banner.js").body
     source = (static_dir() / "consent-banner" / "banner.js").read_bytes()
     assert len(served) < len(source) * 0.8
@@ -122,7 +122,7 @@ def test_banner_js_is_minified_valid_javascript_with_the_settings(
 
 
 def test_banner_js_and_css_fit_the_size_budget(make_gateway: Gateway) -> None:
-    banner = make_gateway().banner
+    banner = make_gateway().gateway.banner
     sizes = [len(gzip.compress(banner.asset(n).body, 9)) for n in ("banner.js", "banner.css")]
     assert sum(sizes) <= SIZE_BUDGET_BYTES, f"gzip -9 sizes {sizes}"
 
@@ -131,7 +131,7 @@ async def test_each_language_is_served_alone_with_the_site_overrides(
     make_gateway: Gateway,
 ) -> None:
     gateway = make_gateway(banner_texts={"de": {"title": "Ihre Daten, Ihre Wahl"}})
-    hashed = f"locales/de.{served_config(gateway.banner)['v']}.json"
+    hashed = f"locales/de.{served_config(gateway.gateway.banner)['v']}.json"
     async with client_for(gateway) as client:
         german = await client.get(f"/_consent/{hashed}")
         stable = await client.get("/_consent/locales/de.json")
@@ -157,14 +157,14 @@ def test_every_translation_has_the_english_keys_and_placeholders() -> None:
 
 
 def test_changed_settings_change_the_hashed_urls(make_gateway: Gateway) -> None:
-    plain = make_gateway().banner
-    linked = make_gateway(privacy_policy_url="/privacy").banner
+    plain = make_gateway().gateway.banner
+    linked = make_gateway(privacy_policy_url="/privacy").gateway.banner
     assert plain.url("banner.js") != linked.url("banner.js")
     assert plain.url("banner.css") == linked.url("banner.css")
 
 
 def test_consent_mode_defaults_come_first_and_synchronously(make_gateway: Gateway) -> None:
-    banner = make_gateway(consent_mode=True).banner
+    banner = make_gateway(consent_mode=True).gateway.banner
     state = ConsentState(ESSENTIAL_ONLY, False, Source.DEFAULT, "1", Regime.OPT_IN)
     parser = _Tags()
     parser.feed(banner.snippet(state, "abc").head.decode())
@@ -173,7 +173,7 @@ def test_consent_mode_defaults_come_first_and_synchronously(make_gateway: Gatewa
     mode = scripts[0]
     assert "defer" not in mode and "async" not in mode and mode["nonce"] == "abc"
     assert json.loads(mode["data-state"] or "")["regime"] == "opt-in"
-    without = make_gateway().banner.snippet(state, None).head.decode()
+    without = make_gateway().gateway.banner.snippet(state, None).head.decode()
     assert "consent-mode" not in without
 
 
@@ -216,7 +216,7 @@ SEVEN_TYPES = {
 def test_consent_mode_sends_regime_defaults_then_the_stored_choice(
     make_gateway: Gateway,
 ) -> None:
-    code = make_gateway().banner.asset("consent-mode.js").body
+    code = make_gateway().gateway.banner.asset("consent-mode.js").body
     undecided = {"decided": False, "regime": "opt-in", "gpc": False, "categories": {}}
     (default, update) = run_consent_mode(code, undecided)
     assert default[:2] == ["consent", "default"]
@@ -244,7 +244,7 @@ def test_consent_mode_sends_regime_defaults_then_the_stored_choice(
 def test_consent_mode_defaults_to_denied_without_a_readable_state(
     make_gateway: Gateway,
 ) -> None:
-    code = make_gateway().banner.asset("consent-mode.js").body
+    code = make_gateway().gateway.banner.asset("consent-mode.js").body
     default, _ = run_consent_mode(code, "{not json")
     assert default[2]["ad_storage"] == "denied" and default[2]["analytics_storage"] == "denied"
     default, _ = run_consent_mode(code, {"regime": "notice"}, gpc=True)
@@ -271,7 +271,7 @@ class _Forms(HTMLParser):
 async def test_the_no_script_forms_post_a_choice(make_gateway: Gateway) -> None:
     gateway = make_gateway(privacy_policy_url="/privacy")
     undecided = ConsentState(ESSENTIAL_ONLY, False, Source.DEFAULT, "1", Regime.OPT_IN)
-    body = gateway.banner.snippet(undecided, None).body.decode()
+    body = gateway.gateway.banner.snippet(undecided, None).body.decode()
     assert body.startswith("<noscript>") and body.endswith("</noscript>")
     assert '<a href="/privacy">Privacy policy</a>' in body and "<details>" not in body
     parser = _Forms()
@@ -287,7 +287,7 @@ async def test_the_no_script_forms_post_a_choice(make_gateway: Gateway) -> None:
     assert state["categories"]["marketing"] is True
 
     decided = ConsentState(ALL_GRANTED, True, Source.USER, "1", Regime.OPT_IN)
-    folded = gateway.banner.snippet(decided, None).body.decode()
+    folded = gateway.gateway.banner.snippet(decided, None).body.decode()
     assert "<details><summary>Privacy choices</summary>" in folded
     parser = _Forms()
     parser.feed(folded)
@@ -295,14 +295,14 @@ async def test_the_no_script_forms_post_a_choice(make_gateway: Gateway) -> None:
 
 
 def test_no_script_texts_follow_the_default_language(make_gateway: Gateway) -> None:
-    banner = make_gateway(default_language="de").banner
+    banner = make_gateway(default_language="de").gateway.banner
     state = ConsentState(ESSENTIAL_ONLY, False, Source.DEFAULT, "1", Regime.OPT_IN)
     body = banner.snippet(state, None).body.decode()
     assert 'lang="de"' in body and "Alle ablehnen" in body
 
 
 def test_the_head_tags_are_well_formed_xml_for_xhtml_pages(make_gateway: Gateway) -> None:
-    banner = make_gateway(consent_mode=True).banner
+    banner = make_gateway(consent_mode=True).gateway.banner
     state = ConsentState(ESSENTIAL_ONLY, False, Source.DEFAULT, "1", Regime.OPT_IN)
     snippet = banner.snippet(state, "n'1", xhtml=True)
     head = ElementTree.fromstring(b"<head>" + snippet.head + b"</head>")

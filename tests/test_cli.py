@@ -60,7 +60,7 @@ def test_check_and_serve_refuse_postgresql_without_psycopg(tmp_path: Path) -> No
     assert checked.returncode == 2, checked.stderr
     assert "pip install 'consent-gateway[postgres]'" in checked.stderr
     # The server refuses to start, instead of answering every decision with 503.
-    served = run_without_psycopg("serve", "--config", str(config), "--port", "0", cwd=tmp_path)
+    served = run_without_psycopg("demo", "--config", str(config), "--port", "0", cwd=tmp_path)
     assert served.returncode == 2, served.stderr
     assert "pip install 'consent-gateway[postgres]'" in served.stderr
     assert "demo site on" not in served.stderr

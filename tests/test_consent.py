@@ -11,11 +11,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from itsdangerous import TimestampSigner
 
-from gateway.consent import (
+from gateway.consent.codec import ConsentCookieCodec
+from gateway.consent.state import (
     ALL_GRANTED,
     ESSENTIAL_ONLY,
     Category,
-    ConsentCookieCodec,
     ConsentState,
     Decision,
     Regime,

@@ -11,7 +11,7 @@ import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.content_coding import (
+from gateway.html.content_coding import (
     PIECE,
     DecodeError,
     decode_all,

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.cookies import (
+from gateway.cookies.parse import (
     SetCookie,
     build_set_cookie,
     expiry_headers,

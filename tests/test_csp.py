@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.csp import Origin, Verdict, parse, verdict
+from gateway.html.csp import Origin, Verdict, parse, verdict
 
 SCRIPT = "/_consent/banner.0123456789abcdef.js"
 STYLE = "/_consent/banner.fedcba9876543210.css"

@@ -13,7 +13,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from gateway import ConsentMiddleware, Settings
-from gateway.declaration import (
+from gateway.cookies.declaration import (
     MAX_PENDING_VISITORS,
     RULES_PER_VISITOR,
     SITE,
@@ -21,7 +21,7 @@ from gateway.declaration import (
     build,
     display_name,
 )
-from gateway.rules import CookieRule
+from gateway.cookies.rules import CookieRule
 from tests.conftest import SECRET
 from tests.test_middleware import Gateway, client_for
 
@@ -184,14 +184,14 @@ async def test_seen_rules_are_written_without_a_declaration_request(tmp_path: Pa
         environ={}, secret=SECRET, database_url=f"sqlite:///{tmp_path / 'shared.db'}"
     )
     gateway = ConsentMiddleware(sets_cookies("_fbp"), settings)
-    gateway.api.seen_flush_seconds = 0.01
+    gateway.gateway.api.seen_flush_seconds = 0.01
     async with client_for(gateway) as client:
         await client.get("/")
     for _ in range(500):  # the write happens in the background, soon after the request
-        if gateway.store.get().cookie_rules_seen():
+        if gateway.gateway.store.get().cookie_rules_seen():
             break
         await asyncio.sleep(0.01)
-    assert gateway.store.get().cookie_rules_seen() == {"exact:_fbp"}
+    assert gateway.gateway.store.get().cookie_rules_seen() == {"exact:_fbp"}
     await gateway.aclose()
 
 
@@ -202,13 +202,13 @@ async def test_seen_rules_still_pending_are_written_when_the_gateway_closes(
         environ={}, secret=SECRET, database_url=f"sqlite:///{tmp_path / 'shared.db'}"
     )
     gateway = ConsentMiddleware(sets_cookies("_fbp"), settings)
-    gateway.api.seen_flush_seconds = 3600
+    gateway.gateway.api.seen_flush_seconds = 3600
     async with client_for(gateway) as client:
         await client.get("/")
-    assert gateway.store.get().cookie_rules_seen() == set()  # not due for an hour
+    assert gateway.gateway.store.get().cookie_rules_seen() == set()  # not due for an hour
     await gateway.aclose()
     reopened = ConsentMiddleware(sets_cookies(), settings)
-    assert reopened.store.get().cookie_rules_seen() == {"exact:_fbp"}
+    assert reopened.gateway.store.get().cookie_rules_seen() == {"exact:_fbp"}
     await reopened.aclose()
 
 
@@ -237,10 +237,10 @@ async def test_a_failing_store_still_gives_this_replicas_declaration(
         def __getattr__(self, name: str) -> Any:
             raise RuntimeError("database down")
 
-    gateway.store._store = Broken()  # type: ignore[assignment]
+    gateway.gateway.store._store = Broken()  # type: ignore[assignment]
     async with client_for(gateway) as client:
         await client.get("/")
         response = await client.get("/_consent/declaration")
     assert response.status_code == 200
     assert [entry["name"] for entry in response.json()["analytics"]] == ["_ga"]
-    assert 'operation="note_cookie_rules"' in gateway.metrics.exposition().decode()
+    assert 'operation="note_cookie_rules"' in gateway.gateway.metrics.exposition().decode()

@@ -11,8 +11,8 @@ import pytest
 
 from gateway import ConsentMiddleware, Settings
 from gateway.cli import main
-from gateway.declaration import BUILTIN_ORIGIN, RULES_PER_VISITOR
-from gateway.rules import Classifier, MatchKind
+from gateway.cookies.declaration import BUILTIN_ORIGIN, RULES_PER_VISITOR
+from gateway.cookies.rules import Classifier, MatchKind
 from tests.conftest import SECRET, running
 from tests.test_declaration import sets_cookies
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.consent import ALL_GRANTED, Category
-from gateway.html import (
+from gateway.consent.state import ALL_GRANTED, Category
+from gateway.html.rewriter import (
     GAVE_UP,
     INLINE_SCRIPT_LIMIT,
     INSERTED,
@@ -22,7 +22,7 @@ from gateway.html import (
     unescape_attribute,
     xml_syntax,
 )
-from gateway.trackers import TrackerRules
+from gateway.html.trackers import TrackerRules
 from tests.html_docs import (
     BODY,
     CUTS,

@@ -19,10 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway import ConsentMiddleware, Settings
-from gateway.banner import Snippet
-from gateway.consent import Category, ConsentState, Regime, Source
-from gateway.content_coding import DecodeError, decode_all, decoder, encode_all
-from gateway.inject import visible
+from gateway.consent.state import Category, ConsentState, Regime, Source
+from gateway.html.banner import Snippet
+from gateway.html.content_coding import DecodeError, decode_all, decoder, encode_all
+from gateway.html.inject import visible
 from tests.conftest import ORIGIN_HEADERS, SECRET
 from tests.html_docs import CUTS, DOCUMENTS, TRACKERS, HostRules, split
 from tests.test_middleware import Gateway, client_for
@@ -191,7 +191,7 @@ def tags_of(
     gateway: ConsentMiddleware, state: ConsentState | None, nonce: str | None = None
 ) -> Snippet:
     assert state is not None
-    return gateway.banner.snippet(state, nonce)
+    return gateway.gateway.banner.snippet(state, nonce)
 
 
 _BODY_TAG = re.compile(rb"<body[^>]*>", re.IGNORECASE)
@@ -214,7 +214,7 @@ def without_tags(page: bytes, tags: Snippet) -> bytes:
 
 
 def metric(gateway: ConsentMiddleware, name: str, **labels: str) -> float:
-    value = gateway.metrics.registry.get_sample_value(name, labels)
+    value = gateway.gateway.metrics.registry.get_sample_value(name, labels)
     return value or 0.0
 
 
@@ -749,7 +749,7 @@ def test_pages_are_remembered_by_exactly_what_the_banner_shows(
     """Decisions and tags are shared by visitors whose states look the same to the banner
     (their consent ids, times and places differ): that must be exactly when Banner.snippet
     agrees. If the banner shows more of the state one day, this fails."""
-    banner = switched[1].banner
+    banner = switched[1].gateway.banner
     same_tags = banner.snippet(first, nonce) == banner.snippet(second, nonce)
     assert same_tags == (visible(first) == visible(second))
 
@@ -766,7 +766,7 @@ def test_visitors_differing_only_in_what_the_key_leaves_out_get_the_same_tags(
     other: ConsentState,
     nonce: str | None,
 ) -> None:
-    banner = switched[1].banner
+    banner = switched[1].gateway.banner
     twin = dataclasses.replace(
         state,
         consent_id=other.consent_id,

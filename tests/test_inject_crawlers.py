@@ -13,7 +13,7 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from gateway import ConsentMiddleware, Settings
-from gateway.agents import AgentClassifier
+from gateway.consent.agents import AgentClassifier
 from tests.conftest import SECRET, running
 
 GOOGLEBOT = (
@@ -45,7 +45,7 @@ def test_crawlers_get_no_banner_and_browsers_do(tmp_path: Path) -> None:
         metrics=True,
     )
     site = ConsentMiddleware(Starlette(routes=[Route("/", page)]), settings)
-    script = site.banner.url("banner.js")
+    script = site.gateway.banner.url("banner.js")
     with running(site) as url:
         for agent in (GOOGLEBOT, SLACKBOT, GOOGLEBOT):
             response = httpx.get(url + "/", headers={"user-agent": agent})

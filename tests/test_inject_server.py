@@ -96,7 +96,7 @@ def test_a_50_mb_streamed_page_arrives_whole_with_the_banner(tmp_path: Path) -> 
     tags after <meta charset>; no Content-Length, since the body streamed."""
     digest, length = expected_digest()
     site = gateway(tmp_path, app())
-    script = site.banner.url("banner.js").encode()
+    script = site.gateway.banner.url("banner.js").encode()
 
     def without_tags(prefix: bytes) -> bytes:
         start = prefix.index(b'<link rel="stylesheet"')

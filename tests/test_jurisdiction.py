@@ -10,8 +10,8 @@ import pytest
 from mmdb_writer import MMDBWriter
 from netaddr import IPSet
 
-from gateway.consent import ALL_GRANTED, ESSENTIAL_ONLY, Category, Regime, Source
-from gateway.jurisdiction import CountryResolver, RegionTable, default_grants, gpc_enabled
+from gateway.consent.jurisdiction import CountryResolver, RegionTable, default_grants, gpc_enabled
+from gateway.consent.state import ALL_GRANTED, ESSENTIAL_ONLY, Category, Regime, Source
 
 EU_MEMBERS = "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE"
 US_STATES_WITH_PRIVACY_LAWS = "CA VA CO CT UT IA IN TN TX OR MT DE NH NJ KY NE MD MN RI"

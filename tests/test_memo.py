@@ -17,13 +17,8 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from gateway import ConsentMiddleware
-from gateway.consent import (
-    ALL_GRANTED,
-    MAX_COOKIE_VALUE_LENGTH,
-    ConsentCookieCodec,
-    Decision,
-    new_consent_id,
-)
+from gateway.consent.codec import MAX_COOKIE_VALUE_LENGTH, ConsentCookieCodec
+from gateway.consent.state import ALL_GRANTED, Decision, new_consent_id
 from gateway.memo import Memo
 from gateway.proxies import MAX_ADDRESS_LENGTH, TrustedProxies
 from tests.conftest import running

@@ -356,7 +356,7 @@ async def test_unknown_cookie_names_are_recorded_for_scan(make_gateway: Gateway)
         for _ in range(3):
             await client.get("/", headers={"cookie": "mystery_cookie=1; sessionid=a"})
     await gateway.aclose()
-    found = {c.name: c.count for c in gateway.store.get().unknown_cookies()}
+    found = {c.name: c.count for c in gateway.gateway.store.get().unknown_cookies()}
     assert found == {"mystery_cookie": 3}
 
 
@@ -364,15 +364,15 @@ async def test_unknown_cookie_counts_are_written_while_the_gateway_runs(
     make_gateway: Gateway,
 ) -> None:
     gateway = make_gateway(echo_app())
-    gateway.policy.unknown_log.flush_interval = 0.05
+    gateway.gateway.cookies.unknown_log.flush_interval = 0.05
     async with client_for(gateway) as client:
         await client.get("/", headers={"cookie": "mystery_cookie=1"})
         await asyncio.sleep(0.3)
-        found = {c.name: c.count for c in gateway.store.get().unknown_cookies()}
+        found = {c.name: c.count for c in gateway.gateway.store.get().unknown_cookies()}
         assert found == {"mystery_cookie": 1}
         await client.get("/", headers={"cookie": "mystery_cookie=1; other_mystery=2"})
         await asyncio.sleep(0.3)
-        found = {c.name: c.count for c in gateway.store.get().unknown_cookies()}
+        found = {c.name: c.count for c in gateway.gateway.store.get().unknown_cookies()}
         assert found == {"mystery_cookie": 2, "other_mystery": 1}
     await gateway.aclose()
 
@@ -442,7 +442,7 @@ async def test_repeated_identical_requests_count_every_removed_cookie(
 
     def removed(direction: str) -> float | None:
         labels = {"category": "analytics", "direction": direction}
-        return gateway.metrics.registry.get_sample_value(
+        return gateway.gateway.metrics.registry.get_sample_value(
             "consent_gateway_cookies_removed_total", labels
         )
 
@@ -488,7 +488,7 @@ async def test_the_same_cookie_header_is_judged_again_for_each_user_agent(
             assert response.json()["names"] == ["sessionid"]
     samples = {
         sample.labels["kind"]: sample.value
-        for metric in gateway.metrics.registry.collect()
+        for metric in gateway.gateway.metrics.registry.collect()
         if metric.name == "consent_gateway_bot_requests"
         for sample in metric.samples
         if sample.name.endswith("_total")
@@ -568,7 +568,7 @@ async def test_remembered_responses_still_count_each_stripped_and_unknown_cookie
         for _ in range(4):
             assert set_cookie_names(await client.get("/")) == ["mystery"]
             client.cookies.clear()  # the response side alone
-    registry = gateway.metrics.registry
+    registry = gateway.gateway.metrics.registry
     labels = {"category": "analytics", "direction": "response"}
     assert registry.get_sample_value("consent_gateway_cookies_removed_total", labels) == 4
     assert registry.get_sample_value("consent_gateway_unknown_cookies_total") == 4

@@ -18,9 +18,9 @@ from starlette.routing import Route
 
 from gateway import ConsentMiddleware
 from gateway.cli import main
-from gateway.consent import Category
-from gateway.ocd import import_ocd, toml_string, vendor_domain
-from gateway.rules import Classifier, CookieRule, load_site_rule_file
+from gateway.consent.state import Category
+from gateway.cookies.ocd import import_ocd, toml_string, vendor_domain
+from gateway.cookies.rules import Classifier, CookieRule, load_site_rule_file
 from tests.conftest import running
 
 OCD = Path(__file__).resolve().parent / "data" / "open-cookie-database.csv"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.consent import Category
-from gateway.rules import Classifier, CookieRule, MatchKind, load_rule_files
+from gateway.consent.state import Category
+from gateway.cookies.rules import Classifier, CookieRule, MatchKind, load_rule_files
 
 
 def rule(name: str, category: str, match: str = "exact", **extra: object) -> CookieRule:

@@ -7,7 +7,7 @@ prints the same figures, which rules/README.md records.
 from __future__ import annotations
 
 from benchmarks.rule_coverage import load, measure
-from gateway.rules import cookie_name_problem
+from gateway.cookies.rules import cookie_name_problem
 
 # The share of sample names the rules classify, as measured (rules/README.md), rounded down.
 MEASURED_SHARE_CLASSIFIED = 1.0

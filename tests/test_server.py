@@ -1,4 +1,4 @@
-"""``consent-gateway serve`` bounds the request line and headers it accepts (431 beyond),
+"""``consent-gateway demo`` bounds the request line and headers it accepts (431 beyond),
 run as a user runs it: the command in its own process."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from tests.conftest import SECRET
 
 @contextmanager
 def serve(tmp_path: Path, **environ: str) -> Iterator[str]:
-    """``consent-gateway serve`` on a free port, with these extra environment variables."""
+    """``consent-gateway demo`` on a free port, with these extra environment variables."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -29,7 +29,7 @@ def serve(tmp_path: Path, **environ: str) -> Iterator[str]:
         "CONSENT_GATEWAY_DATABASE_URL": f"sqlite:///{tmp_path / 'consent.db'}",
         **environ,
     }
-    command = [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port)]
+    command = [sys.executable, "-m", "gateway.cli", "demo", "--port", str(port)]
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )

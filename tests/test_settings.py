@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gateway.cli import main
-from gateway.consent import Category, Regime
+from gateway.consent.state import Category, Regime
 from gateway.settings import Settings, SettingsError, locales_dir
 
 

@@ -15,11 +15,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway import ConsentMiddleware, Settings
-from gateway.consent import Category
-from gateway.gating import parse_start_tag
-from gateway.html import Tag
+from gateway.consent.state import Category
+from gateway.html.gating import parse_start_tag
+from gateway.html.rewriter import Tag
+from gateway.html.trackers import (
+    INLINE_SCAN_LIMIT,
+    TrackerRules,
+    host_and_path,
+    resolve,
+    srcset_urls,
+)
 from gateway.settings import SettingsError
-from gateway.trackers import INLINE_SCAN_LIMIT, TrackerRules, host_and_path, resolve, srcset_urls
 
 ESSENTIAL = frozenset({Category.ESSENTIAL})
 EVERYTHING = frozenset(Category)
@@ -729,7 +735,7 @@ def test_the_container_setting_reaches_the_gateways_tracker_rules() -> None:
     variable = {"CONSENT_GATEWAY_GTM_CONTAINERS": '{"GTM-AB12CD": "analytics"}'}
     settings = Settings.load(environ=variable, secret="s" * 16, database_url="sqlite://")
     assert settings.gtm_containers == {"GTM-AB12CD": Category.ANALYTICS}
-    trackers = ConsentMiddleware(None, settings).injector.trackers
+    trackers = ConsentMiddleware(None, settings).gateway.injector.trackers
     assert isinstance(trackers, TrackerRules)
     url = "https://www.googletagmanager.com/gtm.js?id=GTM-AB12CD"
     assert trackers.categories_for_url(url) == {Category.ANALYTICS}

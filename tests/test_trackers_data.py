@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from gateway.html.trackers import TrackerRules, load_tracker_file
 from gateway.resources import rules_dir
-from gateway.trackers import TrackerRules, load_tracker_file
 
 CATEGORIES = {"essential", "preferences", "analytics", "marketing"}
 LISTS = ("scripts", "pixels", "embeds", "snippets", "ids")

@@ -13,10 +13,10 @@ import pytest
 
 from gateway import ConsentMiddleware, Settings
 from gateway.cli import main
+from gateway.cookies.inventory import UnknownCookieLog
 from gateway.store import Store
 from gateway.store.postgres import PostgresStore
 from gateway.store.sqlite import SQLiteStore
-from gateway.unknown import UnknownCookieLog
 from tests.conftest import SECRET, running
 from tests.test_middleware import echo_app
 
@@ -43,8 +43,8 @@ def test_a_cookie_many_visitors_send_survives_a_flood_and_scan_lists_it(
 ) -> None:
     settings = Settings.load(environ={}, secret=SECRET, database_url=database_url)
     gateway = ConsentMiddleware(echo_app(), settings, store=store_for(database_url, tmp_path))
-    gateway.policy.unknown_log.capacity = 100
-    gateway.policy.unknown_log.flush_interval = 0.05
+    gateway.gateway.cookies.unknown_log.capacity = 100
+    gateway.gateway.cookies.unknown_log.flush_interval = 0.05
     made_up = (f"made_up_{number}" for number in range(100_000))
 
     def flood(url: str, names: int) -> None:
@@ -53,7 +53,7 @@ def test_a_cookie_many_visitors_send_survives_a_flood_and_scan_lists_it(
 
     with running(gateway) as url:
         deadline = time.monotonic() + 30
-        while len(gateway.store.get().unknown_cookies()) < 200:  # the store's table is full
+        while len(gateway.gateway.store.get().unknown_cookies()) < 200:  # the store's table is full
             assert time.monotonic() < deadline
             flood(url, 100)
             time.sleep(0.1)

@@ -2,7 +2,7 @@
 strict decoding of bodies and queries.
 
 A provider module turns one client request into zero or more redacted ``Hit``s (or raises
-``BadHit`` for a 4xx), answers the client the way its official server would, and later
+``ClientError`` for a 4xx), answers the client the way its official server would, and later
 turns a batch of stored hits into upstream requests. Nothing in a hit chooses where it is
 sent: the upstream URL comes from the settings.
 """
@@ -25,27 +25,17 @@ from urllib.parse import parse_qsl
 
 from starlette.datastructures import Headers
 
-from gateway.agents import MAX_AGENT_LENGTH
 from gateway.analytics.redact import Redactor
 from gateway.analytics.salts import visitor_hash
-from gateway.analytics.settings import ProviderSettings
+from gateway.consent.agents import MAX_AGENT_LENGTH
+from gateway.endpoint import ClientError
 from gateway.json_input import JSONInputError
 from gateway.json_input import parse_json as parse_bounded_json
+from gateway.settings.analytics import ProviderSettings
 from gateway.store import OutboxRow
 
 PAYLOAD_VERSION = 1
 MAX_DECOMPRESSED_FACTOR = 4  # a decompressed body may be 4x the body limit, no more
-
-
-class BadHit(Exception):
-    """A request answered with ``status`` and ``{"error": message}``; ``reason`` labels the
-    metric."""
-
-    def __init__(self, status: int, message: str, reason: str = "bad_request") -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.reason = reason
 
 
 @dataclass(slots=True)
@@ -239,13 +229,13 @@ def decode_payload(row: OutboxRow) -> Stored:
 
 
 def parse_json(body: bytes, what: str = "the body") -> Any:
-    """JSON from UTF-8 bytes, nested within ``json_input.MAX_DEPTH``; ``BadHit`` 400 with
+    """JSON from UTF-8 bytes, nested within ``json_input.MAX_DEPTH``; ``ClientError`` 400 with
     the reason otherwise."""
     text = decode_text(body, what)
     try:
         return parse_bounded_json(text)
     except JSONInputError as error:
-        raise BadHit(400, f"{what} {error}", "malformed") from None
+        raise ClientError(400, f"{what} {error}", "malformed") from None
 
 
 def parse_query(query: str) -> list[tuple[str, str]]:
@@ -253,16 +243,16 @@ def parse_query(query: str) -> list[tuple[str, str]]:
     try:
         return parse_qsl(query, keep_blank_values=True, encoding="utf-8", errors="strict")
     except UnicodeDecodeError:
-        raise BadHit(400, "the query is not valid UTF-8", "invalid_utf8") from None
+        raise ClientError(400, "the query is not valid UTF-8", "invalid_utf8") from None
     except ValueError:
-        raise BadHit(400, "the query is malformed", "malformed") from None
+        raise ClientError(400, "the query is malformed", "malformed") from None
 
 
 def decode_text(raw: bytes, what: str = "the body") -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise BadHit(400, f"{what} is not valid UTF-8", "invalid_utf8") from None
+        raise ClientError(400, f"{what} is not valid UTF-8", "invalid_utf8") from None
 
 
 def gunzip(body: bytes, limit: int) -> bytes:
@@ -271,17 +261,19 @@ def gunzip(body: bytes, limit: int) -> bytes:
         decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
         result = decompressor.decompress(body, limit + 1)
         if len(result) > limit or decompressor.unconsumed_tail:
-            raise BadHit(413, f"the decompressed body may be at most {limit} bytes", "too_large")
+            raise ClientError(
+                413, f"the decompressed body may be at most {limit} bytes", "too_large"
+            )
         return result
     except (zlib.error, gzip.BadGzipFile, EOFError):
-        raise BadHit(400, "the body is not valid gzip", "malformed") from None
+        raise ClientError(400, "the body is not valid gzip", "malformed") from None
 
 
 def unbase64(text: str | bytes) -> bytes:
     try:
         return base64.b64decode(text, validate=False)
     except (binascii.Error, ValueError):
-        raise BadHit(400, "the body is not valid base64", "malformed") from None
+        raise ClientError(400, "the body is not valid base64", "malformed") from None
 
 
 def classify_status(status: int) -> Result:

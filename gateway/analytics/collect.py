@@ -21,35 +21,28 @@ from typing import TYPE_CHECKING, Any
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
-from gateway.agents import OTHER_BOT, AgentClassifier
-from gateway.analytics.base import (
-    Answer,
-    BadHit,
-    CollectRequest,
-    Hit,
-    Provider,
-    Visitor,
-    encode_payload,
-)
+from gateway.analytics.base import Answer, CollectRequest, Hit, Provider, Visitor, encode_payload
 from gateway.analytics.forwarder import Forwarder
-from gateway.analytics.ga4 import GA4
-from gateway.analytics.matomo import Matomo
 from gateway.analytics.outbox import OutboxStore, OutboxWriter
-from gateway.analytics.plausible import Plausible
-from gateway.analytics.posthog import PostHog
+from gateway.analytics.providers.ga4 import GA4
+from gateway.analytics.providers.matomo import Matomo
+from gateway.analytics.providers.plausible import Plausible
+from gateway.analytics.providers.posthog import PostHog
+from gateway.analytics.providers.sentry import Sentry
+from gateway.analytics.providers.umami import Umami
 from gateway.analytics.redact import RedactionRules, Redactor
 from gateway.analytics.salts import DailySalts
-from gateway.analytics.sentry import Sentry
-from gateway.analytics.settings import AnalyticsSettings
-from gateway.analytics.umami import Umami
-from gateway.consent import Category, ConsentState
+from gateway.consent.agents import OTHER_BOT, AgentClassifier
+from gateway.consent.state import Category, ConsentState
+from gateway.endpoint import ClientError, read_body
 from gateway.metrics import Metrics
 from gateway.proxies import TrustedProxies
+from gateway.settings.analytics import AnalyticsSettings
 from gateway.store import OutboxHit
-from gateway.store_handle import StoreHandle
+from gateway.store.handle import StoreHandle
 
 if TYPE_CHECKING:
-    from gateway.api import ApiRequest
+    from gateway.endpoint import ApiRequest
 
 logger = logging.getLogger("consent_gateway")
 PREFIX = "/collect/"
@@ -146,7 +139,7 @@ class Collector:
         headers = Headers(scope=scope)
         try:
             answer = await self._handle(name, "/" + rest, scope, receive, headers, state)
-        except BadHit as error:
+        except ClientError as error:
             self.count(name if name in self.providers else "unknown", error.reason)
             answer = Answer.json({"error": error.message}, error.status)
         response_headers = [
@@ -182,32 +175,38 @@ class Collector:
         provider = self.providers.get(name)
         method = scope["method"]
         if provider is None:
-            raise BadHit(404, f"no analytics provider is collected at {scope['path']}", "not_found")
+            raise ClientError(
+                404, f"no analytics provider is collected at {scope['path']}", "not_found"
+            )
         if method == "OPTIONS":
             return Answer(204)
         if not provider.route(method, path):
-            raise BadHit(404, f"no {name} endpoint at {scope['path']} for {method}", "not_found")
+            raise ClientError(
+                404, f"no {name} endpoint at {scope['path']} for {method}", "not_found"
+            )
         if state.bot and not provider.claims_agent:
             self._drop_bot(name, headers.get("user-agent", ""))
             return Answer(204)
-        body = await _read_body(headers, receive, provider.settings.body_limit)
+        body = await read_body(headers, receive, provider.settings.body_limit)
         try:
             visitor = await self._visitor(scope, headers, state)
         except Exception:
             logger.exception("could not read today's salt from the store")
             self.metrics.store_errors.labels("salt_for").inc()
-            raise BadHit(503, "the hit could not be stored; please retry", "store_error") from None
+            raise ClientError(
+                503, "the hit could not be stored; please retry", "store_error"
+            ) from None
         query = scope.get("query_string", b"").decode("latin-1")
         # The visitor as this provider is to see them.
         seen = visitor.anonymised() if provider.settings.anonymize == "always" else visitor
         request = CollectRequest(method, path, query, headers, body, seen)
         try:
             ingested = await provider.ingest(request)
-        except BadHit:
+        except ClientError:
             raise
         except Exception:  # a parser bug: fail closed, store nothing, no 500
             logger.exception("could not parse a %s hit", name)
-            raise BadHit(400, "the hit could not be read", "malformed") from None
+            raise ClientError(400, "the hit could not be read", "malformed") from None
         for kind, amount in ingested.redactions.items():
             self._redacted(name, kind).inc(amount)
         if not ingested.hits:
@@ -231,7 +230,9 @@ class Collector:
         except Exception:
             self.count(name, "store_error", len(hits))
             self.metrics.store_errors.labels("outbox_add").inc()
-            raise BadHit(503, "the hit could not be stored; please retry", "store_error") from None
+            raise ClientError(
+                503, "the hit could not be stored; please retry", "store_error"
+            ) from None
         self.count(name, "consented" if seen.analytics else "cookieless", len(hits))
         return ingested.response
 
@@ -278,22 +279,3 @@ _PREFLIGHT = [
     (b"access-control-allow-headers", b"content-type"),
     (b"access-control-max-age", b"600"),
 ]
-
-
-async def _read_body(headers: Headers, receive: Receive, limit: int) -> bytes:
-    declared = headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise BadHit(400, "invalid Content-Length")
-        if int(declared) > limit:
-            raise BadHit(413, f"the body may be at most {limit} bytes", "too_large")
-    body = bytearray()
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise BadHit(400, "the client went away")
-        body += message.get("body", b"")
-        if len(body) > limit:
-            raise BadHit(413, f"the body may be at most {limit} bytes", "too_large")
-        if not message.get("more_body", False):
-            return bytes(body)

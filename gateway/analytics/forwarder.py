@@ -31,9 +31,9 @@ from dataclasses import dataclass
 
 from gateway.analytics.base import Outcome, Provider, Result
 from gateway.analytics.outbox import OutboxStore
-from gateway.analytics.settings import AnalyticsSettings
 from gateway.analytics.upstream import HttpUpstream
 from gateway.metrics import Metrics
+from gateway.settings.analytics import AnalyticsSettings
 from gateway.store import OutboxRow
 
 logger = logging.getLogger("consent_gateway")

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from gateway.store import OutboxHit, Store
-from gateway.store_handle import StoreHandle
+from gateway.store.handle import StoreHandle
 
 T = TypeVar("T")
 

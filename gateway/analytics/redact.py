@@ -20,7 +20,6 @@ e-mail address in a URL, no click id without marketing consent" holds for all of
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import tomllib
 from collections.abc import Iterable
@@ -30,8 +29,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
-from gateway.agents import MAX_AGENT_LENGTH, AgentClassifier
+from gateway.consent.agents import MAX_AGENT_LENGTH, AgentClassifier
 from gateway.memo import Memo
+from gateway.proxies import truncate_ip
 from gateway.resources import rules_dir
 
 _WORD_SPLIT = re.compile(r"[_\-.\[\]\s]+|(?<=[a-z0-9])(?=[A-Z])")
@@ -150,23 +150,6 @@ class TextFields:
 
 
 @lru_cache(maxsize=65_536)
-def truncate_ip(address: str, ipv4_prefix: int = 24, ipv6_prefix: int = 48) -> str | None:
-    """The network part of ``address`` (``203.0.113.7`` -> ``203.0.113.0``), or None when it
-    is not an IP address. An IPv4-mapped IPv6 address is treated as the IPv4 one."""
-    try:
-        parsed = ipaddress.ip_address(address.strip().strip("[]"))
-    except ValueError:
-        return None
-    if isinstance(parsed, ipaddress.IPv6Address):
-        if parsed.ipv4_mapped is not None:
-            parsed = parsed.ipv4_mapped
-        else:
-            unscoped = ipaddress.IPv6Address(parsed.packed)  # without a %zone
-            network = ipaddress.IPv6Network((unscoped, ipv6_prefix), strict=False)
-            return str(network.network_address)
-    return str(ipaddress.IPv4Network((parsed, ipv4_prefix), strict=False).network_address)
-
-
 def _same_site(host: str | None, other: str | None) -> bool:
     if not host or not other:
         return False

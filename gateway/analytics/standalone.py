@@ -19,14 +19,14 @@ from contextlib import contextmanager
 
 from prometheus_client import start_http_server
 
-from gateway.agents import AgentClassifier
 from gateway.analytics.collect import build_providers
 from gateway.analytics.forwarder import Forwarder
 from gateway.analytics.outbox import OutboxStore
 from gateway.analytics.redact import RedactionRules, Redactor
+from gateway.consent.agents import AgentClassifier
 from gateway.metrics import Metrics
 from gateway.settings import Settings
-from gateway.store_handle import StoreHandle
+from gateway.store.handle import StoreHandle
 
 logger = logging.getLogger("consent_gateway")
 POLL_SECONDS = 0.2

@@ -1,6 +1,6 @@
 """Where proof of consent, unknown cookie counts, the analytics outbox and daily salts are
 kept: SQLite by default, PostgreSQL by URL. Stores are synchronous and thread-safe; the async
-request path calls them from worker threads (``gateway.store_handle``)."""
+request path calls them from worker threads (``gateway.store.handle``)."""
 
 from __future__ import annotations
 

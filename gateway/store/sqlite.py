@@ -56,7 +56,7 @@ MIGRATIONS = [
     );
     """,
     # The built-in cookie rules whose cookies the site was seen to use, by key "<match>:<name>"
-    # (see gateway/declaration.py): the banner's cookie declaration lists them.
+    # (see gateway/cookies/declaration.py): the banner's cookie declaration lists them.
     """
     CREATE TABLE seen_cookie_rules (
         rule TEXT PRIMARY KEY,
@@ -90,7 +90,7 @@ MIGRATIONS = [
     CREATE INDEX unknown_cookies_by_count ON unknown_cookies (count, last_seen);
     """,
     # Which visitors sent back cookies of a built-in rule not seen yet: a keyed hash of their
-    # network under the day's salt (gateway/declaration.py). At most `visitors` rows a rule.
+    # network under the day's salt (gateway/cookies/declaration.py). At most `visitors` rows a rule.
     """
     CREATE TABLE cookie_rule_vouchers (
         rule TEXT NOT NULL,

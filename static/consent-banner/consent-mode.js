@@ -37,7 +37,7 @@
       s = {};
     }
     var gpc = s.gpc || navigator.globalPrivacyControl === true;
-    // The regime's defaults, as gateway/jurisdiction.py default_grants() decides them.
+    // The regime's defaults, as gateway/consent/jurisdiction.py default_grants() decides them.
     var open = s.regime === "opt-out" || s.regime === "notice";
     var first = types({ preferences: open, analytics: open, marketing: open && !gpc });
     first.wait_for_update = 500;

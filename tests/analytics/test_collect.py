@@ -55,14 +55,14 @@ def call(
                 method, path, content=body, headers={"user-agent": BROWSER_UA, **headers}
             )
         # Stops a forwarder that an accepted hit started on this event loop.
-        await gateway.api.collect.aclose() if gateway.api.collect else None
+        await gateway.gateway.collector.aclose() if gateway.gateway.collector else None
         return response
 
     return asyncio.run(go())
 
 
 def outbox(gateway: ConsentMiddleware) -> int:
-    return gateway.store.get().outbox_count()
+    return gateway.gateway.store.get().outbox_count()
 
 
 def test_unknown_providers_and_paths_are_404(gateway: ConsentMiddleware) -> None:

@@ -45,7 +45,7 @@ def test_hits_the_provider_refuses_are_dropped_and_counted(
         while metric(client.get("/_consent/metrics").text, name) < 3:
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        assert gateway.store.get().outbox_count() == 0
+        assert gateway.gateway.store.get().outbox_count() == 0
         retries = "consent_gateway_analytics_retries_total"
         assert metric(client.get("/_consent/metrics").text, retries) == 0
 
@@ -55,12 +55,12 @@ def test_the_size_limit_drops_the_oldest_hits_with_a_metric(
 ) -> None:
     stand_in.stop()
     gateway = make_collecting_gateway(analytics={"outbox_max_hits": 100})
-    store = gateway.store.get()
+    store = gateway.gateway.store.get()
     now = time.time()
     store.outbox_add(
         [OutboxHit(f"old-{n}", "plausible", b"{}", now - 1000 + n) for n in range(150)]
     )
-    collector = gateway.api.collect
+    collector = gateway.gateway.collector
     assert collector is not None
 
     async def trim() -> None:
@@ -69,7 +69,7 @@ def test_the_size_limit_drops_the_oldest_hits_with_a_metric(
 
     asyncio.run(trim())
     assert store.outbox_count() == 100
-    exposition = gateway.metrics.exposition().decode()
+    exposition = gateway.gateway.metrics.exposition().decode()
     name = 'consent_gateway_analytics_dropped_total{provider="plausible",reason="outbox_full"}'
     assert metric(exposition, name) == 50
     assert metric(exposition, "consent_gateway_analytics_outbox_hits") == 100
@@ -79,11 +79,11 @@ def test_the_age_limit_drops_expired_hits_with_a_metric(
     make_collecting_gateway: Gateway, stand_in: StandIn
 ) -> None:
     gateway = make_collecting_gateway(analytics={"outbox_max_age_hours": 1})
-    store = gateway.store.get()
+    store = gateway.gateway.store.get()
     now = time.time()
     store.outbox_add([OutboxHit("stale", "umami", b"{}", now - 3601)])
     store.outbox_add([OutboxHit("fresh", "umami", b"{}", now - 60)])
-    collector = gateway.api.collect
+    collector = gateway.gateway.collector
     assert collector is not None
 
     async def trim() -> None:
@@ -93,7 +93,7 @@ def test_the_age_limit_drops_expired_hits_with_a_metric(
     asyncio.run(trim())
     assert store.outbox_count() == 1
     name = 'consent_gateway_analytics_dropped_total{provider="umami",reason="expired"}'
-    assert metric(gateway.metrics.exposition().decode(), name) == 1
+    assert metric(gateway.gateway.metrics.exposition().decode(), name) == 1
 
 
 def test_the_breaker_opens_after_failures_and_lets_one_probe_through() -> None:

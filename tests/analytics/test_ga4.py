@@ -13,7 +13,7 @@ import httpx
 
 from gateway import ConsentMiddleware
 from gateway.analytics.base import Visitor
-from gateway.analytics.ga4 import consent_signals
+from gateway.analytics.providers.ga4 import consent_signals
 from tests.analytics.conftest import BROWSER_UA, consent, serving
 from tests.analytics.standin import Received, StandIn
 

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 import httpx
 
 from gateway import ConsentMiddleware
-from gateway.analytics.matomo import PIXEL
+from gateway.analytics.providers.matomo import PIXEL
 from tests.analytics.conftest import BROWSER_UA, consent, serving
 from tests.analytics.standin import StandIn
 

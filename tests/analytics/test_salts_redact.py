@@ -9,12 +9,12 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.agents import AgentClassifier
 from gateway.analytics.outbox import OutboxStore
-from gateway.analytics.redact import RedactionRules, Redactor, TextFields, truncate_ip
+from gateway.analytics.redact import RedactionRules, Redactor, TextFields
 from gateway.analytics.salts import DailySalts, visitor_hash
-from gateway.proxies import TrustedProxies
-from gateway.store_handle import StoreHandle
+from gateway.consent.agents import AgentClassifier
+from gateway.proxies import TrustedProxies, truncate_ip
+from gateway.store.handle import StoreHandle
 
 RULES = RedactionRules.load()
 REDACTOR = Redactor(RULES, agents=AgentClassifier.load(), reduce_user_agent=True)

@@ -88,7 +88,7 @@ def shop_app(holder: dict[str, Any]) -> Starlette:
     async def page(request: Request) -> Response:
         gateway: ConsentMiddleware = holder["gateway"]
         nonce = request.query_params.get("nonce")
-        snippet = gateway.banner.snippet(request.state.consent, nonce)
+        snippet = gateway.gateway.banner.snippet(request.state.consent, nonce)
         lang = request.query_params.get("lang", "en")
         body = PAGE.format(
             lang=html.escape(lang),

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
 
-from gateway.consent import Category
+from gateway.consent.state import Category
 from tests.browser.conftest import node_module
 from tests.browser.site import (
     PIXEL_HOST,
@@ -33,7 +33,7 @@ THIRD_PARTY_HOSTS = {TRACKER_HOST, VIDEO_HOST, PIXEL_HOST}
 
 def non_essential(context: BrowserContext, site: Shop) -> set[str]:
     """The cookies in the browser's jar that are not essential, by the gateway's rules."""
-    policy = site.gateway.policy
+    policy = site.gateway.gateway.cookies
     return {n for n in jar(context) if policy.category_of(n) is not Category.ESSENTIAL}
 
 

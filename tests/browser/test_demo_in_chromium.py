@@ -9,7 +9,7 @@ from typing import Any
 from playwright.sync_api import Browser, BrowserContext, Page
 
 from gateway import ConsentMiddleware, Settings
-from gateway.demo import DEMO_SITE_RULES, create_demo_app
+from gateway.demo.site import DEMO_SITE_RULES, create_demo_app
 from tests.browser.site import OWN_TAGS, ThirdParties
 from tests.conftest import SECRET, running
 
@@ -68,7 +68,7 @@ def with_banner_tags(app: Any, holder: dict[str, ConsentMiddleware]) -> Any:
             body = b"".join(chunks)
             headers = [(n, v) for n, v in started["headers"] if n != b"content-length"]
             if (dict(headers).get(b"content-type") or b"").startswith(b"text/html"):
-                snippet = holder["gateway"].banner.snippet(scope["state"]["consent"], None)
+                snippet = holder["gateway"].gateway.banner.snippet(scope["state"]["consent"], None)
                 body = body.replace(b"<head>", b"<head>" + snippet.head, 1)
                 body = body.replace(b"<body>", b"<body>" + snippet.body, 1)
             headers.append((b"content-length", str(len(body)).encode()))

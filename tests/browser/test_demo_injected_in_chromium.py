@@ -1,6 +1,6 @@
 """The demo end to end through the gateway's own HTML injection and tracker neutralisation.
 
-Runs once the streaming injection (``gateway/inject.py``, the html branch) is part of the
+Runs once the streaming injection (``gateway/html/inject.py``, the html branch) is part of the
 gateway: until then pages get no banner from the gateway, and the other browser tests put
 the banner's tags into their pages themselves.
 """
@@ -16,7 +16,7 @@ from tests.browser.site import TRACKER_HOST, ThirdParties, jar
 from tests.browser.test_demo_in_chromium import demo_gateway
 from tests.conftest import running
 
-pytest.importorskip("gateway.inject", reason="the HTML injection is not merged yet")
+pytest.importorskip("gateway.html.inject", reason="the HTML injection is not merged yet")
 
 
 def test_the_demo_through_the_injection_end_to_end(

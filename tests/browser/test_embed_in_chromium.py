@@ -155,7 +155,7 @@ def test_a_site_not_in_allowed_origins_gets_nothing_and_changes_nothing(
         assert "cg_consent" not in {c["name"] for c in context.cookies()}
         decisions = [
             line
-            for line in site.gateway.metrics.exposition().decode().splitlines()
+            for line in site.gateway.gateway.metrics.exposition().decode().splitlines()
             if line.startswith("consent_gateway_decisions_total{")
         ]
         assert decisions and all(line.endswith(" 0.0") for line in decisions)
@@ -225,7 +225,7 @@ def test_a_choice_the_gateway_cannot_record_is_not_applied(
             def __getattr__(self, name: str) -> Any:
                 raise RuntimeError("database down")
 
-        site.gateway.store._store = Down()  # type: ignore[assignment]
+        site.gateway.gateway.store._store = Down()  # type: ignore[assignment]
         page.goto(site.url + "/")
         banner_shown(page)
         page.get_by_role("button", name="Accept all").click()
@@ -258,7 +258,7 @@ def test_an_xhtml_page(tmp_path: Path, context: BrowserContext, page: Page) -> N
 
     async def xhtml(request: Request) -> Response:
         gateway: ConsentMiddleware = holder["gateway"]
-        snippet = gateway.banner.snippet(request.state.consent, None, xhtml=True)
+        snippet = gateway.gateway.banner.snippet(request.state.consent, None, xhtml=True)
         body = XHTML_PAGE.format(head=snippet.head.decode())
         return Response(body, media_type="application/xhtml+xml")
 

@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from playwright.sync_api import Page
 
-from gateway.consent import Category
-from gateway.html import HtmlRewriter, Tag
+from gateway.consent.state import Category
+from gateway.html.rewriter import HtmlRewriter, Tag
 from tests.html_docs import DOCUMENTS
 
 HEAD = b'<link data-cg rel="stylesheet" href="/cg.css"><script data-cg src="/cg.js"></script>'

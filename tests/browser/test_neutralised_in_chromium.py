@@ -19,8 +19,8 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from gateway import ConsentMiddleware
-from gateway.html import Tag
-from gateway.trackers import TrackerRules
+from gateway.html.rewriter import Tag
+from gateway.html.trackers import TrackerRules
 from tests.browser.site import PIXEL_HOST, PLAYER_HOST, TRACKER_HOST, ThirdParties, shop_settings
 from tests.conftest import running
 
@@ -69,7 +69,7 @@ def test_neutralised_trackers_stay_inert_until_granted_then_run_without_a_reload
 
     async def page_with_trackers(request: Request) -> Response:
         state = request.state.consent
-        snippet = holder["gateway"].banner.snippet(state, None)
+        snippet = holder["gateway"].gateway.banner.snippet(state, None)
         tags = "\n".join(neutralised(raw, rules, state.granted) for raw in RAW_TAGS)
         return HTMLResponse(
             f"<!doctype html><html lang=en><head>{snippet.head.decode()}"

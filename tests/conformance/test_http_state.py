@@ -20,7 +20,7 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 
-from gateway.cookies import SetCookie, parse_set_cookie
+from gateway.cookies.parse import SetCookie, parse_set_cookie
 
 CASES_FILE = Path(__file__).resolve().parents[1] / "data" / "http-state-parser.json"
 CASES: list[dict[str, Any]] = json.loads(CASES_FILE.read_text())

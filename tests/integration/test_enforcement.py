@@ -11,7 +11,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from gateway import ConsentMiddleware
-from gateway.consent import Regime
+from gateway.consent.state import Regime
 from tests.conftest import running
 
 
@@ -135,7 +135,7 @@ def test_decisions_are_recorded_as_proof_of_consent(
         chosen = {"categories": {"analytics": True, "marketing": False}}
         saved = client.post("/_consent/state", json=chosen, headers=same_origin(base)).json()
         client.delete("/_consent/state", headers=same_origin(base))
-    history = gateway.store.get().consent_history(saved["consent_id"])
+    history = gateway.gateway.store.get().consent_history(saved["consent_id"])
     assert [record.action for record in history] == ["grant", "withdraw"]
     assert history[0].categories == {
         "essential": True,

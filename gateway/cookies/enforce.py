@@ -17,27 +17,24 @@ import itertools
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from starlette.types import Scope
 
-from gateway.agents import UNSEEN
-from gateway.analytics.redact import truncate_ip
-from gateway.consent import Category, ConsentState, visible
-from gateway.cookies import (
+from gateway.consent.agents import UNSEEN, AgentClassifier
+from gateway.consent.policy import ConsentPolicy
+from gateway.consent.state import Category, ConsentState, visible
+from gateway.cookies.declaration import SITE
+from gateway.cookies.parse import (
     expiry_headers,
     filter_cookie_pieces,
     set_cookie_name,
     split_cookie_header,
 )
-from gateway.declaration import SITE
+from gateway.cookies.policy import CookiePolicy
 from gateway.memo import Memo
 from gateway.metrics import UNKNOWN_CATEGORY, Metrics
-from gateway.policy import ConsentPolicy
-from gateway.proxies import FORWARDED_FOR, TrustedProxies
-
-if TYPE_CHECKING:
-    from gateway.middleware import LastResponse
+from gateway.proxies import FORWARDED_FOR, TrustedProxies, truncate_ip
+from gateway.settings import Settings
 
 Header = tuple[bytes, bytes]
 COOKIE = b"cookie"
@@ -106,7 +103,7 @@ def granted_bits(state: ConsentState) -> int:
 
 
 # A plain (not frozen) slotted class: a frozen dataclass costs a microsecond to build, and
-# one is built for every new visitor. Nothing but ``last_response`` changes after that.
+# one is built for every new visitor.
 @dataclass(slots=True)
 class Visit:
     """Everything decided from one request's Cookie, User-Agent, GPC and place headers."""
@@ -127,29 +124,36 @@ class Visit:
     # part of memo keys
     shown_id: int
     agent: bytes  # the User-Agent header it was judged with
-    # The middleware's answer to this visit's latest response start: the next page of the
-    # same visitor usually starts the same way.
-    last_response: LastResponse | None = None
 
 
 class Enforcer:
     """Filters both directions for one gateway; built once, then called per request."""
 
-    def __init__(self, policy: ConsentPolicy, metrics: Metrics, memo_size: int = MEMO_SIZE):
-        self.policy = policy
+    def __init__(
+        self,
+        consent: ConsentPolicy,
+        cookies: CookiePolicy,
+        agents: AgentClassifier,
+        settings: Settings,
+        metrics: Metrics,
+        memo_size: int = MEMO_SIZE,
+    ):
+        self.consent = consent
+        self.cookies = cookies
         self.metrics = metrics
-        self._consent_cookies = policy.consent_cookie_names
-        resolver = policy.resolver
+        self._expire_refused = settings.expire_refused_cookies
+        self._consent_cookies = consent.consent_cookie_names
+        resolver = consent.resolver
         # The request headers a visit depends on (the place headers only when configured);
         # the client address only counts with a GeoIP database.
         places = (resolver.country_header, resolver.subdivision_header)
         self._place_headers = tuple(name for name in places if name)
         self._reads_ip = resolver.reads_client_ip
         self._plain_key = not self._place_headers and not self._reads_ip
-        self._proxies = TrustedProxies(policy.settings.trusted_proxies)
-        self._declares = policy.settings.declare_seen_cookies
-        self._bot_kind = policy.agents.bot_kind
-        self._bot_kinds_seen = policy.agents.seen.table
+        self._proxies = TrustedProxies(settings.trusted_proxies)
+        self._declares = settings.declare_seen_cookies
+        self._bot_kind = agents.bot_kind
+        self._bot_kinds_seen = agents.seen.table
         self._visits: Memo[object, Visit] = Memo(memo_size, VISIT_MEMO_BYTES, MAX_KEY_BYTES)
         # Set-Cookie value -> (category bit, metric label, the name when no rule knows it)
         self._set_cookies: Memo[bytes, tuple[int, str, str | None]] = Memo(
@@ -228,7 +232,7 @@ class Enforcer:
         return self._proxies.client(peer, forwarded)
 
     def _network(self, scope: Scope, client_ip: str | None) -> str | None:
-        """The network of the visitor (``gateway.declaration``): ``client_ip`` when the
+        """The network of the visitor (``gateway.cookies.declaration``): ``client_ip`` when the
         GeoIP look-up read it already."""
         address = client_ip if self._reads_ip else self._client_ip(scope)
         return truncate_ip(address) if address else None
@@ -242,7 +246,7 @@ class Enforcer:
         for category in visit.refused_categories:
             metrics.removed(category, "request")
         for name in visit.unknown:
-            self.policy.note_unknown(name)
+            self.cookies.note_unknown(name)
 
     def _judge(
         self,
@@ -260,14 +264,14 @@ class Enforcer:
         pieces = split_cookie_header(raw_cookie.decode("latin-1"))
         consent = self._consent_cookies
         values = [piece.partition("=")[2].strip(" \t") for n, piece in pieces if n in consent]
-        state, invalid, valid_until = self.policy.state(
+        state, invalid, valid_until = self.consent.state(
             tuple(values), headers, client_ip, bot_kind is not None
         )
         categories: list[str] = []
         unknown: list[str] = []
 
         def keep(name: str) -> bool:
-            category, is_unknown = self.policy.classify(name, shown_by)
+            category, is_unknown = self.cookies.classify(name, shown_by)
             if is_unknown:
                 unknown.append(name)
             if category is not None and state.allows(category):
@@ -356,11 +360,11 @@ class Enforcer:
                     removed.append(self.metrics.removed_child(label, "response"))
                     continue
             kept.append((SET_COOKIE, value))
-        if visit.refused and self.policy.settings.expire_refused_cookies:
+        if visit.refused and self._expire_refused:
             expired = expire_refused(
                 visit.refused,
                 visit.state,
-                self.policy,
+                self.cookies,
                 self.metrics,
                 host=request_host(scope),
                 path=scope["path"],
@@ -388,7 +392,7 @@ class Enforcer:
         if name is None:
             known: tuple[int, str, str | None] = (NEVER, UNKNOWN_CATEGORY, None)
         else:
-            category, is_unknown = self.policy.classify(name, SITE if self._declares else None)
+            category, is_unknown = self.cookies.classify(name, SITE if self._declares else None)
             unknown = name if is_unknown else None
             if category is None:
                 known = (NEVER, UNKNOWN_CATEGORY, unknown)
@@ -400,7 +404,7 @@ class Enforcer:
 def expire_refused(
     names: Iterable[str],
     state: ConsentState,
-    policy: ConsentPolicy,
+    cookies: CookiePolicy,
     metrics: Metrics,
     *,
     host: str | None,
@@ -411,7 +415,7 @@ def expire_refused(
     expired: list[Header] = []
     count = 0
     for name in dict.fromkeys(names):
-        category = policy.category_of(name)
+        category = cookies.category_of(name)
         if category is not None and state.allows(category):
             continue
         count += 1

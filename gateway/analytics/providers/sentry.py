@@ -29,7 +29,6 @@ from urllib.parse import urlsplit
 
 from gateway.analytics.base import (
     Answer,
-    BadHit,
     CollectRequest,
     Hit,
     Ingested,
@@ -46,7 +45,8 @@ from gateway.analytics.base import (
     send_each,
 )
 from gateway.analytics.redact import Redactor, TextFields
-from gateway.analytics.settings import SentrySettings
+from gateway.endpoint import ClientError
+from gateway.settings.analytics import SentrySettings
 from gateway.store import OutboxRow
 
 _REDACTED_TYPES = frozenset({"event", "transaction", "feedback"})
@@ -89,7 +89,9 @@ class Envelope:
             length = item_header.get("length")
             if length is not None:
                 if not isinstance(length, int) or length < 0 or position + length > len(rest):
-                    raise BadHit(400, "an item's length does not fit the envelope", "malformed")
+                    raise ClientError(
+                        400, "an item's length does not fit the envelope", "malformed"
+                    )
                 payload = rest[position : position + length]
                 position += length
                 if rest[position : position + 1] == b"\n":
@@ -113,7 +115,7 @@ class Envelope:
 def _json_line(line: bytes, what: str) -> dict[str, Any]:
     value = parse_json(line, what)
     if not isinstance(value, dict):
-        raise BadHit(400, f"{what} is not a JSON object", "malformed")
+        raise ClientError(400, f"{what} is not a JSON object", "malformed")
     return value
 
 
@@ -139,9 +141,9 @@ class Sentry:
         envelope = Envelope.parse(body)
         dsn = envelope.header.get("dsn")
         if not isinstance(dsn, str) or not dsn:
-            raise BadHit(400, "the envelope header names no DSN", "malformed")
+            raise ClientError(400, "the envelope header names no DSN", "malformed")
         if dsn_key(dsn) != self._dsn:
-            raise BadHit(403, "this DSN is not tunnelled here", "unknown_site")
+            raise ClientError(403, "this DSN is not tunnelled here", "unknown_site")
         visitor = request.visitor
         redactions: dict[str, int] = {}
         items = []
@@ -166,7 +168,7 @@ class Sentry:
     ) -> bytes:
         document = parse_json(payload, f"a {kind} item")
         if not isinstance(document, dict):
-            raise BadHit(400, f"a {kind} item is not a JSON object", "malformed")
+            raise ClientError(400, f"a {kind} item is not a JSON object", "malformed")
         if kind in _SESSION_TYPES:
             if document.pop("did", None) is not None:
                 count(redactions, "client_id")

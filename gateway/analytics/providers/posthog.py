@@ -31,7 +31,6 @@ from typing import Any
 
 from gateway.analytics.base import (
     Answer,
-    BadHit,
     CollectRequest,
     Hit,
     Ingested,
@@ -54,7 +53,8 @@ from gateway.analytics.base import (
     unbase64,
 )
 from gateway.analytics.redact import Redactor, TextFields
-from gateway.analytics.settings import PostHogSettings
+from gateway.endpoint import ClientError
+from gateway.settings.analytics import PostHogSettings
 from gateway.store import OutboxRow
 
 PATHS = frozenset(
@@ -103,7 +103,7 @@ class PostHog:
         else:
             events = [document]
         if not isinstance(events, list) or not 1 <= len(events) <= MAX_EVENTS:
-            raise BadHit(400, f"send 1 to {MAX_EVENTS} events", "malformed")
+            raise ClientError(400, f"send 1 to {MAX_EVENTS} events", "malformed")
         redactions: dict[str, int] = {}
         hits = []
         for event in events:
@@ -122,7 +122,7 @@ class PostHog:
         if media == "application/x-www-form-urlencoded" or body.startswith(b"data="):
             form = dict(parse_query(decode_text(body)))
             if "data" not in form:
-                raise BadHit(400, "the form has no data field", "malformed")
+                raise ClientError(400, "the form has no data field", "malformed")
             text = form["data"]
             if compression == "base64" or not text.lstrip().startswith(("{", "[")):
                 body = unbase64(text)
@@ -133,7 +133,7 @@ class PostHog:
         elif compression == "base64":
             body = unbase64(body)
         elif compression and compression != "none":
-            raise BadHit(400, f"unsupported compression {compression!r}", "malformed")
+            raise ClientError(400, f"unsupported compression {compression!r}", "malformed")
         if body.startswith(b"\x1f\x8b"):
             body = gunzip(body, self._limit * 4)
         return parse_json(body)
@@ -142,17 +142,17 @@ class PostHog:
         self, event: Any, top_key: Any, visitor: Visitor, redactions: dict[str, int]
     ) -> Hit | None:
         if not isinstance(event, dict) or not isinstance(event.get("event"), str):
-            raise BadHit(400, "each event needs an event name", "malformed")
+            raise ClientError(400, "each event needs an event name", "malformed")
         properties = event.get("properties")
         if properties is None:
             properties = {}
         if not isinstance(properties, dict):
-            raise BadHit(400, "properties must be an object", "malformed")
+            raise ClientError(400, "properties must be an object", "malformed")
         token = event.get("api_key") or event.get("token") or properties.get("token") or top_key
         if not isinstance(token, str) or not token:
-            raise BadHit(400, "the project API key (token) is missing", "malformed")
+            raise ClientError(400, "the project API key (token) is missing", "malformed")
         if self.settings.site_ids and token not in self.settings.site_ids:
-            raise BadHit(403, "this project key is not collected here", "unknown_site")
+            raise ClientError(403, "this project key is not collected here", "unknown_site")
         name = event["event"]
         visitor = claimed_visitor(visitor, properties.get("$raw_user_agent"), self.redactor)
         if not visitor.analytics and name in PERSON_EVENTS:

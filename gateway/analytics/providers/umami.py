@@ -17,7 +17,6 @@ from typing import Any
 
 from gateway.analytics.base import (
     Answer,
-    BadHit,
     CollectRequest,
     Hit,
     Ingested,
@@ -35,7 +34,8 @@ from gateway.analytics.base import (
     send_each,
 )
 from gateway.analytics.redact import Redactor, TextFields
-from gateway.analytics.settings import UmamiSettings
+from gateway.endpoint import ClientError
+from gateway.settings.analytics import UmamiSettings
 from gateway.store import OutboxRow
 
 _PAYLOAD_KEYS = {
@@ -61,16 +61,16 @@ class Umami:
     async def ingest(self, request: CollectRequest) -> Ingested:
         data = parse_json(request.body)
         if not isinstance(data, dict) or not isinstance(data.get("payload"), dict):
-            raise BadHit(400, 'send {"type": "event", "payload": {...}}', "malformed")
+            raise ClientError(400, 'send {"type": "event", "payload": {...}}', "malformed")
         kind = data.get("type")
         if kind not in ("event", "identify"):
-            raise BadHit(400, 'type must be "event" or "identify"', "malformed")
+            raise ClientError(400, 'type must be "event" or "identify"', "malformed")
         payload: dict[str, Any] = {k: v for k, v in data["payload"].items() if k in _PAYLOAD_KEYS}
         website = payload.get("website")
         if not isinstance(website, str) or not website:
-            raise BadHit(400, "payload.website must be the website id", "malformed")
+            raise ClientError(400, "payload.website must be the website id", "malformed")
         if self.settings.site_ids and website not in self.settings.site_ids:
-            raise BadHit(403, f"website {website!r} is not collected here", "unknown_site")
+            raise ClientError(403, f"website {website!r} is not collected here", "unknown_site")
         visitor = claimed_visitor(request.visitor, data["payload"].get("userAgent"), self.redactor)
         redactions: dict[str, int] = {}
         response = Answer.json({})

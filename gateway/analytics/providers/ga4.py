@@ -36,7 +36,6 @@ from urllib.parse import quote, urlencode
 
 from gateway.analytics.base import (
     Answer,
-    BadHit,
     CollectRequest,
     Hit,
     Ingested,
@@ -55,7 +54,8 @@ from gateway.analytics.base import (
     send_each,
 )
 from gateway.analytics.redact import Redactor, TextFields
-from gateway.analytics.settings import GA4Settings
+from gateway.endpoint import ClientError
+from gateway.settings.analytics import GA4Settings
 from gateway.store import OutboxRow
 
 Pairs = list[tuple[str, str]]
@@ -141,7 +141,7 @@ class GA4:
             (_first(e, "tid") for e in events if _first(e, "tid")), None
         )
         if not tid:
-            raise BadHit(400, "a GA4 hit needs tid (the measurement id)", "malformed")
+            raise ClientError(400, "a GA4 hit needs tid (the measurement id)", "malformed")
         self._check_site(tid)
         visitor = request.visitor
         redactions: dict[str, int] = {}
@@ -207,7 +207,7 @@ class GA4:
 
     def _check_site(self, measurement_id: str) -> None:
         if self.settings.site_ids and measurement_id not in self.settings.site_ids:
-            raise BadHit(403, f"{measurement_id!r} is not collected here", "unknown_site")
+            raise ClientError(403, f"{measurement_id!r} is not collected here", "unknown_site")
 
     # -- /mp/collect --------------------------------------------------------------------
 
@@ -215,19 +215,23 @@ class GA4:
         query = dict(parse_query(request.query))
         stream = {k: query[k] for k in ("measurement_id", "firebase_app_id") if query.get(k)}
         if len(stream) != 1:
-            raise BadHit(400, "give measurement_id (or firebase_app_id) in the query", "malformed")
+            raise ClientError(
+                400, "give measurement_id (or firebase_app_id) in the query", "malformed"
+            )
         site = next(iter(stream.values()))
         self._check_site(site)
         body = parse_json(request.body)
         if not isinstance(body, dict):
-            raise BadHit(400, "send a JSON object with client_id and events", "malformed")
+            raise ClientError(400, "send a JSON object with client_id and events", "malformed")
         events = body.get("events")
         if not isinstance(events, list) or not 1 <= len(events) <= MAX_EVENTS:
-            raise BadHit(400, f"events must be a list of 1 to {MAX_EVENTS} events", "malformed")
+            raise ClientError(
+                400, f"events must be a list of 1 to {MAX_EVENTS} events", "malformed"
+            )
         if not all(isinstance(e, dict) and isinstance(e.get("name"), str) for e in events):
-            raise BadHit(400, "each event needs a name", "malformed")
+            raise ClientError(400, "each event needs a name", "malformed")
         if not isinstance(body.get("client_id") or body.get("app_instance_id"), str):
-            raise BadHit(400, "client_id (or app_instance_id) must be a string", "malformed")
+            raise ClientError(400, "client_id (or app_instance_id) must be a string", "malformed")
         visitor = request.visitor
         redactions: dict[str, int] = {}
         document = dict(body)

@@ -17,7 +17,6 @@ from typing import Any
 
 from gateway.analytics.base import (
     Answer,
-    BadHit,
     CollectRequest,
     Hit,
     Ingested,
@@ -34,7 +33,8 @@ from gateway.analytics.base import (
     send_each,
 )
 from gateway.analytics.redact import Redactor, TextFields
-from gateway.analytics.settings import PlausibleSettings
+from gateway.endpoint import ClientError
+from gateway.settings.analytics import PlausibleSettings
 from gateway.store import OutboxRow
 
 _SHORT = {"name": "n", "url": "u", "domain": "d", "referrer": "r", "props": "p"}
@@ -59,7 +59,7 @@ class Plausible:
     async def ingest(self, request: CollectRequest) -> Ingested:
         data = parse_json(request.body)
         if not isinstance(data, dict):
-            raise BadHit(400, "send a JSON object with name, url and domain", "malformed")
+            raise ClientError(400, "send a JSON object with name, url and domain", "malformed")
         event: dict[str, Any] = {}
         for key, value in data.items():
             short = _SHORT.get(key, key)
@@ -67,11 +67,11 @@ class Plausible:
                 event[short] = value
         name, url, domain = event.get("n"), event.get("u"), event.get("d")
         if not (isinstance(name, str) and name and isinstance(url, str) and url):
-            raise BadHit(400, "name and url must be non-empty strings", "malformed")
+            raise ClientError(400, "name and url must be non-empty strings", "malformed")
         if not (isinstance(domain, str) and domain):
-            raise BadHit(400, "domain must be a non-empty string", "malformed")
+            raise ClientError(400, "domain must be a non-empty string", "malformed")
         if self.settings.site_ids and not set(domain.split(",")) <= set(self.settings.site_ids):
-            raise BadHit(403, f"domain {domain!r} is not collected here", "unknown_site")
+            raise ClientError(403, f"domain {domain!r} is not collected here", "unknown_site")
         marketing = request.visitor.marketing
         redactions: dict[str, int] = {}
         scrubbed = self.redactor.url(url, marketing)

@@ -11,39 +11,38 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from gateway import declaration
 from gateway.analytics.salts import DailySalts, visitor_hash
-from gateway.banner import Banner
-from gateway.consent import (
+from gateway.consent.agents import AgentClassifier
+from gateway.consent.policy import ConsentPolicy
+from gateway.consent.state import (
     ALL_GRANTED,
     ESSENTIAL_ONLY,
     OPTIONAL_CATEGORIES,
     Category,
-    ConsentState,
     Decision,
     grants_from,
     new_consent_id,
 )
-from gateway.cookies import build_set_cookie, expiry_headers
-from gateway.enforce import Header, expire_refused
+from gateway.cookies import declaration
+from gateway.cookies.enforce import Header, expire_refused
+from gateway.cookies.parse import build_set_cookie, expiry_headers
+from gateway.cookies.policy import CookiePolicy
+from gateway.endpoint import ApiRequest, ClientError, read_body
+from gateway.html.banner import Banner
 from gateway.json_input import JSONInputError, parse_json
 from gateway.later import LaterWrite
 from gateway.metrics import CONTENT_TYPE, Metrics
-from gateway.policy import SECONDS_PER_DAY, ConsentPolicy
+from gateway.settings import Settings
 from gateway.store import ConsentRecord
-from gateway.store_handle import StoreHandle
-
-if TYPE_CHECKING:
-    from gateway.analytics.collect import Collector
+from gateway.store.handle import StoreHandle
 
 MAX_BODY_BYTES = 4096
 SEEN_FLUSH_SECONDS = 10.0  # seen cookie rules are written this long after the first of a batch
@@ -52,40 +51,41 @@ DECLARATION_CACHE_CONTROL = "public, max-age=300"
 logger = logging.getLogger("consent_gateway")
 
 
-class BadRequest(Exception):
-    """A client error, answered with ``status``, ``headers`` and ``{"error": message}``."""
+class CollectEndpoints(Protocol):
+    """The analytics collection endpoints (``gateway.analytics.collect``), which the API
+    mounts under ``/collect/``."""
 
-    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers
-
-
-@dataclass(frozen=True, slots=True)
-class ApiRequest:
-    """What the API needs to know about one request beyond its scope."""
-
-    state: ConsentState
-    cookie_names: tuple[str, ...]
-    host: str | None
-    secure: bool
+    async def __call__(
+        self, route: str, scope: Scope, receive: Receive, send: Send, request: ApiRequest
+    ) -> None: ...
 
 
 class ConsentAPI:
     """ASGI handler for every path under the API prefix."""
 
     def __init__(
-        self, policy: ConsentPolicy, metrics: Metrics, store: StoreHandle, banner: Banner
+        self,
+        settings: Settings,
+        consent: ConsentPolicy,
+        cookies: CookiePolicy,
+        agents: AgentClassifier,
+        metrics: Metrics,
+        store: StoreHandle,
+        banner: Banner,
+        collect: CollectEndpoints | None = None,
     ) -> None:
-        self.policy = policy
+        self.settings = settings
+        self.consent = consent
+        self.cookies = cookies
+        self.agents = agents
         self.metrics = metrics
         self.store = store
         self.banner = banner
-        self.prefix = policy.settings.api_prefix
-        banner.configure(policy.settings)
-        vendors = policy.settings.declared_vendors
-        unknown = declaration.unknown_vendors(policy.classifier.rules, vendors)
+        self.collect = collect
+        self.prefix = settings.api_prefix
+        banner.configure(settings)
+        vendors = settings.declared_vendors
+        unknown = declaration.unknown_vendors(cookies.classifier.rules, vendors)
         if unknown:
             raise ValueError(
                 f"declared_vendors: no built-in rules name the vendor(s) {unknown}; use the "
@@ -95,9 +95,8 @@ class ConsentAPI:
         self._seen_read_at = -DECLARATION_CACHE_SECONDS
         self.seen_writes = LaterWrite(self._write_seen, lambda: self.seen_flush_seconds)
         self.salts = DailySalts(store.call)  # visitors vouching for seen rules are hashed
-        if policy.settings.declare_seen_cookies:
-            policy.seen_rules.on_pending = self.seen_writes.soon
-        self.collect = _collector(policy, metrics, store)
+        if settings.declare_seen_cookies:
+            cookies.seen_rules.on_pending = self.seen_writes.soon
 
     async def __call__(
         self, scope: Scope, receive: Receive, send: Send, request: ApiRequest
@@ -108,7 +107,7 @@ class ConsentAPI:
             return
         try:
             response = await self._route(scope, receive, request)
-        except BadRequest as error:
+        except ClientError as error:
             response = JSONResponse(
                 {"error": error.message}, status_code=error.status, headers=error.headers
             )
@@ -131,10 +130,10 @@ class ConsentAPI:
                     return await self._save(headers, request, ESSENTIAL_ONLY, "withdraw", None)
                 granted, form = await self._read_choice(headers, receive)
                 return await self._save(headers, request, granted, "grant", form)
-            raise BadRequest(
+            raise ClientError(
                 405,
                 f"{method} is not allowed here; use GET, POST or DELETE",
-                {"allow": "GET, HEAD, POST, DELETE, OPTIONS"},
+                headers={"allow": "GET, HEAD, POST, DELETE, OPTIONS"},
             )
         if method in ("GET", "HEAD"):
             asset = self.banner.response(
@@ -149,18 +148,20 @@ class ConsentAPI:
                 )
                 return self._with_cors(response, headers)
         elif self.banner.serves(route):
-            raise BadRequest(
-                405, f"{method} is not allowed here; use GET or HEAD", {"allow": "GET, HEAD"}
+            raise ClientError(
+                405,
+                f"{method} is not allowed here; use GET or HEAD",
+                headers={"allow": "GET, HEAD"},
             )
-        if route == "/metrics" and self.policy.settings.metrics and method == "GET":
+        if route == "/metrics" and self.settings.metrics and method == "GET":
             return Response(self.metrics.exposition(), media_type=CONTENT_TYPE)
-        raise BadRequest(404, f"no such consent endpoint: {scope['path']}")
+        raise ClientError(404, f"no such consent endpoint: {scope['path']}")
 
     async def _declaration(self) -> declaration.DeclarationJSON:
         """The cookie declaration, with the seen rules of every replica sharing the store
         (read at most once a minute; when the store fails, this replica's own)."""
-        settings = self.policy.settings
-        seen = self.policy.seen_rules
+        settings = self.settings
+        seen = self.cookies.seen_rules
         if settings.declare_seen_cookies:
             await self._write_seen()
             if time.monotonic() - self._seen_read_at >= DECLARATION_CACHE_SECONDS:
@@ -171,14 +172,14 @@ class ConsentAPI:
                     logger.exception("could not read the cookie rules seen on this site")
                     self.metrics.store_errors.labels("cookie_rules_seen").inc()
         return declaration.build(
-            self.policy.classifier.rules,
+            self.cookies.classifier.rules,
             seen.known,
             set(settings.declared_vendors),
             include_seen=settings.declare_seen_cookies,
         )
 
     async def _write_seen(self) -> None:
-        seen = self.policy.seen_rules
+        seen = self.cookies.seen_rules
         set_keys, sent = seen.take()
         if set_keys:
             try:
@@ -205,7 +206,7 @@ class ConsentAPI:
             visitor_hash(salt, declaration.VISITOR_HASH_SITE, network, ""): keys
             for network, keys in sent.items()
         }
-        visitors = self.policy.settings.declare_seen_visitors
+        visitors = self.settings.declare_seen_visitors
         return await self.store.call(
             lambda store: store.vouch_cookie_rules(
                 by_visitor,
@@ -221,26 +222,26 @@ class ConsentAPI:
         if origin is not None:
             if self._origin_allowed(origin, request):
                 return
-            raise BadRequest(403, "cross-site consent changes are refused")
+            raise ClientError(403, "cross-site consent changes are refused")
         if headers.get("sec-fetch-site") in ("cross-site", "same-site"):
-            raise BadRequest(403, "cross-site consent changes are refused")
+            raise ClientError(403, "cross-site consent changes are refused")
 
     def _origin_allowed(self, origin: str, request: ApiRequest) -> bool:
         origin = origin.lower()
-        if origin in self.policy.settings.allowed_origins:
+        if origin in self.settings.allowed_origins:
             return True
         return request.host is not None and urlsplit(origin).netloc == request.host.lower()
 
     async def _read_choice(
         self, headers: Headers, receive: Receive
     ) -> tuple[frozenset[Category], bool]:
-        body = await _read_body(headers, receive)
+        body = await read_body(headers, receive, MAX_BODY_BYTES)
         media_type = headers.get("content-type", "").split(";")[0].strip().lower()
         if media_type == "application/x-www-form-urlencoded":
             return _choice_from_form(body), True
         if media_type in ("application/json", ""):
             return _choice_from_json(body), False
-        raise BadRequest(415, "send application/json or an HTML form post")
+        raise ClientError(415, "send application/json or an HTML form post")
 
     async def _save(
         self,
@@ -250,7 +251,7 @@ class ConsentAPI:
         action: str,
         form: bool | None,
     ) -> Response:
-        settings = self.policy.settings
+        settings = self.settings
         old = request.state
         decision = Decision(
             consent_id=old.consent_id or new_consent_id(),
@@ -258,7 +259,7 @@ class ConsentAPI:
             policy_version=settings.policy_version,
             decided_at=datetime.now(UTC),
         )
-        new = self.policy.decided_state(
+        new = self.consent.decided_state(
             decision, old.regime, old.country, old.subdivision, old.gpc, old.bot
         )
         record = ConsentRecord(
@@ -278,13 +279,13 @@ class ConsentAPI:
         except Exception:
             logger.exception("could not record a consent decision; the choice was not applied")
             self.metrics.store_errors.labels("record_consent").inc()
-            raise BadRequest(503, "the choice could not be recorded; please try again") from None
+            raise ClientError(503, "the choice could not be recorded; please try again") from None
         self.metrics.decisions.labels(old.regime.value, _choice_label(granted, action)).inc()
-        name = self.policy.consent_cookie_name(request.secure)
+        name = self.consent.consent_cookie_name(request.secure)
         cookie = build_set_cookie(
             name,
-            self.policy.codec.encode(decision),
-            max_age=settings.cookie_lifetime_days * SECONDS_PER_DAY,
+            self.consent.codec.encode(decision),
+            max_age=self.consent.codec.max_age_seconds,
             domain=settings.cookie_domain,
             secure=request.secure,
             http_only=True,
@@ -300,7 +301,7 @@ class ConsentAPI:
         extra += expire_refused(
             request.cookie_names,
             new,
-            self.policy,
+            self.cookies,
             self.metrics,
             host=request.host,
             path="/",
@@ -315,7 +316,7 @@ class ConsentAPI:
         as ``name``: a second one of that name (another subdomain's), or one under the other
         name after ``cookie_host_prefix`` changed. They would narrow the new choice
         (``policy.most_restrictive``); sent before its line, they leave it alone."""
-        sent = [n for n in request.cookie_names if n in self.policy.consent_cookie_names]
+        sent = [n for n in request.cookie_names if n in self.consent.consent_cookie_names]
         if sent == [name] or not sent:
             return []
         return [
@@ -328,13 +329,13 @@ class ConsentAPI:
         user_agent = headers.get("user-agent")
         if not user_agent:
             return None
-        info = self.policy.agents.describe(user_agent)
+        info = self.agents.describe(user_agent)
         major = f" {info.browser_major}" if info.browser_major else ""
         return f"{info.browser_family}{major} / {info.os_family} / {info.device_class}"
 
     def _with_cors(self, response: Response, headers: Headers) -> Response:
         origin = headers.get("origin")
-        if origin and origin.lower() in self.policy.settings.allowed_origins:
+        if origin and origin.lower() in self.settings.allowed_origins:
             response.headers["access-control-allow-origin"] = origin
             response.headers["access-control-allow-credentials"] = "true"
         response.headers.append("vary", "Origin")
@@ -342,8 +343,8 @@ class ConsentAPI:
 
     def _preflight(self, headers: Headers) -> Response:
         origin = headers.get("origin", "").lower()
-        if origin not in self.policy.settings.allowed_origins:
-            raise BadRequest(403, "this origin may not call the consent API")
+        if origin not in self.settings.allowed_origins:
+            raise ClientError(403, "this origin may not call the consent API")
         return self._with_cors(
             Response(
                 status_code=204,
@@ -357,42 +358,6 @@ class ConsentAPI:
         )
 
 
-def _collector(policy: ConsentPolicy, metrics: Metrics, store: StoreHandle) -> Collector | None:
-    """The analytics collection endpoints, when ``[analytics]`` configures a provider."""
-    settings = policy.settings
-    if not settings.analytics.providers():
-        return None
-    from gateway.analytics.collect import Collector
-
-    return Collector(
-        settings.analytics,
-        trusted_proxies=settings.trusted_proxies,
-        allowed_origins=settings.allowed_origins,
-        agents=policy.agents,
-        metrics=metrics,
-        store=store,
-    )
-
-
-async def _read_body(headers: Headers, receive: Receive) -> bytes:
-    declared = headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise BadRequest(400, "invalid Content-Length")
-        if int(declared) > MAX_BODY_BYTES:
-            raise BadRequest(413, f"the body may be at most {MAX_BODY_BYTES} bytes")
-    body = bytearray()
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise BadRequest(400, "the client went away")
-        body += message.get("body", b"")
-        if len(body) > MAX_BODY_BYTES:
-            raise BadRequest(413, f"the body may be at most {MAX_BODY_BYTES} bytes")
-        if not message.get("more_body", False):
-            return bytes(body)
-
-
 _TRUE = {"true", "1", "on", "yes", "accept"}
 _FALSE = {"false", "0", "off", "no", "reject"}
 
@@ -401,32 +366,32 @@ def _choice_from_json(body: bytes) -> frozenset[Category]:
     try:
         data: Any = parse_json(body.decode("utf-8"))
     except UnicodeDecodeError:
-        raise BadRequest(400, "the body is not valid UTF-8") from None
+        raise ClientError(400, "the body is not valid UTF-8") from None
     except JSONInputError as error:
-        raise BadRequest(400, f"the body {error}") from None
+        raise ClientError(400, f"the body {error}") from None
     if not isinstance(data, dict):
-        raise BadRequest(400, 'send a JSON object: {"all": true} or {"categories": {...}}')
+        raise ClientError(400, 'send a JSON object: {"all": true} or {"categories": {...}}')
     if set(data) == {"all"} and isinstance(data["all"], bool):
         return ALL_GRANTED if data["all"] else ESSENTIAL_ONLY
     if set(data) == {"categories"} and isinstance(data["categories"], dict):
         return _grants(data["categories"])
-    raise BadRequest(400, 'send a JSON object: {"all": true} or {"categories": {...}}')
+    raise ClientError(400, 'send a JSON object: {"all": true} or {"categories": {...}}')
 
 
 def _choice_from_form(body: bytes) -> frozenset[Category]:
     try:
         fields = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
     except (UnicodeDecodeError, ValueError):
-        raise BadRequest(400, "the form is not valid UTF-8 form data") from None
+        raise ClientError(400, "the form is not valid UTF-8 form data") from None
     values: dict[str, object] = {}
     for key, raw in fields:
         text = raw.strip().lower()
         if text not in _TRUE | _FALSE:
-            raise BadRequest(400, f"{key}: expected on/off, true/false or accept/reject")
+            raise ClientError(400, f"{key}: expected on/off, true/false or accept/reject")
         values[key] = text in _TRUE
     if "all" in values:
         if set(values) != {"all"}:
-            raise BadRequest(400, "send either `all` or one field per category")
+            raise ClientError(400, "send either `all` or one field per category")
         return ALL_GRANTED if values["all"] else ESSENTIAL_ONLY
     return _grants(values)
 
@@ -436,11 +401,11 @@ def _grants(choices: Mapping[str, object]) -> frozenset[Category]:
     known = {category.value for category in Category}
     for name, value in choices.items():
         if name not in known:
-            raise BadRequest(400, f"unknown category {name!r}; expected one of {sorted(known)}")
+            raise ClientError(400, f"unknown category {name!r}; expected one of {sorted(known)}")
         if not isinstance(value, bool):
-            raise BadRequest(400, f"{name}: expected true or false")
+            raise ClientError(400, f"{name}: expected true or false")
         if name == Category.ESSENTIAL and value is False:
-            raise BadRequest(400, "essential cookies cannot be refused")
+            raise ClientError(400, "essential cookies cannot be refused")
     return grants_from({c: choices.get(c.value) is True for c in OPTIONAL_CATEGORIES})
 
 

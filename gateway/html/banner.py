@@ -34,8 +34,8 @@ import rcssmin
 import rjsmin
 from starlette.responses import Response
 
-from gateway.consent import OPTIONAL_CATEGORIES, ConsentState
-from gateway.content_coding import preferred
+from gateway.consent.state import OPTIONAL_CATEGORIES, ConsentState
+from gateway.html.content_coding import preferred
 from gateway.resources import static_dir
 from gateway.settings import Settings
 
@@ -53,7 +53,7 @@ CONFIG_TOKEN = b'"__CONFIG__"'  # in banner.js, replaced by the settings it need
 class Snippet:
     """The bytes inserted into one HTML page."""
 
-    head: bytes  # right after <head ...> (see gateway/html.py for the fallbacks)
+    head: bytes  # right after <head ...> (see gateway/html/rewriter.py for the fallbacks)
     body: bytes  # right after <body ...>; may be empty
 
 

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gateway.rules import cookie_name_problem
+from gateway.cookies.rules import cookie_name_problem
 
 CATEGORIES = {
     "analytics": "analytics",

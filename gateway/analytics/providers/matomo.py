@@ -28,7 +28,6 @@ from urllib.parse import urlencode
 
 from gateway.analytics.base import (
     Answer,
-    BadHit,
     CollectRequest,
     Hit,
     Ingested,
@@ -47,7 +46,8 @@ from gateway.analytics.base import (
     send_each,
 )
 from gateway.analytics.redact import Redactor, TextFields
-from gateway.analytics.settings import MatomoSettings
+from gateway.endpoint import ClientError
+from gateway.settings.analytics import MatomoSettings
 from gateway.store import OutboxRow
 
 Pairs = list[tuple[str, str]]
@@ -107,14 +107,14 @@ class Matomo:
         data = parse_json(request.body)
         requests = data.get("requests") if isinstance(data, dict) else None
         if not isinstance(requests, list) or not 1 <= len(requests) <= MAX_BULK:
-            raise BadHit(
+            raise ClientError(
                 400, f'send {{"requests": [...]}} with 1 to {MAX_BULK} requests', "malformed"
             )
         redactions: dict[str, int] = {}
         hits = []
         for item in requests:
             if not isinstance(item, str):
-                raise BadHit(400, 'each of "requests" must be a query string', "malformed")
+                raise ClientError(400, 'each of "requests" must be a query string', "malformed")
             pairs = parse_query(item.split("?", 1)[1] if "?" in item else item)
             hits.append(self._hit(query + pairs, request.visitor, redactions))
         response = Answer.json({"status": "success", "tracked": len(hits), "invalid": 0})
@@ -123,9 +123,9 @@ class Matomo:
     def _hit(self, pairs: Pairs, visitor: Visitor, redactions: dict[str, int]) -> Hit:
         site = _first(pairs, "idsite")
         if not site:
-            raise BadHit(400, "a Matomo request needs idsite", "malformed")
+            raise ClientError(400, "a Matomo request needs idsite", "malformed")
         if self.settings.site_ids and site not in self.settings.site_ids:
-            raise BadHit(403, f"idsite {site!r} is not collected here", "unknown_site")
+            raise ClientError(403, f"idsite {site!r} is not collected here", "unknown_site")
         visitor = claimed_visitor(visitor, _first(pairs, "ua"), self.redactor)
         page = _first(pairs, "url") or ""
         kept: Pairs = []

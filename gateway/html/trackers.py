@@ -1,9 +1,9 @@
 """Known third-party trackers (``rules/trackers.toml``) and their neutralisation in HTML.
 
-The HTML scanner (``gateway/html.py``) calls ``TrackerRules.start_tag`` for start tags and
+The HTML scanner (``gateway/html/rewriter.py``) calls ``TrackerRules.start_tag`` for start tags and
 ``TrackerRules.inline_script`` for the text of inline scripts. A tag is rewritten only when
 the category its tracker needs is not granted; the rewrite is the inert form that the banner
-activates without a reload once the category is granted (see ``gateway/gating.py``):
+activates without a reload once the category is granted (see ``gateway/html/gating.py``):
 
 - ``<script src>``: ``type="text/plain" data-consent="<category>"``, the original ``type``
   kept in ``data-type``; browsers neither fetch nor run a script of an unknown type;
@@ -36,9 +36,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urljoin
 
-from gateway.consent import OPTIONAL_CATEGORIES, Category
-from gateway.gating import rewrite_start_tag
-from gateway.html import Tag
+from gateway.consent.state import OPTIONAL_CATEGORIES, Category
+from gateway.html.gating import rewrite_start_tag
+from gateway.html.rewriter import Tag
 from gateway.memo import Memo
 from gateway.resources import rules_dir
 

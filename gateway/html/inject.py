@@ -30,19 +30,8 @@ from typing import Any, Literal
 
 from starlette.types import Message, Scope, Send
 
-from gateway.banner import Banner, Snippet
-from gateway.consent import ALL_GRANTED, Category, ConsentState, Regime, visible
-from gateway.content_coding import (
-    SUPPORTED,
-    DecodeError,
-    Decoder,
-    Encoder,
-    decoder,
-    encoder,
-    normalise,
-)
-from gateway.csp import Origin, verdict
-from gateway.enforce import (
+from gateway.consent.state import ALL_GRANTED, Category, ConsentState, Regime, visible
+from gateway.cookies.enforce import (
     CONTENT_TYPE,
     MAX_KEY_BYTES,
     XHTML,
@@ -51,7 +40,18 @@ from gateway.enforce import (
     Visit,
     with_cookie,
 )
-from gateway.html import INSERTED, HtmlRewriter, TrackerHook, tag_of, xml_syntax
+from gateway.html.banner import Banner, Snippet
+from gateway.html.content_coding import (
+    SUPPORTED,
+    DecodeError,
+    Decoder,
+    Encoder,
+    decoder,
+    encoder,
+    normalise,
+)
+from gateway.html.csp import Origin, verdict
+from gateway.html.rewriter import INSERTED, HtmlRewriter, TrackerHook, tag_of, xml_syntax
 from gateway.memo import Memo
 from gateway.metrics import UNKNOWN_CATEGORY, Metrics
 

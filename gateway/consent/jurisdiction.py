@@ -17,7 +17,7 @@ from pathlib import Path
 
 import maxminddb
 
-from gateway.consent import ALL_GRANTED, ESSENTIAL_ONLY, Category, Regime, Source
+from gateway.consent.state import ALL_GRANTED, ESSENTIAL_ONLY, Category, Regime, Source
 from gateway.resources import rules_dir
 
 GEOIP_CACHE_SIZE = 4096

@@ -31,8 +31,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 
-from gateway.consent import Category
-from gateway.rules import BUILTIN_ORIGIN, CookieRule, MatchKind
+from gateway.consent.state import Category
+from gateway.cookies.rules import BUILTIN_ORIGIN, CookieRule, MatchKind
 
 SITE = "site"  # what showed a cookie: the site's own Set-Cookie (else a visitor's network)
 RULES_PER_VISITOR = 32  # a network vouches for at most this many rules a day

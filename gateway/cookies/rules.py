@@ -25,7 +25,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TypeVar
 
-from gateway.consent import Category
+from gateway.consent.state import Category
 from gateway.memo import Memo
 from gateway.resources import rules_dir
 
@@ -128,7 +128,7 @@ class CookieRule:
     @property
     def declared_when_seen(self) -> bool:
         """Whether the cookie declaration lists this rule only once the site was seen to use
-        its cookie (``gateway.declaration``): built-in rules and an imported database's
+        its cookie (``gateway.cookies.declaration``): built-in rules and an imported database's
         describe other sites too; the site's own rules are its list."""
         return self.when_seen or self.origin.startswith(BUILTIN_ORIGIN)
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from html.entities import html5
 from typing import Protocol
 
-from gateway.consent import Category
+from gateway.consent.state import Category
 
 LOOKAHEAD = 64 * 1024
 CHARSET_WINDOW = 1024  # browsers look for <meta charset> in the first 1024 bytes
@@ -51,7 +51,7 @@ class Tag:
 
 
 class TrackerHook(Protocol):
-    """Decides, per tag, whether a tracker must be made inert (``gateway.trackers``)."""
+    """Decides, per tag, whether a tracker must be made inert (``gateway.html.trackers``)."""
 
     def start_tag(self, tag: Tag, granted: frozenset[Category]) -> bytes | None:
         """A replacement start tag, or None to keep ``tag``."""

@@ -26,10 +26,10 @@ from pydantic import (
     field_validator,
 )
 
-from gateway.analytics.settings import AnalyticsSettings
-from gateway.consent import POLICY_VERSION_PATTERN, Category, Regime
+from gateway.consent.state import POLICY_VERSION_PATTERN, Category, Regime
 from gateway.json_input import JSONInputError, parse_json
 from gateway.resources import static_dir
+from gateway.settings.analytics import AnalyticsSettings
 
 ENV_PREFIX = "CONSENT_GATEWAY_"
 MAX_COOKIE_LIFETIME_DAYS = 395  # 13 months, the CNIL's and most DPAs' ceiling
@@ -127,9 +127,11 @@ class Settings(BaseModel):
         "larger than this, in bytes (your own server sets its own limit).",
     )
     freeze_startup_objects: bool = Field(
-        True,
+        False,
         description="When the app has started, keep the objects alive then out of the "
-        "garbage collector's full passes (gc.freeze), which otherwise stall requests.",
+        "garbage collector's full passes (gc.freeze), which otherwise stall requests. Off "
+        "for the middleware, whose host application owns the collector; the gateway's own "
+        "server (`consent-gateway demo`) turns it on unless the settings say otherwise.",
     )
     analytics: AnalyticsSettings = Field(
         default_factory=lambda: AnalyticsSettings.model_validate({})

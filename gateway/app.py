@@ -1,0 +1,137 @@
+"""``Gateway``: every part of one gateway, built once from its ``Settings``.
+
+The composition root: the middleware, the gateway's own server and the command-line tools
+take a ``Gateway`` instead of assembling the parts themselves, so each part is built the
+same way wherever it runs, and ``consent-gateway check`` builds exactly what a server runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from gateway.analytics.collect import Collector
+from gateway.api.routes import ConsentAPI
+from gateway.consent.agents import AgentClassifier
+from gateway.consent.codec import ConsentCookieCodec
+from gateway.consent.jurisdiction import CountryResolver, RegionTable
+from gateway.consent.policy import ConsentPolicy
+from gateway.cookies.enforce import Enforcer
+from gateway.cookies.policy import CookiePolicy
+from gateway.html.banner import Banner
+from gateway.html.inject import Injector
+from gateway.html.rewriter import TrackerHook
+from gateway.html.trackers import TrackerRules
+from gateway.later import LaterWrite
+from gateway.metrics import Metrics
+from gateway.settings import Settings
+from gateway.store import Store
+from gateway.store.handle import StoreHandle
+
+SECONDS_PER_DAY = 86_400
+logger = logging.getLogger("consent_gateway")
+
+
+class Gateway:
+    """The parts of one gateway and their life cycle: ``start`` when the server starts,
+    ``aclose`` when it stops (pending counts written, the analytics outbox drained, the
+    store closed).
+
+    ``store`` replaces the one ``database_url`` names and ``trackers`` the tracker rules of
+    ``rules/trackers.toml`` (both for tests and embedders).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: Store | None = None,
+        trackers: TrackerHook | None = None,
+    ) -> None:
+        if not settings.secret:
+            raise ValueError(
+                "the consent cookie needs a signing secret: set `secret` in the settings "
+                "or CONSENT_GATEWAY_SECRET"
+            )
+        self.settings = settings
+        self.metrics = Metrics()
+        self.agents = AgentClassifier.load()
+        self.consent = ConsentPolicy(
+            ConsentCookieCodec(settings.secret, settings.cookie_lifetime_days * SECONDS_PER_DAY),
+            RegionTable.load(),
+            CountryResolver(
+                country_header=settings.country_header,
+                subdivision_header=settings.subdivision_header,
+                geoip_database=settings.geoip_database,
+            ),
+            cookie_name=settings.cookie_name,
+            policy_version=settings.policy_version,
+            default_regime=settings.default_regime,
+            host_prefix=settings.cookie_host_prefix,
+        )
+        self.cookies = CookiePolicy(settings, on_unknown=self.metrics.unknown_cookie)
+        self.store = StoreHandle(settings.database_url, store)
+        self.banner = Banner.load(settings.api_prefix, settings=settings)
+        self.enforcer = Enforcer(self.consent, self.cookies, self.agents, settings, self.metrics)
+        if trackers is None and settings.block_trackers != "never":
+            trackers = TrackerRules.load(containers=settings.gtm_containers)
+        self.injector = Injector(
+            self.banner,
+            self.metrics,
+            insert=settings.inject_banner,
+            block_trackers=settings.block_trackers,
+            trackers=trackers,
+            api_prefix=settings.api_prefix,
+            crawlers=self.agents.crawlers,
+        )
+        self.collector = (
+            Collector(
+                settings.analytics,
+                trusted_proxies=settings.trusted_proxies,
+                allowed_origins=settings.allowed_origins,
+                agents=self.agents,
+                metrics=self.metrics,
+                store=self.store,
+            )
+            if settings.analytics.providers()
+            else None
+        )
+        self.api = ConsentAPI(
+            settings,
+            self.consent,
+            self.cookies,
+            self.agents,
+            self.metrics,
+            self.store,
+            self.banner,
+            collect=self.collector,
+        )
+        self._unknown_writes = LaterWrite(
+            self._flush_unknown, lambda: self.cookies.unknown_log.flush_interval
+        )
+        self.cookies.unknown_log.on_pending = self._unknown_writes.soon
+
+    async def start(self) -> None:
+        """Start forwarding analytics (when a provider is configured)."""
+        if self.collector is not None:
+            await self.collector.start()
+
+    async def aclose(self) -> None:
+        """Write what is pending and close the store."""
+        if self.collector is not None:
+            await self.collector.aclose()
+        await self._unknown_writes.close()
+        await self.api.seen_writes.close()
+        self.store.close()
+
+    async def _flush_unknown(self) -> None:
+        counts, errors = self.cookies.unknown_log.take()
+        if not counts:
+            return
+        try:
+            await self.store.call(
+                lambda store: store.count_unknown_cookies(counts, datetime.now(UTC), errors)
+            )
+        except Exception:
+            logger.exception("could not write unknown cookie counts")
+            self.metrics.store_errors.labels("count_unknown_cookies").inc()

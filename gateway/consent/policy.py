@@ -1,0 +1,146 @@
+"""The consent state each request gets: the visitor's signed choice, or the default of the
+law where the visitor is.
+
+``ConsentPolicy`` is built once (keys set, regions loaded) and then answers per request; many
+visitors share one consent cookie value and place, so the answer is remembered per inputs
+until the decision expires.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+
+from gateway.consent.codec import MAX_COOKIE_VALUE_LENGTH, ConsentCookieCodec
+from gateway.consent.jurisdiction import (
+    CountryResolver,
+    RegionTable,
+    default_grants,
+    gpc_enabled,
+)
+from gateway.consent.state import ConsentState, Decision, Regime, Source
+from gateway.memo import Memo
+
+HOST_PREFIX = "__Host-"
+STATE_CACHE_SIZE = 10_000
+STATE_CACHE_BYTES = 2 * 1024 * 1024
+# A key with more consent cookie bytes than four valid cookies hold is worked out every time.
+STATE_MAX_KEY = 4 * MAX_COOKIE_VALUE_LENGTH
+
+
+def most_restrictive(decisions: Sequence[Decision]) -> Decision:
+    """Several valid consent cookies as one decision: what all of them grant, under the id
+    and time of the one granting least (the latest of equals). Another subdomain, or a
+    cookie set for a narrower path, may have planted an "accept all" beside the visitor's
+    own refusal: it can only ever narrow the choice."""
+    least = min(decisions, key=lambda d: (len(d.granted), -d.decided_at.timestamp()))
+    granted = frozenset.intersection(*(decision.granted for decision in decisions))
+    return replace(least, granted=granted)
+
+
+class ConsentPolicy:
+    """The visitor's consent state, from the consent cookies, the place and GPC."""
+
+    def __init__(
+        self,
+        codec: ConsentCookieCodec,
+        regions: RegionTable,
+        resolver: CountryResolver,
+        *,
+        cookie_name: str,
+        policy_version: str,
+        default_regime: Regime,
+        host_prefix: bool = False,
+    ) -> None:
+        self.codec = codec
+        self.regions = regions
+        self.resolver = resolver
+        self.policy_version = policy_version
+        self.default_regime = default_regime
+        self.host_prefix = host_prefix
+        # Both names are always read: a browser keeps the other one after the setting changes.
+        self.consent_cookie_names = (cookie_name, HOST_PREFIX + cookie_name)
+        self._states: Memo[tuple[object, ...], tuple[ConsentState, bool, float]] = Memo(
+            STATE_CACHE_SIZE, STATE_CACHE_BYTES, STATE_MAX_KEY
+        )
+
+    def state(
+        self,
+        consent_cookies: tuple[str, ...],
+        headers: Mapping[bytes, bytes],
+        client_ip: str | None,
+        bot: bool,
+    ) -> tuple[ConsentState, bool, float]:
+        """The visitor's consent state, whether a consent cookie failed verification, and
+        until when (a Unix time) the state holds.
+
+        ``headers`` holds the request headers by lower-case name (the policy reads
+        ``Sec-GPC`` and the country headers); ``bot`` says whether the client is a bot.
+        """
+        gpc = gpc_enabled(headers.get(b"sec-gpc"))
+        place = self.resolver.inputs(headers, client_ip)
+        key = (consent_cookies, place, gpc, bot)
+        cached = self._states.table.get(key)
+        if cached is not None and cached[2] >= time.time():
+            return cached
+        country, subdivision = self.resolver.resolve(headers, client_ip)
+        regime = self.regions.regime_for(country, subdivision) or self.default_regime
+        decisions = [self.codec.decode(value, self.policy_version) for value in consent_cookies]
+        valid = [decision for decision in decisions if decision is not None]
+        invalid = not valid and bool(consent_cookies)
+        if valid:
+            state = self.decided_state(
+                most_restrictive(valid), regime, country, subdivision, gpc, bot
+            )
+            first_expiry = min(decision.decided_at.timestamp() for decision in valid)
+            valid_until = first_expiry + self.codec.max_age_seconds
+        else:
+            granted, source = default_grants(regime, gpc)
+            state = ConsentState(
+                granted=granted,
+                decided=False,
+                source=source,
+                policy_version=self.policy_version,
+                regime=regime,
+                country=country,
+                subdivision=subdivision,
+                gpc=gpc,
+                bot=bot,
+            )
+            valid_until = math.inf
+        size = sum(map(len, consent_cookies))
+        size += sum(len(part) for part in place if isinstance(part, bytes | str))
+        return self._states.put(key, (state, invalid, valid_until), size)
+
+    def consent_cookie_name(self, secure: bool) -> str:
+        """The name a choice is saved under: with ``cookie_host_prefix``, ``__Host-`` and the
+        name over HTTPS; over plain HTTP (local development), where browsers refuse such a
+        cookie, the name alone."""
+        prefixed = secure and self.host_prefix
+        return self.consent_cookie_names[1] if prefixed else self.consent_cookie_names[0]
+
+    def decided_state(
+        self,
+        decision: Decision,
+        regime: Regime,
+        country: str | None,
+        subdivision: str | None,
+        gpc: bool,
+        bot: bool,
+    ) -> ConsentState:
+        """The state after the visitor's own choice, which overrides the regime default."""
+        return ConsentState(
+            granted=decision.granted,
+            decided=True,
+            source=Source.USER,
+            policy_version=decision.policy_version,
+            regime=regime,
+            consent_id=decision.consent_id,
+            decided_at=decision.decided_at,
+            country=country,
+            subdivision=subdivision,
+            gpc=gpc,
+            bot=bot,
+        )

@@ -1,0 +1,1 @@
+"""The demo site ``consent-gateway demo`` serves behind the gateway (``site``)."""
