@@ -14,6 +14,7 @@ from gateway.settings import Settings
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 GENERATOR = ROOT / "scripts" / "settings_reference.py"
+README_LIMIT = 8192  # bytes: the README says what it is and where to read on; docs/ says the rest
 
 
 def check(page: Path) -> subprocess.CompletedProcess[str]:
@@ -62,3 +63,7 @@ def test_the_settings_examples_in_the_docs_are_valid(example: str, tmp_path: Pat
     path = tmp_path / "gateway.toml"
     path.write_text(example, encoding="utf-8")
     Settings.load(path, environ={})  # raises SettingsError, naming the key, when invalid
+
+
+def test_the_readme_stays_short() -> None:
+    assert len((ROOT / "README.md").read_bytes()) <= README_LIMIT
