@@ -18,13 +18,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import user_agents
 
+from gateway.memo import Memo
 from gateway.resources import rules_dir
 
 MAX_AGENT_LENGTH = 512
+MEMO_BYTES = 4 * 1024 * 1024  # of User-Agent strings (or shapes) remembered, each memo
 UNKNOWN_CLIENT = "unknown-client"
 # The kind of a bot that ua-parser recognises but no token in bots.toml does.
 OTHER_BOT = "other"
@@ -46,13 +47,6 @@ def _shape(agent: str | bytes) -> bytes:
 
 
 UNSEEN = "<unseen>"  # not a kind: bots.toml kinds are TOML keys, never compared by identity
-
-
-def _remember(memo: dict[Any, str | None], key: object, kind: str | None, size: int) -> None:
-    if size:
-        if len(memo) >= size:
-            memo.clear()
-        memo[key] = kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,10 +78,10 @@ class AgentClassifier:
         self._kind_of = {_shape(token): kind for kind, words in tokens.items() for token in words}
         self._rank = {kind: rank for rank, kind in enumerate(tokens)}
         self._pattern = re.compile(_trie_pattern(self._kind_of) or b"(?!)")
-        self._memo: dict[bytes, str | None] = {}  # per shape
-        # Per exact string; callers on a hot path may look here first (``UNSEEN`` if absent).
-        self.seen: dict[str | bytes, str | None] = {}
-        self._cache_size = cache_size
+        self._memo: Memo[bytes, str | None] = Memo(cache_size, MEMO_BYTES, MAX_AGENT_LENGTH)
+        # Per exact string, up to the length checked; callers on a hot path may look here
+        # first (``UNSEEN`` if absent).
+        self.seen: Memo[str | bytes, str | None] = Memo(cache_size, MEMO_BYTES, MAX_AGENT_LENGTH)
         self._describe = lru_cache(maxsize=cache_size)(self._parse)
 
     @classmethod
@@ -129,16 +123,14 @@ class AgentClassifier:
 
     def bot_kind(self, user_agent: str | bytes) -> str | None:
         """The bots.toml kind of this client, ``unknown-client`` without a User-Agent, or None."""
-        kind = self.seen.get(user_agent, UNSEEN)  # the very string: no shape to compute
+        kind = self.seen.table.get(user_agent, UNSEEN)  # the very string: no shape to compute
         if kind is not UNSEEN:
             return kind
         shape = _shape(user_agent)
-        kind = self._memo.get(shape, UNSEEN)
+        kind = self._memo.table.get(shape, UNSEEN)
         if kind is UNSEEN:
-            kind = self._classify(shape)
-            _remember(self._memo, shape, kind, self._cache_size)
-        _remember(self.seen, user_agent, kind, self._cache_size)
-        return kind
+            kind = self._memo.put(shape, self._classify(shape), len(shape))
+        return self.seen.put(user_agent, kind, len(user_agent))
 
     def describe(self, user_agent: str) -> AgentInfo:
         """Browser, OS and device class; never raises, whatever the string."""

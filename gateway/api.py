@@ -8,7 +8,6 @@ could not be proven.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Mapping
@@ -34,8 +33,9 @@ from gateway.consent import (
     grants_from,
     new_consent_id,
 )
-from gateway.cookies import build_set_cookie
+from gateway.cookies import build_set_cookie, expiry_headers
 from gateway.enforce import Header, expire_refused
+from gateway.json_input import JSONInputError, parse_json
 from gateway.later import LaterWrite
 from gateway.metrics import CONTENT_TYPE, Metrics
 from gateway.policy import SECONDS_PER_DAY, ConsentPolicy
@@ -280,8 +280,9 @@ class ConsentAPI:
             self.metrics.store_errors.labels("record_consent").inc()
             raise BadRequest(503, "the choice could not be recorded; please try again") from None
         self.metrics.decisions.labels(old.regime.value, _choice_label(granted, action)).inc()
+        name = self.policy.consent_cookie_name(request.secure)
         cookie = build_set_cookie(
-            settings.cookie_name,
+            name,
             self.policy.codec.encode(decision),
             max_age=settings.cookie_lifetime_days * SECONDS_PER_DAY,
             domain=settings.cookie_domain,
@@ -294,7 +295,8 @@ class ConsentAPI:
             response = Response(status_code=303, headers={"location": back})
         else:
             response = self._with_cors(JSONResponse(new.as_json()), headers)
-        extra: list[Header] = [(b"set-cookie", cookie.encode("latin-1"))]
+        extra = self._replaced_consent_cookies(name, request)
+        extra.append((b"set-cookie", cookie.encode("latin-1")))
         extra += expire_refused(
             request.cookie_names,
             new,
@@ -307,6 +309,20 @@ class ConsentAPI:
         response.raw_headers.extend(extra)
         response.headers["cache-control"] = "no-store"
         return response
+
+    def _replaced_consent_cookies(self, name: str, request: ApiRequest) -> list[Header]:
+        """Expiry lines for the consent cookies the browser sent beside the one a save sets
+        as ``name``: a second one of that name (another subdomain's), or one under the other
+        name after ``cookie_host_prefix`` changed. They would narrow the new choice
+        (``policy.most_restrictive``); sent before its line, they leave it alone."""
+        sent = [n for n in request.cookie_names if n in self.policy.consent_cookie_names]
+        if sent == [name] or not sent:
+            return []
+        return [
+            (b"set-cookie", line.encode("latin-1"))
+            for other in dict.fromkeys(sent)
+            for line in expiry_headers(other, request.host, "/", secure=request.secure)
+        ]
 
     def _agent_summary(self, headers: Headers) -> str | None:
         user_agent = headers.get("user-agent")
@@ -383,9 +399,11 @@ _FALSE = {"false", "0", "off", "no", "reject"}
 
 def _choice_from_json(body: bytes) -> frozenset[Category]:
     try:
-        data: Any = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest(400, "the body is not valid JSON") from None
+        data: Any = parse_json(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise BadRequest(400, "the body is not valid UTF-8") from None
+    except JSONInputError as error:
+        raise BadRequest(400, f"the body {error}") from None
     if not isinstance(data, dict):
         raise BadRequest(400, 'send a JSON object: {"all": true} or {"categories": {...}}')
     if set(data) == {"all"} and isinstance(data["all"], bool):

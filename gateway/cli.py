@@ -92,6 +92,8 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from gateway.server import options
+
     settings = Settings.load(args.config)
     app = _gateway(settings)
     if not settings.secret:
@@ -102,8 +104,7 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     print(f"consent-gateway: demo site on http://{args.host}:{args.port}/", file=sys.stderr)
-    # X-Forwarded-For is read by the gateway itself, from `trusted_proxies` only.
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", proxy_headers=False)
+    uvicorn.run(app, host=args.host, port=args.port, **options(settings.max_header_bytes))
     return 0
 
 

@@ -19,6 +19,8 @@ from enum import StrEnum
 
 from itsdangerous import BadData, TimestampSigner
 
+from gateway.memo import Memo
+
 
 class Category(StrEnum):
     """The four purposes a privacy policy names; ``essential`` is always granted."""
@@ -122,6 +124,11 @@ def new_consent_id() -> str:
 
 
 _CONSENT_ID_PATTERN = re.compile(r"[A-Za-z0-9_\-]{22}")
+# The longest consent cookie value that can verify: consent id (22), grant bits (1 hex digit)
+# and policy version (at most 32), each followed by a dot; the signing time (itsdangerous: a
+# big-endian integer, base64, 11 characters for 8 bytes) and a dot; the HMAC-SHA256
+# signature (43 characters). A longer value is neither verified nor remembered.
+MAX_COOKIE_VALUE_LENGTH = 22 + 1 + 1 + 1 + 32 + 1 + 11 + 1 + 43
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +154,7 @@ class ConsentCookieCodec:
     max_age_seconds: int
     cache_size: int = 10_000
     _signer: TimestampSigner = field(init=False, repr=False)
-    _verified: dict[str, Decision] = field(init=False, repr=False, default_factory=dict)
+    _verified: Memo[str, Decision] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.secrets:
@@ -158,6 +165,8 @@ class ConsentCookieCodec:
             salt="consent-gateway.consent",
             digest_method=hashlib.sha256,
         )
+        size = self.cache_size
+        self._verified = Memo(size, size * MAX_COOKIE_VALUE_LENGTH, MAX_COOKIE_VALUE_LENGTH)
 
     def encode(self, decision: Decision) -> str:
         bits = sum(_BITS[c] for c in decision.granted if c in _BITS)
@@ -171,15 +180,15 @@ class ConsentCookieCodec:
         A returning visitor sends the same cookie on every request, so values whose
         signature already verified are remembered (bounded) and only their age is checked.
         """
-        known = self._verified.get(value)
+        known = self._verified.table.get(value)
         if known is not None:
             fresh = time.time() - known.decided_at.timestamp() <= self.max_age_seconds
             return known if fresh and known.policy_version == policy_version else None
+        if len(value) > MAX_COOKIE_VALUE_LENGTH:
+            return None
         decision = self._verify(value, policy_version)
         if decision is not None:
-            if len(self._verified) >= self.cache_size:
-                self._verified.clear()
-            self._verified[value] = decision
+            self._verified.put(value, decision, len(value))
         return decision
 
     def _verify(self, value: str, policy_version: str) -> Decision | None:

@@ -1,10 +1,12 @@
 """The site's cookie declaration: which cookies the banner's preferences dialog lists.
 
 Listing all ~940 built-in rules would describe every site but this one. The declaration
-holds the gateway's own consent cookie, the site's own rules (``cookies``, ``rule_files``),
-every rule of the vendors named in ``declared_vendors`` (their third-party cookies too, which
-the gateway never sees: a YouTube player's, say) and, with ``declare_seen_cookies``, the
-built-in rules whose cookies this site was seen to use.
+holds the gateway's own consent cookie, the site's own rules (``cookies``, ``rule_files``;
+a rule file that says ``declare = "when-seen"``, such as an imported database, is treated as
+the built-in rules are), every rule of the vendors named in ``declared_vendors`` (their
+third-party cookies too, which the gateway never sees: a YouTube player's, say) and, with
+``declare_seen_cookies``, the built-in (and "when-seen") rules whose cookies this site was
+seen to use.
 
 Seen, but by whom: the site's own ``Set-Cookie`` is trusted, and its rule is listed at once.
 A cookie a browser sends back may have been made up by whoever sent the request, yet scripts
@@ -30,9 +32,8 @@ import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 
 from gateway.consent import Category
-from gateway.rules import CookieRule, MatchKind
+from gateway.rules import BUILTIN_ORIGIN, CookieRule, MatchKind
 
-BUILTIN_ORIGIN = "builtin:"
 SITE = "site"  # what showed a cookie: the site's own Set-Cookie (else a visitor's network)
 RULES_PER_VISITOR = 32  # a network vouches for at most this many rules a day
 MAX_PENDING_VISITORS = 1_000  # networks noted between two writes
@@ -73,7 +74,7 @@ class SeenRules:
     def note(self, rule: CookieRule, shown_by: str) -> None:
         """``rule`` classified a cookie that the site set (``shown_by`` is ``SITE``) or that
         the browser of a visitor in network ``shown_by`` sent."""
-        if not rule.origin.startswith(BUILTIN_ORIGIN):
+        if not rule.declared_when_seen:
             return
         key = rule_key(rule)
         if key in self.known:
@@ -144,13 +145,12 @@ def build(
     include_seen: bool,
 ) -> DeclarationJSON:
     """The declaration by category: the site's and the gateway's rules, the declared
-    vendors' rules, and (``include_seen``) the built-in rules whose key is in ``seen``."""
+    vendors' rules, and (``include_seen``) the other rules whose key is in ``seen``."""
     listed: dict[str, list[dict[str, str]]] = {category.value: [] for category in Category}
     done: set[tuple[str, str]] = set()
     for rule in rules:
-        builtin = rule.origin.startswith(BUILTIN_ORIGIN)
         wanted = (
-            not builtin
+            not rule.declared_when_seen
             or rule.vendor in vendors
             or (include_seen and rule.domain is None and rule_key(rule) in seen)
         )

@@ -31,6 +31,7 @@ from gateway.cookies import (
     split_cookie_header,
 )
 from gateway.declaration import SITE
+from gateway.memo import Memo
 from gateway.metrics import UNKNOWN_CATEGORY, Metrics
 from gateway.policy import ConsentPolicy
 from gateway.proxies import FORWARDED_FOR, TrustedProxies
@@ -47,6 +48,13 @@ VARY = b"vary"
 CONTENT_TYPE = b"content-type"
 MAX_EXPIRED_NAMES = 16  # per response: up to 6 lines each must fit proxy header buffers
 MEMO_SIZE = 4096
+# Bytes of keys (header values) each memo holds, and the longest key it files: a longer
+# header is worked out every time. 16 KiB: what `serve`'s server accepts by default (the
+# injection's memos use it too).
+VISIT_MEMO_BYTES = 8 * 1024 * 1024
+RESPONSE_MEMO_BYTES = 2 * 1024 * 1024  # per table (one per grant)
+SET_COOKIE_MEMO_BYTES = 2 * 1024 * 1024
+MAX_KEY_BYTES = 16 * 1024
 
 # Categories as bits, so the per-line check is integer arithmetic (hashing an enum member
 # calls Python code). Essential is 0: ``bit & granted == bit`` always holds for it.
@@ -130,8 +138,7 @@ class Enforcer:
     def __init__(self, policy: ConsentPolicy, metrics: Metrics, memo_size: int = MEMO_SIZE):
         self.policy = policy
         self.metrics = metrics
-        self._memo_size = memo_size
-        self._consent_cookie = policy.settings.cookie_name
+        self._consent_cookies = policy.consent_cookie_names
         resolver = policy.resolver
         # The request headers a visit depends on (the place headers only when configured);
         # the client address only counts with a GeoIP database.
@@ -142,14 +149,17 @@ class Enforcer:
         self._proxies = TrustedProxies(policy.settings.trusted_proxies)
         self._declares = policy.settings.declare_seen_cookies
         self._bot_kind = policy.agents.bot_kind
-        self._bot_kinds_seen = policy.agents.seen
-        self._visits: dict[object, Visit] = {}
+        self._bot_kinds_seen = policy.agents.seen.table
+        self._visits: Memo[object, Visit] = Memo(memo_size, VISIT_MEMO_BYTES, MAX_KEY_BYTES)
         # Set-Cookie value -> (category bit, metric label, the name when no rule knows it)
-        self._set_cookies: dict[bytes, tuple[int, str, str | None]] = {}
+        self._set_cookies: Memo[bytes, tuple[int, str, str | None]] = Memo(
+            memo_size, SET_COOKIE_MEMO_BYTES, MAX_KEY_BYTES
+        )
         # Per granted bits (one table each: no key tuple to build), response headers -> what
         # ``response`` returns, and what it counts
-        self._responses: list[dict[tuple[object, ...], ResponsePlan]] = [
-            {} for _ in range(sum(_BIT.values()) + 1)
+        self._responses: list[Memo[tuple[object, ...], ResponsePlan]] = [
+            Memo(memo_size, RESPONSE_MEMO_BYTES, MAX_KEY_BYTES)
+            for _ in range(sum(_BIT.values()) + 1)
         ]
         # Per granted bits, the latest plan handed out and the headers (a list, as apps send
         # them) it was for
@@ -172,7 +182,7 @@ class Enforcer:
                 # The usual visitor, a browser without GPC, by the Cookie header alone (bytes
                 # or None: no tuple to build and hash). The User-Agent it was judged with
                 # again: a browser's (only those are filed so), without the bot check.
-                visit = self._visits.get(cookie)
+                visit = self._visits.table.get(cookie)
                 if visit is not None and visit.agent == agent and visit.valid_until >= time.time():
                     if visit.counted:
                         self._count(visit)
@@ -190,12 +200,16 @@ class Enforcer:
             client_ip = self._client_ip(scope) if self._reads_ip else None
             places = tuple(get(name) for name in self._place_headers)
             key = (bot_kind, get(COOKIE), get(SEC_GPC), client_ip, places)
-        visit = self._visits.get(key)
+        visit = self._visits.table.get(key)
         if visit is None or visit.valid_until < time.time():
             visit = self._judge(headers, client_ip, bot_kind, agent, scope)
-            if len(self._visits) >= self._memo_size:
-                self._visits.clear()
-            self._visits[key] = visit
+            # Its bytes: the headers it is filed by, and its own copy of the Cookie header.
+            size = len(get(COOKIE) or b"")
+            if visit.changed and visit.app_cookie is not None:
+                size += len(visit.app_cookie)
+            if not plain:
+                size += sum(len(get(name) or b"") for name in self._place_headers)
+            self._visits.put(key, visit, size)
         if visit.counted:
             self._count(visit)
         return visit
@@ -244,8 +258,8 @@ class Enforcer:
         if self._declares and raw_cookie and bot_kind is None:
             shown_by = self._network(scope, client_ip)
         pieces = split_cookie_header(raw_cookie.decode("latin-1"))
-        consent = self._consent_cookie
-        values = [piece.partition("=")[2].strip(" \t") for n, piece in pieces if n == consent]
+        consent = self._consent_cookies
+        values = [piece.partition("=")[2].strip(" \t") for n, piece in pieces if n in consent]
         state, invalid, valid_until = self.policy.state(
             tuple(values), headers, client_ip, bot_kind is not None
         )
@@ -305,7 +319,7 @@ class Enforcer:
             if headers != last_headers:  # compared, not hashed: the same page again
                 key = tuple(headers)
                 try:
-                    plan = self._responses[granted].get(key)
+                    plan = self._responses[granted].table.get(key)
                 except TypeError:  # header pairs as lists
                     plan = key = None
                 else:
@@ -329,7 +343,7 @@ class Enforcer:
                     vary_at = len(kept)
                 kept.append((raw_name, value))
                 continue
-            line = self._set_cookies.get(value)
+            line = self._set_cookies.table.get(value)
             if line is None:
                 line = self._classify_line(value)
                 fresh = True
@@ -363,10 +377,8 @@ class Enforcer:
         remember = key is not None and not fresh  # one-off responses would only churn memory
         plan = ResponsePlan(tuple(kept), html, tuple(removed), tuple(unknown_names), remember)
         if key is not None and remember:
-            remembered = self._responses[granted]
-            if len(remembered) >= self._memo_size:
-                remembered.clear()
-            remembered[key] = plan
+            size = sum(len(name) + len(value) for name, value in headers)
+            self._responses[granted].put(key, plan, size)
             self._last_plans[granted] = (list(key), plan)
         return plan
 
@@ -382,10 +394,7 @@ class Enforcer:
                 known = (NEVER, UNKNOWN_CATEGORY, unknown)
             else:
                 known = (_BIT[category], category.value, unknown)
-        if len(self._set_cookies) >= self._memo_size:
-            self._set_cookies.clear()
-        self._set_cookies[value] = known
-        return known
+        return self._set_cookies.put(value, known, len(value))
 
 
 def expire_refused(

@@ -42,8 +42,17 @@ from gateway.content_coding import (
     normalise,
 )
 from gateway.csp import Origin, verdict
-from gateway.enforce import CONTENT_TYPE, XHTML, Header, ResponsePlan, Visit, with_cookie
+from gateway.enforce import (
+    CONTENT_TYPE,
+    MAX_KEY_BYTES,
+    XHTML,
+    Header,
+    ResponsePlan,
+    Visit,
+    with_cookie,
+)
 from gateway.html import INSERTED, HtmlRewriter, TrackerHook, tag_of, xml_syntax
+from gateway.memo import Memo
 from gateway.metrics import UNKNOWN_CATEGORY, Metrics
 
 logger = logging.getLogger("consent_gateway")
@@ -52,6 +61,9 @@ MEMO_BYTES = 16 * 1024 * 1024  # rewritten pages remembered, upstream and output
 MEMO_ENTRY = 1024 * 1024  # larger bodies are rewritten every time
 SNIPPET_MEMO = 4096
 DECISION_MEMO = 4096
+DECISION_MEMO_BYTES = 2 * 1024 * 1024  # of request and response header bytes in the keys
+VARIANT_MEMO_BYTES = 4 * 1024 * 1024  # of the banner's tags in the keys
+SNIPPET_MEMO_BYTES = 1024 * 1024  # of CSP nonces in the keys
 
 # Encodings in which ASCII bytes are not ASCII characters (WHATWG labels).
 NOT_ASCII_CHARSETS = frozenset(
@@ -227,12 +239,18 @@ class Injector:
         self.trackers = trackers if block_trackers != "never" else None
         self.memo = PageMemo()
         # start() decisions by everything they depend on: a repeated page repeats them.
-        self._decisions: dict[tuple[object, ...], tuple[Page | None, str | None]] = {}
+        self._decisions: Memo[tuple[object, ...], tuple[Page | None, str | None]] = Memo(
+            DECISION_MEMO, DECISION_MEMO_BYTES, MAX_KEY_BYTES
+        )
         # Variants (coding, tags, trackers) as small numbers: a cheap part of memo keys.
-        self._variant_ids: dict[object, int] = {}
+        self._variant_ids: Memo[object, int] = Memo(
+            DECISION_MEMO, VARIANT_MEMO_BYTES, MAX_KEY_BYTES
+        )
         self._next_variant = itertools.count()
         self._last_sent = _NOTHING_SENT
-        self._snippets: dict[tuple[object, ...], Snippet] = {}
+        self._snippets: Memo[tuple[object, ...], Snippet] = Memo(
+            SNIPPET_MEMO, SNIPPET_MEMO_BYTES, MAX_KEY_BYTES
+        )
         self._script = banner.url("banner.js")
         self._style = banner.url("banner.css")
         self._api = api_prefix + "/state"
@@ -274,17 +292,17 @@ class Injector:
         stands for its headers, and is hashed by identity)."""
         headers = plan.headers
         key = (plan if plan.remembered else headers, asked)
-        decided = self._decisions.get(key)
+        decided = self._decisions.table.get(key)
         if decided is None:
             _, host, dest, app_nonce, scheme, for_head, crawler = asked
             decided = self._decide(
                 headers, scheme or "http", state, app_nonce, host, dest, for_head, crawler
             )
-            if len(self._decisions) >= DECISION_MEMO:
-                self._decisions.clear()
-                if len(self._variant_ids) >= DECISION_MEMO:  # per-response nonces add up
-                    self._variant_ids.clear()
-            self._decisions[key] = decided
+            size = len(host or b"") + len(dest or b"")
+            size += len(app_nonce) if isinstance(app_nonce, str) else 0
+            if not plan.remembered:
+                size += sum(len(name) + len(value) for name, value in headers)
+            self._decisions.put(key, decided, size)
         return decided
 
     def _decide(
@@ -344,9 +362,10 @@ class Injector:
         if not head and trackers is None:
             return None, skipped
         page = Page(coding, head, body, trackers, state.granted, headers, for_head)
-        variant_id = self._variant_ids.get(page.variant)
+        variant_id = self._variant_ids.table.get(page.variant)
         if variant_id is None:  # never reused: a page in flight may still store under its id
-            variant_id = self._variant_ids[page.variant] = next(self._next_variant)
+            size = len(head) + len(body)
+            variant_id = self._variant_ids.put(page.variant, next(self._next_variant), size)
         page.variant = variant_id
         return page, skipped
 
@@ -385,14 +404,12 @@ class Injector:
 
     def _snippet(self, state: ConsentState, nonce: str | None, xhtml: bool) -> Snippet:
         key = (visible(state), nonce, xhtml)
-        snippet = self._snippets.get(key)
+        snippet = self._snippets.table.get(key)
         if snippet is None:
             snippet = self.banner.snippet(state, nonce)
             if xhtml:  # XML syntax, and no <noscript>: XHTML pages always render it
                 snippet = Snippet(head=xml_syntax(snippet.head), body=b"")
-            if len(self._snippets) >= SNIPPET_MEMO:
-                self._snippets.clear()
-            self._snippets[key] = snippet
+            self._snippets.put(key, snippet, len(nonce or ""))
         return snippet
 
     async def whole(self, page: Page, start: Message, body: bytes, send: Send) -> None:

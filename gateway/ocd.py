@@ -109,7 +109,12 @@ def import_ocd(csv_path: Path) -> tuple[str, ImportReport]:
             third_party += 1
         cookies.append(_inline_table(cookie))
         count += 1
-    toml = ["# Imported from the Open Cookie Database (Apache-2.0) by consent-gateway.\n"]
+    toml = [
+        "# Imported from the Open Cookie Database (Apache-2.0) by consent-gateway.\n"
+        "# A database, not this site's list: the cookie declaration lists a rule once the\n"
+        "# site is seen to use its cookie, as it does the built-in rules.\n"
+        'declare = "when-seen"\n'
+    ]
     for platform, (docs, cookies) in vendors.items():
         toml.append(_vendor(platform, docs, cookies))
     return "\n".join(toml), ImportReport(len(vendors), count, skipped, third_party)

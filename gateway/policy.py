@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 
 from gateway.agents import AgentClassifier
 from gateway.consent import (
+    MAX_COOKIE_VALUE_LENGTH,
     Category,
     ConsentCookieCodec,
     ConsentState,
@@ -23,12 +25,17 @@ from gateway.consent import (
 )
 from gateway.declaration import SeenRules
 from gateway.jurisdiction import CountryResolver, RegionTable, default_grants, gpc_enabled
+from gateway.memo import Memo
 from gateway.rules import Classifier, CookieRule, MatchKind, load_site_rule_file
 from gateway.settings import Settings
 from gateway.unknown import UnknownCookieLog
 
 SECONDS_PER_DAY = 86_400
+HOST_PREFIX = "__Host-"
 STATE_CACHE_SIZE = 10_000
+STATE_CACHE_BYTES = 2 * 1024 * 1024
+# A key with more consent cookie bytes than four valid cookies hold is worked out every time.
+STATE_MAX_KEY = 4 * MAX_COOKIE_VALUE_LENGTH
 
 
 def site_rules(settings: Settings) -> list[CookieRule]:
@@ -44,6 +51,16 @@ def site_rules(settings: Settings) -> list[CookieRule]:
     for path in settings.rule_files:
         rules.extend(load_site_rule_file(path))
     return rules
+
+
+def most_restrictive(decisions: Sequence[Decision]) -> Decision:
+    """Several valid consent cookies as one decision: what all of them grant, under the id
+    and time of the one granting least (the latest of equals). Another subdomain, or a
+    cookie set for a narrower path, may have planted an "accept all" beside the visitor's
+    own refusal: it can only ever narrow the choice."""
+    least = min(decisions, key=lambda d: (len(d.granted), -d.decided_at.timestamp()))
+    granted = frozenset.intersection(*(decision.granted for decision in decisions))
+    return replace(least, granted=granted)
 
 
 class ConsentPolicy:
@@ -80,6 +97,8 @@ class ConsentPolicy:
             origin="gateway",
         )
         self.classifier = classifier or Classifier.default([own_cookie, *site_rules(settings)])
+        # Both names are always read: a browser keeps the other one after the setting changes.
+        self.consent_cookie_names = (settings.cookie_name, HOST_PREFIX + settings.cookie_name)
         self.regions = regions or RegionTable.load()
         self.resolver = CountryResolver(
             country_header=settings.country_header,
@@ -89,7 +108,9 @@ class ConsentPolicy:
         self.agents = agents or AgentClassifier.load()
         self.unknown_log = UnknownCookieLog()
         self.seen_rules = SeenRules()  # for the cookie declaration (gateway/declaration.py)
-        self._states: dict[tuple[object, ...], tuple[ConsentState, bool, float]] = {}
+        self._states: Memo[tuple[object, ...], tuple[ConsentState, bool, float]] = Memo(
+            STATE_CACHE_SIZE, STATE_CACHE_BYTES, STATE_MAX_KEY
+        )
         self._on_unknown = on_unknown
         unknown = settings.unknown_cookies
         self._unknown_category: Category | None = (
@@ -112,21 +133,23 @@ class ConsentPolicy:
         per inputs until the decision expires.
         """
         gpc = gpc_enabled(headers.get(b"sec-gpc"))
-        key = (consent_cookies, self.resolver.inputs(headers, client_ip), gpc, bot)
-        cached = self._states.get(key)
+        place = self.resolver.inputs(headers, client_ip)
+        key = (consent_cookies, place, gpc, bot)
+        cached = self._states.table.get(key)
         if cached is not None and cached[2] >= time.time():
             return cached
         country, subdivision = self.resolver.resolve(headers, client_ip)
         regime = self.regions.regime_for(country, subdivision) or self.settings.default_regime
-        decision = None
-        for value in consent_cookies:
-            decision = self.codec.decode(value, self.settings.policy_version)
-            if decision is not None:
-                break
-        invalid = decision is None and bool(consent_cookies)
-        if decision is not None:
-            state = self.decided_state(decision, regime, country, subdivision, gpc, bot)
-            valid_until = decision.decided_at.timestamp() + self.codec.max_age_seconds
+        version = self.settings.policy_version
+        decisions = [self.codec.decode(value, version) for value in consent_cookies]
+        valid = [decision for decision in decisions if decision is not None]
+        invalid = not valid and bool(consent_cookies)
+        if valid:
+            state = self.decided_state(
+                most_restrictive(valid), regime, country, subdivision, gpc, bot
+            )
+            first_expiry = min(decision.decided_at.timestamp() for decision in valid)
+            valid_until = first_expiry + self.codec.max_age_seconds
         else:
             granted, source = default_grants(regime, gpc)
             state = ConsentState(
@@ -141,10 +164,16 @@ class ConsentPolicy:
                 bot=bot,
             )
             valid_until = math.inf
-        if len(self._states) >= STATE_CACHE_SIZE:
-            self._states.clear()
-        self._states[key] = (state, invalid, valid_until)
-        return state, invalid, valid_until
+        size = sum(map(len, consent_cookies))
+        size += sum(len(part) for part in place if isinstance(part, bytes | str))
+        return self._states.put(key, (state, invalid, valid_until), size)
+
+    def consent_cookie_name(self, secure: bool) -> str:
+        """The name a choice is saved under: with ``cookie_host_prefix``, ``__Host-`` and the
+        name over HTTPS; over plain HTTP (local development), where browsers refuse such a
+        cookie, the name alone."""
+        prefixed = secure and self.settings.cookie_host_prefix
+        return self.consent_cookie_names[1] if prefixed else self.consent_cookie_names[0]
 
     def decided_state(
         self,

@@ -13,6 +13,10 @@ from collections.abc import Iterable, Sequence
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 FORWARDED_FOR = b"x-forwarded-for"
+# An IPv6 address with brackets, a zone (an interface name) and a port takes at most 69
+# characters: a longer hop is no address, and is cut to this, so that the memos keyed by
+# client addresses (GeoIP, IP truncation) never keep it whole.
+MAX_ADDRESS_LENGTH = 80
 
 
 class TrustedProxies:
@@ -53,7 +57,7 @@ def address(hop: str) -> str:
     ``198.51.100.77:4711`` -> ``198.51.100.77``, ``[2001:db8::1]:4711`` -> ``2001:db8::1``.
     A bare IPv6 address (several colons) is left whole; so is anything else, which is no
     address and forwards none."""
-    hop = hop.strip()
+    hop = hop.strip()[:MAX_ADDRESS_LENGTH]
     if hop.startswith("["):
         end = hop.find("]")
         return hop[1:end] if end > 0 else hop

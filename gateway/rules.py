@@ -20,12 +20,13 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import TypeVar
 
 from gateway.consent import Category
+from gateway.memo import Memo
 from gateway.resources import rules_dir
 
 # RFC 6265bis: browsers ignore cookies whose name holds a control character, the name ends
@@ -36,6 +37,8 @@ _GROUP_REFERENCE = re.compile(r"(?<!\\)(?:\\\\)*(?:\\[1-9]|\(\?P=|\(\?\()")
 _RULE_KEYS = frozenset({"name", "match", "category", "purpose", "retention", "domain"})
 _SITE_RULE_KEYS = _RULE_KEYS | {"override"}
 _VENDOR_KEYS = frozenset({"name", "docs", "cookies"})
+_DECLARE = ("always", "when-seen")
+BUILTIN_ORIGIN = "builtin:"
 _HOST_PREFIX = "__host-"
 _SECURE_PREFIX = "__secure-"
 _Choice = TypeVar("_Choice", bound=StrEnum)
@@ -74,6 +77,7 @@ class CookieRule:
     docs: str | None
     origin: str
     override: bool = False
+    when_seen: bool = False  # from a rule file that says ``declare = "when-seen"``
 
     @classmethod
     def from_mapping(
@@ -120,6 +124,13 @@ class CookieRule:
             origin=origin,
             override=_flag(data, "override", where, default=bool(override)),
         )
+
+    @property
+    def declared_when_seen(self) -> bool:
+        """Whether the cookie declaration lists this rule only once the site was seen to use
+        its cookie (``gateway.declaration``): built-in rules and an imported database's
+        describe other sites too; the site's own rules are its list."""
+        return self.when_seen or self.origin.startswith(BUILTIN_ORIGIN)
 
     def matches(self, name: str) -> bool:
         """Whether this rule, on its own, covers cookie ``name``."""
@@ -179,15 +190,26 @@ def load_rule_files(directory: Path) -> list[CookieRule]:
         raise ValueError(f"{directory}: no such rules directory")
     rules: list[CookieRule] = []
     for path in sorted(directory.glob("*.toml")):
-        rules.extend(_rules_of_file(_read_rules(path), f"builtin:{path.name}", builtin=True))
+        origin = f"{BUILTIN_ORIGIN}{path.name}"
+        rules.extend(_rules_of_file(_read_rules(path), origin, builtin=True))
     return rules
 
 
 def load_site_rule_file(path: Path) -> list[CookieRule]:
     """A site's own rules file of the same ``[[vendor]]`` form (``docs`` optional there),
     such as the one ``consent-gateway rules import-ocd`` writes; its rules may carry
-    ``override = true``."""
-    return _rules_of_file(_read_rules(path), str(path), builtin=False)
+    ``override = true``. A top-level ``declare = "when-seen"`` (which the importer writes)
+    lists its rules in the declaration only once the site was seen to use them."""
+    data = _read_rules(path)
+    declare = data.get("declare", "always")
+    if declare not in _DECLARE:
+        raise ValueError(f"{path}: `declare` must be one of {', '.join(_DECLARE)}, not {declare!r}")
+    rules = _rules_of_file(
+        {k: v for k, v in data.items() if k != "declare"}, str(path), builtin=False
+    )
+    if declare == "always":
+        return rules
+    return [replace(rule, when_seen=True) for rule in rules]
 
 
 def _read_rules(path: Path) -> Mapping[str, object]:
@@ -289,6 +311,10 @@ class _RuleSet:
         return None
 
 
+MEMO_BYTES = 1024 * 1024  # of names remembered
+MEMO_NAME_BYTES = 256  # a longer name (sent by a client, not set by a site) is not remembered
+
+
 class Classifier:
     """Cookie name -> the rule that classifies it, memoised: a site's names repeat endlessly."""
 
@@ -300,8 +326,7 @@ class Classifier:
     ) -> None:
         self.rules: tuple[CookieRule, ...] = (*site, *builtin)
         self._site, self._builtin = _RuleSet(site), _RuleSet(builtin)
-        self._memo: dict[str, CookieRule | None] = {}
-        self._memo_size = max(cache_size, 0)
+        self._memo: Memo[str, CookieRule | None] = Memo(cache_size, MEMO_BYTES, MEMO_NAME_BYTES)
 
     @classmethod
     def default(cls, site: Sequence[CookieRule] = ()) -> Classifier:
@@ -310,17 +335,11 @@ class Classifier:
 
     def classify(self, name: str) -> CookieRule | None:
         """The rule for cookie ``name``, or ``None`` when no rule knows it."""
-        memo = self._memo
         try:
-            return memo[name]
+            return self._memo.table[name]
         except KeyError:
             pass
-        rule = self._find(name)
-        if self._memo_size:
-            if len(memo) >= self._memo_size:
-                memo.clear()
-            memo[name] = rule
-        return rule
+        return self._memo.put(name, self._find(name), len(name))
 
     def _find(self, name: str) -> CookieRule | None:
         unprefixed = _without_cookie_prefix(name)

@@ -28,6 +28,7 @@ from pydantic import (
 
 from gateway.analytics.settings import AnalyticsSettings
 from gateway.consent import POLICY_VERSION_PATTERN, Category, Regime
+from gateway.json_input import JSONInputError, parse_json
 from gateway.resources import static_dir
 
 ENV_PREFIX = "CONSENT_GATEWAY_"
@@ -75,6 +76,16 @@ class Settings(BaseModel):
         None,
         description="Domain of the consent cookie: `example.com` shares one decision across "
         "its subdomains. Unset, the cookie belongs to the host that served it.",
+    )
+    cookie_host_prefix: bool = Field(
+        False,
+        description="Over HTTPS, name the consent cookie `__Host-<cookie_name>` (Secure, "
+        "Path=/, no Domain), which no other subdomain or path can set beside it; needs "
+        "`cookie_domain` unset. HTTPS is the scheme your ASGI server reports: behind a TLS "
+        "proxy, have it pass the scheme on. Over plain HTTP (local development), where "
+        "browsers refuse the prefix, the plain name is set. Both names are always read, and a "
+        "choice saved under one expires the other, so turning this on or off keeps the "
+        "visitors' choices.",
     )
     api_prefix: str = Field(
         "/_consent",
@@ -125,7 +136,8 @@ class Settings(BaseModel):
         description="Your own rules files in the `[[vendor]]` form of the built-in rules, such "
         "as the one `consent-gateway rules import-ocd` writes. They win over the built-in "
         "rules, but make a cookie a built-in rule calls essential non-essential only where "
-        "the rule says `override = true`.",
+        'the rule says `override = true`. A file that says `declare = "when-seen"` (an '
+        "imported database) is declared only where the site uses its cookies.",
     )
     expire_refused_cookies: bool = Field(
         True,
@@ -211,6 +223,13 @@ class Settings(BaseModel):
         "`X-Forwarded-For` is believed, for analytics collection, the GeoIP look-up and "
         "telling visitors apart in the declaration.",
     )
+    max_header_bytes: int = Field(
+        16 * 1024,
+        ge=4096,
+        description="`consent-gateway serve` answers 431 to a request whose request line "
+        "and headers together are larger than this, in bytes. Under a server of your own, "
+        "bound the headers there.",
+    )
     freeze_startup_objects: bool = Field(
         True,
         description="Once the app has started (ASGI lifespan), move the objects alive then "
@@ -243,6 +262,15 @@ class Settings(BaseModel):
     def _policy_version_shape(cls, value: str) -> str:
         if not POLICY_VERSION_PATTERN.fullmatch(value):
             raise ValueError("use 1-32 letters, digits, '-' or '_'")
+        return value
+
+    @field_validator("cookie_host_prefix")
+    @classmethod
+    def _host_prefix_without_domain(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("cookie_domain"):
+            raise ValueError(
+                "a __Host- cookie cannot have a Domain: unset cookie_domain or this setting"
+            )
         return value
 
     @field_validator("allowed_origins")
@@ -402,9 +430,9 @@ def _from_environment(environ: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
         value: Any = raw
         if key in _STRUCTURED and raw.lstrip().startswith(("[", "{")):
             try:
-                value = json.loads(raw)
-            except json.JSONDecodeError as error:
-                raise SettingsError(f"{variable}: not valid JSON ({error.msg})") from None
+                value = parse_json(raw)
+            except JSONInputError as error:
+                raise SettingsError(f"{variable}: {error}") from None
         elif key in ("allowed_origins", "trusted_proxies"):
             value = [part.strip() for part in raw.split(",") if part.strip()]
         found[key] = (value, variable)

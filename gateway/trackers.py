@@ -39,10 +39,13 @@ from urllib.parse import unquote, urljoin
 from gateway.consent import OPTIONAL_CATEGORIES, Category
 from gateway.gating import rewrite_start_tag
 from gateway.html import Tag
+from gateway.memo import Memo
 from gateway.resources import rules_dir
 
 INLINE_SCAN_LIMIT = 32 * 1024  # bytes of an inline script searched for snippets
 URL_MEMO_SIZE = 4_096
+URL_MEMO_BYTES = 2 * 1024 * 1024
+MAX_URL_KEY = 2048  # longer URLs (data: URLs of inline images) are looked at every time
 _LIST_KEYS = ("scripts", "pixels", "embeds", "snippets", "ids")
 _VENDOR_KEYS = frozenset({"name", "docs", "category", "why", "loader", *_LIST_KEYS})
 _ID_PREFIX = re.compile(r"[A-Z]{1,8}-")
@@ -385,7 +388,9 @@ class TrackerRules:
         containers = containers or {}
         self._containers = {tag_id.upper(): category for tag_id, category in containers.items()}
         self._id_pattern = _id_pattern(self._ids) if self._ids else None
-        self._memo: dict[object, frozenset[Category]] = {}
+        self._memo: Memo[object, frozenset[Category]] = Memo(
+            URL_MEMO_SIZE, URL_MEMO_BYTES, MAX_URL_KEY
+        )
         vendors = {tracker.vendor: tracker for *_, tracker in addresses}
         vendors.update((tracker.vendor, tracker) for _, tracker in snippets)
         vendors.update((tracker.vendor, tracker) for _, tracker in ids)
@@ -418,13 +423,10 @@ class TrackerRules:
         """The categories a tag that fetches ``url`` needs (none: no tracker), ``url``
         resolved against the page's ``<base href>``; remembered, as sites repeat URLs."""
         key: object = url if base is None else (url, base)
-        memo = self._memo
-        found = memo.get(key)
+        found = self._memo.table.get(key)
         if found is None:
-            found = self._categories(resolve(url, base))
-            if len(memo) >= URL_MEMO_SIZE:
-                memo.clear()
-            memo[key] = found
+            size = len(url) + len(base or "")
+            found = self._memo.put(key, self._categories(resolve(url, base)), size)
         return found
 
     def _categories(self, url: str) -> frozenset[Category]:

@@ -116,6 +116,32 @@ def test_the_readme_flow_keeps_logins_working_through_a_server(
         assert {"sessionid", "_session_id"} <= set(received)
 
 
+def _declared(client: httpx.Client) -> set[str]:
+    listed = client.get("/_consent/declaration").json()
+    return {entry["name"] for entries in listed.values() for entry in entries}
+
+
+def test_an_imported_database_is_declared_only_where_the_site_uses_it(
+    imported: Path, tmp_path: Path, make_gateway: Callable[..., ConsentMiddleware]
+) -> None:
+    """An imported OCD lists 2,000 cookies of other sites; the banner's declaration must
+    describe this site, so its rules are listed once seen, as built-in rules are. A rules
+    file the operator wrote is the site's own list, and is listed whole."""
+    own = tmp_path / "own.toml"
+    own.write_text(
+        '[[vendor]]\nname = "Shop"\ncookies = [{ name = "cart", category = "essential", '
+        'purpose = "Keeps the basket.", retention = "session" }]\n'
+    )
+    app = Starlette(routes=[Route("/login", _login, methods=["GET", "POST"])])
+    gateway = make_gateway(app, rule_files=[imported, own], declare_seen_cookies=True)
+    with running(gateway) as base, httpx.Client(base_url=base) as client:
+        before = _declared(client)
+        assert "cart" in before
+        assert len(before) < 20, sorted(before)
+        client.post("/login")  # the site sets sessionid: its rule is listed now
+        assert "sessionid" in _declared(client)
+
+
 @pytest.mark.parametrize(
     ("column", "domain"),
     [

@@ -29,6 +29,8 @@ from gateway.agents import MAX_AGENT_LENGTH
 from gateway.analytics.redact import Redactor
 from gateway.analytics.salts import visitor_hash
 from gateway.analytics.settings import ProviderSettings
+from gateway.json_input import JSONInputError
+from gateway.json_input import parse_json as parse_bounded_json
 from gateway.store import OutboxRow
 
 PAYLOAD_VERSION = 1
@@ -236,16 +238,14 @@ def decode_payload(row: OutboxRow) -> Stored:
     return Stored(row, document["ip"], document["ua"], document.get("lang"), document["d"])
 
 
-def parse_json(body: bytes) -> Any:
-    """JSON from UTF-8 bytes; ``BadHit`` 400 with the reason otherwise."""
+def parse_json(body: bytes, what: str = "the body") -> Any:
+    """JSON from UTF-8 bytes, nested within ``json_input.MAX_DEPTH``; ``BadHit`` 400 with
+    the reason otherwise."""
+    text = decode_text(body, what)
     try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise BadHit(400, "the body is not valid UTF-8", "invalid_utf8") from None
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError):
-        raise BadHit(400, "the body is not valid JSON", "malformed") from None
+        return parse_bounded_json(text)
+    except JSONInputError as error:
+        raise BadHit(400, f"{what} {error}", "malformed") from None
 
 
 def parse_query(query: str) -> list[tuple[str, str]]:

@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
-from gateway.agents import AgentClassifier
+from gateway.agents import MAX_AGENT_LENGTH, AgentClassifier
+from gateway.memo import Memo
 from gateway.resources import rules_dir
 
 _WORD_SPLIT = re.compile(r"[_\-.\[\]\s]+|(?<=[a-z0-9])(?=[A-Z])")
@@ -41,6 +42,7 @@ _WORD_SPLIT = re.compile(r"[_\-.\[\]\s]+|(?<=[a-z0-9])(?=[A-Z])")
 _EMAIL = re.compile(r"(?<![^@\s/?#&=])[^@\s/?#&=]++@(?:[^@\s/?#&=.]++\.)+[A-Za-z]{2,}")
 MAX_URL_LENGTH = 8192
 MEMO_SIZE = 8192
+MEMO_BYTES = 4 * 1024 * 1024  # of URLs (or User-Agents) remembered, each memo
 MAX_MEMO_NAME = 64
 
 
@@ -188,23 +190,20 @@ class Redactor:
         self.ipv6_prefix = ipv6_prefix
         self._agents = agents
         self.reduces_user_agent = reduce_user_agent and agents is not None
-        self._reduced: dict[str, str] = {}
+        self._reduced: Memo[str, str] = Memo(4096, MEMO_BYTES, MAX_AGENT_LENGTH)
         # Many visitors load the same pages: a scrubbed URL is remembered (bounded).
-        self._urls: dict[tuple[str, bool], str] = {}
-        self._personal: dict[str, bool] = {}  # by parameter or property name (bounded)
+        self._urls: Memo[tuple[str, bool], str] = Memo(MEMO_SIZE, MEMO_BYTES, MAX_URL_LENGTH)
+        # By parameter or property name; names come from clients: longer ones are not kept.
+        self._personal: Memo[str, bool] = Memo(MEMO_SIZE, MEMO_BYTES, MAX_MEMO_NAME)
 
     def ip(self, address: str | None) -> str | None:
         return truncate_ip(address, self.ipv4_prefix, self.ipv6_prefix) if address else None
 
     def keep_name(self, name: str, marketing: bool) -> bool:
         """Whether a parameter or property of this name may be forwarded at all."""
-        personal = self._personal.get(name)
+        personal = self._personal.table.get(name)
         if personal is None:
-            personal = self.rules.is_personal(name)
-            if len(name) <= MAX_MEMO_NAME:  # names come from clients: bounded bytes too
-                if len(self._personal) >= MEMO_SIZE:
-                    self._personal.clear()
-                self._personal[name] = personal
+            personal = self._personal.put(name, self.rules.is_personal(name), len(name))
         return not personal and (marketing or not self.rules.is_click_id(name))
 
     def keep_parameter(self, name: str, value: str, marketing: bool) -> bool:
@@ -310,12 +309,9 @@ class Redactor:
         if not url:
             return url
         key = (url, marketing)
-        found = self._urls.get(key)
+        found = self._urls.table.get(key)
         if found is None:
-            found = self._scrub_url(url, marketing)
-            if len(self._urls) >= MEMO_SIZE:
-                self._urls.clear()
-            self._urls[key] = found
+            found = self._urls.put(key, self._scrub_url(url, marketing), len(url))
         return found
 
     def _scrub_url(self, url: str, marketing: bool) -> str:
@@ -369,7 +365,7 @@ class Redactor:
         """The User-Agent to forward: as sent, or reduced to family, major, OS and device."""
         if not self.reduces_user_agent or not user_agent or self._agents is None:
             return user_agent
-        reduced = self._reduced.get(user_agent)
+        reduced = self._reduced.table.get(user_agent)
         if reduced is None:
             info = self._agents.describe(user_agent)
             systems, browsers = self.rules.system_agents, self.rules.browser_agents
@@ -380,7 +376,5 @@ class Redactor:
                 major=info.browser_major or "0",
                 family=info.browser_family.replace(" ", ""),
             )
-            if len(self._reduced) >= 4096:
-                self._reduced.clear()
-            self._reduced[user_agent] = reduced
+            self._reduced.put(user_agent, reduced, len(user_agent))
         return reduced

@@ -42,6 +42,7 @@ from gateway.analytics.base import (
     decode_payload,
     gunzip,
     new_hit_id,
+    parse_json,
     send_each,
 )
 from gateway.analytics.redact import Redactor, TextFields
@@ -110,12 +111,7 @@ class Envelope:
 
 
 def _json_line(line: bytes, what: str) -> dict[str, Any]:
-    try:
-        value = json.loads(line.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise BadHit(400, f"{what} is not valid UTF-8", "invalid_utf8") from None
-    except (ValueError, RecursionError):
-        raise BadHit(400, f"{what} is not valid JSON", "malformed") from None
+    value = parse_json(line, what)
     if not isinstance(value, dict):
         raise BadHit(400, f"{what} is not a JSON object", "malformed")
     return value
@@ -168,10 +164,7 @@ class Sentry:
     def _redact_item(
         self, kind: object, payload: bytes, visitor: Visitor, redactions: dict[str, int]
     ) -> bytes:
-        try:
-            document = json.loads(payload.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError):
-            raise BadHit(400, f"a {kind} item is not valid JSON", "malformed") from None
+        document = parse_json(payload, f"a {kind} item")
         if not isinstance(document, dict):
             raise BadHit(400, f"a {kind} item is not a JSON object", "malformed")
         if kind in _SESSION_TYPES:

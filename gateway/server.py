@@ -1,0 +1,96 @@
+"""How ``consent-gateway serve`` runs uvicorn: its own reading of ``X-Forwarded-For`` off
+(the gateway reads it from ``trusted_proxies`` only), and request heads bounded.
+
+uvicorn with httptools accepts a request line and headers of any size, and keeps a header
+whole in memory until it ends: a client could send a 1 MB Cookie header on every request,
+or one header without end. ``serve`` answers 431 (Request Header Fields Too Large) to a
+request line and headers over ``max_header_bytes`` together, as Node.js does at 16 KiB
+(uvicorn's h11 stops there too, with a 400; nginx takes lines of up to 8 KiB, 32 KiB in all).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+
+class _HeadTooLarge(Exception):
+    """Raised in a parser callback: the parser stops, and uvicorn calls send_400_response."""
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, answering 431 to a request head over ``max_head_bytes``.
+
+    The request line and each header are counted as the parser completes them; a header
+    still in progress is counted by the bytes received while the head stays incomplete, so
+    an endless one is cut off within one read of the limit."""
+
+    max_head_bytes = 16 * 1024
+    _head_bytes = 0  # the request line and headers parsed so far
+    _reading_head = False
+    _reads = 0  # reads of this connection
+    _head_read = 0  # the read in which the current head began
+    _head_received = 0  # bytes of later reads, all part of the head still incomplete
+    _too_large = False
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._head_bytes = self._head_received = 0
+        self._head_read = self._reads
+        self._reading_head = True
+
+    def on_url(self, url: bytes) -> None:
+        self._count(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count(len(name) + len(value) + 4)  # ": " and CRLF
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._reading_head = False
+        super().on_headers_complete()
+
+    def data_received(self, data: bytes) -> None:
+        self._reads += 1
+        super().data_received(data)
+        if self._reading_head and self._head_read != self._reads and not self._too_large:
+            self._head_received += len(data)
+            if self._head_received > self.max_head_bytes:
+                self._too_large = True
+                self._send_431()
+
+    def _count(self, size: int) -> None:
+        self._head_bytes += size
+        if self._head_bytes > self.max_head_bytes:
+            self._too_large = True
+            raise _HeadTooLarge
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to a request the parser gave up on."""
+        if self._too_large:
+            self._send_431()
+        else:
+            super().send_400_response(msg)
+
+    def _send_431(self) -> None:
+        text = f"The request line and headers may be at most {self.max_head_bytes} bytes.\n"
+        head = [STATUS_LINE[431]]
+        for name, value in self.server_state.default_headers:
+            head += [name, b": ", value, b"\r\n"]
+        head.append(
+            b"content-type: text/plain; charset=utf-8\r\nconnection: close\r\n"
+            b"content-length: %d\r\n\r\n" % len(text)
+        )
+        self.transport.write(b"".join(head) + text.encode("ascii"))
+        self.transport.close()
+
+
+def options(max_header_bytes: int) -> dict[str, Any]:
+    """uvicorn's options for ``serve``: ``uvicorn.run(app, host=..., port=..., **options(n))``."""
+
+    class Protocol(BoundedHttpToolsProtocol):
+        max_head_bytes = max_header_bytes
+
+    return {"log_level": "info", "proxy_headers": False, "http": Protocol}
