@@ -65,8 +65,11 @@ def reference() -> str:
     """The generated Markdown: every setting, then ``[analytics]``, then its providers."""
     analytics = _model(Settings.model_fields["analytics"])
     assert analytics is not None
-    tables = {name: _model(field) for name, field in analytics.model_fields.items()}
-    providers = {name: model for name, model in tables.items() if model is not None}
+    providers = {
+        name: model
+        for name, field in analytics.model_fields.items()
+        if (model := _model(field)) is not None
+    }
     lines = ["## All settings", ""]
     for name, field in Settings.model_fields.items():
         lines += _entry(name, field, ENV_PREFIX + name.upper())
@@ -110,7 +113,7 @@ def _providers(analytics: type[BaseModel], providers: dict[str, type[BaseModel]]
             f"[`[analytics.{name}]`](#analytics-{name})",
             _sentence(analytics.model_fields[name].description or ""),
             *[_default(model.model_fields[key]) for key in differing],
-            ", ".join(f"[`{key}`](#{_anchor(f'analytics.{name}.{key}')})" for key in own) or "",
+            ", ".join(f"[`{key}`](#{_anchor(f'analytics.{name}.{key}')})" for key in own),
         ]
         yield "| " + " | ".join(cells) + " |"
     yield ""
