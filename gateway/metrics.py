@@ -63,7 +63,7 @@ class Tally:
 
 
 class Metrics:
-    """The gateway's counters; names are listed in the README."""
+    """The gateway's counters; docs/metrics.md lists them."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)

@@ -1,4 +1,4 @@
-"""The command line: `check` refuses what `serve` refuses, and commands that read the
+"""The command line: `check` refuses what a server refuses, and commands that read the
 database never create one."""
 
 from __future__ import annotations

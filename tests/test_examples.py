@@ -35,9 +35,10 @@ async def test_starlette_example_strips_analytics_until_accepted(
 
 
 def readme_middleware_example() -> str:
-    """The first Python block of the README's "ASGI middleware" section, as users copy it."""
+    """The first Python block of the README's "ASGI middleware" section, as users copy it
+    (docs/getting-started.md shows the same block: it includes this part of the README)."""
     readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("### 1. ASGI middleware") :]
+    section = readme[readme.index("### ASGI middleware") :]
     return section.split("```python\n", 1)[1].split("```", 1)[0]
 
 

@@ -329,8 +329,8 @@ def test_an_unrelated_cookie_matches_no_rule() -> None:
     assert _category_of("my_shop_theme") is None
 
 
-def test_the_rules_readme_documents_the_format() -> None:
-    readme = Path(rules_dir() / "README.md").read_text(encoding="utf-8")
+def test_the_rules_page_documents_the_format() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "rules.md").read_text(encoding="utf-8")
     for word in ("[[vendor]]", "prefix", "pattern", "retention", "purpose", "[[cookies]]"):
         assert word in readme
     for category in CATEGORIES:

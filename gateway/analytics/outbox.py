@@ -32,7 +32,7 @@ class OutboxStore:
     The store's operations are short and serialised by the store anyway (one connection
     behind a lock), so one thread is enough, and a plain executor thread hands work over
     several times faster than a general-purpose thread pool when the event loop is busy
-    (about 0.2 ms instead of 1.2 ms per call here, see benchmarks/README.md), which is what
+    (about 0.2 ms instead of 1.2 ms per call under bench_collect.py's load), which is what
     bounds the group commit's latency.
     """
 

@@ -52,6 +52,6 @@ def run(args: argparse.Namespace) -> int:
         "\nThe table keeps the most frequent names: one that arrived when it was full took the"
         "\nplace of the least counted and inherited its count, so it was seen at least the"
         "\nsecond number of times. Classify them with [[cookies]] entries in your settings"
-        "\nfile (see README)."
+        "\nfile (see docs/rules.md)."
     )
     return 0

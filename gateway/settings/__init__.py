@@ -43,58 +43,154 @@ class SettingsError(ValueError):
 
 
 class Settings(BaseModel):
-    """Everything a site owner can set. See the settings table in the README."""
+    """Everything a site owner can set. ``docs/settings.md`` is generated from these fields
+    (``scripts/settings_reference.py``): their descriptions are the reference."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     secret: list[str] = Field(
         default_factory=list,
-        description="Signing secrets for the consent cookie; the first signs, all verify.",
+        description="Signing secrets for the consent cookie, each at least 16 characters; "
+        "required. A list rotates keys: the first signs, all verify, so put a new secret "
+        "first and drop the old one once the cookies it signed have expired.",
     )
-    policy_version: str = Field("1", description="Bump to ask every visitor again.")
-    cookie_name: str = Field("cg_consent", pattern=r"^[A-Za-z0-9_\-]{1,64}$")
-    cookie_lifetime_days: int = Field(182, ge=1, le=MAX_COOKIE_LIFETIME_DAYS)
-    cookie_domain: str | None = Field(None, description="Share the choice across subdomains.")
+    policy_version: str = Field(
+        "1",
+        description="The version of your privacy policy, 1-32 letters, digits, `-` or `_`. "
+        "Change it when the policy changes: earlier decisions stop counting and every "
+        "visitor is asked again.",
+    )
+    cookie_name: str = Field(
+        "cg_consent",
+        pattern=r"^[A-Za-z0-9_\-]{1,64}$",
+        description="Name of the consent cookie that holds the visitor's signed choice.",
+    )
+    cookie_lifetime_days: int = Field(
+        182,
+        ge=1,
+        le=MAX_COOKIE_LIFETIME_DAYS,
+        description="How long a decision lasts, in days, at most 395 (13 months); then the "
+        "visitor is asked again.",
+    )
+    cookie_domain: str | None = Field(
+        None,
+        description="Domain of the consent cookie: `example.com` shares one decision across "
+        "its subdomains. Unset, the cookie belongs to the host that served it.",
+    )
     cookie_host_prefix: bool = Field(
         False,
         description="Over HTTPS, name the consent cookie `__Host-<cookie_name>` (Secure, "
-        "Path=/, no Domain), which no other subdomain or path can set beside it.",
+        "Path=/, no Domain), which no other subdomain or path can set beside it; needs "
+        "`cookie_domain` unset. HTTPS is the scheme your ASGI server reports: behind a TLS "
+        "proxy, have it pass the scheme on. Over plain HTTP (local development), where "
+        "browsers refuse the prefix, the plain name is set. Both names are always read, and a "
+        "choice saved under one expires the other, so turning this on or off keeps the "
+        "visitors' choices.",
     )
-    api_prefix: str = Field("/_consent", pattern=r"^/[A-Za-z0-9_\-/]*[A-Za-z0-9_\-]$")
-    default_regime: Regime = Regime.OPT_IN
+    api_prefix: str = Field(
+        "/_consent",
+        pattern=r"^/[A-Za-z0-9_\-/]*[A-Za-z0-9_\-]$",
+        description="Path under which the gateway answers the consent API, the banner's "
+        "files and analytics collection; the app never sees these requests.",
+    )
+    default_regime: Regime = Field(
+        Regime.OPT_IN,
+        description="Regime for a visitor whose country is unknown (no header, no GeoIP "
+        "match): `opt-in` (essential cookies only until the visitor agrees), `opt-out` "
+        "(everything until the visitor refuses) or `notice` (everything allowed).",
+    )
     country_header: str | None = Field(
         None,
-        description="Header with the visitor's country, set by the CDN in front (CF-IPCountry). "
-        "Only when that CDN is in front of every request and overwrites or strips a client's "
-        "copy: otherwise any visitor chooses their regime.",
+        description="Request header with the visitor's country, set by the CDN in front: "
+        "`CF-IPCountry`, `CloudFront-Viewer-Country`, `X-Vercel-IP-Country`. Set it only "
+        "when that CDN is in front of every request and overwrites or strips a client's "
+        "copy: otherwise any visitor picks their regime (`CF-IPCountry: US` gets everything "
+        "allowed by default).",
     )
     subdivision_header: str | None = Field(
-        None, description="Header with the visitor's region; trusted as country_header is."
+        None,
+        description="Request header with the visitor's region (`CloudFront-Viewer-Country-"
+        "Region`, `X-Vercel-IP-Country-Region`, `CF-Region-Code`), for regions whose law "
+        "differs from their country's; trusted on the same condition as `country_header`.",
     )
-    geoip_database: Path | None = None
-    unknown_cookies: Literal["allow", "deny"] | Category = "allow"
+    geoip_database: Path | None = Field(
+        None,
+        description="Path of a MaxMind-format `.mmdb` file (GeoLite2 or GeoIP2, Country or "
+        "City) to look the client address up in when no header names the country (behind "
+        "a proxy, see `trusted_proxies`).",
+    )
+    unknown_cookies: Literal["allow", "deny"] | Category = Field(
+        "allow",
+        description="What happens to a cookie no rule classifies: `allow` (treated as "
+        "essential, so the site's own cookies keep working), `deny` (never passes), or a "
+        "category it is treated as.",
+    )
     cookies: list[dict[str, Any]] = Field(
-        default_factory=list, description="Site cookie rules; they override the built-in ones."
+        default_factory=list,
+        description="Your own cookie rules, `[[cookies]]` tables with `name`, `category`, "
+        "`retention`, `purpose` and optional `match` (`exact`, `prefix`, `pattern`) and "
+        "`vendor`. They win over the built-in rules and over `rule_files`.",
     )
     rule_files: list[Path] = Field(
         default_factory=list,
-        description="Site rules files ([[vendor]] tables, as `rules import-ocd` writes them).",
+        description="Your own rules files in the `[[vendor]]` form of the built-in rules, such "
+        "as the one `consent-gateway rules import-ocd` writes. They win over the built-in "
+        "rules, but make a cookie a built-in rule calls essential non-essential only where "
+        'the rule says `override = true`. A file that says `declare = "when-seen"` (an '
+        "imported database) is declared only where the site uses its cookies.",
     )
-    expire_refused_cookies: bool = True
-    database_url: str = "sqlite:///consent-gateway.sqlite3"
-    metrics: bool = False
-    privacy_policy_url: str | None = Field(None, description="Linked from the banner.")
-    consent_mode: bool = Field(False, description="Emit Google Consent Mode v2 signals.")
+    expire_refused_cookies: bool = Field(
+        True,
+        description="Expire refused cookies the browser still sends, so withdrawing consent "
+        "really clears them.",
+    )
+    database_url: str = Field(
+        "sqlite:///consent-gateway.sqlite3",
+        description="Where decisions (the proof of consent), the analytics outbox and the "
+        "declaration's seen cookies are stored: `sqlite:///path` (relative to the working "
+        "directory; `sqlite:////abs/path` for an absolute one) or `postgresql://user@host/db` "
+        "(install `consent-gateway[postgres]`).",
+    )
+    metrics: bool = Field(
+        False, description="Serve Prometheus metrics at `<api_prefix>/metrics`, to anyone."
+    )
+    privacy_policy_url: str | None = Field(
+        None,
+        description="Your privacy policy, linked from the banner: an `https://` address or a "
+        "path such as `/privacy`.",
+    )
+    consent_mode: bool = Field(
+        False,
+        description="Google Consent Mode v2: a `default` command before any Google tag (the "
+        "regime's defaults, with `wait_for_update`), then an `update` on every choice, for "
+        "all seven consent types.",
+    )
     banner_texts: dict[str, dict[str, str]] = Field(
-        default_factory=dict, description="Per-language overrides of the banner's texts."
+        default_factory=dict,
+        description="The banner's texts by language, `[banner_texts.de]` with "
+        '`title = "..."`: the keys of the built-in English texts. A language that is not '
+        "built in needs every key.",
     )
-    default_language: str = Field("en", description="Banner language when none matches.")
-    reopen_control: bool = Field(True, description="Show the persistent 'Privacy choices'.")
+    default_language: str = Field(
+        "en",
+        description="The banner's language when neither the page nor the browser names one "
+        "it has; also the language of the no-JavaScript form.",
+    )
+    reopen_control: bool = Field(
+        True,
+        description='Keep a small "Privacy choices" button on screen once the visitor '
+        "chose. With `false`, give your pages a `data-consent-open` link instead.",
+    )
     declared_vendors: list[str] = Field(
-        default_factory=list, description="Built-in vendors the declaration always lists."
+        default_factory=list,
+        description="Built-in vendors whose cookies the declaration always lists, such as "
+        '`"YouTube"` for an embedded player, whose cookies live on the vendor\'s domain where '
+        "the gateway never sees them (`consent-gateway classify` names the vendors).",
     )
     declare_seen_cookies: bool = Field(
-        True, description="List the built-in rules of cookie names seen on this site."
+        True,
+        description="List in the declaration the built-in rules of the cookies seen on this "
+        "site; `false` lists only your rules and `declared_vendors`.",
     )
     declare_seen_visitors: int = Field(
         3,
@@ -103,38 +199,51 @@ class Settings(BaseModel):
         "its built-in rule is listed; one the site's own Set-Cookie sets is listed at once.",
     )
     allowed_origins: list[str] = Field(
-        default_factory=list, description="Other origins allowed to call the consent API."
+        default_factory=list,
+        description="Other origins (`https://www.shop.example`) whose pages may read and "
+        "change the visitor's consent through the API, with CORS: the embed snippet's pages.",
     )
     inject_banner: bool = Field(True, description="Insert the banner's tags into HTML pages.")
     block_trackers: Literal["opt-in", "always", "never"] = Field(
         "opt-in",
         description="Make known trackers in HTML pages inert until their category is granted: "
-        "for visitors under the opt-in regime, for every visitor, or never.",
+        "`opt-in` for visitors under the opt-in regime, `always` for every visitor, or "
+        "`never`.",
     )
     gtm_containers: dict[str, Category] = Field(
         default_factory=dict,
-        description="Google Tag Manager containers by id and the category each waits for; "
-        "any other container waits for marketing, since it loads whatever its owner set up.",
+        description="Google Tag Manager containers you vouch for, by id, with the category "
+        'each waits for: `{"GTM-ABC123" = "analytics"}`. Any other container waits for '
+        "marketing, since it loads whatever its owner set up at Google, ad tags included; "
+        "map one only if you control what it loads.",
     )
     trusted_proxies: list[str] = Field(
         default_factory=list,
-        description="Proxy addresses or networks whose X-Forwarded-For is believed.",
+        description="Addresses or networks (`10.0.0.0/8`) of the proxies in front whose "
+        "`X-Forwarded-For` is believed, for analytics collection, the GeoIP look-up and "
+        "telling visitors apart in the declaration.",
     )
     max_header_bytes: int = Field(
         16 * 1024,
         ge=4096,
-        description="`consent-gateway serve` answers 431 to a request line and headers "
-        "larger than this, in bytes (your own server sets its own limit).",
+        description="`consent-gateway demo` answers 431 to a request whose request line "
+        "and headers together are larger than this, in bytes. Under a server of your own, "
+        "bound the headers there.",
     )
     freeze_startup_objects: bool = Field(
         False,
-        description="When the app has started, keep the objects alive then out of the "
-        "garbage collector's full passes (gc.freeze), which otherwise stall requests. Off "
-        "for the middleware, whose host application owns the collector; the gateway's own "
-        "server (`consent-gateway demo`) turns it on unless the settings say otherwise.",
+        description="Once the app has started (ASGI lifespan), move the objects alive then "
+        "out of the garbage collector's full passes (`gc.collect()`, then `gc.freeze()`), "
+        "which otherwise walk them all and hold requests up. Off by default: under the "
+        "middleware the host application owns the collector (leave it off if your app frees "
+        "cyclic structures it built at start-up); the gateway's own server "
+        "(`consent-gateway demo`) turns it on unless the settings say otherwise.",
     )
     analytics: AnalyticsSettings = Field(
-        default_factory=lambda: AnalyticsSettings.model_validate({})
+        default_factory=lambda: AnalyticsSettings.model_validate({}),
+        description="The `[analytics]` table: which analytics providers to collect hits "
+        "for, and how hits are redacted and forwarded. Without a provider nothing is "
+        "collected.",
     )
 
     @field_validator("secret", mode="before")

@@ -34,11 +34,16 @@ class ProviderSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    upstream: str = Field(description="Base URL of the provider's collection server.")
+    upstream: str = Field(
+        description="Where hits are forwarded: the base URL of the provider's collection "
+        "server (Matomo: the full URL of `matomo.php`; Sentry: worked out from `dsn` unless "
+        "set). Fixed here, so no request chooses where a hit goes."
+    )
     mode: Mode = Field(
         "cookieless",
-        description="Without analytics consent: `cookieless` forwards without ids, `drop` "
-        "answers the client but forwards nothing.",
+        description="What happens to the hits of a visitor without analytics consent: "
+        "`cookieless` forwards them without ids, `drop` answers the client as the provider "
+        "would and forwards nothing.",
     )
     anonymize: Anonymize = Field(
         "by_consent",
@@ -47,10 +52,18 @@ class ProviderSettings(BaseModel):
         "chose (a policy that promises this provider anonymised data); `by_consent`: only "
         "those of visitors who did not consent (as `mode` says).",
     )
-    body_limit: int = Field(64 * KB, ge=KB, le=64 * MB, description="Largest body accepted.")
+    body_limit: int = Field(
+        64 * KB,
+        ge=KB,
+        le=64 * MB,
+        description="Largest body accepted, in bytes, decompressed bodies too; larger ones "
+        "are answered 413.",
+    )
     site_ids: list[str] = Field(
         default_factory=list,
-        description="Measurement ids / site ids / domains / API keys accepted; empty: any.",
+        description="The ids this provider's hits may name (GA4 measurement ids, Matomo "
+        "`idsite`, Plausible domains, Umami website ids, PostHog project keys); others are "
+        "answered 403. Empty: any.",
     )
 
     @field_validator("upstream")
@@ -62,7 +75,9 @@ class ProviderSettings(BaseModel):
 class GA4Settings(ProviderSettings):
     upstream: str = "https://region1.google-analytics.com"
     api_secret: str | None = Field(
-        None, description="Measurement Protocol secret; /mp/collect needs it."
+        None,
+        description="The Measurement Protocol secret. `/mp/collect` is served only with it; "
+        "clients post without it and the gateway adds it.",
     )
 
 
@@ -70,7 +85,10 @@ class MatomoSettings(ProviderSettings):
     """``upstream`` is the full URL of matomo.php."""
 
     token_auth: str | None = Field(
-        None, description="Lets Matomo accept the truncated IP (`cip`); never sent by clients."
+        None,
+        description="A Matomo token with write access, which lets Matomo accept the "
+        "truncated IP (`cip`) and the time received (`cdt`); without it Matomo sees the "
+        "gateway's address. A client's `token_auth` is removed.",
     )
 
 
@@ -91,7 +109,10 @@ class SentrySettings(ProviderSettings):
     """The DSN decides the upstream: ``<scheme>://<host>/api/<project>/envelope/``."""
 
     upstream: str = ""
-    dsn: str = Field(description="The project's DSN; envelopes naming another are refused.")
+    dsn: str = Field(
+        description="The Sentry project's DSN (`https://<key>@o1.ingest.sentry.io/42`); "
+        "required. Envelopes naming another DSN are refused with 403."
+    )
     body_limit: int = Field(MB, ge=KB, le=64 * MB)
     mode: Mode = "cookieless"
 
@@ -130,32 +151,67 @@ class AnalyticsSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    ga4: GA4Settings | None = None
-    matomo: MatomoSettings | None = None
-    plausible: PlausibleSettings | None = None
-    umami: UmamiSettings | None = None
-    posthog: PostHogSettings | None = None
-    sentry: SentrySettings | None = None
+    ga4: GA4Settings | None = Field(
+        None, description="Google Analytics 4: gtag.js hits and the Measurement Protocol."
+    )
+    matomo: MatomoSettings | None = Field(None, description="Matomo's JavaScript tracker.")
+    plausible: PlausibleSettings | None = Field(None, description="Plausible's script.")
+    umami: UmamiSettings | None = Field(None, description="Umami's script.")
+    posthog: PostHogSettings | None = Field(None, description="posthog-js events.")
+    sentry: SentrySettings | None = Field(
+        None, description="The Sentry browser SDK's envelopes (its `tunnel` option)."
+    )
 
     forwarder: Literal["worker", "separate"] = Field(
         "worker",
-        description="`worker`: every gateway worker forwards; `separate`: workers only "
-        "collect and `consent-gateway forward` runs the forwarder as a process of its own.",
+        description="`worker`: every gateway worker also forwards; `separate`: workers only "
+        "collect, and `consent-gateway forward` (one or more processes, anywhere that "
+        "reaches the database) forwards.",
     )
-    ipv4_prefix: int = Field(24, ge=0, le=32, description="Bits of an IPv4 address kept.")
-    ipv6_prefix: int = Field(48, ge=0, le=128, description="Bits of an IPv6 address kept.")
+    ipv4_prefix: int = Field(
+        24, ge=0, le=32, description="Bits of the client's IPv4 address kept (a /24 network)."
+    )
+    ipv6_prefix: int = Field(
+        48, ge=0, le=128, description="Bits of the client's IPv6 address kept (a /48 network)."
+    )
     reduce_user_agent: bool = Field(
-        False, description="Forward only browser family, major version, OS and device class."
+        False,
+        description="Forward only the browser family, major version, OS and device class "
+        "of the User-Agent.",
     )
-    outbox_max_age_hours: float = Field(72, gt=0, description="Older hits are dropped.")
-    outbox_max_hits: int = Field(1_000_000, ge=100, description="Beyond it the oldest are dropped.")
-    forward_batch_size: int = Field(100, ge=1, le=1000)
-    forward_concurrency: int = Field(8, ge=1, le=64, description="Requests in flight per provider.")
-    forward_timeout_seconds: float = Field(10, gt=0, le=120)
-    retry_base_seconds: float = Field(1, gt=0, description="Pause after the first failure.")
-    retry_max_seconds: float = Field(300, gt=0, description="Longest pause between retries.")
-    breaker_failures: int = Field(5, ge=1, description="Failures in a row that open the breaker.")
-    breaker_cooldown_seconds: float = Field(30, gt=0)
+    outbox_max_age_hours: float = Field(
+        72, gt=0, description="Hits waiting longer in the outbox are dropped (counted)."
+    )
+    outbox_max_hits: int = Field(
+        1_000_000,
+        ge=100,
+        description="The most hits the outbox keeps; beyond it the oldest are dropped (counted).",
+    )
+    forward_batch_size: int = Field(
+        100, ge=1, le=1000, description="Hits one forwarding loop claims and sends at a time."
+    )
+    forward_concurrency: int = Field(
+        8, ge=1, le=64, description="Batches in flight per provider (forwarding loops)."
+    )
+    forward_timeout_seconds: float = Field(
+        10, gt=0, le=120, description="Timeout of one request to a provider."
+    )
+    retry_base_seconds: float = Field(
+        1,
+        gt=0,
+        description="Backoff after a failed send: the n-th retry waits about "
+        "`retry_base_seconds * 2^(n-1)`, jittered, at most `retry_max_seconds`.",
+    )
+    retry_max_seconds: float = Field(300, gt=0, description="The longest wait between retries.")
+    breaker_failures: int = Field(
+        5,
+        ge=1,
+        description="Failed batches in a row that open a provider's circuit breaker: the "
+        "backlog then waits on disk.",
+    )
+    breaker_cooldown_seconds: float = Field(
+        30, gt=0, description="While a breaker is open, the pause between probe batches."
+    )
 
     def providers(self) -> dict[str, ProviderSettings]:
         """The configured providers by name."""
