@@ -24,6 +24,7 @@ from gateway.html.rewriter import TrackerHook
 from gateway.html.trackers import TrackerRules
 from gateway.later import LaterWrite
 from gateway.metrics import Metrics
+from gateway.proxies import TrustedProxies
 from gateway.settings import Settings
 from gateway.store import Store
 from gateway.store.handle import StoreHandle
@@ -55,6 +56,7 @@ class Gateway:
             )
         self.settings = settings
         self.metrics = Metrics()
+        self.proxies = TrustedProxies(settings.trusted_proxies, settings.proxy_headers)
         self.agents = AgentClassifier.load()
         self.consent = ConsentPolicy(
             ConsentCookieCodec(settings.secret, settings.cookie_lifetime_days * SECONDS_PER_DAY),
@@ -87,7 +89,6 @@ class Gateway:
         self.collector = (
             Collector(
                 settings.analytics,
-                trusted_proxies=settings.trusted_proxies,
                 allowed_origins=settings.allowed_origins,
                 agents=self.agents,
                 metrics=self.metrics,

@@ -36,7 +36,7 @@ from gateway.consent.agents import OTHER_BOT, AgentClassifier
 from gateway.consent.state import Category, ConsentState
 from gateway.endpoint import ClientError, read_body
 from gateway.metrics import Metrics
-from gateway.proxies import TrustedProxies
+from gateway.proxies import client_address
 from gateway.settings.analytics import AnalyticsSettings
 from gateway.store import OutboxHit
 from gateway.store.handle import StoreHandle
@@ -74,7 +74,6 @@ class Collector:
         self,
         settings: AnalyticsSettings,
         *,
-        trusted_proxies: list[str],
         allowed_origins: list[str],
         agents: AgentClassifier,
         metrics: Metrics,
@@ -90,7 +89,6 @@ class Collector:
             agents=agents,
             reduce_user_agent=settings.reduce_user_agent,
         )
-        self.proxies = TrustedProxies(trusted_proxies)
         self.allowed_origins = set(allowed_origins)
         self.providers = build_providers(settings, self.redactor)
         self.store = OutboxStore(store)
@@ -258,9 +256,7 @@ class Collector:
             logger.debug("dropped a %s hit from a bot (%s): User-Agent %r", name, kind, agent[:80])
 
     async def _visitor(self, scope: Scope, headers: Headers, state: ConsentState) -> Visitor:
-        client = scope.get("client")
-        peer = str(client[0]) if client else None
-        address = self.proxies.client(peer, headers.getlist("x-forwarded-for"))
+        address = client_address(scope)
         user_agent = headers.get("user-agent", "")
         language = headers.get("accept-language")
         return Visitor(

@@ -81,8 +81,8 @@ class Settings(BaseModel):
         False,
         description="Over HTTPS, name the consent cookie `__Host-<cookie_name>` (Secure, "
         "Path=/, no Domain), which no other subdomain or path can set beside it; needs "
-        "`cookie_domain` unset. HTTPS is the scheme your ASGI server reports: behind a TLS "
-        "proxy, have it pass the scheme on. Over plain HTTP (local development), where "
+        "`cookie_domain` unset. HTTPS is the scheme your ASGI server reports, or, behind a TLS "
+        "proxy, the one it names (`trusted_proxies`). Over plain HTTP (local development), where "
         "browsers refuse the prefix, the plain name is set. Both names are always read, and a "
         "choice saved under one expires the other, so turning this on or off keeps the "
         "visitors' choices.",
@@ -220,8 +220,17 @@ class Settings(BaseModel):
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="Addresses or networks (`10.0.0.0/8`) of the proxies in front whose "
-        "`X-Forwarded-For` is believed, for analytics collection, the GeoIP look-up and "
+        "forwarding headers (`proxy_headers`) are believed: a request from one of them is "
+        "taken to come from the visitor's address, scheme and host they name, for `Secure` "
+        "cookies, the API's same-origin check, analytics collection, the GeoIP look-up and "
         "telling visitors apart in the declaration.",
+    )
+    proxy_headers: Literal["x-forwarded", "forwarded"] = Field(
+        "x-forwarded",
+        description="Which headers the `trusted_proxies` write: `x-forwarded` "
+        "(`X-Forwarded-For`, `-Proto`, `-Host`: nginx, HAProxy, Traefik, most load balancers) "
+        "or `forwarded` (RFC 7239's `Forwarded`). Only those are read: the other kind passes "
+        "through a proxy unchanged, so a client could write it.",
     )
     max_header_bytes: int = Field(
         16 * 1024,
