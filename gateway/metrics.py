@@ -126,7 +126,7 @@ class Metrics:
             "consent_gateway_analytics_hits",
             "Analytics hits received, by provider and decision (consented, cookieless, "
             "no_consent, filtered, bot, bad_request, too_large, invalid_utf8, malformed, "
-            "unknown_site, not_found, store_error).",
+            "unknown_site, not_found, cross_origin, store_error).",
             ["provider", "decision"],
             registry=self.registry,
         )
