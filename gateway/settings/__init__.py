@@ -152,7 +152,15 @@ class Settings(BaseModel):
         "(install `consent-gateway[postgres]`).",
     )
     metrics: bool = Field(
-        False, description="Serve Prometheus metrics at `<api_prefix>/metrics`, to anyone."
+        False,
+        description="Also serve the Prometheus metrics on the public site, at "
+        "`<api_prefix>/metrics`, to anyone who asks. Prefer `metrics_listen`.",
+    )
+    metrics_listen: str | None = Field(
+        None,
+        description="Serve the Prometheus metrics at `/metrics` on an address of their own, "
+        '`"127.0.0.1:9464"` (`"[::1]:9464"`), while the app runs (started by the ASGI '
+        "lifespan, as `consent-gateway demo` and most servers run it).",
     )
     privacy_policy_url: str | None = Field(
         None,
@@ -361,6 +369,13 @@ class Settings(BaseModel):
                 raise ValueError(f"{proxy!r} is not an IP address or network") from None
         return value
 
+    @field_validator("metrics_listen")
+    @classmethod
+    def _listen_shape(cls, value: str | None) -> str | None:
+        if value is not None:
+            listen_address(value)
+        return value
+
     @classmethod
     def load(
         cls,
@@ -387,6 +402,15 @@ class Settings(BaseModel):
             return cls.model_validate(values)
         except ValidationError as error:
             raise SettingsError(_describe(error, origins)) from None
+
+
+def listen_address(value: str) -> tuple[str, int]:
+    """``"127.0.0.1:9464"`` -> ``("127.0.0.1", 9464)``; ``"[::1]:9464"`` -> ``("::1", 9464)``."""
+    host, colon, port = value.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not colon or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"{value!r} is not an address and port like 127.0.0.1:9464")
+    return host, int(port)
 
 
 def locales_dir() -> Path:
