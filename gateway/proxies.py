@@ -140,10 +140,7 @@ class TrustedProxies:
         hops = [address(element.get("for", "")) for element in elements]
         index = self._visitor_hop(hops)
         element = elements[index]
-        client = None
-        if hops[index]:
-            port = element["for"].rpartition("]")[2].rpartition(":")[2]
-            client = (hops[index], int(port) if port.isdigit() else 0)
+        client = (hops[index], _port(element["for"])) if hops[index] else None
         return client, element.get("proto"), element.get("host")
 
     def __bool__(self) -> bool:
@@ -165,7 +162,7 @@ def forwarded_elements(value: str) -> list[dict[str, str]]:
     elements: list[dict[str, str]] = [{}]
     position = 0
     while position < len(value):
-        if value[position] in " \t,":  # empty list elements are allowed (RFC 9110 5.6.1)
+        if value[position] in " \t,;":  # empty elements and pairs are allowed
             if value[position] == "," and elements[-1]:
                 elements.append({})
             position += 1
@@ -184,6 +181,18 @@ def forwarded_elements(value: str) -> list[dict[str, str]]:
         if separator == ",":
             elements.append({})
     return [element for element in elements if element]
+
+
+def _port(node: str) -> int:
+    """The port of a ``Forwarded`` node: ``[2001:db8::1]:4711``, ``192.0.2.1:4711``; else 0
+    (none, or an obfuscated one: ``_hidden``)."""
+    if node.startswith("["):
+        port = node.partition("]")[2].removeprefix(":")
+    elif node.count(":") == 1:
+        port = node.partition(":")[2]
+    else:
+        return 0
+    return int(port) if port.isdigit() and int(port) <= 65535 else 0
 
 
 def _values(headers: Sequence[tuple[bytes, bytes]], name: bytes) -> list[str]:

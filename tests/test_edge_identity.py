@@ -274,8 +274,9 @@ def test_forwarded_elements_follow_rfc_7239() -> None:
         {"for": "unknown"},
     ]
     assert forwarded_elements(r'for="a\"b"') == [{"for": 'a"b'}]
+    assert forwarded_elements("for=a;;proto=https;") == [{"for": "a", "proto": "https"}]
     # Not RFC 7239: believed in no part.
-    for value in ("for=a b", "for=a;for=b", 'for="open', "for", "=x", "for=a;;proto=https x"):
+    for value in ("for=a b", "for=a;for=b", 'for="open', "for", "=x", "for = a"):
         assert forwarded_elements(value) == [], value
 
 
@@ -326,3 +327,20 @@ def test_a_websocket_behind_a_tls_proxy_is_wss_and_bad_forwarded_headers_change_
     assert (broken["client"], broken["scheme"]) == (("10.0.0.1", 5000), "http")
     hidden = proxies.resolve(_scope([(b"forwarded", b"proto=https")]))  # no for=: the peer
     assert (hidden["client"], hidden["scheme"]) == (("10.0.0.1", 5000), "https")
+
+
+@pytest.mark.parametrize(
+    ("node", "client"),
+    [
+        ('"[2001:db8::1]:4711"', ("2001:db8::1", 4711)),
+        ('"192.0.2.1:8080"', ("192.0.2.1", 8080)),
+        ('"2001:db8::1"', ("2001:db8::1", 0)),  # unbracketed: no port to read
+        ('"[2001:db8::1]:_port"', ("2001:db8::1", 0)),
+        ("unknown", ("unknown", 0)),
+    ],
+)
+def test_a_forwarded_node_names_the_address_and_maybe_a_port(
+    node: str, client: tuple[str, int]
+) -> None:
+    scope = _scope([(b"forwarded", f"for={node}".encode())])
+    assert TrustedProxies(["10.0.0.0/8"], "forwarded").resolve(scope)["client"] == client
