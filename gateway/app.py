@@ -23,8 +23,9 @@ from gateway.html.inject import Injector
 from gateway.html.rewriter import TrackerHook
 from gateway.html.trackers import TrackerRules
 from gateway.later import LaterWrite
-from gateway.metrics import Metrics
-from gateway.settings import Settings
+from gateway.metrics import Metrics, MetricsListener
+from gateway.proxies import TrustedProxies
+from gateway.settings import Settings, listen_address
 from gateway.store import Store
 from gateway.store.handle import StoreHandle
 
@@ -55,6 +56,12 @@ class Gateway:
             )
         self.settings = settings
         self.metrics = Metrics()
+        self.metrics_listener = (
+            MetricsListener(self.metrics, *listen_address(settings.metrics_listen))
+            if settings.metrics_listen
+            else None
+        )
+        self.proxies = TrustedProxies(settings.trusted_proxies, settings.proxy_headers)
         self.agents = AgentClassifier.load()
         self.consent = ConsentPolicy(
             ConsentCookieCodec(settings.secret, settings.cookie_lifetime_days * SECONDS_PER_DAY),
@@ -87,7 +94,6 @@ class Gateway:
         self.collector = (
             Collector(
                 settings.analytics,
-                trusted_proxies=settings.trusted_proxies,
                 allowed_origins=settings.allowed_origins,
                 agents=self.agents,
                 metrics=self.metrics,
@@ -112,14 +118,19 @@ class Gateway:
         self.cookies.unknown_log.on_pending = self._unknown_writes.soon
 
     async def start(self) -> None:
-        """Start forwarding analytics (when a provider is configured)."""
+        """Start the metrics listener (with ``metrics_listen``) and forwarding analytics
+        (when a provider is configured)."""
+        if self.metrics_listener is not None:
+            await self.metrics_listener.start()
         if self.collector is not None:
             await self.collector.start()
 
     async def aclose(self) -> None:
-        """Write what is pending and close the store."""
+        """Write what is pending and close the store and the metrics listener."""
         if self.collector is not None:
             await self.collector.aclose()
+        if self.metrics_listener is not None:
+            await self.metrics_listener.aclose()
         await self._unknown_writes.close()
         await self.api.seen_writes.close()
         self.store.close()

@@ -1,16 +1,19 @@
 """What every endpoint the gateway answers itself shares (the consent API and the analytics
-collection endpoints): the request as the gateway already knows it, client errors, and a
-bounded body reader."""
+collection endpoints): the request as the gateway already knows it, client errors, a bounded
+body reader and the CORS rule."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from starlette.datastructures import Headers
 from starlette.types import Receive
 
 from gateway.consent.state import ConsentState
+
+Header = tuple[bytes, bytes]
+PREFLIGHT_MAX_AGE = b"600"  # seconds a browser may reuse a preflight's answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,3 +63,38 @@ async def read_body(headers: Headers, receive: Receive, limit: int) -> bytes:
             raise ClientError(413, f"the body may be at most {limit} bytes", "too_large")
         if not message.get("more_body", False):
             return bytes(body)
+
+
+class Cors:
+    """Which other origins' pages may call the gateway's endpoints (setting
+    ``allowed_origins``, the embed deployment), and the headers that tell a browser so."""
+
+    def __init__(self, allowed_origins: Iterable[str]) -> None:
+        self.origins = frozenset(origin.lower() for origin in allowed_origins)
+
+    def allows(self, origin: str | None) -> bool:
+        return origin is not None and origin.lower() in self.origins
+
+    def headers(self, origin: str | None) -> list[Header]:
+        """A response's CORS headers: the origin, with credentials, when it is allowed; and
+        ``Vary: Origin`` whatever it is, since the answer depends on it."""
+        vary = (b"vary", b"Origin")
+        if origin is None or not self.allows(origin):
+            return [vary]
+        return [
+            (b"access-control-allow-origin", origin.encode("latin-1")),
+            (b"access-control-allow-credentials", b"true"),
+            vary,
+        ]
+
+    def preflight(self, origin: str | None, methods: str) -> list[Header]:
+        """The headers of a 204 to a preflight for ``methods``; a 403 for an origin that is
+        not allowed (so the browser never sends the request)."""
+        if not self.allows(origin):
+            raise ClientError(403, "this origin may not call this endpoint", "cross_origin")
+        return [
+            *self.headers(origin),
+            (b"access-control-allow-methods", methods.encode("latin-1")),
+            (b"access-control-allow-headers", b"content-type"),
+            (b"access-control-max-age", PREFLIGHT_MAX_AGE),
+        ]

@@ -6,6 +6,8 @@ collide, and the children of fixed label sets are bound once here instead of on 
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections import defaultdict
 from typing import Any
 
@@ -31,6 +33,9 @@ CHOICES = ("accept_all", "reject_all", "custom", "withdraw")
 UNKNOWN_CATEGORY = "unknown"
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+MAX_HEAD_BYTES = 8192  # a scrape's request line and headers
+HEAD_SECONDS = 10.0  # how long a connection may take to send them
+logger = logging.getLogger("consent_gateway")
 
 
 class Tally:
@@ -126,7 +131,7 @@ class Metrics:
             "consent_gateway_analytics_hits",
             "Analytics hits received, by provider and decision (consented, cookieless, "
             "no_consent, filtered, bot, bad_request, too_large, invalid_utf8, malformed, "
-            "unknown_site, not_found, store_error).",
+            "unknown_site, not_found, cross_origin, store_error).",
             ["provider", "decision"],
             registry=self.registry,
         )
@@ -200,5 +205,67 @@ class Metrics:
         self.tally.add(self.unknown_cookies)
 
     def exposition(self) -> bytes:
-        """The text format served at ``/_consent/metrics``."""
+        """The text format: what ``MetricsListener`` serves (and, with ``metrics``, the
+        API at ``<api_prefix>/metrics``)."""
         return generate_latest(self.registry)
+
+
+class MetricsListener:
+    """The exposition of ``metrics`` at ``/metrics`` on an address of its own (setting
+    ``metrics_listen``, ``consent-gateway forward --metrics-port``), kept off the public site.
+
+    Served by the event loop the gateway runs in, one answer per connection, so a scrape
+    reads the counters in the thread that writes them (``Tally`` takes no lock; prometheus
+    client's ``start_http_server`` would read them from a thread of its own)."""
+
+    def __init__(self, metrics: Metrics, host: str, port: int) -> None:
+        self.metrics = metrics
+        self.host = host
+        self.port = port
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        """Listen; an address that cannot be had (another worker holds it) is logged, and
+        the site keeps serving."""
+        if self._server is not None:
+            return
+        try:
+            self._server = await asyncio.start_server(
+                self._answer, self.host, self.port, limit=MAX_HEAD_BYTES
+            )
+        except OSError as error:
+            logger.error("metrics: cannot listen on %s:%d: %s", self.host, self.port, error)
+            return
+        self.port = self._server.sockets[0].getsockname()[1]
+        logger.info("metrics on http://%s:%d/metrics", self.host, self.port)
+
+    async def aclose(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HEAD_SECONDS)
+            method, _, rest = head.partition(b" ")
+            path = rest.partition(b" ")[0].partition(b"?")[0]
+            status, headers, body = b"200 OK", [b"content-type: " + CONTENT_TYPE.encode()], b""
+            if path != b"/metrics":
+                status, body = b"404 Not Found", b"the metrics are at /metrics\n"
+                headers = [b"content-type: text/plain; charset=utf-8"]
+            elif method not in (b"GET", b"HEAD"):
+                status, body = b"405 Method Not Allowed", b""
+                headers = [b"allow: GET, HEAD"]
+            else:
+                body = self.metrics.exposition()
+            headers.append(b"content-length: %d" % len(body))
+            head_out = b"HTTP/1.1 " + status + b"\r\n" + b"\r\n".join(headers)
+            writer.write(head_out + b"\r\nconnection: close\r\n\r\n")
+            if method != b"HEAD":
+                writer.write(body)
+            await writer.drain()
+        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
+            pass  # a client that went away or sent no request: nothing to answer
+        finally:
+            writer.close()

@@ -53,6 +53,7 @@ class ConsentMiddleware:
         self.gateway = gateway
         self.settings = gateway.settings
         self._prefix = gateway.settings.api_prefix
+        self._proxies = gateway.proxies if gateway.proxies else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -78,8 +79,11 @@ class ConsentMiddleware:
         await response.finish()
 
     def _enter(self, scope: Scope) -> tuple[Scope, Visit, dict[bytes, bytes]]:
-        """The scope the app sees (refused cookies hidden, the consent state in
+        """The scope the app sees (from a trusted proxy: the visitor's client, scheme and
+        Host, ``gateway.proxies``; refused cookies hidden; the consent state in
         ``scope["state"]["consent"]``), the request's visit and its headers by name."""
+        if self._proxies is not None:
+            scope = self._proxies.resolve(scope)
         headers = scope["headers"]
         if type(headers) is not list:
             headers = list(headers)

@@ -114,6 +114,7 @@ class Answer:
     status: int
     body: bytes = b""
     media_type: str | None = None
+    headers: tuple[tuple[bytes, bytes], ...] = ()  # instead of the CORS headers (a preflight)
 
     @classmethod
     def json(cls, value: object, status: int = 200) -> Answer:

@@ -34,9 +34,9 @@ from gateway.analytics.redact import RedactionRules, Redactor
 from gateway.analytics.salts import DailySalts
 from gateway.consent.agents import OTHER_BOT, AgentClassifier
 from gateway.consent.state import Category, ConsentState
-from gateway.endpoint import ClientError, read_body
+from gateway.endpoint import ClientError, Cors, read_body
 from gateway.metrics import Metrics
-from gateway.proxies import TrustedProxies
+from gateway.proxies import client_address
 from gateway.settings.analytics import AnalyticsSettings
 from gateway.store import OutboxHit
 from gateway.store.handle import StoreHandle
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("consent_gateway")
 PREFIX = "/collect/"
+METHODS = "GET, POST"  # what a preflight may ask for
 _MODULES: dict[str, Any] = {
     "ga4": GA4,
     "matomo": Matomo,
@@ -74,7 +75,6 @@ class Collector:
         self,
         settings: AnalyticsSettings,
         *,
-        trusted_proxies: list[str],
         allowed_origins: list[str],
         agents: AgentClassifier,
         metrics: Metrics,
@@ -90,8 +90,7 @@ class Collector:
             agents=agents,
             reduce_user_agent=settings.reduce_user_agent,
         )
-        self.proxies = TrustedProxies(trusted_proxies)
-        self.allowed_origins = set(allowed_origins)
+        self.cors = Cors(allowed_origins)
         self.providers = build_providers(settings, self.redactor)
         self.store = OutboxStore(store)
         self.salts = DailySalts(self.store.call)
@@ -149,15 +148,7 @@ class Collector:
         if answer.media_type is not None:
             response_headers.append((b"content-type", answer.media_type.encode("latin-1")))
         response_headers.append((b"content-length", str(len(answer.body)).encode("latin-1")))
-        if answer.status == 204 and scope["method"] == "OPTIONS":
-            response_headers += _PREFLIGHT
-        origin = headers.get("origin")
-        if origin and origin.lower() in self.allowed_origins:
-            response_headers += [
-                (b"access-control-allow-origin", origin.encode("latin-1")),
-                (b"access-control-allow-credentials", b"true"),
-                (b"vary", b"Origin"),
-            ]
+        response_headers += answer.headers or self.cors.headers(headers.get("origin"))
         await send(
             {"type": "http.response.start", "status": answer.status, "headers": response_headers}
         )
@@ -179,7 +170,7 @@ class Collector:
                 404, f"no analytics provider is collected at {scope['path']}", "not_found"
             )
         if method == "OPTIONS":
-            return Answer(204)
+            return Answer(204, headers=tuple(self.cors.preflight(headers.get("origin"), METHODS)))
         if not provider.route(method, path):
             raise ClientError(
                 404, f"no {name} endpoint at {scope['path']} for {method}", "not_found"
@@ -258,9 +249,7 @@ class Collector:
             logger.debug("dropped a %s hit from a bot (%s): User-Agent %r", name, kind, agent[:80])
 
     async def _visitor(self, scope: Scope, headers: Headers, state: ConsentState) -> Visitor:
-        client = scope.get("client")
-        peer = str(client[0]) if client else None
-        address = self.proxies.client(peer, headers.getlist("x-forwarded-for"))
+        address = client_address(scope)
         user_agent = headers.get("user-agent", "")
         language = headers.get("accept-language")
         return Visitor(
@@ -272,10 +261,3 @@ class Collector:
             marketing=state.allows(Category.MARKETING) and not state.gpc,
             salt=await self.salts.current(),
         )
-
-
-_PREFLIGHT = [
-    (b"access-control-allow-methods", b"GET, POST"),
-    (b"access-control-allow-headers", b"content-type"),
-    (b"access-control-max-age", b"600"),
-]

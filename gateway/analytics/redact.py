@@ -4,9 +4,9 @@ Pure functions and one ``Redactor`` built at start-up from the settings and
 ``rules/analytics.toml``. Every provider module uses the same pieces, so "no full IP, no
 e-mail address in a URL, no click id without marketing consent" holds for all of them.
 
-- The client address (``gateway.proxies``: the first untrusted hop of ``X-Forwarded-For``
-  read from the right, and only when the direct peer is a trusted proxy) is truncated to its
-  network (IPv4 /24, IPv6 /48 by default).
+- The client address (``gateway.proxies``: the first untrusted forwarded hop read from the
+  right, and only when the direct peer is a trusted proxy) is truncated to its network
+  (IPv4 /24, IPv6 /48 by default).
 - URL query parameters that carry personal data, and values that look like an e-mail
   address, are removed; the rest of the URL keeps its exact encoding. A URL that does not
   parse is dropped rather than forwarded as it is.

@@ -14,37 +14,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-from prometheus_client import start_http_server
 
 from gateway.analytics.collect import build_providers
 from gateway.analytics.forwarder import Forwarder
 from gateway.analytics.outbox import OutboxStore
 from gateway.analytics.redact import RedactionRules, Redactor
 from gateway.consent.agents import AgentClassifier
-from gateway.metrics import Metrics
+from gateway.metrics import Metrics, MetricsListener
 from gateway.settings import Settings
 from gateway.store.handle import StoreHandle
 
 logger = logging.getLogger("consent_gateway")
 POLL_SECONDS = 0.2
-
-
-@contextmanager
-def metrics_server(metrics: Metrics, host: str, port: int | None) -> Iterator[None]:
-    """prometheus_client's HTTP exposition of ``metrics`` on ``host:port`` (none: off)."""
-    if port is None:
-        yield
-        return
-    server, thread = start_http_server(port, addr=host, registry=metrics.registry)
-    logger.info("metrics on http://%s:%d/metrics", host, port)
-    try:
-        yield
-    finally:
-        server.shutdown()
-        thread.join(5)
 
 
 async def forward(
@@ -69,14 +50,19 @@ async def forward(
     forwarder = Forwarder(
         build_providers(analytics, redactor), store, analytics, metrics, idle_poll=POLL_SECONDS
     )
-    with metrics_server(metrics, metrics_host, metrics_port):
-        forwarder.start()
-        try:
-            await stop.wait()
-        finally:
-            await forwarder.aclose()
-            store.close()
-            handle.close()
+    listener = None
+    if metrics_port is not None:
+        listener = MetricsListener(metrics, metrics_host, metrics_port)
+        await listener.start()
+    forwarder.start()
+    try:
+        await stop.wait()
+    finally:
+        await forwarder.aclose()
+        store.close()
+        handle.close()
+        if listener is not None:
+            await listener.aclose()
 
 
 def run(

@@ -4,13 +4,17 @@ Saving a choice records it in the store first (proof of consent, GDPR Art. 7(1))
 then does the visitor get the signed cookie. If the store cannot take the record, the
 choice is not applied and the visitor keeps the regime's default: nothing is granted that
 could not be proven.
+
+``ConsentAPI.routes`` is the table of what it answers: a path and its methods, each with its
+handler (HEAD is answered as GET); the banner's files and ``/collect/`` are mounted beside it.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
@@ -35,7 +39,7 @@ from gateway.cookies import declaration
 from gateway.cookies.enforce import Header, expire_refused
 from gateway.cookies.parse import build_set_cookie, expiry_headers
 from gateway.cookies.policy import CookiePolicy
-from gateway.endpoint import ApiRequest, ClientError, read_body
+from gateway.endpoint import ApiRequest, ClientError, Cors, read_body
 from gateway.html.banner import Banner
 from gateway.json_input import JSONInputError, parse_json
 from gateway.later import LaterWrite
@@ -45,6 +49,7 @@ from gateway.store import ConsentRecord
 from gateway.store.handle import StoreHandle
 
 MAX_BODY_BYTES = 4096
+STATE_METHODS = "GET, POST, DELETE"  # what a preflight to /state may ask for
 SEEN_FLUSH_SECONDS = 10.0  # seen cookie rules are written this long after the first of a batch
 DECLARATION_CACHE_SECONDS = 60.0  # how long one replica reuses the seen rules it read
 DECLARATION_CACHE_CONTROL = "public, max-age=300"
@@ -58,6 +63,21 @@ class CollectEndpoints(Protocol):
     async def __call__(
         self, route: str, scope: Scope, receive: Receive, send: Send, request: ApiRequest
     ) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One request to a route: ``route`` is its path below the API prefix."""
+
+    route: str
+    scope: Scope
+    receive: Receive
+    headers: Headers
+    request: ApiRequest
+
+
+Handler = Callable[[Call], Awaitable[Response]]
+COLLECT = "/collect/"
 
 
 class ConsentAPI:
@@ -83,6 +103,19 @@ class ConsentAPI:
         self.banner = banner
         self.collect = collect
         self.prefix = settings.api_prefix
+        self.cors = Cors(settings.allowed_origins)
+        self.routes: dict[str, dict[str, Handler]] = {
+            "/state": {
+                "GET": self._get_state,
+                "POST": self._post_state,
+                "DELETE": self._delete_state,
+                "OPTIONS": self._preflight_state,
+            },
+            "/declaration": {"GET": self._get_declaration},
+        }
+        if settings.metrics:
+            self.routes["/metrics"] = {"GET": self._get_metrics}
+        self._asset_methods: dict[str, Handler] = {"GET": self._get_asset}
         banner.configure(settings)
         vendors = settings.declared_vendors
         unknown = declaration.unknown_vendors(cookies.classifier.rules, vendors)
@@ -102,11 +135,12 @@ class ConsentAPI:
         self, scope: Scope, receive: Receive, send: Send, request: ApiRequest
     ) -> None:
         route = scope["path"][len(self.prefix) :]
-        if self.collect is not None and route.startswith("/collect/"):
+        if self.collect is not None and route.startswith(COLLECT):
             await self.collect(route, scope, receive, send, request)
             return
         try:
-            response = await self._route(scope, receive, request)
+            handler = self._handler(route, scope["method"])
+            response = await handler(Call(route, scope, receive, Headers(scope=scope), request))
         except ClientError as error:
             response = JSONResponse(
                 {"error": error.message}, status_code=error.status, headers=error.headers
@@ -115,47 +149,54 @@ class ConsentAPI:
         response.headers["x-content-type-options"] = "nosniff"
         await response(scope, receive, send)
 
-    async def _route(self, scope: Scope, receive: Receive, request: ApiRequest) -> Response:
-        route = scope["path"][len(self.prefix) :]
-        method = scope["method"]
-        headers = Headers(scope=scope)
-        if route == "/state":
-            if method in ("GET", "HEAD"):
-                return self._with_cors(JSONResponse(request.state.as_json()), headers)
-            if method == "OPTIONS":
-                return self._preflight(headers)
-            if method in ("POST", "DELETE"):
-                self._refuse_cross_site(headers, request)
-                if method == "DELETE":
-                    return await self._save(headers, request, ESSENTIAL_ONLY, "withdraw", None)
-                granted, form = await self._read_choice(headers, receive)
-                return await self._save(headers, request, granted, "grant", form)
+    def _handler(self, route: str, method: str) -> Handler:
+        """The handler of ``route`` for ``method`` (HEAD as GET): 404 for a path no route
+        has, 405 with ``Allow`` for a method the route does not take."""
+        methods = self.routes.get(route)
+        if methods is None and self.banner.serves(route):
+            methods = self._asset_methods
+        if methods is None:
+            raise ClientError(404, f"no such consent endpoint: {self.prefix}{route}")
+        handler = methods.get("GET" if method == "HEAD" else method)
+        if handler is None:
+            allowed = ", ".join(m for name in methods for m in _with_head(name))
             raise ClientError(
-                405,
-                f"{method} is not allowed here; use GET, POST or DELETE",
-                headers={"allow": "GET, HEAD, POST, DELETE, OPTIONS"},
+                405, f"{method} is not allowed here; use {allowed}", headers={"allow": allowed}
             )
-        if method in ("GET", "HEAD"):
-            asset = self.banner.response(
-                route, headers.get("if-none-match"), headers.get("accept-encoding")
-            )
-            if asset is not None:
-                return self._with_cors(asset, headers)
-            if route == "/declaration":
-                listed = await self._declaration()
-                response = JSONResponse(
-                    listed, headers={"cache-control": DECLARATION_CACHE_CONTROL}
-                )
-                return self._with_cors(response, headers)
-        elif self.banner.serves(route):
-            raise ClientError(
-                405,
-                f"{method} is not allowed here; use GET or HEAD",
-                headers={"allow": "GET, HEAD"},
-            )
-        if route == "/metrics" and self.settings.metrics and method == "GET":
-            return Response(self.metrics.exposition(), media_type=CONTENT_TYPE)
-        raise ClientError(404, f"no such consent endpoint: {scope['path']}")
+        return handler
+
+    async def _get_state(self, call: Call) -> Response:
+        return self._with_cors(JSONResponse(call.request.state.as_json()), call.headers)
+
+    async def _post_state(self, call: Call) -> Response:
+        self._refuse_cross_site(call.headers, call.request)
+        granted, form = await self._read_choice(call.headers, call.receive)
+        return await self._save(call.headers, call.request, granted, "grant", form)
+
+    async def _delete_state(self, call: Call) -> Response:
+        self._refuse_cross_site(call.headers, call.request)
+        return await self._save(call.headers, call.request, ESSENTIAL_ONLY, "withdraw", None)
+
+    async def _preflight_state(self, call: Call) -> Response:
+        response = Response(status_code=204)
+        response.raw_headers += self.cors.preflight(call.headers.get("origin"), STATE_METHODS)
+        return response
+
+    async def _get_asset(self, call: Call) -> Response:
+        headers = call.headers
+        asset = self.banner.response(
+            call.route, headers.get("if-none-match"), headers.get("accept-encoding")
+        )
+        assert asset is not None  # the route is one of the banner's (``Banner.serves``)
+        return self._with_cors(asset, headers)
+
+    async def _get_declaration(self, call: Call) -> Response:
+        listed = await self._declaration()
+        response = JSONResponse(listed, headers={"cache-control": DECLARATION_CACHE_CONTROL})
+        return self._with_cors(response, call.headers)
+
+    async def _get_metrics(self, call: Call) -> Response:
+        return Response(self.metrics.exposition(), media_type=CONTENT_TYPE)
 
     async def _declaration(self) -> declaration.DeclarationJSON:
         """The cookie declaration, with the seen rules of every replica sharing the store
@@ -227,10 +268,11 @@ class ConsentAPI:
             raise ClientError(403, "cross-site consent changes are refused")
 
     def _origin_allowed(self, origin: str, request: ApiRequest) -> bool:
-        origin = origin.lower()
-        if origin in self.settings.allowed_origins:
+        """A configured origin, or this site's (the visitor's host, as a trusted proxy
+        names it)."""
+        if self.cors.allows(origin):
             return True
-        return request.host is not None and urlsplit(origin).netloc == request.host.lower()
+        return request.host is not None and urlsplit(origin.lower()).netloc == request.host.lower()
 
     async def _read_choice(
         self, headers: Headers, receive: Receive
@@ -334,28 +376,13 @@ class ConsentAPI:
         return f"{info.browser_family}{major} / {info.os_family} / {info.device_class}"
 
     def _with_cors(self, response: Response, headers: Headers) -> Response:
-        origin = headers.get("origin")
-        if origin and origin.lower() in self.settings.allowed_origins:
-            response.headers["access-control-allow-origin"] = origin
-            response.headers["access-control-allow-credentials"] = "true"
-        response.headers.append("vary", "Origin")
+        response.raw_headers += self.cors.headers(headers.get("origin"))
         return response
 
-    def _preflight(self, headers: Headers) -> Response:
-        origin = headers.get("origin", "").lower()
-        if origin not in self.settings.allowed_origins:
-            raise ClientError(403, "this origin may not call the consent API")
-        return self._with_cors(
-            Response(
-                status_code=204,
-                headers={
-                    "access-control-allow-methods": "GET, POST, DELETE",
-                    "access-control-allow-headers": "content-type",
-                    "access-control-max-age": "600",
-                },
-            ),
-            headers,
-        )
+
+def _with_head(method: str) -> tuple[str, ...]:
+    """``method`` as ``Allow`` lists it: GET with HEAD, which is answered as GET."""
+    return (method, "HEAD") if method == "GET" else (method,)
 
 
 _TRUE = {"true", "1", "on", "yes", "accept"}

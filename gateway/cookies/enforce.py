@@ -33,7 +33,7 @@ from gateway.cookies.parse import (
 from gateway.cookies.policy import CookiePolicy
 from gateway.memo import Memo
 from gateway.metrics import UNKNOWN_CATEGORY, Metrics
-from gateway.proxies import FORWARDED_FOR, TrustedProxies, truncate_ip
+from gateway.proxies import client_address, truncate_ip
 from gateway.settings import Settings
 
 Header = tuple[bytes, bytes]
@@ -150,7 +150,6 @@ class Enforcer:
         self._place_headers = tuple(name for name in places if name)
         self._reads_ip = resolver.reads_client_ip
         self._plain_key = not self._place_headers and not self._reads_ip
-        self._proxies = TrustedProxies(settings.trusted_proxies)
         self._declares = settings.declare_seen_cookies
         self._bot_kind = agents.bot_kind
         self._bot_kinds_seen = agents.seen.table
@@ -201,7 +200,7 @@ class Enforcer:
         if plain:  # keys of other shapes than the browser's are tuples
             key = cookie if bot_kind is None and gpc is None else (bot_kind, cookie, gpc)
         else:
-            client_ip = self._client_ip(scope) if self._reads_ip else None
+            client_ip = client_address(scope) if self._reads_ip else None
             places = tuple(get(name) for name in self._place_headers)
             key = (bot_kind, get(COOKIE), get(SEC_GPC), client_ip, places)
         visit = self._visits.table.get(key)
@@ -218,23 +217,10 @@ class Enforcer:
             self._count(visit)
         return visit
 
-    def _client_ip(self, scope: Scope) -> str | None:
-        """The visitor's address for the GeoIP look-up (``gateway.proxies``)."""
-        client = scope.get("client")
-        peer = str(client[0]) if client else None
-        if not self._proxies:
-            return peer
-        forwarded = [
-            bytes(value).decode("latin-1")
-            for name, value in scope["headers"]
-            if name == FORWARDED_FOR
-        ]
-        return self._proxies.client(peer, forwarded)
-
     def _network(self, scope: Scope, client_ip: str | None) -> str | None:
         """The network of the visitor (``gateway.cookies.declaration``): ``client_ip`` when the
         GeoIP look-up read it already."""
-        address = client_ip if self._reads_ip else self._client_ip(scope)
+        address = client_ip if self._reads_ip else client_address(scope)
         return truncate_ip(address) if address else None
 
     def _count(self, visit: Visit) -> None:
@@ -430,7 +416,8 @@ def expire_refused(
 
 
 def request_host(scope: Scope) -> str | None:
-    """The request's Host header, as text."""
+    """The request's Host header, as text (from a trusted proxy: the visitor's, which the
+    middleware put there)."""
     for name, value in scope["headers"]:
         if name == b"host":
             return bytes(value).decode("latin-1")

@@ -81,8 +81,8 @@ class Settings(BaseModel):
         False,
         description="Over HTTPS, name the consent cookie `__Host-<cookie_name>` (Secure, "
         "Path=/, no Domain), which no other subdomain or path can set beside it; needs "
-        "`cookie_domain` unset. HTTPS is the scheme your ASGI server reports: behind a TLS "
-        "proxy, have it pass the scheme on. Over plain HTTP (local development), where "
+        "`cookie_domain` unset. HTTPS is the scheme your ASGI server reports, or, behind a TLS "
+        "proxy, the one it names (`trusted_proxies`). Over plain HTTP (local development), where "
         "browsers refuse the prefix, the plain name is set. Both names are always read, and a "
         "choice saved under one expires the other, so turning this on or off keeps the "
         "visitors' choices.",
@@ -152,7 +152,15 @@ class Settings(BaseModel):
         "(install `consent-gateway[postgres]`).",
     )
     metrics: bool = Field(
-        False, description="Serve Prometheus metrics at `<api_prefix>/metrics`, to anyone."
+        False,
+        description="Also serve the Prometheus metrics on the public site, at "
+        "`<api_prefix>/metrics`, to anyone who asks. Prefer `metrics_listen`.",
+    )
+    metrics_listen: str | None = Field(
+        None,
+        description="Serve the Prometheus metrics at `/metrics` on an address of their own, "
+        '`"127.0.0.1:9464"` (`"[::1]:9464"`), while the app runs (started by the ASGI '
+        "lifespan, as `consent-gateway demo` and most servers run it).",
     )
     privacy_policy_url: str | None = Field(
         None,
@@ -220,8 +228,17 @@ class Settings(BaseModel):
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="Addresses or networks (`10.0.0.0/8`) of the proxies in front whose "
-        "`X-Forwarded-For` is believed, for analytics collection, the GeoIP look-up and "
+        "forwarding headers (`proxy_headers`) are believed: a request from one of them is "
+        "taken to come from the visitor's address, scheme and host they name, for `Secure` "
+        "cookies, the API's same-origin check, analytics collection, the GeoIP look-up and "
         "telling visitors apart in the declaration.",
+    )
+    proxy_headers: Literal["x-forwarded", "forwarded"] = Field(
+        "x-forwarded",
+        description="Which headers the `trusted_proxies` write: `x-forwarded` "
+        "(`X-Forwarded-For`, `-Proto`, `-Host`: nginx, HAProxy, Traefik, most load balancers) "
+        "or `forwarded` (RFC 7239's `Forwarded`). Only those are read: the other kind passes "
+        "through a proxy unchanged, so a client could write it.",
     )
     max_header_bytes: int = Field(
         16 * 1024,
@@ -352,6 +369,13 @@ class Settings(BaseModel):
                 raise ValueError(f"{proxy!r} is not an IP address or network") from None
         return value
 
+    @field_validator("metrics_listen")
+    @classmethod
+    def _listen_shape(cls, value: str | None) -> str | None:
+        if value is not None:
+            listen_address(value)
+        return value
+
     @classmethod
     def load(
         cls,
@@ -378,6 +402,15 @@ class Settings(BaseModel):
             return cls.model_validate(values)
         except ValidationError as error:
             raise SettingsError(_describe(error, origins)) from None
+
+
+def listen_address(value: str) -> tuple[str, int]:
+    """``"127.0.0.1:9464"`` -> ``("127.0.0.1", 9464)``; ``"[::1]:9464"`` -> ``("::1", 9464)``."""
+    host, colon, port = value.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not colon or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"{value!r} is not an address and port like 127.0.0.1:9464")
+    return host, int(port)
 
 
 def locales_dir() -> Path:
