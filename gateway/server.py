@@ -1,9 +1,9 @@
-"""How ``consent-gateway serve`` runs uvicorn: its own reading of ``X-Forwarded-For`` off
+"""How ``consent-gateway demo`` runs uvicorn: its own reading of ``X-Forwarded-For`` off
 (the gateway reads it from ``trusted_proxies`` only), and request heads bounded.
 
 uvicorn with httptools accepts a request line and headers of any size, and keeps a header
 whole in memory until it ends: a client could send a 1 MB Cookie header on every request,
-or one header without end. ``serve`` answers 431 (Request Header Fields Too Large) to a
+or one header without end. ``demo`` answers 431 (Request Header Fields Too Large) to a
 request line and headers over ``max_header_bytes`` together, as Node.js does at 16 KiB
 (uvicorn's h11 stops there too, with a 400; nginx takes lines of up to 8 KiB, 32 KiB in all).
 """
@@ -88,7 +88,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
 
 def options(max_header_bytes: int) -> dict[str, Any]:
-    """uvicorn's options for ``serve``: ``uvicorn.run(app, host=..., port=..., **options(n))``."""
+    """uvicorn's options for the gateway's own server:
+    ``uvicorn.run(app, host=..., port=..., **options(n))``."""
 
     class Protocol(BoundedHttpToolsProtocol):
         max_head_bytes = max_header_bytes
