@@ -20,12 +20,12 @@ import uuid
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import parse_qsl
 
 from starlette.datastructures import Headers
 
-from gateway.analytics.redact import Redactor
+from gateway.analytics.redact import Redactor, TextFields
 from gateway.analytics.salts import visitor_hash
 from gateway.consent.agents import MAX_AGENT_LENGTH
 from gateway.endpoint import ClientError
@@ -185,6 +185,23 @@ class Provider(Protocol):
     async def forward(self, upstream: Upstream, rows: Sequence[OutboxRow]) -> list[Result]:
         """Send ``rows`` (hits of this provider) upstream; one result per row, in order."""
         ...
+
+
+S = TypeVar("S", bound=ProviderSettings)
+
+
+class ProviderBase(Generic[S]):
+    """What every provider holds: its settings, the redactor, how many upstream requests a
+    batch may have in flight, and its free-text fields (``rules/``)."""
+
+    name: str
+    claims_agent = False
+
+    def __init__(self, settings: S, redactor: Redactor, concurrency: int) -> None:
+        self.settings = settings
+        self.redactor = redactor
+        self.concurrency = concurrency
+        self.texts = redactor.rules.free_text.get(self.name, TextFields())
 
 
 def new_hit_id() -> str:

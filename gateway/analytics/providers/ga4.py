@@ -39,6 +39,7 @@ from gateway.analytics.base import (
     CollectRequest,
     Hit,
     Ingested,
+    ProviderBase,
     Request,
     Result,
     Stored,
@@ -53,7 +54,6 @@ from gateway.analytics.base import (
     parse_query,
     send_each,
 )
-from gateway.analytics.redact import Redactor, TextFields
 from gateway.endpoint import ClientError
 from gateway.settings.analytics import GA4Settings
 from gateway.store import OutboxRow
@@ -111,15 +111,8 @@ def consent_signals(
     return {"gcs": gcs, "gcd": "".join(template)}
 
 
-class GA4:
+class GA4(ProviderBase[GA4Settings]):
     name = "ga4"
-    claims_agent = False
-
-    def __init__(self, settings: GA4Settings, redactor: Redactor, concurrency: int) -> None:
-        self.settings = settings
-        self.redactor = redactor
-        self.concurrency = concurrency
-        self.texts = redactor.rules.free_text.get(self.name, TextFields())
 
     def route(self, method: str, path: str) -> bool:
         if path == "/g/collect":

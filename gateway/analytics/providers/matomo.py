@@ -31,6 +31,7 @@ from gateway.analytics.base import (
     CollectRequest,
     Hit,
     Ingested,
+    ProviderBase,
     Request,
     Result,
     Stored,
@@ -45,7 +46,6 @@ from gateway.analytics.base import (
     parse_query,
     send_each,
 )
-from gateway.analytics.redact import Redactor, TextFields
 from gateway.endpoint import ClientError
 from gateway.settings.analytics import MatomoSettings
 from gateway.store import OutboxRow
@@ -72,15 +72,9 @@ _PROTOCOL = frozenset({
 })  # fmt: skip
 
 
-class Matomo:
+class Matomo(ProviderBase[MatomoSettings]):
     name = "matomo"
     claims_agent = True  # the Tracking API's ``ua``: matomo-tracker's way to name the visitor's
-
-    def __init__(self, settings: MatomoSettings, redactor: Redactor, concurrency: int) -> None:
-        self.settings = settings
-        self.redactor = redactor
-        self.concurrency = concurrency
-        self.texts = redactor.rules.free_text.get(self.name, TextFields())
 
     def route(self, method: str, path: str) -> bool:
         return method in ("GET", "POST") and path in ("/matomo.php", "/piwik.php")

@@ -20,6 +20,7 @@ from gateway.analytics.base import (
     CollectRequest,
     Hit,
     Ingested,
+    ProviderBase,
     Request,
     Result,
     Stored,
@@ -32,7 +33,7 @@ from gateway.analytics.base import (
     parse_json,
     send_each,
 )
-from gateway.analytics.redact import Redactor, TextFields
+from gateway.analytics.redact import Redactor
 from gateway.endpoint import ClientError
 from gateway.settings.analytics import PlausibleSettings
 from gateway.store import OutboxRow
@@ -42,16 +43,12 @@ OK = Answer.text("ok", 202)  # what Plausible answers
 _PASSED = {"n", "u", "d", "r", "p", "h", "i", "$", "v", "sd", "e", "revenue", "interactive"}
 
 
-class Plausible:
+class Plausible(ProviderBase[PlausibleSettings]):
     name = "plausible"
-    claims_agent = False
 
     def __init__(self, settings: PlausibleSettings, redactor: Redactor, concurrency: int) -> None:
-        self.settings = settings
-        self.redactor = redactor
-        self.concurrency = concurrency
+        super().__init__(settings, redactor, concurrency)
         self._url = settings.upstream + "/api/event"
-        self.texts = redactor.rules.free_text.get(self.name, TextFields())
 
     def route(self, method: str, path: str) -> bool:
         return method == "POST" and path in ("/api/event", "/api/event/")

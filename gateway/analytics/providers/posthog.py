@@ -35,6 +35,7 @@ from gateway.analytics.base import (
     Hit,
     Ingested,
     Outcome,
+    ProviderBase,
     Request,
     Result,
     Upstream,
@@ -52,7 +53,7 @@ from gateway.analytics.base import (
     stable_id,
     unbase64,
 )
-from gateway.analytics.redact import Redactor, TextFields
+from gateway.analytics.redact import Redactor
 from gateway.endpoint import ClientError
 from gateway.settings.analytics import PostHogSettings
 from gateway.store import OutboxRow
@@ -78,16 +79,13 @@ MAX_EVENTS = 1000
 OK = Answer.json({"status": 1})  # what PostHog answers
 
 
-class PostHog:
+class PostHog(ProviderBase[PostHogSettings]):
     name = "posthog"
     claims_agent = True  # ``$raw_user_agent``, what PostHog's own bot filter reads
 
     def __init__(self, settings: PostHogSettings, redactor: Redactor, concurrency: int) -> None:
-        self.settings = settings
-        self.redactor = redactor
-        self.concurrency = concurrency
+        super().__init__(settings, redactor, concurrency)
         self._limit = settings.body_limit
-        self.texts = redactor.rules.free_text.get(self.name, TextFields())
 
     def route(self, method: str, path: str) -> bool:
         return method == "POST" and path in PATHS

@@ -32,6 +32,7 @@ from gateway.analytics.base import (
     CollectRequest,
     Hit,
     Ingested,
+    ProviderBase,
     Request,
     Result,
     Stored,
@@ -44,7 +45,7 @@ from gateway.analytics.base import (
     parse_json,
     send_each,
 )
-from gateway.analytics.redact import Redactor, TextFields
+from gateway.analytics.redact import Redactor
 from gateway.endpoint import ClientError
 from gateway.settings.analytics import SentrySettings
 from gateway.store import OutboxRow
@@ -119,17 +120,13 @@ def _json_line(line: bytes, what: str) -> dict[str, Any]:
     return value
 
 
-class Sentry:
+class Sentry(ProviderBase[SentrySettings]):
     name = "sentry"
-    claims_agent = False
 
     def __init__(self, settings: SentrySettings, redactor: Redactor, concurrency: int) -> None:
-        self.settings = settings
-        self.redactor = redactor
-        self.concurrency = concurrency
+        super().__init__(settings, redactor, concurrency)
         self._dsn = dsn_key(settings.dsn)
         self._url = settings.upstream + "/"
-        self.texts = redactor.rules.free_text.get(self.name, TextFields())
 
     def route(self, method: str, path: str) -> bool:
         return method == "POST" and path in ("/", "")

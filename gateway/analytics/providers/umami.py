@@ -20,6 +20,7 @@ from gateway.analytics.base import (
     CollectRequest,
     Hit,
     Ingested,
+    ProviderBase,
     Request,
     Result,
     Stored,
@@ -33,7 +34,7 @@ from gateway.analytics.base import (
     parse_json,
     send_each,
 )
-from gateway.analytics.redact import Redactor, TextFields
+from gateway.analytics.redact import Redactor
 from gateway.endpoint import ClientError
 from gateway.settings.analytics import UmamiSettings
 from gateway.store import OutboxRow
@@ -44,16 +45,13 @@ _PAYLOAD_KEYS = {
 }  # fmt: skip
 
 
-class Umami:
+class Umami(ProviderBase[UmamiSettings]):
     name = "umami"
     claims_agent = True  # ``payload.userAgent``, as @umami/node can send it
 
     def __init__(self, settings: UmamiSettings, redactor: Redactor, concurrency: int) -> None:
-        self.settings = settings
-        self.redactor = redactor
-        self.concurrency = concurrency
+        super().__init__(settings, redactor, concurrency)
         self._url = settings.upstream + "/api/send"
-        self.texts = redactor.rules.free_text.get(self.name, TextFields())
 
     def route(self, method: str, path: str) -> bool:
         return method == "POST" and path in ("/api/send", "/api/send/")
