@@ -12,7 +12,7 @@ import pytest
 from gateway.cli import main
 from gateway.store import open_store
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # Runs the command line in a Python where `import psycopg` fails, as without the extra.
 WITHOUT_PSYCOPG = (
     "import sys; sys.modules['psycopg'] = None; from gateway.cli import main; "

@@ -12,7 +12,7 @@ import pytest
 
 from gateway import ConsentMiddleware, Settings
 from tests.conftest import cookie_app, running
-from tests.test_agents import CHROME_WINDOWS
+from tests.consent.test_agents import CHROME_WINDOWS
 
 SHOP = "https://www.shop.example"
 

@@ -23,7 +23,7 @@ from gateway.cookies.ocd import import_ocd, toml_string, vendor_domain
 from gateway.cookies.rules import Classifier, CookieRule, load_site_rule_file
 from tests.conftest import running
 
-OCD = Path(__file__).resolve().parent / "data" / "open-cookie-database.csv"
+OCD = Path(__file__).resolve().parents[1] / "data" / "open-cookie-database.csv"
 HEADER = (
     "ID,Platform,Category,Cookie / Data Key name,Domain,Description,Retention period,"
     "Data Controller,User Privacy & GDPR Rights Portals,Wildcard match\n"

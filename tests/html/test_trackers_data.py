@@ -178,7 +178,7 @@ def test_the_built_in_file_loads() -> None:
 
 
 def test_the_rules_page_documents_the_tracker_format() -> None:
-    readme = (Path(__file__).resolve().parents[1] / "docs" / "rules.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[2] / "docs" / "rules.md").read_text(encoding="utf-8")
     for word in ("trackers.toml", "snippets", "embeds", "pixels", "`why`", "Google Tag Manager"):
         assert word in readme
 

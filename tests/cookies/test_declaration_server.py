@@ -14,7 +14,7 @@ from gateway.cli import main
 from gateway.cookies.declaration import BUILTIN_ORIGIN, RULES_PER_VISITOR
 from gateway.cookies.rules import Classifier, MatchKind
 from tests.conftest import SECRET, running
-from tests.test_declaration import sets_cookies
+from tests.cookies.test_declaration import sets_cookies
 
 
 def made_up_names() -> list[str]:

@@ -147,7 +147,7 @@ def sets_cookies(*names: str) -> Starlette:
 
 
 async def test_the_declaration_lists_the_cookies_the_site_uses(make_gateway: Gateway) -> None:
-    # One visitor is enough here; tests/test_declaration_server.py counts them.
+    # One visitor is enough here; tests/cookies/test_declaration_server.py counts them.
     gateway = make_gateway(sets_cookies("_ga", "sessionid"), declare_seen_visitors=1)
     async with client_for(gateway) as client:
         before = (await client.get("/_consent/declaration")).json()

@@ -330,7 +330,7 @@ def test_an_unrelated_cookie_matches_no_rule() -> None:
 
 
 def test_the_rules_page_documents_the_format() -> None:
-    readme = (Path(__file__).resolve().parents[1] / "docs" / "rules.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[2] / "docs" / "rules.md").read_text(encoding="utf-8")
     for word in ("[[vendor]]", "prefix", "pattern", "retention", "purpose", "[[cookies]]"):
         assert word in readme
     for category in CATEGORIES:
