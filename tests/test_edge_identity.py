@@ -25,8 +25,9 @@ from starlette.routing import Route
 
 from gateway import ConsentMiddleware, Settings
 from gateway.proxies import ProxyPeer, TrustedProxies, forwarded_elements
-from tests.analytics.standin import StandIn
-from tests.conftest import SECRET, running
+from tests.support.apps import SECRET
+from tests.support.servers import running
+from tests.support.standin import StandIn
 
 BROWSER = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "

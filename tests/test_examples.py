@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import running
+from tests.support.servers import running
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

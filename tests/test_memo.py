@@ -21,7 +21,7 @@ from gateway.consent.codec import MAX_COOKIE_VALUE_LENGTH, ConsentCookieCodec
 from gateway.consent.state import ALL_GRANTED, Decision, new_consent_id
 from gateway.memo import Memo
 from gateway.proxies import MAX_ADDRESS_LENGTH, TrustedProxies
-from tests.conftest import running
+from tests.support.servers import running
 
 Gateway = Callable[..., ConsentMiddleware]
 PAGE = (

@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 from gateway import ConsentMiddleware, Settings
-from tests.conftest import SECRET, cookie_app, running
+from tests.support.apps import SECRET, cookie_app
+from tests.support.servers import running
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import SECRET
+from tests.support.apps import SECRET
 
 
 @contextmanager

@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway import ConsentMiddleware, Settings, SettingsError
-from tests.analytics.conftest import BROWSER_UA, provider_settings
-from tests.conftest import SECRET, cookie_app
+from tests.support.apps import SECRET, cookie_app
+from tests.support.providers import BROWSER_UA, provider_settings
 
 ENDPOINTS = [
     ("POST", "/_consent/collect/ga4/g/collect?v=2&tid=G-1"),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -21,14 +20,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 
 from gateway import ConsentMiddleware
 from gateway.store import Store
-from tests.analytics.conftest import BROWSER_UA, FAST, POSTGRES_URL, serving
-from tests.analytics.standin import Received, StandIn, free_port
-from tests.conftest import SECRET
+from tests.support.apps import SECRET
+from tests.support.providers import BROWSER_UA, FAST
+from tests.support.servers import free_port, serving
+from tests.support.standin import Received, StandIn
 
 Gateway = Callable[..., ConsentMiddleware]
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,19 +93,6 @@ def test_a_provider_outage_loses_nothing(
     assert 'consent_gateway_analytics_forwarded_total{provider="plausible"} 40.0' in metrics
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'killed.db'}"
-        return
-    schema = f"t{secrets.token_hex(4)}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as db:
-        db.execute(f"CREATE SCHEMA {schema}")
-    yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as db:
-        db.execute(f"DROP SCHEMA {schema} CASCADE")
-
-
 @contextmanager
 def gateway_process(
     port: int, database_url: str, upstream: str, analytics: dict[str, object] | None = None
@@ -121,7 +107,7 @@ def gateway_process(
         "CONSENT_GATEWAY_ANALYTICS": json.dumps(analytics),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "tests.analytics.gateway_app:app", "--port", str(port),
+        [sys.executable, "-m", "uvicorn", "tests.support.gateway_app:app", "--port", str(port),
          "--no-proxy-headers", "--log-level", "warning"],
         cwd=ROOT,
         env=env,

@@ -14,8 +14,9 @@ import httpx
 from gateway import ConsentMiddleware
 from gateway.analytics.forwarder import Breaker, backoff
 from gateway.store import OutboxHit
-from tests.analytics.conftest import BROWSER_UA, serving
-from tests.analytics.standin import StandIn
+from tests.support.providers import BROWSER_UA
+from tests.support.servers import serving
+from tests.support.standin import StandIn
 
 Gateway = Callable[..., ConsentMiddleware]
 HEADERS = {"user-agent": BROWSER_UA}

@@ -14,8 +14,9 @@ import httpx
 from gateway import ConsentMiddleware
 from gateway.analytics.base import Visitor
 from gateway.analytics.providers.ga4 import consent_signals
-from tests.analytics.conftest import BROWSER_UA, consent, serving
-from tests.analytics.standin import Received, StandIn
+from tests.support.providers import BROWSER_UA, consent
+from tests.support.servers import serving
+from tests.support.standin import Received, StandIn
 
 Gateway = Callable[..., ConsentMiddleware]
 

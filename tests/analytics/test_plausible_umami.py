@@ -8,8 +8,9 @@ from collections.abc import Callable
 import httpx
 
 from gateway import ConsentMiddleware
-from tests.analytics.conftest import BROWSER_UA, consent, serving
-from tests.analytics.standin import StandIn
+from tests.support.providers import BROWSER_UA, consent
+from tests.support.servers import serving
+from tests.support.standin import StandIn
 
 Gateway = Callable[..., ConsentMiddleware]
 HEADERS = {"user-agent": BROWSER_UA, "content-type": "text/plain"}

@@ -13,8 +13,9 @@ from urllib.parse import quote
 import httpx
 
 from gateway import ConsentMiddleware
-from tests.analytics.conftest import BROWSER_UA, SENTRY_KEY, consent, sentry_dsn, serving
-from tests.analytics.standin import StandIn
+from tests.support.providers import BROWSER_UA, SENTRY_KEY, consent, sentry_dsn
+from tests.support.servers import serving
+from tests.support.standin import StandIn
 
 Gateway = Callable[..., ConsentMiddleware]
 TOKEN = "phc_test0123456789"

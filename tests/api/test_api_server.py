@@ -11,8 +11,9 @@ import httpx
 import pytest
 
 from gateway import ConsentMiddleware, Settings
-from tests.conftest import cookie_app, running
-from tests.consent.test_agents import CHROME_WINDOWS
+from tests.support.agents import CHROME_WINDOWS
+from tests.support.apps import cookie_app
+from tests.support.servers import running
 
 SHOP = "https://www.shop.example"
 

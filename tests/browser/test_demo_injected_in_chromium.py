@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, Page
 
-from tests.browser.site import TRACKER_HOST, ThirdParties, jar
-from tests.browser.test_demo_in_chromium import demo_gateway
-from tests.conftest import running
+from tests.browser.site import TRACKER_HOST, ThirdParties, demo_gateway, jar
+from tests.support.servers import running
 
 pytest.importorskip("gateway.html.inject", reason="the HTML injection is not merged yet")
 

@@ -14,7 +14,8 @@ import pytest
 import trustme
 
 from gateway import ConsentMiddleware, Settings, SettingsError
-from tests.conftest import SECRET, running
+from tests.support.apps import SECRET
+from tests.support.servers import running
 
 Gateway = Callable[..., ConsentMiddleware]
 NOTHING_OPTIONAL = {"essential": True, "preferences": False, "analytics": False, "marketing": False}

@@ -7,10 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse
-from starlette.routing import Route
 
 from gateway import ConsentMiddleware, Settings
 from gateway.cookies.declaration import (
@@ -22,8 +18,7 @@ from gateway.cookies.declaration import (
     display_name,
 )
 from gateway.cookies.rules import CookieRule
-from tests.conftest import SECRET
-from tests.test_middleware import Gateway, client_for
+from tests.support.apps import SECRET, Gateway, client_for, sets_cookies
 
 
 def rule(
@@ -134,16 +129,6 @@ def test_rules_browsers_send_are_vouched_for_per_network_and_bounded() -> None:
     for number in range(MAX_PENDING_VISITORS + 5):
         seen.note(rules[0], f"network {number}")
     assert len(seen.take()[1]) == MAX_PENDING_VISITORS
-
-
-def sets_cookies(*names: str) -> Starlette:
-    async def page(request: Request) -> PlainTextResponse:
-        response = PlainTextResponse("ok")
-        for name in names:
-            response.set_cookie(name, "1")
-        return response
-
-    return Starlette(routes=[Route("/", page)])
 
 
 async def test_the_declaration_lists_the_cookies_the_site_uses(make_gateway: Gateway) -> None:

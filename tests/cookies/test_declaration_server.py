@@ -13,8 +13,8 @@ from gateway import ConsentMiddleware, Settings
 from gateway.cli import main
 from gateway.cookies.declaration import BUILTIN_ORIGIN, RULES_PER_VISITOR
 from gateway.cookies.rules import Classifier, MatchKind
-from tests.conftest import SECRET, running
-from tests.cookies.test_declaration import sets_cookies
+from tests.support.apps import SECRET, sets_cookies
+from tests.support.servers import running
 
 
 def made_up_names() -> list[str]:

@@ -17,8 +17,8 @@ from gateway.cookies.inventory import UnknownCookieLog
 from gateway.store import Store
 from gateway.store.postgres import PostgresStore
 from gateway.store.sqlite import SQLiteStore
-from tests.conftest import SECRET, running
-from tests.test_middleware import echo_app
+from tests.support.apps import SECRET, echo_app
+from tests.support.servers import running
 
 
 def test_a_full_batch_makes_way_for_a_new_name_with_its_least_counted_one() -> None:

@@ -21,7 +21,7 @@ from gateway.cli import main
 from gateway.consent.state import Category
 from gateway.cookies.ocd import import_ocd, toml_string, vendor_domain
 from gateway.cookies.rules import Classifier, CookieRule, load_site_rule_file
-from tests.conftest import running
+from tests.support.servers import running
 
 OCD = Path(__file__).resolve().parents[1] / "data" / "open-cookie-database.csv"
 HEADER = (

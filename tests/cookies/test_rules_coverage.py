@@ -1,13 +1,13 @@
 """The built-in rules against real cookie names and the categories their vendors give them.
 
-The sample is ``tests/data/vendor-cookies.csv``; ``python benchmarks/rule_coverage.py``
-prints the same figures, which docs/rules.md records.
+The sample is ``tests/data/vendor-cookies.csv``, read by ``tests/support/rule_coverage.py``;
+``python benchmarks/rule_coverage.py`` prints the same figures, which docs/rules.md records.
 """
 
 from __future__ import annotations
 
-from benchmarks.rule_coverage import load, measure
 from gateway.cookies.rules import cookie_name_problem
+from tests.support.rule_coverage import load, measure
 
 # The share of sample names the rules classify, as measured (docs/rules.md), rounded down.
 MEASURED_SHARE_CLASSIFIED = 1.0

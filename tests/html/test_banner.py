@@ -17,8 +17,7 @@ from gateway import ConsentMiddleware
 from gateway.consent.state import ALL_GRANTED, ESSENTIAL_ONLY, ConsentState, Regime, Source
 from gateway.html.banner import Banner
 from gateway.resources import static_dir
-from tests.conftest import ORIGIN_HEADERS
-from tests.test_middleware import Gateway, client_for
+from tests.support.apps import ORIGIN_HEADERS, Gateway, client_for
 
 SIZE_BUDGET_BYTES = 7000  # banner.js + banner.css, each gzip -9 (issue 3: 7 KB)
 

@@ -19,7 +19,7 @@ from gateway.html.content_coding import (
     encoder,
     normalise,
 )
-from tests.html_docs import CUTS, split
+from tests.support.html_docs import CUTS, split
 
 CODINGS = ["", "gzip", "deflate", "br", "zstd"]
 

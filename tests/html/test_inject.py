@@ -23,9 +23,8 @@ from gateway.consent.state import Category, ConsentState, Regime, Source
 from gateway.html.banner import Snippet
 from gateway.html.content_coding import DecodeError, decode_all, decoder, encode_all
 from gateway.html.inject import visible
-from tests.conftest import ORIGIN_HEADERS, SECRET
-from tests.html_docs import CUTS, DOCUMENTS, TRACKERS, HostRules, split
-from tests.test_middleware import Gateway, client_for
+from tests.support.apps import ORIGIN_HEADERS, SECRET, Gateway, client_for
+from tests.support.html_docs import CUTS, DOCUMENTS, TRACKERS, HostRules, split
 
 
 @pytest.fixture
@@ -785,7 +784,7 @@ async def test_a_page_sent_again_is_compressed_better_once_and_served_so(
 ) -> None:
     """The first rewrite is encoded fast (the page may never come again); when the same page
     comes again it is encoded as small as the coding allows, once, and served that way."""
-    from benchmarks.html_apps import PAGE
+    from tests.support.shop_page import PAGE
 
     body = encode_all(coding, PAGE)
     gateway = make_gateway(page_app([body], html_headers(coding)))

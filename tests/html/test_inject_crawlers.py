@@ -14,7 +14,8 @@ from starlette.routing import Route
 
 from gateway import ConsentMiddleware, Settings
 from gateway.consent.agents import AgentClassifier
-from tests.conftest import SECRET, running
+from tests.support.apps import SECRET
+from tests.support.servers import running
 
 GOOGLEBOT = (
     "Mozilla/5.0 (Linux; Android 6.0.1; Nexus 5X Build/MMB29P) AppleWebKit/537.36 (KHTML, "

@@ -18,7 +18,8 @@ from starlette.responses import FileResponse, HTMLResponse, StreamingResponse
 from starlette.routing import Route
 
 from gateway import ConsentMiddleware, Settings
-from tests.conftest import SECRET, running
+from tests.support.apps import SECRET
+from tests.support.servers import running
 
 HEAD = b"<!doctype html><html><head><title>Streamed</title></head><body>\n"
 ROWS = b"".join(b"<p>row %05d of a page the app streams</p>\n" % n for n in range(2000))

@@ -16,7 +16,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from gateway import ConsentMiddleware, Settings
-from tests.conftest import SECRET, running
+from tests.support.apps import SECRET
+from tests.support.servers import running
 
 ROWS = 50 * 1024 * 1024  # bytes of table rows in the big page
 ROW = b'<tr><td class="n">%07d</td><td><a href="/item/%07d">item %07d</a></td></tr>\n'

@@ -23,7 +23,7 @@ from gateway.html.rewriter import (
     xml_syntax,
 )
 from gateway.html.trackers import TrackerRules
-from tests.html_docs import (
+from tests.support.html_docs import (
     BODY,
     CUTS,
     DOCUMENTS,

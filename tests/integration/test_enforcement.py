@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from gateway import ConsentMiddleware
 from gateway.consent.state import Regime
-from tests.conftest import running
+from tests.support.servers import running
 
 
 def set_cookie_names(response: httpx.Response) -> list[str]:

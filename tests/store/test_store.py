@@ -10,14 +10,12 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from gateway.store import ConsentRecord, OutboxHit, Store, open_store, sqlite_path
 from gateway.store.postgres import PostgresStore
 from gateway.store.sqlite import MIGRATIONS, SQLiteStore
-
-POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+from tests.support.postgres import POSTGRES_URL, drop_tables
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -31,17 +29,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     opened = PostgresStore(POSTGRES_URL, table_prefix=prefix, max_unknown_names=50)
     yield opened
     opened.close()
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as db:
-        for table in (
-            "consent_records",
-            "unknown_cookies",
-            "seen_cookie_rules",
-            "cookie_rule_vouchers",
-            "analytics_outbox",
-            "analytics_salts",
-            "schema_version",
-        ):
-            db.execute(f"DROP TABLE IF EXISTS {prefix}{table}")
+    drop_tables(prefix)
 
 
 def record(consent_id: str, action: str = "grant", seconds: int = 0) -> ConsentRecord:

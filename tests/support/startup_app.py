@@ -1,4 +1,4 @@
-"""An app for a subprocess uvicorn (``tests.startup_app:app``): it builds a structure in its
+"""An app for a subprocess uvicorn (``tests.support.startup_app:app``): it builds a structure in its
 startup handler and reports whether the garbage collector still walks it. Settings come
 from ``CONSENT_GATEWAY_*``."""
 

@@ -4,6 +4,6 @@
 from __future__ import annotations
 
 from gateway import ConsentMiddleware, Settings
-from tests.conftest import cookie_app
+from tests.support.apps import cookie_app
 
 app = ConsentMiddleware(cookie_app(), Settings.load())

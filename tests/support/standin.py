@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -15,6 +14,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import uvicorn
+
+from tests.support.servers import free_port
 
 
 @dataclass
@@ -38,12 +39,6 @@ class Received:
         if self.headers.get("content-type", "").startswith("application/x-www-form"):
             pairs += self.form()
         return dict(pairs)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class StandIn:
