@@ -14,6 +14,20 @@ from gateway import ConsentMiddleware, Settings
 from tests.support.apps import SECRET, cookie_app
 from tests.support.postgres import fresh_schema
 
+BROWSER_TESTS = Path(__file__).resolve().parent / "browser"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark what needs a service, so that the quick run can leave it out: every test under
+    tests/browser needs Chromium, and every test given the ``postgresql`` parameter (of
+    ``database_url`` or a store fixture) needs the local PostgreSQL."""
+    for item in items:
+        if item.path.is_relative_to(BROWSER_TESTS):
+            item.add_marker(pytest.mark.browser)
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "postgresql" in callspec.params.values():
+            item.add_marker(pytest.mark.postgres)
+
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:

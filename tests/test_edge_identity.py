@@ -108,6 +108,7 @@ def test_behind_a_tls_proxy_the_consent_cookie_is_secure(
     assert plain.startswith("cg_consent=")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "headers",
     [
@@ -128,6 +129,7 @@ def test_from_a_peer_not_trusted_the_headers_change_nothing(
         assert seen == {"client": "127.0.0.1", "scheme": "http", "host": here, "proxy": None}
 
 
+@pytest.mark.slow
 def test_only_the_kind_of_header_the_proxy_writes_is_believed(tmp_path: Path) -> None:
     # The other kind passes through the proxy as the client wrote it.
     x_forwarded = make(tmp_path, trusted_proxies=["127.0.0.1"])
@@ -162,6 +164,7 @@ def test_the_app_sees_the_visitor_and_the_proxy_beside_it(tmp_path: Path) -> Non
     }
 
 
+@pytest.mark.slow
 def test_the_same_origin_check_and_the_form_return_use_the_visitors_host(
     tmp_path: Path,
 ) -> None:
@@ -182,6 +185,7 @@ def test_the_same_origin_check_and_the_form_return_use_the_visitors_host(
     assert refused.status_code == 403, refused.text
 
 
+@pytest.mark.slow
 def test_the_page_injection_sees_the_visitors_origin(tmp_path: Path) -> None:
     # The page's CSP admits https://shop.example: the banner's same-origin tags fit there, and
     # not on the proxy's own http://127.0.0.1:port.
@@ -209,6 +213,7 @@ def geoip(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("proxy_headers", "headers", "regime", "network"),
     [

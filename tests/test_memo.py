@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import httpx
+import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -100,6 +101,7 @@ def _html(request: Request) -> HTMLResponse:
     return HTMLResponse(PAGE)
 
 
+@pytest.mark.slow
 def test_no_table_holds_more_than_its_bound_after_large_distinct_headers(
     make_gateway: Gateway,
 ) -> None:

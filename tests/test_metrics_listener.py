@@ -18,6 +18,8 @@ from gateway import ConsentMiddleware, Settings
 from tests.support.apps import SECRET, cookie_app
 from tests.support.servers import running
 
+pytestmark = pytest.mark.slow  # real servers on listeners of their own
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

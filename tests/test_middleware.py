@@ -200,6 +200,7 @@ async def test_oversized_body_streamed_without_content_length_gets_413(
     assert response.status_code == 413
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "headers",
     [
@@ -345,6 +346,7 @@ async def test_unknown_cookie_names_are_recorded_for_scan(make_gateway: Gateway)
     assert found == {"mystery_cookie": 3}
 
 
+@pytest.mark.slow
 async def test_unknown_cookie_counts_are_written_while_the_gateway_runs(
     make_gateway: Gateway,
 ) -> None:

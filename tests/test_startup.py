@@ -15,6 +15,8 @@ import pytest
 
 from tests.support.servers import free_port
 
+pytestmark = pytest.mark.slow  # uvicorn in a process of its own
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

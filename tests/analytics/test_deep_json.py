@@ -16,6 +16,8 @@ from tests.support.providers import BROWSER_UA, sentry_dsn
 from tests.support.servers import serving
 from tests.support.standin import StandIn
 
+pytestmark = pytest.mark.slow  # every test runs a real server and a stand-in provider
+
 Gateway = Callable[..., ConsentMiddleware]
 GA4_MP = "/_consent/collect/ga4/mp/collect?measurement_id=G-TEST12345"
 EVENT_ID = "0123456789abcdef0123456789abcdef"

@@ -29,6 +29,8 @@ from tests.support.providers import BROWSER_UA, FAST
 from tests.support.servers import free_port, serving
 from tests.support.standin import Received, StandIn
 
+pytestmark = pytest.mark.slow  # real servers and gateway processes, killed and restarted
+
 Gateway = Callable[..., ConsentMiddleware]
 ROOT = Path(__file__).resolve().parents[2]
 HEADERS = {"user-agent": BROWSER_UA, "content-type": "text/plain"}

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 
 from gateway import ConsentMiddleware
 from gateway.analytics.forwarder import Breaker, backoff
@@ -33,6 +34,7 @@ def metric(text: str, name: str) -> float:
     return 0.0
 
 
+@pytest.mark.slow
 def test_hits_the_provider_refuses_are_dropped_and_counted(
     make_collecting_gateway: Gateway, stand_in: StandIn
 ) -> None:
@@ -120,6 +122,7 @@ def test_backoff_grows_exponentially_with_jitter_up_to_the_ceiling() -> None:
         assert len(waits) > 1  # jittered
 
 
+@pytest.mark.slow
 def test_a_doorbell_wakes_one_waiter_and_forgets_the_ones_that_gave_up() -> None:
     from gateway.analytics.forwarder import Doorbell
 

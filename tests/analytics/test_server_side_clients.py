@@ -19,6 +19,8 @@ from tests.support.providers import BROWSER_UA
 from tests.support.servers import serving
 from tests.support.standin import StandIn
 
+pytestmark = pytest.mark.slow  # Node processes against a real server
+
 Gateway = Callable[..., ConsentMiddleware]
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 WEBSITE = "4fb7fa4c-5b46-438d-94b3-3a8fb9bc2e8b"

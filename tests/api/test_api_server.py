@@ -97,6 +97,7 @@ def raw(
         response.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", BANNER_FILES)
 def test_banner_files_are_served_compressed_to_clients_that_accept_it(
     gateway: ConsentMiddleware, served: httpx.Client, name: str
@@ -122,6 +123,7 @@ def test_banner_files_are_served_compressed_to_clients_that_accept_it(
         assert len({plain.headers["etag"], zipped.headers["etag"], broken.headers["etag"]}) == 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("accept", "coding"),
     [

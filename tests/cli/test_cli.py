@@ -54,6 +54,7 @@ def run_without_psycopg(*args: str, cwd: Path) -> subprocess.CompletedProcess[st
     )
 
 
+@pytest.mark.slow
 def test_check_and_serve_refuse_postgresql_without_psycopg(tmp_path: Path) -> None:
     config = settings_file(tmp_path, 'database_url = "postgresql://consent@db.internal/x"\n')
     checked = run_without_psycopg("check", str(config), cwd=tmp_path)

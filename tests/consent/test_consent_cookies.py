@@ -91,6 +91,7 @@ def tls(tmp_path: Path) -> tuple[dict[str, str], ssl.SSLContext]:
     return {"ssl_certfile": str(pem)}, trusting
 
 
+@pytest.mark.slow
 def test_with_the_host_prefix_over_https_the_cookie_is_host_only_and_secure(
     make_gateway: Gateway, tls: tuple[dict[str, str], ssl.SSLContext]
 ) -> None:
@@ -116,6 +117,7 @@ def test_with_the_host_prefix_over_https_the_cookie_is_host_only_and_secure(
         assert [line for line in switched if line.startswith("__Host-cg_consent=")]
 
 
+@pytest.mark.slow
 def test_with_the_host_prefix_over_plain_http_the_plain_name_is_used(
     make_gateway: Gateway,
 ) -> None:

@@ -79,6 +79,7 @@ def test_tampered_cookies_do_not_verify(mangle: object) -> None:
     assert codec.decode(mangle(value), "1") is None  # type: ignore[operator]
 
 
+@pytest.mark.slow
 def test_expired_cookie_does_not_verify() -> None:
     codec = ConsentCookieCodec([SECRET], 10)
     signer = TimestampSigner([SECRET], salt="consent-gateway.consent", digest_method=hashlib.sha256)

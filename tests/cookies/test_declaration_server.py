@@ -16,6 +16,8 @@ from gateway.cookies.rules import Classifier, MatchKind
 from tests.support.apps import SECRET, sets_cookies
 from tests.support.servers import running
 
+pytestmark = pytest.mark.slow  # every test runs real servers
+
 
 def made_up_names() -> list[str]:
     """A cookie name for each first-party built-in rule a name can be made for (782)."""
@@ -136,6 +138,7 @@ def test_reset_never_creates_a_database(tmp_path: Path, capsys: pytest.CaptureFi
     assert not missing.exists()
 
 
+@pytest.mark.postgres  # the server must answer that the database does not exist
 def test_reset_names_a_missing_postgresql_database_without_its_password(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -38,6 +38,7 @@ def store_for(database_url: str, tmp_path: Path) -> Store:
     return PostgresStore(database_url, max_unknown_names=200)
 
 
+@pytest.mark.slow
 def test_a_cookie_many_visitors_send_survives_a_flood_and_scan_lists_it(
     database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

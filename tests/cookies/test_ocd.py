@@ -102,6 +102,7 @@ async def _login(request: Request) -> JSONResponse:
     return response
 
 
+@pytest.mark.slow
 def test_the_readme_flow_keeps_logins_working_through_a_server(
     imported: Path, make_gateway: Callable[..., ConsentMiddleware]
 ) -> None:
@@ -121,6 +122,7 @@ def _declared(client: httpx.Client) -> set[str]:
     return {entry["name"] for entries in listed.values() for entry in entries}
 
 
+@pytest.mark.slow
 def test_an_imported_database_is_declared_only_where_the_site_uses_it(
     imported: Path, tmp_path: Path, make_gateway: Callable[..., ConsentMiddleware]
 ) -> None:
@@ -211,6 +213,7 @@ def test_names_are_checked_as_browsers_check_them(tmp_path: Path) -> None:
     assert "';'" in skipped[1][1]
 
 
+@pytest.mark.slow
 def test_classify_says_where_a_third_party_name_is_set(
     imported: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -248,6 +251,7 @@ def test_check_names_the_rules_that_yield_to_built_in_essential_ones(
     assert out.endswith(f"{config}: OK\n")
 
 
+@pytest.mark.slow
 def test_cli_writes_a_rules_file_the_settings_can_load(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -537,6 +537,7 @@ def test_filter_never_lets_a_refused_name_through(
     assert (kept is header) == (not removed)
 
 
+@pytest.mark.slow
 @given(LATIN1)
 def test_nothing_raises_on_arbitrary_text(text: str) -> None:
     parse_cookie_header(text)

@@ -12,6 +12,7 @@ from typing import Any
 from xml.etree import ElementTree
 
 import httpx
+import pytest
 
 from gateway import ConsentMiddleware
 from gateway.consent.state import ALL_GRANTED, ESSENTIAL_ONLY, ConsentState, Regime, Source
@@ -103,6 +104,7 @@ def served_config(banner: Banner) -> dict[str, Any]:
     return config
 
 
+@pytest.mark.slow
 def test_banner_js_is_minified_valid_javascript_with_the_settings(
     make_gateway: Gateway, tmp_path: Path
 ) -> None:
@@ -240,6 +242,7 @@ def test_consent_mode_sends_regime_defaults_then_the_stored_choice(
     assert stored[2]["analytics_storage"] == "denied"
 
 
+@pytest.mark.slow
 def test_consent_mode_defaults_to_denied_without_a_readable_state(
     make_gateway: Gateway,
 ) -> None:

@@ -54,6 +54,7 @@ def test_an_app_encoded_body_decodes_in_any_chunks(
     assert decode_chunks(coding, split(body, cuts)) == data
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("coding", CODINGS)
 @settings(max_examples=60)
 @given(data=st.binary(max_size=5000), cuts=CUTS, decode_cuts=CUTS)
@@ -148,6 +149,7 @@ def test_bytes_after_a_brotli_stream_are_ignored_in_a_later_chunk_only() -> None
         decode_all("br", body + b"trailing junk")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("coding", ["gzip", "deflate", "br", "zstd"])
 def test_a_highly_compressed_body_comes_out_in_bounded_pieces(coding: str) -> None:
     body = app_encoded(coding, b"\0" * (20 * 1024 * 1024))

@@ -703,6 +703,7 @@ def switched(tmp_path_factory: pytest.TempPathFactory) -> tuple[Switch, ConsentM
     return switch, ConsentMiddleware(switch, settings)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(doc=DOCUMENTS, cuts=CUTS, coding=CODINGS)
 def test_any_document_in_any_chunks_comes_back_whole(
@@ -737,6 +738,7 @@ STATES = st.builds(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(first=STATES, second=STATES, nonce=st.sampled_from([None, "n0nce"]))
 def test_pages_are_remembered_by_exactly_what_the_banner_shows(
@@ -753,6 +755,7 @@ def test_pages_are_remembered_by_exactly_what_the_banner_shows(
     assert same_tags == (visible(first) == visible(second))
 
 
+@pytest.mark.slow
 @settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     state=STATES,

@@ -38,6 +38,7 @@ async def page(request: Request) -> HTMLResponse:
     return HTMLResponse(PAGE)
 
 
+@pytest.mark.slow
 def test_crawlers_get_no_banner_and_browsers_do(tmp_path: Path) -> None:
     settings = Settings.load(
         environ={},

@@ -21,6 +21,8 @@ from gateway import ConsentMiddleware, Settings
 from tests.support.apps import SECRET
 from tests.support.servers import running
 
+pytestmark = pytest.mark.slow  # every test runs a real server
+
 HEAD = b"<!doctype html><html><head><title>Streamed</title></head><body>\n"
 ROWS = b"".join(b"<p>row %05d of a page the app streams</p>\n" % n for n in range(2000))
 SENT = HEAD + ROWS[:-100]  # what the app sends before its stream stops

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 from starlette.applications import Starlette
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
@@ -18,6 +19,8 @@ from starlette.types import ASGIApp
 from gateway import ConsentMiddleware, Settings
 from tests.support.apps import SECRET
 from tests.support.servers import running
+
+pytestmark = pytest.mark.slow  # every test runs a real server, one streams 50 MB
 
 ROWS = 50 * 1024 * 1024  # bytes of table rows in the big page
 ROW = b'<tr><td class="n">%07d</td><td><a href="/item/%07d">item %07d</a></td></tr>\n'

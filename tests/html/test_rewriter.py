@@ -255,6 +255,7 @@ def test_nothing_to_insert_and_no_trackers_passes_through() -> None:
     assert rewriter.finish() == b""
 
 
+@pytest.mark.slow
 @settings(max_examples=400)
 @given(DOCUMENTS, CUTS)
 def test_removing_the_inserted_parts_gives_back_the_document(doc: bytes, cuts: list[int]) -> None:
@@ -265,6 +266,7 @@ def test_removing_the_inserted_parts_gives_back_the_document(doc: bytes, cuts: l
     assert out.replace(HEAD, b"").replace(BODY, b"") == doc
 
 
+@pytest.mark.slow
 @settings(max_examples=400)
 @given(DOCUMENTS, CUTS)
 def test_chunk_boundaries_do_not_change_the_output(doc: bytes, cuts: list[int]) -> None:

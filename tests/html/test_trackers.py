@@ -871,6 +871,7 @@ def _serialised(name: str, value: str | None, style: int) -> str:
     return f' {name}="{safe}"'
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(
     kind=st.sampled_from(["script", "img", "iframe", "embed", "object"]),
