@@ -85,6 +85,7 @@ def choose(client: httpx.Client, headers: dict[str, str], origin: str | None = N
     return next(line for line in answer.headers.get_list("set-cookie") if "cg_consent=" in line)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("proxy_headers", "headers"),
     [("x-forwarded", X_HTTPS), ("forwarded", FORWARDED_HTTPS)],
@@ -146,6 +147,7 @@ def test_only_the_kind_of_header_the_proxy_writes_is_believed(tmp_path: Path) ->
     assert (seen["client"], seen["scheme"]) == ("127.0.0.1", "http")
 
 
+@pytest.mark.slow
 def test_the_app_sees_the_visitor_and_the_proxy_beside_it(tmp_path: Path) -> None:
     gateway = make(tmp_path, trusted_proxies=["127.0.0.1", "10.0.0.0/8"])
     headers = {

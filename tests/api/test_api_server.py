@@ -15,6 +15,8 @@ from tests.support.agents import CHROME_WINDOWS
 from tests.support.apps import cookie_app
 from tests.support.servers import running
 
+pytestmark = pytest.mark.slow  # every test runs a real server
+
 SHOP = "https://www.shop.example"
 
 
@@ -97,7 +99,6 @@ def raw(
         response.close()
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", BANNER_FILES)
 def test_banner_files_are_served_compressed_to_clients_that_accept_it(
     gateway: ConsentMiddleware, served: httpx.Client, name: str
@@ -123,7 +124,6 @@ def test_banner_files_are_served_compressed_to_clients_that_accept_it(
         assert len({plain.headers["etag"], zipped.headers["etag"], broken.headers["etag"]}) == 3
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(
     ("accept", "coding"),
     [

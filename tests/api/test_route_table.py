@@ -16,6 +16,8 @@ from gateway import ConsentMiddleware, Settings
 from tests.support.apps import SECRET, cookie_app
 from tests.support.servers import running
 
+pytestmark = pytest.mark.slow  # every test runs a real server
+
 SHOP = "https://www.shop.example"
 EVIL = "https://evil.example"
 
@@ -43,7 +45,6 @@ def client(tmp_path: Path) -> Iterator[httpx.Client]:
         yield client
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(
     ("method", "path", "allow"),
     [
@@ -65,7 +66,6 @@ def test_a_known_path_with_another_method_is_405_with_allow(
     assert answer.headers["x-content-type-options"] == "nosniff"
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(
     "path",
     ["/_consent/nothing", "/_consent/", "/_consent", "/_consent/state/", "/_consent/metrics"],
@@ -78,7 +78,6 @@ def test_an_unknown_path_is_404_whatever_the_method(client: httpx.Client, path: 
             assert "error" in answer.json()
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(
     "path", ["/_consent/state", "/_consent/declaration", "/_consent/banner.js"]
 )
@@ -91,7 +90,6 @@ def test_head_is_answered_as_get_without_a_body(client: httpx.Client, path: str)
         assert head.headers.get(name) == got.headers.get(name), name
 
 
-@pytest.mark.slow
 def test_metrics_are_served_on_the_public_prefix_only_when_asked(tmp_path: Path) -> None:
     with served(tmp_path, metrics=True) as public:
         answer = public.get("/_consent/metrics")
@@ -102,7 +100,6 @@ def test_metrics_are_served_on_the_public_prefix_only_when_asked(tmp_path: Path)
         assert private.get("/_consent/metrics").status_code == 404
 
 
-@pytest.mark.slow
 def test_collection_is_mounted_under_the_prefix(client: httpx.Client, tmp_path: Path) -> None:
     unknown = client.get("/_consent/collect/nobody/collect")
     assert unknown.status_code == 404
@@ -111,7 +108,6 @@ def test_collection_is_mounted_under_the_prefix(client: httpx.Client, tmp_path: 
         assert without.post("/_consent/collect/plausible/api/event").status_code == 404
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("path", ["/_consent/state", "/_consent/collect/plausible/api/event"])
 def test_one_cors_rule_for_the_api_and_collection(client: httpx.Client, path: str) -> None:
     asked = {"access-control-request-method": "POST"}

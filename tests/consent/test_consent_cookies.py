@@ -17,6 +17,8 @@ from gateway import ConsentMiddleware, Settings, SettingsError
 from tests.support.apps import SECRET
 from tests.support.servers import running
 
+pytestmark = pytest.mark.slow  # every test runs a real server
+
 Gateway = Callable[..., ConsentMiddleware]
 NOTHING_OPTIONAL = {"essential": True, "preferences": False, "analytics": False, "marketing": False}
 
@@ -91,7 +93,6 @@ def tls(tmp_path: Path) -> tuple[dict[str, str], ssl.SSLContext]:
     return {"ssl_certfile": str(pem)}, trusting
 
 
-@pytest.mark.slow
 def test_with_the_host_prefix_over_https_the_cookie_is_host_only_and_secure(
     make_gateway: Gateway, tls: tuple[dict[str, str], ssl.SSLContext]
 ) -> None:
@@ -117,7 +118,6 @@ def test_with_the_host_prefix_over_https_the_cookie_is_host_only_and_secure(
         assert [line for line in switched if line.startswith("__Host-cg_consent=")]
 
 
-@pytest.mark.slow
 def test_with_the_host_prefix_over_plain_http_the_plain_name_is_used(
     make_gateway: Gateway,
 ) -> None:
