@@ -69,7 +69,7 @@ def synthetic_rules(rng: random.Random) -> tuple[list[CookieRule], dict[str, lis
 
 def built_in_pattern_examples() -> dict[str, list[str]]:
     """The example names each built-in pattern is tested with."""
-    from tests.test_rules_data import PATTERN_EXAMPLES
+    from tests.support.pattern_examples import PATTERN_EXAMPLES
 
     return {pattern: matching for pattern, (matching, _) in PATTERN_EXAMPLES.items()}
 

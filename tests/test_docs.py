@@ -26,11 +26,13 @@ def check(page: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_the_settings_reference_matches_the_code() -> None:
     result = check(DOCS / "settings.md")
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.slow
 def test_the_check_notices_a_page_that_no_longer_matches(tmp_path: Path) -> None:
     page = (DOCS / "settings.md").read_text(encoding="utf-8")
     stale = tmp_path / "settings.md"

@@ -25,8 +25,9 @@ from starlette.routing import Route
 
 from gateway import ConsentMiddleware, Settings
 from gateway.proxies import ProxyPeer, TrustedProxies, forwarded_elements
-from tests.analytics.standin import StandIn
-from tests.conftest import SECRET, running
+from tests.support.apps import SECRET
+from tests.support.servers import running
+from tests.support.standin import StandIn
 
 BROWSER = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -84,6 +85,7 @@ def choose(client: httpx.Client, headers: dict[str, str], origin: str | None = N
     return next(line for line in answer.headers.get_list("set-cookie") if "cg_consent=" in line)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("proxy_headers", "headers"),
     [("x-forwarded", X_HTTPS), ("forwarded", FORWARDED_HTTPS)],
@@ -107,6 +109,7 @@ def test_behind_a_tls_proxy_the_consent_cookie_is_secure(
     assert plain.startswith("cg_consent=")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "headers",
     [
@@ -127,6 +130,7 @@ def test_from_a_peer_not_trusted_the_headers_change_nothing(
         assert seen == {"client": "127.0.0.1", "scheme": "http", "host": here, "proxy": None}
 
 
+@pytest.mark.slow
 def test_only_the_kind_of_header_the_proxy_writes_is_believed(tmp_path: Path) -> None:
     # The other kind passes through the proxy as the client wrote it.
     x_forwarded = make(tmp_path, trusted_proxies=["127.0.0.1"])
@@ -143,6 +147,7 @@ def test_only_the_kind_of_header_the_proxy_writes_is_believed(tmp_path: Path) ->
     assert (seen["client"], seen["scheme"]) == ("127.0.0.1", "http")
 
 
+@pytest.mark.slow
 def test_the_app_sees_the_visitor_and_the_proxy_beside_it(tmp_path: Path) -> None:
     gateway = make(tmp_path, trusted_proxies=["127.0.0.1", "10.0.0.0/8"])
     headers = {
@@ -161,6 +166,7 @@ def test_the_app_sees_the_visitor_and_the_proxy_beside_it(tmp_path: Path) -> Non
     }
 
 
+@pytest.mark.slow
 def test_the_same_origin_check_and_the_form_return_use_the_visitors_host(
     tmp_path: Path,
 ) -> None:
@@ -181,6 +187,7 @@ def test_the_same_origin_check_and_the_form_return_use_the_visitors_host(
     assert refused.status_code == 403, refused.text
 
 
+@pytest.mark.slow
 def test_the_page_injection_sees_the_visitors_origin(tmp_path: Path) -> None:
     # The page's CSP admits https://shop.example: the banner's same-origin tags fit there, and
     # not on the proxy's own http://127.0.0.1:port.
@@ -208,6 +215,7 @@ def geoip(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("proxy_headers", "headers", "regime", "network"),
     [

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import running
+from tests.support.servers import running
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -42,6 +42,7 @@ def readme_middleware_example() -> str:
     return section.split("```python\n", 1)[1].split("```", 1)[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("header", ["CF-IPCountry", "CloudFront-Viewer-Country"])
 def test_the_readme_middleware_example_does_not_trust_a_client_country_header(
     header: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

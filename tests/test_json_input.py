@@ -10,7 +10,7 @@ import pytest
 
 from gateway import ConsentMiddleware
 from gateway.json_input import MAX_DEPTH, JSONInputError, nesting, parse_json
-from tests.conftest import running
+from tests.support.servers import running
 
 Gateway = Callable[..., ConsentMiddleware]
 

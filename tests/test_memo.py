@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import httpx
+import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -21,7 +22,7 @@ from gateway.consent.codec import MAX_COOKIE_VALUE_LENGTH, ConsentCookieCodec
 from gateway.consent.state import ALL_GRANTED, Decision, new_consent_id
 from gateway.memo import Memo
 from gateway.proxies import MAX_ADDRESS_LENGTH, TrustedProxies
-from tests.conftest import running
+from tests.support.servers import running
 
 Gateway = Callable[..., ConsentMiddleware]
 PAGE = (
@@ -100,6 +101,7 @@ def _html(request: Request) -> HTMLResponse:
     return HTMLResponse(PAGE)
 
 
+@pytest.mark.slow
 def test_no_table_holds_more_than_its_bound_after_large_distinct_headers(
     make_gateway: Gateway,
 ) -> None:

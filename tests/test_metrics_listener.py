@@ -15,7 +15,10 @@ import httpx
 import pytest
 
 from gateway import ConsentMiddleware, Settings
-from tests.conftest import SECRET, cookie_app, running
+from tests.support.apps import SECRET, cookie_app
+from tests.support.servers import running
+
+pytestmark = pytest.mark.slow  # real servers on listeners of their own
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -14,25 +13,11 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from gateway import Category, ConsentMiddleware, Settings
-from tests.conftest import ORIGIN_HEADERS, SECRET
-
-Gateway = Callable[..., ConsentMiddleware]
-
-
-def client_for(app: Any) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+from tests.support.apps import ORIGIN_HEADERS, SECRET, Gateway, client_for, echo_app
 
 
 def set_cookie_names(response: httpx.Response) -> list[str]:
     return [line.split("=", 1)[0] for line in response.headers.get_list("set-cookie")]
-
-
-async def echo_cookies(request: Request) -> JSONResponse:
-    return JSONResponse({"cookie": request.headers.get("cookie"), "names": list(request.cookies)})
-
-
-def echo_app() -> Starlette:
-    return Starlette(routes=[Route("/", echo_cookies)])
 
 
 def raw_set_cookie_app(*values: bytes) -> Any:
@@ -215,6 +200,7 @@ async def test_oversized_body_streamed_without_content_length_gets_413(
     assert response.status_code == 413
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "headers",
     [
@@ -360,6 +346,7 @@ async def test_unknown_cookie_names_are_recorded_for_scan(make_gateway: Gateway)
     assert found == {"mystery_cookie": 3}
 
 
+@pytest.mark.slow
 async def test_unknown_cookie_counts_are_written_while_the_gateway_runs(
     make_gateway: Gateway,
 ) -> None:

@@ -13,8 +13,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
-from tests.conftest import SECRET
+from tests.support.apps import SECRET
+
+pytestmark = pytest.mark.slow  # the command in a process of its own
 
 
 @contextmanager

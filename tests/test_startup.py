@@ -13,7 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.analytics.standin import free_port
+from tests.support.servers import free_port
+
+pytestmark = pytest.mark.slow  # uvicorn in a process of its own
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,7 +29,8 @@ def test_objects_built_at_startup_leave_the_collectors_full_passes(freeze: bool)
         "CONSENT_GATEWAY_DATABASE_URL": "sqlite:///:memory:",
         "CONSENT_GATEWAY_FREEZE_STARTUP_OBJECTS": "true" if freeze else "false",
     }
-    command = [sys.executable, "-m", "uvicorn", "tests.startup_app:app", "--port", str(port)]
+    app = "tests.support.startup_app:app"
+    command = [sys.executable, "-m", "uvicorn", app, "--port", str(port)]
     process = subprocess.Popen([*command, "--log-level", "warning"], cwd=ROOT, env=env)
     try:
         deadline = time.monotonic() + 20

@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway import ConsentMiddleware, Settings, SettingsError
-from tests.analytics.conftest import BROWSER_UA, provider_settings
-from tests.conftest import SECRET, cookie_app
+from tests.support.apps import SECRET, cookie_app
+from tests.support.providers import BROWSER_UA, provider_settings
 
 ENDPOINTS = [
     ("POST", "/_consent/collect/ga4/g/collect?v=2&tid=G-1"),
@@ -65,6 +65,7 @@ def outbox(gateway: ConsentMiddleware) -> int:
     return gateway.gateway.store.get().outbox_count()
 
 
+@pytest.mark.slow
 def test_unknown_providers_and_paths_are_404(gateway: ConsentMiddleware) -> None:
     for path in (
         "/_consent/collect/mixpanel/track",
@@ -87,6 +88,7 @@ def test_a_body_over_the_limit_is_413_before_it_is_read(gateway: ConsentMiddlewa
     assert outbox(gateway) == 0
 
 
+@pytest.mark.slow
 def test_a_gzip_bomb_is_413(gateway: ConsentMiddleware) -> None:
     bomb = gzip.compress(b"[" + b" " * 20_000_000 + b"]")
     response = call(gateway, "POST", "/_consent/collect/posthog/e/?compression=gzip-js", bomb)
@@ -94,6 +96,7 @@ def test_a_gzip_bomb_is_413(gateway: ConsentMiddleware) -> None:
     assert outbox(gateway) == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("path", "body", "message"),
     [
@@ -136,6 +139,7 @@ def test_bots_are_answered_but_never_stored(gateway: ConsentMiddleware) -> None:
     )
 
 
+@pytest.mark.slow
 def test_a_valid_hit_is_in_the_outbox_when_the_client_gets_its_answer(
     gateway: ConsentMiddleware,
 ) -> None:
@@ -172,6 +176,7 @@ def test_site_ids_limit_what_is_collected(tmp_path: Path) -> None:
     assert outbox(gateway) == 0
 
 
+@pytest.mark.slow
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

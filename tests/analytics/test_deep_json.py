@@ -12,8 +12,11 @@ import pytest
 
 from gateway import ConsentMiddleware
 from gateway.json_input import MAX_DEPTH
-from tests.analytics.conftest import BROWSER_UA, sentry_dsn, serving
-from tests.analytics.standin import StandIn
+from tests.support.providers import BROWSER_UA, sentry_dsn
+from tests.support.servers import serving
+from tests.support.standin import StandIn
+
+pytestmark = pytest.mark.slow  # every test runs a real server and a stand-in provider
 
 Gateway = Callable[..., ConsentMiddleware]
 GA4_MP = "/_consent/collect/ga4/mp/collect?measurement_id=G-TEST12345"

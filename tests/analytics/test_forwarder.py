@@ -10,12 +10,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 
 from gateway import ConsentMiddleware
 from gateway.analytics.forwarder import Breaker, backoff
 from gateway.store import OutboxHit
-from tests.analytics.conftest import BROWSER_UA, serving
-from tests.analytics.standin import StandIn
+from tests.support.providers import BROWSER_UA
+from tests.support.servers import serving
+from tests.support.standin import StandIn
 
 Gateway = Callable[..., ConsentMiddleware]
 HEADERS = {"user-agent": BROWSER_UA}
@@ -32,6 +34,7 @@ def metric(text: str, name: str) -> float:
     return 0.0
 
 
+@pytest.mark.slow
 def test_hits_the_provider_refuses_are_dropped_and_counted(
     make_collecting_gateway: Gateway, stand_in: StandIn
 ) -> None:
@@ -119,6 +122,7 @@ def test_backoff_grows_exponentially_with_jitter_up_to_the_ceiling() -> None:
         assert len(waits) > 1  # jittered
 
 
+@pytest.mark.slow
 def test_a_doorbell_wakes_one_waiter_and_forgets_the_ones_that_gave_up() -> None:
     from gateway.analytics.forwarder import Doorbell
 

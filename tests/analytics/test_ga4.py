@@ -10,12 +10,16 @@ from collections.abc import Callable
 from urllib.parse import parse_qsl, urlencode
 
 import httpx
+import pytest
 
 from gateway import ConsentMiddleware
 from gateway.analytics.base import Visitor
 from gateway.analytics.providers.ga4 import consent_signals
-from tests.analytics.conftest import BROWSER_UA, consent, serving
-from tests.analytics.standin import Received, StandIn
+from tests.support.providers import BROWSER_UA, consent
+from tests.support.servers import serving
+from tests.support.standin import Received, StandIn
+
+pytestmark = pytest.mark.slow  # every test runs a real server and a stand-in provider
 
 Gateway = Callable[..., ConsentMiddleware]
 

@@ -6,11 +6,15 @@ from collections.abc import Callable
 from urllib.parse import urlencode
 
 import httpx
+import pytest
 
 from gateway import ConsentMiddleware
 from gateway.analytics.providers.matomo import PIXEL
-from tests.analytics.conftest import BROWSER_UA, consent, serving
-from tests.analytics.standin import StandIn
+from tests.support.providers import BROWSER_UA, consent
+from tests.support.servers import serving
+from tests.support.standin import StandIn
+
+pytestmark = pytest.mark.slow  # every test runs a real server and a stand-in provider
 
 Gateway = Callable[..., ConsentMiddleware]
 HEADERS = {"user-agent": BROWSER_UA, "accept-language": "de-DE,de;q=0.9"}

@@ -6,10 +6,14 @@ import json
 from collections.abc import Callable
 
 import httpx
+import pytest
 
 from gateway import ConsentMiddleware
-from tests.analytics.conftest import BROWSER_UA, consent, serving
-from tests.analytics.standin import StandIn
+from tests.support.providers import BROWSER_UA, consent
+from tests.support.servers import serving
+from tests.support.standin import StandIn
+
+pytestmark = pytest.mark.slow  # every test runs a real server and a stand-in provider
 
 Gateway = Callable[..., ConsentMiddleware]
 HEADERS = {"user-agent": BROWSER_UA, "content-type": "text/plain"}

@@ -11,10 +11,14 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+import pytest
 
 from gateway import ConsentMiddleware
-from tests.analytics.conftest import BROWSER_UA, SENTRY_KEY, consent, sentry_dsn, serving
-from tests.analytics.standin import StandIn
+from tests.support.providers import BROWSER_UA, SENTRY_KEY, consent, sentry_dsn
+from tests.support.servers import serving
+from tests.support.standin import StandIn
+
+pytestmark = pytest.mark.slow  # every test runs a real server and a stand-in provider
 
 Gateway = Callable[..., ConsentMiddleware]
 TOKEN = "phc_test0123456789"

@@ -9,17 +9,19 @@ import logging
 import os
 import subprocess
 from collections.abc import Callable
-from pathlib import Path
 
 import httpx
 import pytest
 
 from gateway import ConsentMiddleware
-from tests.analytics.conftest import BROWSER_UA, serving
-from tests.analytics.standin import StandIn
+from tests.support.js import NODE_MODULES
+from tests.support.providers import BROWSER_UA
+from tests.support.servers import serving
+from tests.support.standin import StandIn
+
+pytestmark = pytest.mark.slow  # Node processes against a real server
 
 Gateway = Callable[..., ConsentMiddleware]
-NODE_MODULES = Path(__file__).resolve().parents[1] / "js" / "node_modules"
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 WEBSITE = "4fb7fa4c-5b46-438d-94b3-3a8fb9bc2e8b"
 

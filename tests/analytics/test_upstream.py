@@ -199,6 +199,7 @@ async def test_a_reused_connection_closed_before_answering_is_retried_once() -> 
     assert upstream.connections == 2
 
 
+@pytest.mark.slow
 async def test_keep_alive_timeout_of_the_server_is_survived() -> None:
     """The server closes a connection left idle for 0.2 s; the next post still arrives."""
     client = HttpUpstream(timeout=5)
@@ -211,6 +212,7 @@ async def test_keep_alive_timeout_of_the_server_is_survived() -> None:
     assert upstream.connections == 2
 
 
+@pytest.mark.slow
 async def test_a_server_that_never_answers_is_a_timeout_and_frees_the_connection() -> None:
     client = HttpUpstream(timeout=0.3, connections=1)
     answers = iter([None, ok])

@@ -13,7 +13,10 @@ import httpx
 import pytest
 
 from gateway import ConsentMiddleware, Settings
-from tests.conftest import SECRET, cookie_app, running
+from tests.support.apps import SECRET, cookie_app
+from tests.support.servers import running
+
+pytestmark = pytest.mark.slow  # every test runs a real server
 
 SHOP = "https://www.shop.example"
 EVIL = "https://evil.example"

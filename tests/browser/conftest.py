@@ -14,7 +14,6 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 CHROMIUM = os.environ.get("CONSENT_GATEWAY_CHROMIUM", "/usr/bin/chromium")
-NODE_MODULES = Path(__file__).resolve().parents[1] / "js" / "node_modules"
 OUTPUT = Path(__file__).resolve().parents[1] / "output"
 # Without the background-networking flags Chromium keeps calling Google's hosts, which this
 # closed network refuses. Names under .test (reserved, RFC 2606) resolve to loopback, so a
@@ -29,14 +28,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-def node_module(relative: str) -> Path:
-    """A file of an npm package installed in tests/js; a clear error when it is not."""
-    path = NODE_MODULES / relative
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: run `npm ci --prefix tests/js`")
-    return path
 
 
 @pytest.fixture(scope="module")

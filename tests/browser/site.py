@@ -24,7 +24,9 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route as Path_
 
 from gateway import ConsentMiddleware, Settings
-from tests.conftest import SECRET, running
+from gateway.demo.site import DEMO_SITE_RULES, create_demo_app
+from tests.support.apps import SECRET
+from tests.support.servers import running
 
 TRACKER_HOST = "www.googletagmanager.com"
 VIDEO_HOST = "www.youtube-nocookie.com"
@@ -206,3 +208,13 @@ def jar(context: BrowserContext) -> set[str]:
 def banner_shown(page: Page) -> None:
     """Wait until the first layer is on screen."""
     page.get_by_role("region", name="Cookies and your privacy").wait_for(state="visible")
+
+
+def demo_gateway(tmp_path: Path) -> ConsentMiddleware:
+    settings = Settings.load(
+        environ={},
+        secret=SECRET,
+        database_url=f"sqlite:///{tmp_path / 'consent.db'}",
+        cookies=DEMO_SITE_RULES,
+    )
+    return ConsentMiddleware(create_demo_app(), settings)

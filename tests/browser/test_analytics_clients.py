@@ -20,10 +20,11 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from gateway import ConsentMiddleware, Settings
-from tests.analytics.conftest import BROWSER_UA, FAST, provider_settings, sentry_dsn, serving
-from tests.analytics.standin import StandIn
-from tests.browser.conftest import NODE_MODULES, node_module
-from tests.conftest import SECRET
+from tests.support.apps import SECRET
+from tests.support.js import NODE_MODULES, node_module
+from tests.support.providers import BROWSER_UA, FAST, provider_settings, sentry_dsn
+from tests.support.servers import serving
+from tests.support.standin import StandIn
 
 POSTHOG_TOKEN = "phc_browser0123456789"
 MODULES = {

@@ -15,7 +15,6 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
 
 from gateway.consent.state import Category
-from tests.browser.conftest import node_module
 from tests.browser.site import (
     PIXEL_HOST,
     TRACKER_HOST,
@@ -26,6 +25,7 @@ from tests.browser.site import (
     jar,
     shop,
 )
+from tests.support.js import node_module
 
 TITLE = "Cookies and your privacy"
 THIRD_PARTY_HOSTS = {TRACKER_HOST, VIDEO_HOST, PIXEL_HOST}

@@ -10,22 +10,9 @@ from playwright.sync_api import Browser, BrowserContext, Page
 
 from gateway import ConsentMiddleware, Settings
 from gateway.demo.site import DEMO_SITE_RULES, create_demo_app
-from tests.browser.site import OWN_TAGS, ThirdParties
-from tests.conftest import SECRET, running
-
-
-def demo_gateway(tmp_path: Path) -> ConsentMiddleware:
-    settings = Settings.load(
-        environ={},
-        secret=SECRET,
-        database_url=f"sqlite:///{tmp_path / 'consent.db'}",
-        cookies=DEMO_SITE_RULES,
-    )
-    return ConsentMiddleware(create_demo_app(), settings)
-
-
-def jar(context: BrowserContext) -> set[str]:
-    return {cookie["name"] for cookie in context.cookies()}
+from tests.browser.site import OWN_TAGS, ThirdParties, demo_gateway, jar
+from tests.support.apps import SECRET
+from tests.support.servers import running
 
 
 def test_the_no_script_forms_accept_and_reject_in_a_real_browser(

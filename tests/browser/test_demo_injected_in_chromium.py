@@ -1,22 +1,14 @@
-"""The demo end to end through the gateway's own HTML injection and tracker neutralisation.
-
-Runs once the streaming injection (``gateway/html/inject.py``, the html branch) is part of the
-gateway: until then pages get no banner from the gateway, and the other browser tests put
-the banner's tags into their pages themselves.
-"""
+"""The demo end to end in Chromium, through the gateway's own HTML injection and tracker
+neutralisation."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from playwright.sync_api import BrowserContext, Page
 
-from tests.browser.site import TRACKER_HOST, ThirdParties, jar
-from tests.browser.test_demo_in_chromium import demo_gateway
-from tests.conftest import running
-
-pytest.importorskip("gateway.html.inject", reason="the HTML injection is not merged yet")
+from tests.browser.site import TRACKER_HOST, ThirdParties, demo_gateway, jar
+from tests.support.servers import running
 
 
 def test_the_demo_through_the_injection_end_to_end(

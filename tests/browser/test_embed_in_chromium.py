@@ -21,7 +21,8 @@ from starlette.routing import Route
 
 from gateway import ConsentMiddleware, Settings
 from tests.browser.site import OWN_TAGS, ThirdParties, banner_shown, shop
-from tests.conftest import SECRET, cookie_app, running
+from tests.support.apps import SECRET, cookie_app
+from tests.support.servers import running
 
 PARTNER_PAGE = """<!doctype html>
 <html lang="en">

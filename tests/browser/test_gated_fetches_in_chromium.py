@@ -21,7 +21,8 @@ from starlette.routing import Route
 
 from gateway import ConsentMiddleware, Settings
 from tests.browser.site import PIXEL_HOST, PLAYER_HOST, TRACKER_HOST, ThirdParties, banner_shown
-from tests.conftest import SECRET, running
+from tests.support.apps import SECRET
+from tests.support.servers import running
 
 TRACKER_HOSTS = {TRACKER_HOST, PIXEL_HOST, PLAYER_HOST}
 

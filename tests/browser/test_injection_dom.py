@@ -17,7 +17,7 @@ from playwright.sync_api import Page
 
 from gateway.consent.state import Category
 from gateway.html.rewriter import HtmlRewriter, Tag
-from tests.html_docs import DOCUMENTS
+from tests.support.html_docs import DOCUMENTS
 
 HEAD = b'<link data-cg rel="stylesheet" href="/cg.css"><script data-cg src="/cg.js"></script>'
 BODY = b"<div data-cg hidden>form</div>"

@@ -22,7 +22,7 @@ from gateway import ConsentMiddleware
 from gateway.html.rewriter import Tag
 from gateway.html.trackers import TrackerRules
 from tests.browser.site import PIXEL_HOST, PLAYER_HOST, TRACKER_HOST, ThirdParties, shop_settings
-from tests.conftest import running
+from tests.support.servers import running
 
 RAW_TAGS = [
     f'<script async src="https://{TRACKER_HOST}/gtag/js?id=G-DEMO12345"></script>',

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import httpx
+import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
@@ -12,7 +13,9 @@ from starlette.routing import Route
 
 from gateway import ConsentMiddleware
 from gateway.consent.state import Regime
-from tests.conftest import running
+from tests.support.servers import running
+
+pytestmark = pytest.mark.slow  # every test runs a real server
 
 
 def set_cookie_names(response: httpx.Response) -> list[str]:
