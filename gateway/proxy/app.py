@@ -106,7 +106,13 @@ class ProxyApp:
                 await connection.write(head)
                 if has_body:
                     body_read = True
-                    await self._send_body(connection, receive, chunked, limit)
+                    try:
+                        await self._send_body(connection, receive, chunked, limit)
+                    except UpstreamError:
+                        if not connection.answered():
+                            raise
+                        # It answered before reading the whole body (a 413 of its own):
+                        # that answer is the response.
                 watcher = asyncio.create_task(_watch(receive, connection))
                 start = await connection.next_event()
             except _BodyTooLarge:

@@ -101,7 +101,8 @@ class UpstreamConnection(asyncio.Protocol):
             self._write_waiter.set_result(None)
 
     # httptools callbacks
-    _started = False
+    _started = False  # the final response's head was parsed
+    _handed_start = False  # and handed out: from now on a failure truncates the response
     _status = 0
 
     def on_message_begin(self) -> None:
@@ -145,7 +146,7 @@ class UpstreamConnection(asyncio.Protocol):
     def begin(self, head: bool) -> None:
         """Get ready for a new request's response."""
         self._head = head
-        self._started = False
+        self._started = self._handed_start = False
         self.complete = False
         self.reusable = False
         self.received = 0
@@ -182,12 +183,18 @@ class UpstreamConnection(asyncio.Protocol):
                 self._timer.cancel()
                 self._waiter = None
         event = self._events.popleft()
-        if event[0] == "body":
+        if event[0] == "start":
+            self._handed_start = True
+        elif event[0] == "body":
             self._buffered -= len(event[1])
             if self._reading_paused and self._buffered < LOW_WATER and self.transport:
                 self._reading_paused = False
                 self.transport.resume_reading()
         return event
+
+    def answered(self) -> bool:
+        """Whether the response's head arrived (the request may still be going out)."""
+        return self._started and not self._handed_start and bool(self._events)
 
     def finished(self) -> bool:
         """Whether the response was read whole and handed out."""
@@ -210,6 +217,10 @@ class UpstreamConnection(asyncio.Protocol):
     def _fail(self, error: BaseException) -> None:
         if self._error is None:
             self._error = error
+        if not self._handed_start and isinstance(error, UpstreamError):
+            # A response that turns out malformed before the client saw any of it: a 502.
+            self._events.clear()
+            self.complete = False
         self.reusable = False
         self.closed = True
         if self.transport is not None:

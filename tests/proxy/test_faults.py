@@ -1,0 +1,187 @@
+"""What the gateway does when the upstream misbehaves, against a raw asyncio server that
+answers what no real server should: malformed responses become a 502 (never passed on, never
+a smuggled second response), a silent upstream a 504, a refused one a 502 (HTML or JSON by
+``Accept``), a death mid-response a truncated response, and the gateway keeps serving."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.proxy.conftest import free_port, serve
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
+ANSWERS = {
+    b"/ok": OK,
+    b"/bad-status": b"HTTP/1.1 2x0 OK\r\nContent-Length: 2\r\n\r\nok",
+    b"/not-http": b"SSH-2.0-OpenSSH_9.2\r\n",
+    b"/two-lengths": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 30\r\n\r\nok",
+    b"/length-and-chunked": (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"2\r\nok\r\n0\r\n\r\n"
+    ),
+    b"/bad-chunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nok\r\n0\r\n\r\n",
+    b"/smuggled": OK + b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled",
+    b"/no-length": b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end",
+}
+
+
+class RawUpstream:
+    """An HTTP server written with sockets: the answer by path (``ANSWERS``); ``/slow``
+    never answers; ``/die`` announces a megabyte and closes after a kilobyte."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.requests: list[bytes] = []
+        self._loop = asyncio.new_event_loop()
+        self._started = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        server = self._loop.run_until_complete(
+            asyncio.start_server(self._handle, "127.0.0.1", self.port)
+        )
+        self._started.set()
+        self._loop.run_forever()
+        server.close()
+        tasks = asyncio.all_tasks(self._loop)
+        for task in tasks:
+            task.cancel()
+        self._loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        self._loop.run_until_complete(server.wait_closed())
+        self._loop.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            self.requests.append(head)
+            path = head.split(b" ", 2)[1]
+            if path == b"/slow":
+                await asyncio.sleep(3600)
+            elif path == b"/die":
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n" + b"x" * 1000)
+                await writer.drain()
+            else:
+                writer.write(ANSWERS[path])
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    def __enter__(self) -> RawUpstream:
+        self._thread.start()
+        self._started.wait(10)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def raw() -> Iterator[RawUpstream]:
+    with RawUpstream() as upstream:
+        yield upstream
+
+
+@pytest.fixture(scope="module")
+def gateway(raw: RawUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    settings = {"upstream_read_timeout": "1", "max_body_size": "1000"}
+    with serve(tmp_path_factory.mktemp("gw"), f"http://127.0.0.1:{raw.port}", **settings) as up:
+        yield up[0]
+
+
+@pytest.mark.parametrize(
+    "path", ["/bad-status", "/not-http", "/two-lengths", "/length-and-chunked", "/bad-chunk"]
+)
+def test_a_malformed_response_is_a_502(gateway: str, path: str) -> None:
+    response = httpx.get(gateway + path, headers={"accept": "text/html"})
+    assert response.status_code == 502
+    assert response.headers["content-type"].startswith("text/html")
+    assert "Bad Gateway" in response.text
+    assert "ok" not in response.text.split("</h1>")[0]
+    assert httpx.get(gateway + "/ok").text == "ok"
+
+
+def test_a_second_response_in_one_answer_is_never_passed_on(gateway: str) -> None:
+    port = int(gateway.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n")
+        sock.sendall(b"GET /ok HTTP/1.1\r\nHost: a\r\n\r\n")
+        received = b""
+        while received.count(b"HTTP/1.1 ") < 2:
+            data = sock.recv(65536)
+            if not data:
+                break
+            received += data
+    assert b"smuggled" not in received
+
+
+def test_a_body_without_length_ends_with_the_connection(gateway: str) -> None:
+    assert httpx.get(gateway + "/no-length").text == "until the end"
+
+
+def test_a_silent_upstream_is_a_504(gateway: str) -> None:
+    response = httpx.get(gateway + "/slow", headers={"accept": "application/json"}, timeout=30)
+    assert response.status_code == 504
+    assert response.json()["status"] == 504
+
+
+def test_death_mid_response_truncates_it_and_the_gateway_keeps_serving(gateway: str) -> None:
+    with httpx.stream("GET", gateway + "/die", timeout=10) as response:
+        assert response.status_code == 200
+        assert response.headers["content-length"] == "1000000"
+        with pytest.raises(httpx.RemoteProtocolError):
+            response.read()
+    assert httpx.get(gateway + "/ok").text == "ok"
+
+
+def test_a_body_over_max_body_size_is_a_413(gateway: str, raw: RawUpstream) -> None:
+    sized = httpx.post(gateway + "/ok", content=b"x" * 1001, headers={"accept": "application/json"})
+    assert sized.status_code == 413
+    assert sized.json()["error"] == "Content Too Large"
+
+    def pieces() -> Iterator[bytes]:
+        yield b"x" * 600
+        yield b"x" * 600
+
+    # /slow reads nothing and never answers: the body goes as far as the limit.
+    assert httpx.post(gateway + "/slow", content=pieces()).status_code == 413
+    assert httpx.post(gateway + "/ok", content=b"x" * 1000).text == "ok"
+
+
+def test_a_refused_upstream_is_a_502_in_json_or_html(tmp_path: Path) -> None:
+    closed = f"http://127.0.0.1:{free_port()}"
+    with serve(tmp_path, closed) as (url, _):
+        as_json = httpx.get(url + "/", headers={"accept": "application/json"})
+        assert as_json.status_code == 502
+        assert as_json.json() == {
+            "error": "Bad Gateway",
+            "status": 502,
+            "detail": "The site could not be reached.",
+        }
+        as_html = httpx.get(url + "/")
+        assert as_html.status_code == 502
+        assert as_html.headers["content-type"] == "text/html; charset=utf-8"
+
+
+def test_a_refused_upstream_is_skipped_for_the_next(tmp_path: Path, raw: RawUpstream) -> None:
+    closed = f"http://127.0.0.1:{free_port()}"
+    with serve(tmp_path, closed, f"http://127.0.0.1:{raw.port}") as (url, _):
+        for _ in range(4):
+            assert httpx.get(url + "/ok").text == "ok"
+
+
+def test_a_post_is_not_sent_twice(gateway: str, raw: RawUpstream) -> None:
+    before = len([r for r in raw.requests if r.startswith(b"POST /not-http ")])
+    assert httpx.post(gateway + "/not-http", content=b"once").status_code == 502
+    after = len([r for r in raw.requests if r.startswith(b"POST /not-http ")])
+    assert after - before == 1
