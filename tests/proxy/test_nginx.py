@@ -133,3 +133,21 @@ def test_gzip_of_nginx_is_decoded_once(gateway: tuple[str, int]) -> None:
         with httpx.stream("GET", gateway[0] + "/", headers=HTML) as streamed:
             body = b"".join(streamed.iter_raw())
         assert b"A static site" in gzip.decompress(body)
+
+
+def test_forwarding_headers_of_a_trusted_proxy_are_kept_and_extended(
+    nginx: str, tmp_path: Path
+) -> None:
+    with serve(tmp_path, nginx, trusted_proxies="127.0.0.1") as (url, _):
+        sent = {
+            "x-forwarded-for": "203.0.113.9",
+            "x-forwarded-proto": "https",
+            "x-forwarded-host": "shop.example",
+        }
+        seen = echoed(httpx.get(url + "/echo", headers=sent))
+    port = url.rsplit(":", 1)[1]
+    assert seen["host"] == f"127.0.0.1:{port}"  # as the gateway received it
+    assert seen["xff"] == "203.0.113.9, 127.0.0.1"
+    assert seen["proto"] == "https"
+    assert seen["xfh"] == "shop.example"
+    assert seen["forwarded"] == "for=203.0.113.9, for=127.0.0.1;proto=https;host=shop.example"
