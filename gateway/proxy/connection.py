@@ -154,16 +154,22 @@ class UpstreamConnection(asyncio.Protocol):
         self._buffered = 0
 
     async def write(self, data: bytes) -> None:
-        """Write ``data``, waiting while the socket's buffer is full."""
+        """Write ``data``, waiting while the socket's buffer is full (``UpstreamTimeout``
+        after ``read_timeout`` seconds of that)."""
         if self._error is not None:
             raise self._error
         if self.closed or self.transport is None:
             raise UpstreamError("the upstream closed the connection")
         self.transport.write(data)
         if self._write_paused:
+            # An upstream that stops reading the body times out as one that stops answering.
             self._write_waiter = self._loop.create_future()
-            await self._write_waiter
-            self._write_waiter = None
+            timer = self._loop.call_later(self._read_timeout, self._timed_out)
+            try:
+                await self._write_waiter
+            finally:
+                timer.cancel()
+                self._write_waiter = None
             if self._error is not None:
                 raise self._error
 

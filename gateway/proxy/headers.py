@@ -51,6 +51,7 @@ _REPLACED = frozenset(
         b"expect",
     }
 )
+_FRONT = frozenset({b"date", b"server"})
 _HTML = (b"text/html", b"text/*", b"*/*")
 _TOKEN = frozenset("!#$%&'*+-.^_`|~" + string.ascii_letters + string.digits)
 
@@ -66,8 +67,9 @@ def connection_named(headers: Iterable[tuple[bytes, bytes]]) -> set[bytes]:
 
 def response_headers(headers: Sequence[tuple[bytes, bytes]]) -> Headers:
     """An upstream response's headers without its hop-by-hop ones (the server in front
-    frames the body again: ``Content-Length`` stays, ``Transfer-Encoding`` goes)."""
-    dropped = HOP_BY_HOP | connection_named(headers)
+    frames the body again: ``Content-Length`` stays, ``Transfer-Encoding`` goes), nor its
+    ``Date`` and ``Server``, which the server in front writes (as nginx hides them)."""
+    dropped = HOP_BY_HOP | _FRONT | connection_named(headers)
     if not any(name in dropped for name, _ in headers):
         return list(headers)
     return [(name, value) for name, value in headers if name not in dropped]

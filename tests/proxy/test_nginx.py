@@ -5,6 +5,8 @@ forwarding headers nginx receives, and 100 MB through with the gateway's memory 
 from __future__ import annotations
 
 import gzip
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -151,3 +153,29 @@ def test_forwarding_headers_of_a_trusted_proxy_are_kept_and_extended(
     assert seen["proto"] == "https"
     assert seen["xfh"] == "shop.example"
     assert seen["forwarded"] == "for=203.0.113.9, for=127.0.0.1;proto=https;host=shop.example"
+
+
+def test_one_date_and_one_server_header(gateway: tuple[str, int]) -> None:
+    response = httpx.get(gateway[0] + "/data.json")
+    assert len(response.headers.get_list("date")) == 1
+    assert len(response.headers.get_list("server")) == 1
+    assert "nginx" not in response.headers["server"]
+
+
+def test_a_client_that_reads_slowly_holds_the_upstream_back(gateway: tuple[str, int]) -> None:
+    """While the client reads nothing, the gateway stops reading from nginx instead of
+    holding the 100 MB file in memory; the client then gets every byte."""
+    url, pid = gateway
+    port = int(url.rsplit(":", 1)[1])
+    before = _peak_rss(pid)
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        sock.sendall(b"GET /big.bin HTTP/1.1\r\nHost: shop.example\r\n\r\n")
+        received = len(sock.recv(65536))
+        time.sleep(2)  # without backpressure, nginx sends it all meanwhile
+        held = _peak_rss(pid) - before
+        while received < 100 * 1000 * 1000:
+            data = sock.recv(1024 * 1024)
+            assert data
+            received += len(data)
+    assert held < 30 * 1024 * 1024
