@@ -88,7 +88,7 @@ http {{
     scgi_temp_path {root}/scgi;
     types {{ text/html html; application/json json; application/octet-stream bin; }}
     gzip on;
-    gzip_types text/html application/json;
+    gzip_types application/json;  # text/html always
     gzip_min_length 256;
     server {{
         listen 127.0.0.1:{port};
