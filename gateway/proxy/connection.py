@@ -18,6 +18,9 @@ import httptools
 
 HIGH_WATER = 256 * 1024  # bytes of response body held before reading from the upstream pauses
 LOW_WATER = 64 * 1024  # reading resumes below this
+# The most a response's status line and headers may take (nginx's proxy_buffer_size is 4 or
+# 8 KiB; a site may send thousands of Set-Cookie lines): beyond, a 502, not memory held.
+MAX_HEAD = 1024 * 1024
 Event = tuple[Literal["start"], int, list[tuple[bytes, bytes]]] | tuple[Literal["body"], bytes]
 
 
@@ -67,8 +70,15 @@ class UpstreamConnection(asyncio.Protocol):
             # Bytes after the response (no request asked for them): never passed on.
             self._fail(UpstreamError("the upstream sent data after its response"))
             return
+        if not self._started and self.received > MAX_HEAD:
+            self._fail(UpstreamError(f"the upstream's response head is over {MAX_HEAD} bytes"))
+            return
         try:
             self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            # 101 Switching Protocols, though the gateway asks for no upgrade (not yet).
+            self._fail(UpstreamError("the upstream switched protocols"))
+            return
         except httptools.HttpParserError as error:
             self._fail(UpstreamError(f"malformed response from the upstream: {error}"))
             return

@@ -29,6 +29,11 @@ ANSWERS = {
     b"/bad-chunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nok\r\n0\r\n\r\n",
     b"/smuggled": OK + b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled",
     b"/no-length": b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end",
+    b"/switch": b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n",
+    b"/huge-head": b"HTTP/1.1 200 OK\r\nX-Big: " + b"x" * (2 * 1024 * 1024),
+    b"/many-cookies": b"HTTP/1.1 200 OK\r\n"
+    + b"".join(b"Set-Cookie: c%d=%d; Path=/\r\n" % (n, n) for n in range(2000))
+    + b"Content-Length: 2\r\n\r\nok",
 }
 
 
@@ -87,6 +92,8 @@ class RawUpstream:
                 else:
                     writer.write(ANSWERS[path])
                     await writer.drain()
+                    if path == b"/huge-head":
+                        await asyncio.sleep(3600)  # and more to come, for all it says
                 break
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
@@ -117,7 +124,16 @@ def gateway(raw: RawUpstream, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 
 @pytest.mark.parametrize(
-    "path", ["/bad-status", "/not-http", "/two-lengths", "/length-and-chunked", "/bad-chunk"]
+    "path",
+    [
+        "/bad-status",
+        "/not-http",
+        "/two-lengths",
+        "/length-and-chunked",
+        "/bad-chunk",
+        "/switch",
+        "/huge-head",
+    ],
 )
 def test_a_malformed_response_is_a_502(gateway: str, path: str) -> None:
     response = httpx.get(gateway + path, headers={"accept": "text/html"})
@@ -236,3 +252,18 @@ def _send_zeros(sock: socket.socket, size: int) -> None:
             sock.sendall(piece)
     except OSError:
         pass  # the gateway gave up on the request and closed the connection
+
+
+def test_a_head_of_many_set_cookie_lines_passes(gateway: str) -> None:
+    response = httpx.get(gateway + "/many-cookies")
+    assert response.text == "ok"
+    assert len(response.headers.get_list("set-cookie")) == 2000
+
+
+def test_a_body_too_large_is_refused_before_the_client_sends_it(gateway: str) -> None:
+    port = int(gateway.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /ok HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n"
+        )
+        assert sock.recv(65536).startswith(b"HTTP/1.1 413 ")
