@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -153,8 +153,11 @@ def express() -> Iterator[str]:
 
 
 @contextmanager
-def serve(tmp_path: Path, *upstreams: str, **environ: str) -> Iterator[tuple[str, int]]:
-    """``consent-gateway serve --upstream ...`` on a free port: its URL and its pid."""
+def serve(
+    tmp_path: Path, *upstreams: str, options: Sequence[str] = (), **environ: str
+) -> Iterator[tuple[str, int]]:
+    """``consent-gateway serve --upstream ... [options]`` on a free port, with the settings
+    ``environ`` names in the environment: its URL and its pid."""
     port = free_port()
     env = {
         **os.environ,
@@ -165,6 +168,7 @@ def serve(tmp_path: Path, *upstreams: str, **environ: str) -> Iterator[tuple[str
     command = [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port)]
     for upstream in upstreams:
         command += ["--upstream", upstream]
+    command += options
     with (
         (tmp_path / f"serve-{port}.log").open("wb") as log,
         process(command, port, "consent-gateway serve", env=env, stderr=log, stdout=log) as pid,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,12 +40,14 @@ ANSWERS = {
 
 class RawUpstream:
     """An HTTP server written with sockets: the answer by path (``ANSWERS``); ``/slow``
-    never answers; ``/die`` announces a megabyte and closes after a kilobyte; ``/keep``
-    answers one request per connection and closes at the next."""
+    never answers, nor does ``/hang``, which notes the gateway closing it; ``/die``
+    announces a megabyte and closes after a kilobyte; ``/keep`` answers one request per
+    connection and closes at the next."""
 
     def __init__(self) -> None:
         self.port = free_port()
         self.requests: list[bytes] = []
+        self.hung_up = 0  # connections of /hang the gateway closed
         self._loop = asyncio.new_event_loop()
         self._started = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -73,6 +76,9 @@ class RawUpstream:
                 path = head.split(b" ", 2)[1]
                 if path == b"/slow":
                     await asyncio.sleep(3600)
+                elif path == b"/hang":
+                    await reader.read()  # no answer, until the gateway closes the connection
+                    self.hung_up += 1
                 elif path == b"/die":
                     writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n")
                     writer.write(b"x" * 1000)
@@ -267,3 +273,16 @@ def test_a_body_too_large_is_refused_before_the_client_sends_it(gateway: str) ->
             b"POST /ok HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n"
         )
         assert sock.recv(65536).startswith(b"HTTP/1.1 413 ")
+
+
+def test_a_client_that_leaves_before_the_answer_closes_the_upstream_connection(
+    raw: RawUpstream, tmp_path: Path
+) -> None:
+    before = raw.hung_up
+    with serve(tmp_path, f"http://127.0.0.1:{raw.port}") as (url, _):  # 60 s to answer
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.get(url + "/hang", timeout=httpx.Timeout(10, read=0.3))
+        deadline = time.monotonic() + 10
+        while raw.hung_up == before:
+            assert time.monotonic() < deadline, "the upstream connection stayed open"
+            time.sleep(0.02)
