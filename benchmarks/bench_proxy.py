@@ -91,11 +91,12 @@ def nginx(root: Path, conf: str, port: int, **values: object) -> Iterator[None]:
 
 
 @contextmanager
-def gateway(root: Path, upstream: int, port: int) -> Iterator[None]:
+def gateway(root: Path, upstream: int, port: int, **settings: str) -> Iterator[None]:
     env = {
         **os.environ,
         "CONSENT_GATEWAY_SECRET": SECRET,
         "CONSENT_GATEWAY_DATABASE_URL": f"sqlite:///{root / 'consent.db'}",
+        **{f"CONSENT_GATEWAY_{key.upper()}": value for key, value in settings.items()},
     }
     command = [*pinned(1), sys.executable, "-m", "gateway.cli", "serve", "--port", str(port)]
     command += ["--upstream", f"http://127.0.0.1:{upstream}"]
