@@ -136,9 +136,16 @@ class ProxyApp:
                 if body_read or method not in IDEMPOTENT:
                     break
                 continue
+            except BaseException:  # cancelled: the connection is in the middle of a request
+                _cancel(watcher)
+                connection.close()
+                raise
             assert start is not None and start[0] == "start"
             try:
                 await self._respond(start[1], start[2], connection, send)
+            except BaseException:
+                connection.close()
+                raise
             finally:
                 _cancel(watcher)
             self.upstreams.release(upstream, connection)
@@ -163,6 +170,12 @@ class ProxyApp:
         client = scope.get("client")
         address = str(client[0]) if client else "unknown"
         peer = proxy.client[0] if isinstance(proxy, ProxyPeer) else address
+        if not any(name == b"host" for name, _ in headers):
+            # An HTTP/1.0 request may come without Host; HTTP/1.1 needs one: the address
+            # the gateway was reached at.
+            server = scope.get("server") or ("localhost", None)
+            host = server[0] if server[1] in (None, 80) else f"{server[0]}:{server[1]}"
+            headers = [*headers, (b"host", host.encode("latin-1"))]
         forwarded = request_headers(
             headers,
             peer=peer,
@@ -222,6 +235,9 @@ class ProxyApp:
             except ClientGone:
                 return
             except UpstreamError as error:
+                # Raised, so that the server closes the client's connection: a response that
+                # ends normally here would look complete.
+                logger.warning("upstream failed during the response: %s", error)
                 raise UpstreamBroken(f"the upstream failed during the response: {error}") from None
             if event is None:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})

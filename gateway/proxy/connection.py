@@ -66,6 +66,8 @@ class UpstreamConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.received += len(data)
+        if self._head and self.complete and self._error is None:
+            return  # a body sent after a HEAD response: the connection is not reused anyway
         if self.complete or self._error is not None:
             # Bytes after the response (no request asked for them): never passed on.
             self._fail(UpstreamError("the upstream sent data after its response"))

@@ -286,3 +286,12 @@ def test_a_client_that_leaves_before_the_answer_closes_the_upstream_connection(
         while raw.hung_up == before:
             assert time.monotonic() < deadline, "the upstream connection stayed open"
             time.sleep(0.02)
+
+
+def test_a_head_answered_with_a_body_has_none(gateway: str) -> None:
+    with httpx.Client(base_url=gateway) as client:
+        head = client.head("/ok")  # the raw server sends its body all the same
+        assert head.status_code == 200
+        assert head.headers["content-length"] == "2"
+        assert head.content == b""
+        assert client.get("/ok").text == "ok"

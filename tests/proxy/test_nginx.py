@@ -179,3 +179,15 @@ def test_a_client_that_reads_slowly_holds_the_upstream_back(gateway: tuple[str, 
             assert data
             received += len(data)
     assert held < 30 * 1024 * 1024
+
+
+def test_an_http_1_0_request_without_host_gets_one(gateway: tuple[str, int]) -> None:
+    url, _ = gateway
+    port = int(url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"GET /echo HTTP/1.0\r\n\r\n")
+        answer = b""
+        while data := sock.recv(65536):
+            answer += data
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    assert f"\nhost=127.0.0.1:{port}\n".encode() in answer
