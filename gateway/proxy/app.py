@@ -87,7 +87,7 @@ class ProxyApp:
         if limit is not None and length is not None and length > limit:
             await _error(send, 413, accept, f"The request body may be at most {limit} bytes.")
             return
-        head = self._head(scope, method, headers, length, chunked)
+        head = self._head(scope, method, headers, accept, length, chunked)
         has_body = chunked or bool(length)
         body_read = False  # once the client's body is read, the request cannot be sent again
         failure: UpstreamError | None = None
@@ -159,6 +159,7 @@ class ProxyApp:
         scope: Scope,
         method: str,
         headers: Sequence[tuple[bytes, bytes]],
+        accept: bytes | None,
         length: int | None,
         chunked: bool,
     ) -> bytes:
@@ -185,6 +186,7 @@ class ProxyApp:
             client=address,
             scheme=scope.get("scheme", "http"),
             method=method,
+            accept=accept,
         )
         if chunked:
             forwarded.append((b"transfer-encoding", b"chunked"))

@@ -10,7 +10,7 @@ forwarding headers are rebuilt from the identity the middleware resolved
 
 from __future__ import annotations
 
-import string
+import re
 from collections.abc import Iterable, Sequence
 
 from gateway.html.content_coding import SUPPORTED
@@ -53,7 +53,7 @@ _REPLACED = frozenset(
 )
 _FRONT = frozenset({b"date", b"server"})
 _HTML = (b"text/html", b"text/*", b"*/*")
-_TOKEN = frozenset("!#$%&'*+-.^_`|~" + string.ascii_letters + string.digits)
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 section 5.6.2
 
 
 def connection_named(headers: Iterable[tuple[bytes, bytes]]) -> set[bytes]:
@@ -84,6 +84,7 @@ def request_headers(
     client: str,
     scheme: str,
     method: str,
+    accept: bytes | None,
 ) -> Headers:
     """The request headers the upstream gets.
 
@@ -92,7 +93,7 @@ def request_headers(
     (``scope["state"]["proxy"]``, None when the peer is not trusted), ``proxy_kind`` which
     headers the trusted proxies write (``x-forwarded`` or ``forwarded``)."""
     dropped = HOP_BY_HOP | (connection_named(headers) - OWN) | _REPLACED
-    html = may_be_html(method, accept_of(headers))
+    html = may_be_html(method, accept)
     result: Headers = []
     host: bytes | None = None
     chains: dict[bytes, list[bytes]] = {FORWARDED_FOR: [], FORWARDED: []}
@@ -190,7 +191,7 @@ def _node(address: str) -> str:
 
 
 def _quoted(value: str) -> str:
-    if value and all(c in _TOKEN for c in value):
+    if _TOKEN.fullmatch(value):
         return value
     escaped = value.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'

@@ -21,6 +21,7 @@ def test_an_ipv6_peer_is_bracketed_and_quoted_in_forwarded() -> None:
         client="2001:db8::7",
         scheme="https",
         method="GET",
+        accept=None,
     )
     named = _named(headers)
     assert named[b"forwarded"] == b'for="[2001:db8::7]";proto=https;host=shop.example'
@@ -41,6 +42,7 @@ def test_a_trusted_forwarded_chain_is_kept_and_extended() -> None:
         client="198.51.100.4",
         scheme="https",
         method="POST",
+        accept=None,
     )
     named = _named(headers)
     assert named[b"host"] == b"internal:8000"
@@ -69,6 +71,7 @@ def test_hop_by_hop_headers_go_the_proxy_s_own_stay() -> None:
         client="192.0.2.1",
         scheme="http",
         method="GET",
+        accept=None,
     )
     names = [name for name, _ in headers]
     assert names == [
