@@ -30,6 +30,9 @@ ANSWERS = {
     b"/bad-chunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nok\r\n0\r\n\r\n",
     b"/smuggled": OK + b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled",
     b"/no-length": b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end",
+    b"/no-content": b"HTTP/1.1 204 No Content\r\nX-Kind: none\r\n\r\n",
+    b"/interim": b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
+    + OK,
     b"/switch": b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n",
     b"/huge-head": b"HTTP/1.1 200 OK\r\nX-Big: " + b"x" * (2 * 1024 * 1024),
     b"/many-cookies": b"HTTP/1.1 200 OK\r\n"
@@ -79,6 +82,13 @@ class RawUpstream:
                 elif path == b"/hang":
                     await reader.read()  # no answer, until the gateway closes the connection
                     self.hung_up += 1
+                elif path == b"/die-page":
+                    writer.write(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
+                        b"Transfer-Encoding: chunked\r\n\r\n"
+                        b"1d\r\n<!doctype html><html><body>\r\n"
+                    )
+                    await writer.drain()
                 elif path == b"/die":
                     writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n")
                     writer.write(b"x" * 1000)
@@ -295,3 +305,21 @@ def test_a_head_answered_with_a_body_has_none(gateway: str) -> None:
         assert head.headers["content-length"] == "2"
         assert head.content == b""
         assert client.get("/ok").text == "ok"
+
+
+def test_a_204_has_no_body_and_interim_responses_are_not_passed_on(gateway: str) -> None:
+    with httpx.Client(base_url=gateway) as client:
+        empty = client.get("/no-content")
+        assert (empty.status_code, empty.content, empty.headers["x-kind"]) == (204, b"", "none")
+        final = client.get("/interim")
+        assert (final.status_code, final.text) == (200, "ok")
+
+
+def test_a_page_cut_short_is_not_completed_by_the_gateway(gateway: str) -> None:
+    """A chunked HTML page the gateway rewrites, its upstream dying: the client sees no last
+    chunk, so it cannot take the page for whole."""
+    with httpx.stream("GET", gateway + "/die-page", headers={"accept": "text/html"}) as page:
+        assert page.status_code == 200
+        with pytest.raises(httpx.RemoteProtocolError):
+            page.read()
+    assert httpx.get(gateway + "/ok").text == "ok"
