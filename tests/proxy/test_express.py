@@ -120,3 +120,10 @@ def _peak_rss(pid: int) -> int:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) * 1024
     raise AssertionError(f"no VmHWM for {pid} ({os.getpid()})")
+
+
+def test_refused_cookies_never_reach_the_upstream(gateway: tuple[str, int]) -> None:
+    cookies = {"cookie": "_ga=GA1.1.1.1; sid=s3ss10n; _fbp=fb.1.1.1"}
+    seen = httpx.get(gateway[0] + "/headers", headers=cookies).json()
+    assert seen["cookie"] == "sid=s3ss10n"
+    assert seen["x-forwarded-for"] == "127.0.0.1"
