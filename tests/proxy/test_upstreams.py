@@ -14,7 +14,8 @@ from tests.proxy.test_faults import RawUpstream
 def test_requests_go_round_robin(tmp_path: Path) -> None:
     with RawUpstream() as first, RawUpstream() as second:
         urls = [f"http://127.0.0.1:{first.port}", f"http://127.0.0.1:{second.port}"]
-        with serve(tmp_path, *urls) as (url, _):
+        # No kept connections: the raw server closes each after its answer.
+        with serve(tmp_path, *urls, upstream_keepalive="0") as (url, _):
             for _ in range(6):
                 assert httpx.get(url + "/ok").text == "ok"
         assert len(first.requests) == len(second.requests) == 3
@@ -22,7 +23,10 @@ def test_requests_go_round_robin(tmp_path: Path) -> None:
 
 def test_a_refused_upstream_is_skipped_for_a_while(tmp_path: Path) -> None:
     closed = f"http://127.0.0.1:{free_port()}"
-    with RawUpstream() as live, serve(tmp_path, closed, f"http://127.0.0.1:{live.port}") as up:
+    with (
+        RawUpstream() as live,
+        serve(tmp_path, closed, f"http://127.0.0.1:{live.port}", upstream_keepalive="0") as up,
+    ):
         for _ in range(6):
             assert httpx.get(up[0] + "/ok").text == "ok"
     log = next(tmp_path.glob("serve-*.log")).read_text()
