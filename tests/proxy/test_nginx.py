@@ -4,6 +4,7 @@ forwarding headers nginx receives, and 100 MB through with the gateway's memory 
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import socket
 import time
@@ -191,3 +192,14 @@ def test_an_http_1_0_request_without_host_gets_one(gateway: tuple[str, int]) -> 
             answer += data
     assert answer.startswith(b"HTTP/1.1 200 ")
     assert f"\nhost=127.0.0.1:{port}\n".encode() in answer
+
+
+async def test_many_requests_at_once_all_get_their_own_answer(gateway: tuple[str, int]) -> None:
+    limits = httpx.Limits(max_connections=50)
+    async with httpx.AsyncClient(base_url=gateway[0], limits=limits, timeout=60) as client:
+
+        async def one(n: int) -> bool:
+            response = await client.get("/echo", headers={"x-custom": str(n)})
+            return echoed(response)["custom"] == str(n)
+
+        assert all(await asyncio.gather(*(one(n) for n in range(200))))
