@@ -7,10 +7,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from gateway.cli import check, classify, declaration, demo, forward, rules, scan
+from gateway.cli import check, classify, declaration, demo, forward, rules, scan, serve
 from gateway.settings import SettingsError
 
-COMMANDS = (demo, forward, classify, scan, declaration, check, rules)
+COMMANDS = (demo, serve, forward, classify, scan, declaration, check, rules)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

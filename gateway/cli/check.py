@@ -8,6 +8,7 @@ from pathlib import Path
 from gateway.app import Gateway
 from gateway.cli.command import Commands
 from gateway.cookies.rules import Classifier
+from gateway.proxy import ProxyApp
 from gateway.settings import Settings
 
 
@@ -23,6 +24,8 @@ def run(args: argparse.Namespace) -> int:
     # The secret may come from the environment at run time: a stand-in is enough here.
     stand_in = {"secret": settings.secret or ["x" * 32]}
     gateway = Gateway(settings.model_copy(update=stand_in))
+    if settings.upstream:
+        ProxyApp.from_settings(settings)  # what `serve` builds from them
     _print_essential_conflicts(gateway.cookies.classifier)
     print(f"{args.file}: OK")
     return 0

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -247,6 +248,38 @@ class Settings(BaseModel):
         "and headers together are larger than this, in bytes. Under a server of your own, "
         "bound the headers there.",
     )
+    upstream: list[str] = Field(
+        default_factory=list,
+        description="For `consent-gateway serve`: the site the gateway proxies to, "
+        '`"http://app:8080"`, or a list of them, tried in turn (a URL that refused or timed '
+        "out is skipped for 10 seconds). In the environment, URLs separated by commas. Only "
+        "`http://` for now: an `https://` upstream is not supported yet.",
+    )
+    upstream_connect_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds `serve` waits for a connection to the upstream before trying "
+        "the next one, or answering 502.",
+    )
+    upstream_read_timeout: float = Field(
+        60.0,
+        gt=0,
+        description="Seconds `serve` waits for the upstream's next bytes (the response's "
+        "head, then between two reads of its body): 504 before the response started, a "
+        "truncated response after.",
+    )
+    upstream_keepalive: int = Field(
+        32,
+        ge=0,
+        description="Idle connections `serve` keeps open to each upstream URL, per worker, "
+        "for the next requests (nginx's `keepalive`); 0 opens one per request.",
+    )
+    max_body_size: int = Field(
+        100 * 1024 * 1024,
+        ge=0,
+        description="The largest request body `serve` passes to the upstream, in bytes "
+        "(413 beyond); 0 for no limit. Bodies stream through, never held whole.",
+    )
     freeze_startup_objects: bool = Field(
         False,
         description="Once the app has started (ASGI lifespan), move the objects alive then "
@@ -369,6 +402,18 @@ class Settings(BaseModel):
                 raise ValueError(f"{proxy!r} is not an IP address or network") from None
         return value
 
+    @field_validator("upstream", mode="before")
+    @classmethod
+    def _one_or_many_upstreams(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("upstream")
+    @classmethod
+    def _upstream_urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            upstream_address(url)
+        return value
+
     @field_validator("metrics_listen")
     @classmethod
     def _listen_shape(cls, value: str | None) -> str | None:
@@ -413,6 +458,24 @@ def listen_address(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def upstream_address(url: str) -> tuple[str, int]:
+    """``"http://app:8080"`` -> ``("app", 8080)``; ValueError for anything else."""
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        raise ValueError(f"{url!r}: an https:// upstream is not supported yet; use http://")
+    if parts.scheme != "http" or not parts.hostname:
+        raise ValueError(f"{url!r} is not an upstream URL like http://app:8080")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or "@" in parts.netloc:
+        raise ValueError(f"{url!r}: an upstream URL names a host and a port only")
+    try:
+        port = parts.port or 80
+    except ValueError:
+        raise ValueError(f"{url!r}: the port is not a number from 0 to 65535") from None
+    if port == 0:
+        raise ValueError(f"{url!r}: the port is not a number from 1 to 65535")
+    return parts.hostname, port
+
+
 def locales_dir() -> Path:
     """The banner's built-in translations, one ``<language>.json`` each."""
     return static_dir() / "consent-banner" / "locales"
@@ -451,6 +514,7 @@ _STRUCTURED = {
     "trusted_proxies",
     "analytics",
     "gtm_containers",
+    "upstream",
 }
 
 
@@ -468,7 +532,7 @@ def _from_environment(environ: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
                 value = parse_json(raw)
             except JSONInputError as error:
                 raise SettingsError(f"{variable}: {error}") from None
-        elif key in ("allowed_origins", "trusted_proxies"):
+        elif key in ("allowed_origins", "trusted_proxies", "upstream"):
             value = [part.strip() for part in raw.split(",") if part.strip()]
         found[key] = (value, variable)
     return found

@@ -1,0 +1,162 @@
+"""Requests/s of ``consent-gateway serve --upstream`` against nginx ``proxy_pass`` (keepalive
+on), both in front of the same nginx serving static files, loaded alternately by the same
+wrk (``-t1 -c32``), in one run.
+
+Scenarios: ``json`` (a 1 KB JSON file, passed through untouched) and ``page`` (a 50 KB HTML
+page, gzip from nginx; the gateway decodes it, injects the banner and compresses again, as for
+a visitor who has not chosen yet). The proxies and the upstream run on core 1, wrk on core 0
+(``taskset``). Needs nginx and wrk (``apt-get install -y nginx-light wrk``).
+
+    python benchmarks/bench_proxy.py [--scenario json|page] [--rounds 5] [--seconds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.bench_middleware import BROWSER, free_port, pinned  # noqa: E402
+from benchmarks.html_apps import PAGE  # noqa: E402
+from tests.proxy.conftest import process  # noqa: E402
+
+SECRET = "benchmark-secret-0123456789"
+UPSTREAM_CONF = """
+{user}
+worker_processes 1;
+pid {root}/upstream.pid;
+error_log {root}/upstream.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {root}/body;
+    types {{ text/html html; application/json json; }}
+    gzip on;
+    gzip_types application/json;
+    gzip_min_length 2000;
+    server {{
+        listen 127.0.0.1:{port};
+        root {root}/site;
+        keepalive_requests 100000;
+    }}
+}}
+"""
+PROXY_CONF = """
+{user}
+worker_processes 1;
+pid {root}/proxy.pid;
+error_log {root}/proxy.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {root}/pbody;
+    proxy_temp_path {root}/ptemp;
+    upstream site {{ server 127.0.0.1:{upstream}; keepalive 32; }}
+    server {{
+        listen 127.0.0.1:{port};
+        keepalive_requests 100000;
+        location / {{
+            proxy_pass http://site;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+        }}
+    }}
+}}
+"""
+
+
+@contextmanager
+def nginx(root: Path, conf: str, port: int, **values: object) -> Iterator[None]:
+    user = "user root;" if os.geteuid() == 0 else ""
+    path = root / f"nginx-{port}.conf"
+    path.write_text(conf.format(root=root, port=port, user=user, **values))
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    command = [*pinned(1), binary, "-c", str(path), "-g", "daemon off;"]
+    with process(command, port, "nginx"):
+        yield
+
+
+@contextmanager
+def gateway(root: Path, upstream: int, port: int, **settings: str) -> Iterator[None]:
+    env = {
+        **os.environ,
+        "CONSENT_GATEWAY_SECRET": SECRET,
+        "CONSENT_GATEWAY_DATABASE_URL": f"sqlite:///{root / 'consent.db'}",
+        **{f"CONSENT_GATEWAY_{key.upper()}": value for key, value in settings.items()},
+    }
+    command = [*pinned(1), sys.executable, "-m", "gateway.cli", "serve", "--port", str(port)]
+    command += ["--upstream", f"http://127.0.0.1:{upstream}"]
+    with (
+        (root / "gateway.log").open("wb") as log,
+        process(command, port, "gateway", env=env, stdout=log, stderr=log, cwd=ROOT),
+    ):
+        yield
+
+
+def wrk(url: str, seconds: int, headers: dict[str, str]) -> tuple[float, str]:
+    """Requests/s and the 99th percentile latency of one wrk run."""
+    command = [*pinned(0), "wrk", "-t1", "-c32", f"-d{seconds}s", "--latency"]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    rate = next(line for line in output.splitlines() if line.startswith("Requests/sec:"))
+    p99 = next(line for line in output.splitlines() if line.strip().startswith("99%"))
+    if "Non-2xx" in output:
+        raise RuntimeError(f"errors from {url}: {output}")
+    return float(rate.split()[1]), p99.split()[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", choices=["json", "page"], default="json")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as temporary, ExitStack() as stack:
+        root = Path(temporary)
+        os.chmod(root, 0o755)
+        site = root / "site"
+        site.mkdir()
+        item = {"id": 1, "name": "consent", "tags": ["a", "b"], "pad": "x" * 940}
+        (site / "data.json").write_text(json.dumps(item))
+        (site / "page.html").write_bytes(PAGE)
+        upstream, proxy, ours = free_port(), free_port(), free_port()
+        stack.enter_context(nginx(root, UPSTREAM_CONF, upstream))
+        stack.enter_context(nginx(root, PROXY_CONF, proxy, upstream=upstream))
+        stack.enter_context(gateway(root, upstream, ours))
+        if args.scenario == "json":
+            path, headers = "/data.json", {"Accept": "application/json"}
+        else:
+            path = "/page.html"
+            headers = {"Accept": "text/html", "Accept-Encoding": "gzip"}
+        headers["User-Agent"] = BROWSER
+        ratios = []
+        for round_ in range(args.rounds):
+            ours_rate, ours_p99 = wrk(f"http://127.0.0.1:{ours}{path}", args.seconds, headers)
+            nginx_rate, nginx_p99 = wrk(f"http://127.0.0.1:{proxy}{path}", args.seconds, headers)
+            ratios.append(ours_rate / nginx_rate)
+            print(
+                f"round {round_ + 1}: gateway {ours_rate:,.0f} req/s (p99 {ours_p99}), "
+                f"nginx proxy_pass {nginx_rate:,.0f} req/s (p99 {nginx_p99}), "
+                f"ratio {ours_rate / nginx_rate:.3f}",
+                flush=True,
+            )
+        print(f"{args.scenario}: median ratio {statistics.median(ratios):.3f}")
+
+
+if __name__ == "__main__":
+    main()

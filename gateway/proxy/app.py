@@ -1,0 +1,328 @@
+"""``ProxyApp``: the ASGI app that forwards each request to an upstream and streams the
+response back, for ``ConsentMiddleware`` to wrap (``consent-gateway serve``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Sequence
+from html import escape
+from urllib.parse import quote
+
+from starlette.types import Message, Receive, Scope, Send
+
+from gateway.proxies import ProxyPeer
+from gateway.proxy.connection import ClientGone, UpstreamConnection, UpstreamError, UpstreamTimeout
+from gateway.proxy.headers import accept_of, request_headers, response_headers
+from gateway.proxy.upstreams import Upstreams
+from gateway.settings import Settings
+
+logger = logging.getLogger("consent_gateway.proxy")
+# RFC 9110 section 9.2.2: a request these methods make may be sent again.
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+WATCH_AFTER = 0.05  # seconds of a response before the client's disconnect is watched for
+TITLES = {
+    413: "Content Too Large",
+    502: "Bad Gateway",
+    504: "Gateway Timeout",
+    501: "Not Implemented",
+}
+
+
+class UpstreamBroken(Exception):
+    """The upstream failed after the response started: the server in front closes the
+    client's connection, so the client sees a truncated response, never a complete one."""
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class ProxyApp:
+    """Forward HTTP requests to ``upstreams`` over HTTP/1.1."""
+
+    def __init__(self, upstreams: Upstreams, *, max_body_size: int, proxy_headers: str) -> None:
+        self.upstreams = upstreams
+        self.max_body_size = max_body_size or None
+        self.proxy_headers = proxy_headers
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ProxyApp:
+        upstreams = Upstreams(
+            settings.upstream,
+            connect_timeout=settings.upstream_connect_timeout,
+            read_timeout=settings.upstream_read_timeout,
+            keepalive=settings.upstream_keepalive,
+        )
+        return cls(
+            upstreams, max_body_size=settings.max_body_size, proxy_headers=settings.proxy_headers
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._forward(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        elif kind == "websocket":
+            await send({"type": "websocket.close", "code": 1011, "reason": "not proxied yet"})
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.upstreams.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _forward(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method: str = scope["method"]
+        headers: Sequence[tuple[bytes, bytes]] = scope["headers"]
+        accept = accept_of(headers)
+        length, chunked = _framing(headers)
+        limit = self.max_body_size
+        if limit is not None and length is not None and length > limit:
+            await _error(send, 413, accept, f"The request body may be at most {limit} bytes.")
+            return
+        head = self._head(scope, method, headers, accept, length, chunked)
+        has_body = chunked or bool(length)
+        body_read = False  # once the client's body is read, the request cannot be sent again
+        failure: UpstreamError | None = None
+        tries = self.upstreams.order()
+        if len(tries) == 1:
+            tries *= 2  # a kept connection the upstream closed meanwhile: once more, anew
+        for upstream in tries:
+            try:
+                connection, _ = await self.upstreams.acquire(upstream)
+            except UpstreamError as error:
+                logger.warning("upstream: %s", error)
+                failure = error
+                continue  # nothing was sent: any request may go elsewhere
+            connection.begin(head=method == "HEAD")
+            watcher: _Watch | None = None
+            try:
+                await connection.write(head)
+                if has_body:
+                    body_read = True
+                    try:
+                        await self._send_body(connection, receive, chunked, limit)
+                    except UpstreamError:
+                        if not connection.answered():
+                            raise
+                        # It answered before reading the whole body (a 413 of its own):
+                        # that answer is the response.
+                watcher = _Watch(receive, connection)
+                start = await connection.next_event()
+            except _BodyTooLarge:
+                connection.close()
+                await _error(send, 413, accept, f"The request body may be at most {limit} bytes.")
+                return
+            except ClientGone:
+                connection.close()
+                return
+            except UpstreamTimeout as error:
+                _cancel(watcher)
+                connection.close()
+                logger.warning("upstream %s: %s", upstream.url, error)
+                await _error(send, 504, accept, "The site did not answer in time.")
+                return
+            except UpstreamError as error:
+                _cancel(watcher)
+                connection.close()
+                logger.warning("upstream %s: %s", upstream.url, error)
+                failure = error
+                if body_read or method not in IDEMPOTENT:
+                    break
+                continue
+            except BaseException:  # cancelled: the connection is in the middle of a request
+                _cancel(watcher)
+                connection.close()
+                raise
+            assert start is not None and start[0] == "start"
+            try:
+                await self._respond(start[1], start[2], connection, send)
+            except BaseException:
+                connection.close()
+                raise
+            finally:
+                _cancel(watcher)
+            self.upstreams.release(upstream, connection)
+            return
+        logger.warning("no upstream answered: %s", failure)
+        await _error(send, 502, accept, "The site could not be reached.")
+
+    def _head(
+        self,
+        scope: Scope,
+        method: str,
+        headers: Sequence[tuple[bytes, bytes]],
+        accept: bytes | None,
+        length: int | None,
+        chunked: bool,
+    ) -> bytes:
+        """The request line and headers for the upstream."""
+        target = scope.get("raw_path") or quote(scope["path"]).encode("ascii")
+        if scope.get("query_string"):
+            target += b"?" + scope["query_string"]
+        state = scope.get("state") or {}
+        proxy = state.get("proxy")
+        client = scope.get("client")
+        address = str(client[0]) if client else "unknown"
+        peer = proxy.client[0] if isinstance(proxy, ProxyPeer) else address
+        if not any(name == b"host" for name, _ in headers):
+            # An HTTP/1.0 request may come without Host; HTTP/1.1 needs one: the address
+            # the gateway was reached at.
+            server = scope.get("server") or ("localhost", None)
+            host = server[0] if server[1] in (None, 80) else f"{server[0]}:{server[1]}"
+            headers = [*headers, (b"host", host.encode("latin-1"))]
+        forwarded = request_headers(
+            headers,
+            peer=peer,
+            proxy=proxy if isinstance(proxy, ProxyPeer) else None,
+            proxy_kind=self.proxy_headers,
+            client=address,
+            scheme=scope.get("scheme", "http"),
+            method=method,
+            accept=accept,
+        )
+        if chunked:
+            forwarded.append((b"transfer-encoding", b"chunked"))
+        elif length is not None:
+            forwarded.append((b"content-length", b"%d" % length))
+        lines = [method.encode("ascii"), b" ", target, b" HTTP/1.1\r\n"]
+        for name, value in forwarded:
+            lines += [name, b": ", value, b"\r\n"]
+        lines.append(b"\r\n")
+        return b"".join(lines)
+
+    async def _send_body(
+        self, connection: UpstreamConnection, receive: Receive, chunked: bool, limit: int | None
+    ) -> None:
+        """Stream the client's body to the upstream as it arrives."""
+        total = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGone
+            body: bytes = message.get("body", b"")
+            total += len(body)
+            if limit is not None and total > limit:
+                raise _BodyTooLarge
+            if body:
+                await connection.write(b"%x\r\n%s\r\n" % (len(body), body) if chunked else body)
+            if not message.get("more_body"):
+                break
+        if chunked:
+            await connection.write(b"0\r\n\r\n")
+
+    async def _respond(
+        self,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        connection: UpstreamConnection,
+        send: Send,
+    ) -> None:
+        """Stream the response: each piece goes out as it arrives (Server-Sent Events)."""
+        start: Message = {
+            "type": "http.response.start",
+            "status": status,
+            "headers": response_headers(headers),
+        }
+        await send(start)
+        while True:
+            try:
+                event = await connection.next_event()
+            except ClientGone:
+                return
+            except UpstreamError as error:
+                # Raised, so that the server closes the client's connection: a response that
+                # ends normally here would look complete.
+                logger.warning("upstream failed during the response: %s", error)
+                raise UpstreamBroken(f"the upstream failed during the response: {error}") from None
+            if event is None:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return
+            assert event[0] == "body"
+            last = connection.finished()
+            await send({"type": "http.response.body", "body": event[1], "more_body": not last})
+            if last:
+                return
+
+
+class _Watch:
+    """While the upstream answers: a client that goes away cancels its upstream request.
+
+    The task that waits for the client's disconnect starts only once a response takes longer
+    than ``WATCH_AFTER`` seconds: a task for every request cost some 10% of the requests per
+    second of small responses, which are over before then."""
+
+    __slots__ = ("_connection", "_receive", "_task", "_timer")
+
+    def __init__(self, receive: Receive, connection: UpstreamConnection) -> None:
+        self._receive = receive
+        self._connection = connection
+        self._task: asyncio.Task[None] | None = None
+        loop = asyncio.get_running_loop()
+        self._timer: asyncio.TimerHandle | None = loop.call_later(WATCH_AFTER, self._start)
+
+    def _start(self) -> None:
+        self._timer = None
+        self._task = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _watch(self) -> None:
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                if not self._connection.finished():
+                    self._connection.abort(ClientGone())
+                return
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._task is not None:
+            self._task.cancel()
+
+
+def _cancel(watch: _Watch | None) -> None:
+    if watch is not None:
+        watch.cancel()
+
+
+def _framing(headers: Sequence[tuple[bytes, bytes]]) -> tuple[int | None, bool]:
+    """The request body's Content-Length, and whether it is chunked (the server in front
+    parsed and checked both)."""
+    length: int | None = None
+    chunked = False
+    for name, value in headers:
+        if name == b"content-length" and value.strip().isdigit():
+            length = int(value)
+        elif name == b"transfer-encoding" and b"chunked" in value.lower():
+            chunked = True
+    return (None if chunked else length), chunked
+
+
+async def _error(send: Send, status: int, accept: bytes | None, detail: str) -> None:
+    """A small page for a fault: JSON for a client that asks for JSON, HTML otherwise."""
+    title = TITLES[status]
+    wants = (accept or b"").lower()
+    if b"json" in wants and b"text/html" not in wants:
+        body = json.dumps({"error": title, "status": status, "detail": detail}).encode()
+        kind = b"application/json"
+    else:
+        page = (
+            f'<!doctype html>\n<html lang="en"><meta charset="utf-8"><title>{status} {title}'
+            f"</title>\n<h1>{title}</h1>\n<p>{escape(detail)}</p>\n</html>\n"
+        )
+        body = page.encode()
+        kind = b"text/html; charset=utf-8"
+    headers = [
+        (b"content-type", kind),
+        (b"content-length", b"%d" % len(body)),
+        (b"cache-control", b"no-store"),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,101 @@
+"""The upstream servers and their keep-alive connections: round robin over the URLs, a URL
+that refused or timed out skipped for ``FAIL_SECONDS`` (as nginx's ``fail_timeout``), and at
+most ``keepalive`` idle connections kept per URL (as nginx's ``keepalive``)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from gateway.proxy.connection import UpstreamConnection, UpstreamError
+from gateway.settings import upstream_address
+
+FAIL_SECONDS = 10.0
+# An idle connection older than this is closed rather than reused: the upstream may be about
+# to close it (Node.js closes idle connections after 5 s), and a request written into a
+# connection the upstream is closing fails.
+IDLE_SECONDS = 4.0
+
+
+@dataclass(eq=False)
+class Upstream:
+    """One upstream URL (``http://host:port``) and its idle connections."""
+
+    url: str
+    host: str
+    port: int
+    idle: list[tuple[float, UpstreamConnection]] = field(default_factory=list)
+    down_until: float = 0.0
+
+
+class Upstreams:
+    """Where requests go, and the connections they go over."""
+
+    def __init__(
+        self,
+        urls: Sequence[str],
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+        keepalive: int,
+    ) -> None:
+        if not urls:
+            raise ValueError("no upstream: set `upstream` (CONSENT_GATEWAY_UPSTREAM)")
+        self.all = [Upstream(url, *upstream_address(url)) for url in urls]
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.keepalive = keepalive
+        self._next = 0
+
+    def order(self) -> list[Upstream]:
+        """The upstreams to try for a request: from the next in turn, those marked down
+        last (tried still, when every one is down)."""
+        start = self._next
+        self._next = (start + 1) % len(self.all)
+        turn = self.all[start:] + self.all[:start]
+        if len(turn) == 1:
+            return turn
+        now = time.monotonic()
+        return [u for u in turn if u.down_until <= now] + [u for u in turn if u.down_until > now]
+
+    async def acquire(self, upstream: Upstream) -> tuple[UpstreamConnection, bool]:
+        """An idle connection to ``upstream`` (True: reused) or a new one; raises
+        ``UpstreamError`` when it cannot connect within ``connect_timeout``."""
+        now = time.monotonic()
+        while upstream.idle:
+            since, connection = upstream.idle.pop()
+            if not connection.closed and now - since < IDLE_SECONDS:
+                return connection, True
+            connection.close()
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                _, connection = await loop.create_connection(
+                    lambda: UpstreamConnection(loop, self.read_timeout),
+                    upstream.host,
+                    upstream.port,
+                )
+        except TimeoutError:
+            upstream.down_until = time.monotonic() + FAIL_SECONDS
+            seconds = f"{self.connect_timeout:g}"
+            raise UpstreamError(f"{upstream.url}: no connection within {seconds} s") from None
+        except OSError as error:
+            upstream.down_until = time.monotonic() + FAIL_SECONDS
+            raise UpstreamError(f"{upstream.url}: {error.strerror or error}") from None
+        return connection, False
+
+    def release(self, upstream: Upstream, connection: UpstreamConnection) -> None:
+        """Keep a connection whose response was read whole for the next request."""
+        if connection.reusable and not connection.closed and len(upstream.idle) < self.keepalive:
+            upstream.idle.append((time.monotonic(), connection))
+        else:
+            connection.close()
+
+    def close(self) -> None:
+        """Close every idle connection (the server is stopping)."""
+        for upstream in self.all:
+            for _, connection in upstream.idle:
+                connection.close()
+            upstream.idle.clear()

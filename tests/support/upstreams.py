@@ -1,0 +1,238 @@
+"""Upstreams for the edge proxy's tests, and the gateway in front of them as a user runs
+it: ``consent-gateway serve`` in its own process on a free loopback port (``serve``); nginx's
+configuration (``NGINX_CONF``) and a raw socket server answering what no real server should
+(``RawUpstream``)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.support.apps import SECRET
+from tests.support.servers import free_port
+
+PAGE = (
+    '<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>Static site</title>'
+    "</head>\n<body><h1>A static site</h1>\n"
+    + "<p>Served by nginx, compressed with gzip on the way.</p>\n" * 200
+    + "</body></html>\n"
+)
+
+
+def echoed(response: object) -> dict[str, str]:
+    """The request headers nginx's ``/echo`` saw, by short name."""
+    text: str = response.text  # type: ignore[attr-defined]
+    return dict(line.partition("=")[::2] for line in text.splitlines())
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{what} did not start") from None
+            time.sleep(0.05)
+
+
+@contextmanager
+def process(command: list[str], port: int, what: str, **options: object) -> Iterator[int]:
+    """Run ``command`` until the block ends; yields its pid once ``port`` answers."""
+    started = subprocess.Popen(command, **options)  # type: ignore[call-overload]
+    try:
+        wait_for_port(port, started, what)
+        yield started.pid
+    finally:
+        started.terminate()
+        try:
+            started.wait(10)
+        except subprocess.TimeoutExpired:
+            started.kill()
+            started.wait()
+
+
+NGINX_CONF = """
+{user}
+worker_processes 1;
+pid {root}/nginx.pid;
+error_log {root}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {root}/body;
+    proxy_temp_path {root}/proxy;
+    fastcgi_temp_path {root}/fastcgi;
+    uwsgi_temp_path {root}/uwsgi;
+    scgi_temp_path {root}/scgi;
+    types {{ text/html html; application/json json; application/octet-stream bin; }}
+    gzip on;
+    gzip_types application/json;  # text/html always
+    gzip_min_length 256;
+    server {{
+        listen 127.0.0.1:{port};
+        root {root}/site;
+        add_header Set-Cookie "_ga=GA1.1.987.654; Path=/; Max-Age=63072000";
+        add_header Set-Cookie "sessionid=n61nx; Path=/; HttpOnly";
+        location = /echo {{
+            default_type text/plain;
+            return 200 "{echo}\\n";
+        }}
+    }}
+}}
+"""
+
+
+# What /echo answers: the request headers nginx received, one ``name=value`` a line.
+ECHO = {
+    "host": "host",
+    "xff": "x_forwarded_for",
+    "proto": "x_forwarded_proto",
+    "xfh": "x_forwarded_host",
+    "forwarded": "forwarded",
+    "ae": "accept_encoding",
+    "expect": "expect",
+    "custom": "x_custom",
+}
+
+
+@contextmanager
+def serve(
+    tmp_path: Path, *upstreams: str, options: Sequence[str] = (), **environ: str
+) -> Iterator[tuple[str, int]]:
+    """``consent-gateway serve --upstream ... [options]`` on a free port, with the settings
+    ``environ`` names in the environment: its URL and its pid."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "CONSENT_GATEWAY_SECRET": SECRET,
+        "CONSENT_GATEWAY_DATABASE_URL": f"sqlite:///{tmp_path / 'consent.db'}",
+        **{f"CONSENT_GATEWAY_{key.upper()}": value for key, value in environ.items()},
+    }
+    command = [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port)]
+    for upstream in upstreams:
+        command += ["--upstream", upstream]
+    command += options
+    with (
+        (tmp_path / f"serve-{port}.log").open("wb") as log,
+        process(command, port, "consent-gateway serve", env=env, stderr=log, stdout=log) as pid,
+    ):
+        yield f"http://127.0.0.1:{port}", pid
+
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
+ANSWERS = {
+    b"/ok": OK,
+    b"/bad-status": b"HTTP/1.1 2x0 OK\r\nContent-Length: 2\r\n\r\nok",
+    b"/not-http": b"SSH-2.0-OpenSSH_9.2\r\n",
+    b"/two-lengths": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 30\r\n\r\nok",
+    b"/length-and-chunked": (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"2\r\nok\r\n0\r\n\r\n"
+    ),
+    b"/bad-chunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nok\r\n0\r\n\r\n",
+    b"/smuggled": OK + b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled",
+    b"/no-length": b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end",
+    b"/no-content": b"HTTP/1.1 204 No Content\r\nX-Kind: none\r\n\r\n",
+    b"/interim": b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
+    + OK,
+    b"/switch": b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n",
+    b"/huge-head": b"HTTP/1.1 200 OK\r\nX-Big: " + b"x" * (2 * 1024 * 1024),
+    b"/many-cookies": b"HTTP/1.1 200 OK\r\n"
+    + b"".join(b"Set-Cookie: c%d=%d; Path=/\r\n" % (n, n) for n in range(2000))
+    + b"Content-Length: 2\r\n\r\nok",
+}
+
+
+class RawUpstream:
+    """An HTTP server written with sockets: the answer by path (``ANSWERS``); ``/slow``
+    never answers, nor does ``/hang``, which notes the gateway closing it; ``/die``
+    announces a megabyte and closes after a kilobyte; ``/keep`` answers one request per
+    connection and closes at the next."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.requests: list[bytes] = []
+        self.hung_up = 0  # connections of /hang the gateway closed
+        self._loop = asyncio.new_event_loop()
+        self._started = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        server = self._loop.run_until_complete(
+            asyncio.start_server(self._handle, "127.0.0.1", self.port)
+        )
+        self._started.set()
+        self._loop.run_forever()
+        server.close()
+        tasks = asyncio.all_tasks(self._loop)
+        for task in tasks:
+            task.cancel()
+        self._loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        self._loop.run_until_complete(server.wait_closed())
+        self._loop.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            served = 0  # requests answered on this connection
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                self.requests.append(head)
+                path = head.split(b" ", 2)[1]
+                if path == b"/slow":
+                    await asyncio.sleep(3600)
+                elif path == b"/hang":
+                    await reader.read()  # no answer, until the gateway closes the connection
+                    self.hung_up += 1
+                elif path == b"/die-page":
+                    writer.write(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
+                        b"Transfer-Encoding: chunked\r\n\r\n"
+                        b"1d\r\n<!doctype html><html><body>\r\n"
+                    )
+                    await writer.drain()
+                elif path == b"/die":
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n")
+                    writer.write(b"x" * 1000)
+                    await writer.drain()
+                elif path == b"/keep":
+                    # Kept alive for one request: the next one on the connection finds it
+                    # closing, as when a server's keep-alive timer fires just then.
+                    if served:
+                        break
+                    for line in head.lower().split(b"\r\n"):
+                        if line.startswith(b"content-length:"):
+                            await reader.readexactly(int(line.split(b":")[1]))
+                    served += 1
+                    writer.write(OK)
+                    await writer.drain()
+                    continue
+                else:
+                    writer.write(ANSWERS[path])
+                    await writer.drain()
+                    if path == b"/huge-head":
+                        await asyncio.sleep(3600)  # and more to come, for all it says
+                break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    def __enter__(self) -> RawUpstream:
+        self._thread.start()
+        self._started.wait(10)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
