@@ -112,6 +112,8 @@ class Gateway:
             self.banner,
             collect=self.collector,
         )
+        # What ``<api_prefix>/ready`` checks, by name: the store; ``serve`` adds its upstreams.
+        self.readiness_checks = self.api.readiness_checks
         self._unknown_writes = LaterWrite(
             self._flush_unknown, lambda: self.cookies.unknown_log.flush_interval
         )

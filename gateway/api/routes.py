@@ -7,10 +7,13 @@ could not be proven.
 
 ``ConsentAPI.routes`` is the table of what it answers: a path and its methods, each with its
 handler (HEAD is answered as GET); the banner's files and ``/collect/`` are mounted beside it.
+``/health`` (the process serves) and ``/ready`` (the store and whatever
+``readiness_checks`` holds answer) are for load balancers and orchestrators.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -53,6 +56,7 @@ STATE_METHODS = "GET, POST, DELETE"  # what a preflight to /state may ask for
 SEEN_FLUSH_SECONDS = 10.0  # seen cookie rules are written this long after the first of a batch
 DECLARATION_CACHE_SECONDS = 60.0  # how long one replica reuses the seen rules it read
 DECLARATION_CACHE_CONTROL = "public, max-age=300"
+READY_SECONDS = 5.0  # a readiness check that takes longer has failed (probes time out too)
 logger = logging.getLogger("consent_gateway")
 
 
@@ -77,6 +81,9 @@ class Call:
 
 
 Handler = Callable[[Call], Awaitable[Response]]
+# Raises unless the part it checks works; the name it is registered under is what a failed
+# readiness answer names (the error itself is logged, never shown to the public).
+ReadinessCheck = Callable[[], Awaitable[object]]
 COLLECT = "/collect/"
 
 
@@ -112,7 +119,10 @@ class ConsentAPI:
                 "OPTIONS": self._preflight_state,
             },
             "/declaration": {"GET": self._get_declaration},
+            "/health": {"GET": self._get_health},
+            "/ready": {"GET": self._get_ready},
         }
+        self.readiness_checks: dict[str, ReadinessCheck] = {"store": self._store_answers}
         if settings.metrics:
             self.routes["/metrics"] = {"GET": self._get_metrics}
         self._asset_methods: dict[str, Handler] = {"GET": self._get_asset}
@@ -194,6 +204,36 @@ class ConsentAPI:
         listed = await self._declaration()
         response = JSONResponse(listed, headers={"cache-control": DECLARATION_CACHE_CONTROL})
         return self._with_cors(response, call.headers)
+
+    async def _get_health(self, call: Call) -> Response:
+        """Liveness: an answer at all is the news."""
+        return JSONResponse({"status": "ok"}, headers={"cache-control": "no-store"})
+
+    async def _get_ready(self, call: Call) -> Response:
+        """Readiness: 200 when every check passes, 503 naming the checks that failed."""
+        names = list(self.readiness_checks)
+        results = await asyncio.gather(
+            *(self._passes(name, self.readiness_checks[name]) for name in names)
+        )
+        failed = [name for name, passed in zip(names, results, strict=True) if not passed]
+        body: dict[str, object] = {"ready": not failed, "checked": names}
+        if failed:
+            body["failed"] = failed
+        return JSONResponse(
+            body, status_code=503 if failed else 200, headers={"cache-control": "no-store"}
+        )
+
+    async def _passes(self, name: str, check: ReadinessCheck) -> bool:
+        try:
+            async with asyncio.timeout(READY_SECONDS):
+                await check()
+        except Exception as error:
+            logger.warning("not ready: %s: %s", name, str(error) or type(error).__name__)
+            return False
+        return True
+
+    async def _store_answers(self) -> None:
+        await self.store.call(lambda store: store.ping())
 
     async def _get_metrics(self, call: Call) -> Response:
         return Response(self.metrics.exposition(), media_type=CONTENT_TYPE)

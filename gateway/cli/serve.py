@@ -32,11 +32,15 @@ def add(commands: Commands) -> None:
 
 
 def build(settings: Settings) -> ASGIApp:
-    """The ASGI app ``serve`` runs: the middleware around the proxy."""
+    """The ASGI app ``serve`` runs: the middleware around the proxy, ready (``/_consent/ready``)
+    when an upstream accepts connections too."""
     from gateway.middleware import ConsentMiddleware
     from gateway.proxy import ProxyApp
 
-    return ConsentMiddleware(ProxyApp.from_settings(settings), settings)
+    proxy = ProxyApp.from_settings(settings)
+    app = ConsentMiddleware(proxy, settings)
+    app.gateway.readiness_checks["upstream"] = proxy.upstreams.reachable
+    return app
 
 
 def settings_for(args: argparse.Namespace) -> Settings:

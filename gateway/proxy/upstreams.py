@@ -86,6 +86,24 @@ class Upstreams:
             raise UpstreamError(f"{upstream.url}: {error.strerror or error}") from None
         return connection, False
 
+    async def reachable(self) -> None:
+        """Raise ``UpstreamError`` unless at least one upstream accepts a connection now
+        (readiness; the connection is closed at once, and a failure marks nothing down)."""
+        failures = []
+        for upstream in self.all:
+            try:
+                async with asyncio.timeout(self.connect_timeout):
+                    _, writer = await asyncio.open_connection(upstream.host, upstream.port)
+            except TimeoutError:
+                failures.append(f"{upstream.url}: no connection within {self.connect_timeout:g} s")
+                continue
+            except OSError as error:
+                failures.append(f"{upstream.url}: {error.strerror or error}")
+                continue
+            writer.close()
+            return
+        raise UpstreamError("; ".join(failures))
+
     def release(self, upstream: Upstream, connection: UpstreamConnection) -> None:
         """Keep a connection whose response was read whole for the next request."""
         if connection.reusable and not connection.closed and len(upstream.idle) < self.keepalive:

@@ -148,6 +148,10 @@ class Store(Protocol):
 
     def salt_days(self) -> list[str]: ...
 
+    def ping(self) -> None:
+        """Raise unless the store answers a query (readiness, ``<api_prefix>/ready``)."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -418,6 +418,9 @@ class PostgresStore:
         )
         return [row[0] for row in rows]
 
+    def ping(self) -> None:
+        self._run(lambda db: db.execute("SELECT 1").fetchone())
+
     def close(self) -> None:
         with self._lock:
             if self._connection is not None:

@@ -404,6 +404,10 @@ class SQLiteStore:
             rows = self._db.execute("SELECT day FROM analytics_salts ORDER BY day").fetchall()
         return [row[0] for row in rows]
 
+    def ping(self) -> None:
+        with self._lock:
+            self._db.execute("SELECT 1").fetchone()
+
     def close(self) -> None:
         with self._lock:
             self._db.close()

@@ -317,3 +317,23 @@ def test_two_sqlite_processes_share_the_outbox_file(tmp_path: Path) -> None:
     assert not {r.hit_id for r in a} & {r.hit_id for r in b}
     one.close()
     two.close()
+
+
+def test_ping_answers_while_open_and_raises_once_closed(tmp_path: Path) -> None:
+    """Readiness (``/_consent/ready``) asks the store to answer a query."""
+    opened = SQLiteStore(str(tmp_path / "consent.db"))
+    opened.ping()
+    opened.close()
+    with pytest.raises(sqlite3.ProgrammingError):
+        opened.ping()
+
+
+@pytest.mark.postgres
+def test_ping_on_postgres() -> None:
+    prefix = f"t{secrets.token_hex(4)}_"
+    opened = PostgresStore(POSTGRES_URL, table_prefix=prefix)
+    try:
+        opened.ping()
+    finally:
+        opened.close()
+        drop_tables(prefix)

@@ -1,0 +1,65 @@
+"""``/_consent/health`` and ``/_consent/ready`` of a real ``consent-gateway serve``: liveness
+while the process serves, readiness only while the store and an upstream answer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.servers import free_port
+from tests.support.upstreams import RawUpstream, serve
+
+pytestmark = pytest.mark.slow  # the gateway in a process of its own
+
+
+def test_live_and_ready_while_the_upstream_answers(tmp_path: Path) -> None:
+    with (
+        RawUpstream() as upstream,
+        serve(tmp_path, f"http://127.0.0.1:{upstream.port}") as (
+            url,
+            _,
+        ),
+    ):
+        health = httpx.get(url + "/_consent/health")
+        assert health.status_code == 200
+        assert health.json() == {"status": "ok"}
+        assert health.headers["cache-control"] == "no-store"
+        ready = httpx.get(url + "/_consent/ready")
+        assert ready.status_code == 200
+        assert ready.json() == {"ready": True, "checked": ["store", "upstream"]}
+        assert httpx.head(url + "/_consent/ready").status_code == 200
+        assert upstream.requests == []  # a connection is enough: no request reaches the site
+
+
+def test_not_ready_without_an_upstream(tmp_path: Path) -> None:
+    """Of two upstreams, one answering is enough; none answering is a 503 naming it."""
+    nobody = f"http://127.0.0.1:{free_port()}"
+    with RawUpstream() as upstream:
+        with serve(tmp_path, nobody, f"http://127.0.0.1:{upstream.port}") as (url, _):
+            assert httpx.get(url + "/_consent/ready").status_code == 200
+        with serve(tmp_path, nobody) as (url, _):
+            ready = httpx.get(url + "/_consent/ready")
+            assert ready.status_code == 503
+            assert ready.json() == {
+                "ready": False,
+                "checked": ["store", "upstream"],
+                "failed": ["upstream"],
+            }
+            assert httpx.get(url + "/_consent/health").status_code == 200  # alive all the same
+        log = "".join(path.read_text() for path in tmp_path.glob("serve-*.log"))
+        assert "not ready: upstream: " + nobody in log  # the reason, for the operator only
+
+
+def test_not_ready_without_the_store(tmp_path: Path) -> None:
+    """A PostgreSQL that does not answer: the store check fails, the upstream's passes."""
+    database = f"postgresql://gateway@127.0.0.1:{free_port()}/consent"
+    with (
+        RawUpstream() as upstream,
+        serve(tmp_path, f"http://127.0.0.1:{upstream.port}", database_url=database) as (url, _),
+    ):
+        ready = httpx.get(url + "/_consent/ready")
+        assert ready.status_code == 503
+        assert ready.json()["failed"] == ["store"]
+        assert "127.0.0.1" not in ready.text  # no address of the inside in a public answer
