@@ -10,9 +10,15 @@ request line and headers over ``max_header_bytes`` together, as Node.js does at 
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.supervisors.multiprocess import Multiprocess
 
 
 class _HeadTooLarge(Exception):
@@ -95,3 +101,40 @@ def options(max_header_bytes: int) -> dict[str, Any]:
         max_head_bytes = max_header_bytes
 
     return {"log_level": "info", "proxy_headers": False, "http": Protocol}
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server, exiting with status 0 after a shutdown SIGTERM asked for.
+
+    On SIGTERM uvicorn stops listening, lets the requests in flight finish, runs the
+    lifespan shutdown (the gateway's ``aclose``), then raises the signal again, so that the
+    process dies of it (exit status 143). For the gateway SIGTERM is the normal end (a
+    container stopped, a deploy rolling on): an orderly stop exits 0."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            yield
+            self._captured_signals = [s for s in self._captured_signals if s != signal.SIGTERM]
+
+
+class Supervisor(Multiprocess):
+    """uvicorn's supervisor of worker processes, which closes its own copy of the listening
+    socket on SIGTERM: new connections are refused at once, not left waiting in the queue
+    until every worker has drained its requests."""
+
+    def handle_term(self) -> None:
+        for sock in self.sockets:
+            sock.close()
+        super().handle_term()
+
+
+def run(config: uvicorn.Config) -> int:
+    """Serve ``config`` as ``uvicorn.run`` does (``workers`` processes under a supervisor, or
+    the server in this process), exiting 0 after SIGTERM; the exit status."""
+    if config.workers > 1:
+        Supervisor(config, sockets=[config.bind_socket()]).run()
+        return 0
+    server = Server(config)
+    server.run()
+    return 0 if server.started else STARTUP_FAILURE

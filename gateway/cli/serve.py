@@ -71,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from gateway.server import options
+    from gateway.server import run as serve_until_stopped
 
     settings = settings_for(args)
     print(
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         if args.config is not None:
             os.environ[WORKER_CONFIG] = str(args.config.resolve())
         server["http"] = "gateway.cli.serve_worker:WorkerProtocol"
-        uvicorn.run(
+        config = uvicorn.Config(
             "gateway.cli.serve_worker:worker_app",
             factory=True,
             host=args.host,
@@ -93,6 +94,6 @@ def run(args: argparse.Namespace) -> int:
             workers=args.workers,
             **server,
         )
-        return 0
-    uvicorn.run(build(settings), host=args.host, port=args.port, **server)
-    return 0
+    else:
+        config = uvicorn.Config(build(settings), host=args.host, port=args.port, **server)
+    return serve_until_stopped(config)

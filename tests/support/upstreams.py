@@ -111,6 +111,16 @@ def serve(
 ) -> Iterator[tuple[str, int]]:
     """``consent-gateway serve --upstream ... [options]`` on a free port, with the settings
     ``environ`` names in the environment: its URL and its pid."""
+    with serving(tmp_path, *upstreams, options=options, **environ) as (url, started):
+        yield url, started.pid
+
+
+@contextmanager
+def serving(
+    tmp_path: Path, *upstreams: str, options: Sequence[str] = (), **environ: str
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``serve``, yielding the process itself (to signal it and wait for its exit status);
+    its output goes to ``tmp_path / "serve-<port>.log"``."""
     port = free_port()
     env = {
         **os.environ,
@@ -122,11 +132,18 @@ def serve(
     for upstream in upstreams:
         command += ["--upstream", upstream]
     command += options
-    with (
-        (tmp_path / f"serve-{port}.log").open("wb") as log,
-        process(command, port, "consent-gateway serve", env=env, stderr=log, stdout=log) as pid,
-    ):
-        yield f"http://127.0.0.1:{port}", pid
+    with (tmp_path / f"serve-{port}.log").open("wb") as log:
+        started = subprocess.Popen(command, env=env, stderr=log, stdout=log)
+        try:
+            wait_for_port(port, started, "consent-gateway serve")
+            yield f"http://127.0.0.1:{port}", started
+        finally:
+            started.terminate()
+            try:
+                started.wait(10)
+            except subprocess.TimeoutExpired:
+                started.kill()
+                started.wait()
 
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
