@@ -103,6 +103,12 @@ def options(max_header_bytes: int) -> dict[str, Any]:
     return {"log_level": "info", "proxy_headers": False, "http": Protocol}
 
 
+def serve_options(max_header_bytes: int) -> dict[str, Any]:
+    """``options`` for ``consent-gateway serve``, whose own access log (``access_log``)
+    replaces uvicorn's: uvicorn's would write every client's full address once more."""
+    return {**options(max_header_bytes), "access_log": False}
+
+
 class Server(uvicorn.Server):
     """uvicorn's server, exiting with status 0 after a shutdown SIGTERM asked for.
 

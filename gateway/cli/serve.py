@@ -33,14 +33,16 @@ def add(commands: Commands) -> None:
 
 def build(settings: Settings) -> ASGIApp:
     """The ASGI app ``serve`` runs: the middleware around the proxy, ready (``/_consent/ready``)
-    when an upstream accepts connections too."""
+    when an upstream accepts connections too, and the access log around both."""
     from gateway.middleware import ConsentMiddleware
     from gateway.proxy import ProxyApp
+    from gateway.proxy.access_log import AccessLog
 
     proxy = ProxyApp.from_settings(settings)
-    app = ConsentMiddleware(proxy, settings)
+    log = AccessLog.from_settings(settings)
+    app = ConsentMiddleware(proxy if log is None else log.upstream(proxy), settings)
     app.gateway.readiness_checks["upstream"] = proxy.upstreams.reachable
-    return app
+    return app if log is None else log.around(app)
 
 
 def settings_for(args: argparse.Namespace) -> Settings:
@@ -70,15 +72,15 @@ def checked(settings: Settings) -> Settings:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from gateway.server import options
     from gateway.server import run as serve_until_stopped
+    from gateway.server import serve_options
 
     settings = settings_for(args)
     print(
         f"consent-gateway: http://{args.host}:{args.port}/ -> {', '.join(settings.upstream)}",
         file=sys.stderr,
     )
-    server = options(settings.max_header_bytes)
+    server = serve_options(settings.max_header_bytes)
     if args.workers > 1:
         # Each worker process builds its own gateway, reading the same settings file and
         # environment (the upstream of the command line passed on through it).

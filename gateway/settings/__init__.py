@@ -280,6 +280,21 @@ class Settings(BaseModel):
         description="The largest request body `serve` passes to the upstream, in bytes "
         "(413 beyond); 0 for no limit. Bodies stream through, never held whole.",
     )
+    access_log: Literal["combined", "json", "off"] = Field(
+        "combined",
+        description="`consent-gateway serve`'s access log on standard output, one line per "
+        "request: `combined` (nginx's and Apache's format, with the upstream's status and "
+        "time and the request's time appended), `json` (one object a line) or `off`. The "
+        "client address is truncated as analytics truncates it (`analytics.ipv4_prefix`, "
+        "`ipv6_prefix`), the query strings of the request and the referrer lose the "
+        "parameters `rules/analytics.toml` lists as personal and the click ids, and no "
+        "cookie is written.",
+    )
+    access_log_full_addresses: bool = Field(
+        False,
+        description="Write client addresses whole in the access log (debugging, or where "
+        "your privacy policy allows it).",
+    )
     freeze_startup_objects: bool = Field(
         False,
         description="Once the app has started (ASGI lifespan), move the objects alive then "

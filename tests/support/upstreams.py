@@ -147,6 +147,7 @@ def serving(
 
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
+NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
 ANSWERS = {
     b"/ok": OK,
     b"/bad-status": b"HTTP/1.1 2x0 OK\r\nContent-Length: 2\r\n\r\nok",
@@ -171,7 +172,8 @@ ANSWERS = {
 
 
 class RawUpstream:
-    """An HTTP server written with sockets: the answer by path (``ANSWERS``); ``/slow``
+    """An HTTP server written with sockets: the answer by path (``ANSWERS``, the query
+    ignored; 404 for any other path); ``/slow``
     never answers, nor does ``/hang``, which notes the gateway closing it; ``/die``
     announces a megabyte and closes after a kilobyte; ``/keep`` answers one request per
     connection and closes at the next."""
@@ -205,7 +207,7 @@ class RawUpstream:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
                 self.requests.append(head)
-                path = head.split(b" ", 2)[1]
+                path = head.split(b" ", 2)[1].partition(b"?")[0]
                 if path == b"/slow":
                     await asyncio.sleep(3600)
                 elif path == b"/hang":
@@ -235,7 +237,7 @@ class RawUpstream:
                     await writer.drain()
                     continue
                 else:
-                    writer.write(ANSWERS[path])
+                    writer.write(ANSWERS.get(path, NOT_FOUND))
                     await writer.drain()
                     if path == b"/huge-head":
                         await asyncio.sleep(3600)  # and more to come, for all it says
