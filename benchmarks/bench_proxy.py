@@ -8,6 +8,9 @@ a visitor who has not chosen yet). The proxies and the upstream run on core 1, w
 (``taskset``). Needs nginx and wrk (``apt-get install -y nginx-light wrk``).
 
     python benchmarks/bench_proxy.py [--scenario json|page] [--rounds 5] [--seconds 5]
+
+``--access-log compare`` loads the gateway with its access log (``combined``) and without
+(``off``) alternately instead, and reports the ratio of their rates.
 """
 
 from __future__ import annotations
@@ -101,7 +104,7 @@ def gateway(root: Path, upstream: int, port: int, **settings: str) -> Iterator[N
     command = [*pinned(1), sys.executable, "-m", "gateway.cli", "serve", "--port", str(port)]
     command += ["--upstream", f"http://127.0.0.1:{upstream}"]
     with (
-        (root / "gateway.log").open("wb") as log,
+        (root / f"gateway-{port}.log").open("wb") as log,
         process(command, port, "gateway", env=env, stdout=log, stderr=log, cwd=ROOT),
     ):
         yield
@@ -125,6 +128,9 @@ def main() -> None:
     parser.add_argument("--scenario", choices=["json", "page"], default="json")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument(
+        "--access-log", choices=["combined", "json", "off", "compare"], default="combined"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as temporary, ExitStack() as stack:
         root = Path(temporary)
@@ -136,8 +142,13 @@ def main() -> None:
         (site / "page.html").write_bytes(PAGE)
         upstream, proxy, ours = free_port(), free_port(), free_port()
         stack.enter_context(nginx(root, UPSTREAM_CONF, upstream))
-        stack.enter_context(nginx(root, PROXY_CONF, proxy, upstream=upstream))
-        stack.enter_context(gateway(root, upstream, ours))
+        if args.access_log == "compare":
+            # The same gateway without its access log takes nginx's place.
+            stack.enter_context(gateway(root, upstream, ours, access_log="combined"))
+            stack.enter_context(gateway(root, upstream, proxy, access_log="off"))
+        else:
+            stack.enter_context(nginx(root, PROXY_CONF, proxy, upstream=upstream))
+            stack.enter_context(gateway(root, upstream, ours, access_log=args.access_log))
         if args.scenario == "json":
             path, headers = "/data.json", {"Accept": "application/json"}
         else:
@@ -149,9 +160,12 @@ def main() -> None:
             ours_rate, ours_p99 = wrk(f"http://127.0.0.1:{ours}{path}", args.seconds, headers)
             nginx_rate, nginx_p99 = wrk(f"http://127.0.0.1:{proxy}{path}", args.seconds, headers)
             ratios.append(ours_rate / nginx_rate)
+            other = "nginx proxy_pass"
+            if args.access_log == "compare":
+                other = "gateway, access log off"
             print(
                 f"round {round_ + 1}: gateway {ours_rate:,.0f} req/s (p99 {ours_p99}), "
-                f"nginx proxy_pass {nginx_rate:,.0f} req/s (p99 {nginx_p99}), "
+                f"{other} {nginx_rate:,.0f} req/s (p99 {nginx_p99}), "
                 f"ratio {ours_rate / nginx_rate:.3f}",
                 flush=True,
             )
