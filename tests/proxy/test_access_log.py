@@ -24,8 +24,8 @@ COMBINED = re.compile(
 )
 
 
-def _requests(url: str) -> None:
-    headers = {"user-agent": AGENT, "cookie": SECRET_COOKIE}
+def _requests(url: str, **extra: str) -> None:
+    headers = {"user-agent": AGENT, "cookie": SECRET_COOKIE, **extra}
     query = "?email=ann%40mail.example&page=2&resetToken=abc&gclid=ad-click-1"
     referer = "https://shop.example/account?user_email=x&tab=orders"
     ok = httpx.get(url + "/ok" + query, headers={**headers, "referer": referer})
@@ -77,14 +77,16 @@ def test_combined_lines_keep_no_personal_data(tmp_path: Path) -> None:
 
 
 def test_json_lines_with_full_addresses(tmp_path: Path) -> None:
+    """Behind a trusted proxy, the visitor's address it names (the API's requests too)."""
     with RawUpstream() as upstream:
         with serve(
             tmp_path,
             f"http://127.0.0.1:{upstream.port}",
             access_log="json",
             access_log_full_addresses="true",
+            trusted_proxies="127.0.0.1",
         ) as (url, _):
-            _requests(url)
+            _requests(url, **{"x-forwarded-for": "198.51.100.77"})
         log = _log(tmp_path)
     entries = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
     assert [entry["target"] for entry in entries] == [
@@ -93,8 +95,8 @@ def test_json_lines_with_full_addresses(tmp_path: Path) -> None:
         "/_consent/health",
         "[redacted]",
     ]
+    assert {entry["client"] for entry in entries} == {"198.51.100.77"}
     ok = entries[0]
-    assert ok["client"] == "127.0.0.1"
     assert (ok["method"], ok["protocol"], ok["status"], ok["bytes"]) == ("GET", "HTTP/1.1", 200, 2)
     assert (ok["user_agent"], ok["upstream_status"]) == (AGENT, 200)
     assert ok["referer"] == "https://shop.example/account?tab=orders"
