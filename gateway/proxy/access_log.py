@@ -282,7 +282,7 @@ class AccessLog:
 def _escaped(text: str) -> str:
     """``text`` as nginx writes a logged string: ``"``, ``\\`` and bytes outside printable
     ASCII as ``\\xHH``, so that no value can end the field or forge a line."""
-    if all(ord(c) in _PRINTABLE for c in text):
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
         return text
     return "".join(
         c if ord(c) in _PRINTABLE else "".join(f"\\x{b:02X}" for b in c.encode("utf-8"))
