@@ -138,9 +138,12 @@ class Supervisor(Multiprocess):
 def run(config: uvicorn.Config) -> int:
     """Serve ``config`` as ``uvicorn.run`` does (``workers`` processes under a supervisor, or
     the server in this process), exiting 0 after SIGTERM; the exit status."""
-    if config.workers > 1:
-        Supervisor(config, sockets=[config.bind_socket()]).run()
-        return 0
     server = Server(config)
-    server.run()
+    try:
+        if config.workers > 1:
+            Supervisor(config, sockets=[config.bind_socket()]).run()
+            return 0
+        server.run()
+    except KeyboardInterrupt:  # Ctrl-C, raised again once the server stopped
+        pass
     return 0 if server.started else STARTUP_FAILURE
