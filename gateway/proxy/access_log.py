@@ -36,6 +36,7 @@ FLUSH_SECONDS = 0.25
 FLUSH_BYTES = 64 * 1024  # written at once beyond this, timer or not
 PIPE_BUF = select.PIPE_BUF  # a write this large to a pipe is never interleaved with another
 MAX_ADDRESSES = 4096  # truncated addresses remembered
+_JSON = json.JSONEncoder(separators=(",", ":"))  # built once: json.dumps builds one a call
 _PRINTABLE = frozenset(range(0x20, 0x7F)) - {ord('"'), ord("\\")}
 
 
@@ -171,7 +172,7 @@ class AccessLog:
         if referer:
             referer = self.redactor.url(referer, False) or "[redacted]"
         if self.kind == "json":
-            line = json.dumps(
+            line = _JSON.encode(
                 {
                     "time": self._time(),
                     "client": self._address(address),
@@ -187,8 +188,7 @@ class AccessLog:
                         round(entry.upstream_seconds, 6) if entry.upstream_status else None
                     ),
                     "request_time": round(seconds, 6),
-                },
-                separators=(",", ":"),
+                }
             )
         else:
             upstream = (
