@@ -7,10 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 
 from gateway import ConsentMiddleware
 from tests.support.apps import SECRET, cookie_app
 from tests.support.servers import running
+
+pytestmark = pytest.mark.slow  # every test runs a real server
 
 
 async def _down() -> None:
