@@ -4,6 +4,7 @@ the process exits 0; with ``--workers`` too."""
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import socketserver
@@ -18,6 +19,8 @@ import httpx
 import pytest
 
 from gateway.store.sqlite import SQLiteStore
+from tests.support.providers import BROWSER_UA
+from tests.support.servers import free_port
 from tests.support.upstreams import serving
 
 pytestmark = pytest.mark.slow  # the gateway in a process of its own
@@ -126,3 +129,30 @@ def test_sigterm_drains_a_response_in_flight(tmp_path: Path) -> None:
 
 def test_sigterm_drains_every_worker(tmp_path: Path) -> None:
     _drains(tmp_path, ["--workers", "2"])
+
+
+def test_sigterm_keeps_the_analytics_outbox_with_the_provider_down(tmp_path: Path) -> None:
+    """Hits waiting for a provider that does not answer stay in the outbox, for the next
+    start to forward; closing the forwarder does not wait for the provider."""
+    event = json.dumps({"n": "pageview", "u": "https://shop.example/", "d": "shop.example"})
+    headers = {"user-agent": BROWSER_UA, "content-type": "text/plain"}
+    nobody = f"http://127.0.0.1:{free_port()}"
+    analytics = json.dumps({"plausible": {"upstream": nobody}})
+    with (
+        held_upstream() as upstream,
+        serving(tmp_path, upstream.url, analytics=analytics) as (url, process),
+    ):
+        for _ in range(5):
+            hit = httpx.post(
+                url + "/_consent/collect/plausible/api/event", content=event, headers=headers
+            )
+            assert hit.status_code == 202
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+    log = "".join(path.read_text() for path in tmp_path.glob("serve-*.log"))
+    assert "Traceback" not in log
+    store = SQLiteStore(str(tmp_path / "consent.db"))
+    try:
+        assert store.outbox_count("plausible") == 5
+    finally:
+        store.close()
