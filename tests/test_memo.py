@@ -31,7 +31,7 @@ PAGE = (
 
 
 def test_a_memo_keeps_its_bytes_and_refuses_long_keys() -> None:
-    memo: Memo[str, int] = Memo(max_entries=100, max_bytes=1000, max_key=300)
+    memo: Memo[str, int] = Memo("test", max_entries=100, max_bytes=1000, max_key=300)
     table = memo.table
     assert memo.put("x" * 301, 1, 301) == 1
     assert not table  # worked out, not filed
@@ -40,7 +40,7 @@ def test_a_memo_keeps_its_bytes_and_refuses_long_keys() -> None:
         assert memo.size <= 1000 and len(table) <= 5
     memo.put("last", 7, 4)
     assert memo.table is table and table["last"] == 7  # cleared in place
-    off: Memo[str, int] = Memo(max_entries=0, max_bytes=1000, max_key=300)
+    off: Memo[str, int] = Memo("test", max_entries=0, max_bytes=1000, max_key=300)
     assert off.put("a", 1, 1) == 1 and not off.table
 
 

@@ -40,7 +40,7 @@ class ConsentCookieCodec:
     max_age_seconds: int
     cache_size: int = 10_000
     _signer: TimestampSigner = field(init=False, repr=False)
-    _verified: Memo[str, Decision] = field(init=False, repr=False)
+    memo: Memo[str, Decision] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.secrets:
@@ -52,7 +52,9 @@ class ConsentCookieCodec:
             digest_method=hashlib.sha256,
         )
         size = self.cache_size
-        self._verified = Memo(size, size * MAX_COOKIE_VALUE_LENGTH, MAX_COOKIE_VALUE_LENGTH)
+        self.memo = Memo(
+            "consent_cookies", size, size * MAX_COOKIE_VALUE_LENGTH, MAX_COOKIE_VALUE_LENGTH
+        )
 
     def encode(self, decision: Decision) -> str:
         bits = sum(GRANT_BITS[c] for c in decision.granted if c in GRANT_BITS)
@@ -66,15 +68,16 @@ class ConsentCookieCodec:
         A returning visitor sends the same cookie on every request, so values whose
         signature already verified are remembered (bounded) and only their age is checked.
         """
-        known = self._verified.table.get(value)
+        known = self.memo.table.get(value)
         if known is not None:
+            self.memo.hits += 1
             fresh = time.time() - known.decided_at.timestamp() <= self.max_age_seconds
             return known if fresh and known.policy_version == policy_version else None
         if len(value) > MAX_COOKIE_VALUE_LENGTH:
             return None
         decision = self._verify(value, policy_version)
         if decision is not None:
-            self._verified.put(value, decision, len(value))
+            self.memo.put(value, decision, len(value))
         return decision
 
     def _verify(self, value: str, policy_version: str) -> Decision | None:
