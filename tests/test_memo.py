@@ -6,9 +6,11 @@ verified nor remembered)."""
 from __future__ import annotations
 
 import gc
+import re
 import secrets
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 from starlette.applications import Starlette
@@ -19,6 +21,7 @@ from starlette.routing import Route
 from gateway import ConsentMiddleware
 from gateway.consent.codec import MAX_COOKIE_VALUE_LENGTH, ConsentCookieCodec
 from gateway.consent.state import ALL_GRANTED, Decision, new_consent_id
+from gateway.cookies.rules import CookieRule
 from gateway.memo import Memo
 from gateway.proxies import MAX_ADDRESS_LENGTH, TrustedProxies
 from tests.conftest import running
@@ -124,3 +127,105 @@ def test_no_table_holds_more_than_its_bound_after_large_distinct_headers(
             held = sum(_key_bytes(key) for key in table)
             assert held <= 1024 * 1024, (len(table), held)
     assert memos >= 10  # visits, states, cookie names, User-Agents, pages... all found
+
+
+def test_a_memo_counts_its_misses_evictions_and_the_hits_callers_report() -> None:
+    memo: Memo[str, int] = Memo("test", max_entries=2, max_bytes=1000, max_key=10)
+    memo.put("a", 1, 1)
+    memo.put("b", 2, 1)
+    memo.put("c", 3, 1)  # a third entry passes the bound: cleared first
+    memo.put("x" * 11, 4, 11)  # too long to keep: worked out all the same
+    assert (memo.misses, memo.evictions, memo.hits) == (4, 1, 0)
+    assert memo.table == {"c": 3}
+    memo.clear()
+    assert not memo.table and memo.size == 0 and memo.misses == 4  # counts survive a clear
+    memo.disable()
+    memo.put("d", 5, 1)
+    assert not memo.table and memo.misses == 5
+
+
+def _vendor_file(path: Path, category: str) -> None:
+    path.write_text(
+        '[[vendor]]\nname = "Mystery"\ndocs = "https://mystery.example/cookies"\n'
+        f'cookies = [{{ name = "mystery", category = "{category}", retention = "1 day", '
+        'purpose = "A test cookie." }]\n',
+        encoding="utf-8",
+    )
+
+
+def _cache_sample(text: str, family: str, cache: str) -> float:
+    found = re.search(rf'^consent_gateway_cache_{family}{{cache="{cache}"}} (\S+)$', text, re.M)
+    assert found is not None, (family, cache)
+    return float(found.group(1))
+
+
+async def test_the_memos_count_requests_show_in_metrics_and_clear_on_a_rules_reload(
+    make_gateway: Gateway, tmp_path: Path
+) -> None:
+    rules = tmp_path / "site-rules.toml"
+    _vendor_file(rules, "essential")
+    middleware = make_gateway(rule_files=[str(rules)])  # opt-in, no choice: essential only
+    gateway = middleware.gateway
+    transport = httpx.ASGITransport(app=middleware)
+    headers = {"cookie": "mystery=1; _ga=GA1.1.1.1", "user-agent": "Mozilla/5.0 Firefox/133.0"}
+    async with httpx.AsyncClient(transport=transport, base_url="http://shop.test") as client:
+        first = await client.get("/", headers=headers)
+        assert first.json()["received"] == ["mystery"]
+        visits = gateway.memos["visits"][0]
+        assert (visits.hits, visits.misses) == (0, 1)
+        await client.get("/", headers=headers)
+        await client.get("/", headers=headers)
+        assert (visits.hits, visits.misses) == (2, 1)
+        assert len(visits.table) == 1
+        text = (await client.get("/_consent/metrics", headers=headers)).text
+        assert _cache_sample(text, "hits_total", "visits") == 2 + 1  # the scrape's own visit
+        assert _cache_sample(text, "misses_total", "visits") == 1
+        assert _cache_sample(text, "entries", "visits") == 1
+        assert _cache_sample(text, "misses_total", "cookie_rules") >= 2  # mystery, _ga
+        assert _cache_sample(text, "evictions_total", "visits") == 0
+
+        _vendor_file(rules, "marketing")  # the file changes: remembered answers still stand
+        assert (await client.get("/", headers=headers)).json()["received"] == ["mystery"]
+        gateway.reload_rules()
+        assert all(not memo.table for group in gateway.memos.values() for memo in group)
+        assert (await client.get("/", headers=headers)).json()["received"] == []
+        assert visits.misses == 2
+
+
+async def test_cleared_memos_give_fresh_answers_after_the_rules_object_changed(
+    make_gateway: Gateway,
+) -> None:
+    middleware = make_gateway()
+    gateway = middleware.gateway
+    classifier = gateway.cookies.classifier
+    transport = httpx.ASGITransport(app=middleware)
+    headers = {"cookie": "mystery=1"}
+    async with httpx.AsyncClient(transport=transport, base_url="http://shop.test") as client:
+        # an unknown name passes by default (unknown_cookies)
+        assert (await client.get("/", headers=headers)).json()["received"] == ["mystery"]
+        rule = CookieRule.from_mapping(
+            {"name": "mystery", "category": "marketing", "retention": "1 day", "purpose": "T."},
+            vendor="site",
+            docs=None,
+            origin="site",
+        )
+        classifier.replace(list(classifier.rules), [rule])  # the classifier's own memo only
+        again = await client.get("/", headers=headers)
+        assert again.json()["received"] == ["mystery"]  # the visit is remembered
+        gateway.clear_memos()
+        assert (await client.get("/", headers=headers)).json()["received"] == []
+
+
+def test_cache_metrics_are_exported_only_when_metrics_are_on(make_gateway: Gateway) -> None:
+    on = make_gateway().gateway.metrics.exposition().decode()
+    assert 'consent_gateway_cache_hits_total{cache="visits"} 0.0' in on
+    assert 'consent_gateway_cache_entries{cache="pages"} 0.0' in on
+    off = make_gateway(metrics=False).gateway.metrics.exposition().decode()
+    assert "consent_gateway_cache_" not in off
+
+
+def test_every_memo_the_gateway_keeps_is_listed_by_name(make_gateway: Gateway) -> None:
+    middleware = make_gateway()
+    listed = {id(memo) for group in middleware.gateway.memos.values() for memo in group}
+    found = {id(table) for table in _tables(middleware.gateway) if isinstance(table, Memo)}
+    assert found <= listed, "a memo outside Gateway.memos is never counted nor cleared"
