@@ -12,6 +12,9 @@ measurable in that scenario.
 Scenarios (request headers are new bytes every request, as a server parses them):
   page      the repeated 50 KB gzip page (benchmarks.html_apps), a returning visitor with
             an "accept all" consent cookie
+  sessions  the same page setting a new session id per response, every request a new
+            visitor without a consent choice (its own session id and _ga): nothing repeats
+            but the page
   trackers  1,500 distinct gzip pages in turn, a visitor without consent (full tracker scan)
   cookies   the JSON endpoint of benchmarks.apps (sets sessionid and _ga), the same visitor
   visitors  the same endpoint, every request a new visitor (own sessionid and _ga)
@@ -42,6 +45,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
 from benchmarks import apps, collect_apps, html_apps
@@ -76,6 +81,16 @@ def _hit(number: int) -> bytes:
     return f'{{"n":"pageview","v":36,"u":"{url}","d":"shop.example","r":"{referrer}"}}'.encode()
 
 
+_SESSIONS = itertools.count()
+
+
+async def _page_with_session(request: Request) -> Response:
+    """The repeated gzip page, setting a new session id on each response (a sign-in)."""
+    response = await html_apps._page_gzip(request)
+    response.set_cookie("sessionid", f"{next(_SESSIONS):032x}", httponly=True)
+    return response
+
+
 def scenario(name: str) -> tuple[ConsentMiddleware, Iterator[Headers], str, Iterator[bytes]]:
     """The app of scenario ``name`` (a fresh gateway), its endless requests' headers, the
     path they go to and their bodies (empty: a GET)."""
@@ -104,6 +119,14 @@ def scenario(name: str) -> tuple[ConsentMiddleware, Iterator[Headers], str, Iter
             Starlette(routes=[Route("/", html_apps._page_gzip)]), html_apps._settings()
         )
         return app, itertools.repeat(_headers(consent)), "/", NO_BODY
+    if name == "sessions":
+        app = ConsentMiddleware(
+            Starlette(routes=[Route("/", _page_with_session)]), html_apps._settings()
+        )
+        visitors = (
+            _headers(f"sessionid={n:032x}; _ga=GA1.1.{n}.1700000000") for n in itertools.count()
+        )
+        return app, visitors, "/", NO_BODY
     if name == "trackers":
         html_apps.distinct_pages()
         app = ConsentMiddleware(
@@ -219,7 +242,9 @@ def instructions(name: str, count: int, seed: int, tmp: Path) -> dict[str, list[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenarios", default="page,trackers,cookies,visitors,agents,collect")
+    parser.add_argument(
+        "--scenarios", default="page,sessions,trackers,cookies,visitors,agents,collect"
+    )
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--drive", nargs=3, metavar=("SCENARIO", "COUNT", "HELPER"))
