@@ -186,7 +186,7 @@ async def serve(app: Any, batch: list[tuple[Headers, bytes]], path: str) -> None
         await app(scope, receive, send)
 
 
-def drive(name: str, count: int, helper: str) -> None:
+def drive(name: str, count: int, helper: str, only: str) -> None:
     """Under callgrind: the phases of scenario ``name``, each ``count`` requests between a
     zeroing and a dump of the counts (named after the phase): all memos on, then each used
     memo off, with an all-on phase between any two (the A/A spread)."""
@@ -197,6 +197,8 @@ def drive(name: str, count: int, helper: str) -> None:
     warm = max(count // 10, 10)
     loop.run_until_complete(serve(app, fresh(requests, bodies, warm), path))
     used = [key for key, group in memos.items() if sum(m.hits + m.misses for m in group)]
+    if only != "all":  # "none": all-on phases only (to compare two versions of the code)
+        used = [key for key in used if key in only.split(",")]
 
     def phase(label: str) -> None:
         loop.run_until_complete(serve(app, fresh(requests, bodies, warm), path))  # settle (refill)
@@ -206,6 +208,9 @@ def drive(name: str, count: int, helper: str) -> None:
         cg.cg_dump(label.encode())
 
     phase("on")
+    if not used:
+        for _ in range(4):
+            phase("on")
     for key in used:
         group = memos[key]
         bounds = [memo.max_entries for memo in group]
@@ -219,7 +224,9 @@ def drive(name: str, count: int, helper: str) -> None:
         phase("on")
 
 
-def instructions(name: str, count: int, seed: int, tmp: Path) -> dict[str, list[float]]:
+def instructions(
+    name: str, count: int, seed: int, tmp: Path, only: str = "all"
+) -> dict[str, list[float]]:
     """Instructions a request by phase label, from one callgrind run of ``drive``."""
     helper = tmp / "cg.so"
     if not helper.exists():
@@ -227,7 +234,7 @@ def instructions(name: str, count: int, seed: int, tmp: Path) -> dict[str, list[
         subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", helper, tmp / "cg.c"], check=True)
     out = tmp / f"{name}.{seed}.out"
     command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
-    command += [sys.executable, __file__, "--drive", name, str(count), str(helper)]
+    command += [sys.executable, __file__, "--drive", name, str(count), str(helper), only]
     env = {**os.environ, "PYTHONHASHSEED": str(seed)}
     subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     found: dict[str, list[float]] = {}
@@ -247,10 +254,11 @@ def main() -> None:
     )
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--seeds", default="0")
-    parser.add_argument("--drive", nargs=3, metavar=("SCENARIO", "COUNT", "HELPER"))
+    parser.add_argument("--memos", default="all", help="memos to turn off: all, none, or names")
+    parser.add_argument("--drive", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.drive:
-        drive(args.drive[0], int(args.drive[1]), args.drive[2])
+        drive(args.drive[0], int(args.drive[1]), args.drive[2], args.drive[3])
         return
     if shutil.which("valgrind") is None or shutil.which("cc") is None:
         raise SystemExit("valgrind (with its headers) and a C compiler are needed")
@@ -259,7 +267,9 @@ def main() -> None:
             count = args.requests if name != "trackers" else max(args.requests // 20, 10)
             phases: dict[str, list[float]] = {}
             for seed in args.seeds.split(","):
-                for label, costs in instructions(name, count, int(seed), Path(tmp)).items():
+                for label, costs in instructions(
+                    name, count, int(seed), Path(tmp), args.memos
+                ).items():
                     phases.setdefault(label, []).extend(costs)
             on = phases.pop("on")
             base = statistics.median(on)

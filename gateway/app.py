@@ -130,7 +130,6 @@ class Gateway:
         found: list[Memo[Any, Any]] = [
             *self.agents.memos,
             self.consent.states,
-            self.consent.codec.memo,
             self.cookies.classifier.memo,
             *self.enforcer.memos,
             *self.injector.memos,

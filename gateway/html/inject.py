@@ -22,7 +22,6 @@ sending garbage, and without the coding's end marker, so the client sees it inco
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -63,7 +62,6 @@ PAGE_MEMO_ENTRY = 1024 * 1024  # larger bodies are rewritten every time
 SNIPPET_MEMO = 4096
 DECISION_MEMO = 4096
 DECISION_MEMO_BYTES = 2 * 1024 * 1024  # of request and response header bytes in the keys
-VARIANT_MEMO_BYTES = 4 * 1024 * 1024  # of the banner's tags in the keys
 SNIPPET_MEMO_BYTES = 1024 * 1024  # of CSP nonces in the keys
 
 # Encodings in which ASCII bytes are not ASCII characters (WHATWG labels).
@@ -104,12 +102,13 @@ class Rewritten:
 # Rewritten one-message pages: by (length, variant) the last PAGE_BUCKET pages of that length
 # and variant with their rewrites, the bytes compared on a hit, so a look-up costs a
 # comparison of the page (memcmp speed), not a hash of it.
-PageKey = tuple[int, object]
+Variant = tuple[str, bytes, bytes, frozenset[Category] | None]  # coding, tags, trackers
+PageKey = tuple[int, Variant]
 PageBucket = tuple[tuple[bytes, Rewritten], ...]
 PAGE_BUCKET = 4
 
 
-def find_page(pages: Memo[PageKey, PageBucket], body: bytes, variant: object) -> Rewritten | None:
+def find_page(pages: Memo[PageKey, PageBucket], body: bytes, variant: Variant) -> Rewritten | None:
     """The rewrite ``pages`` holds for ``body`` in ``variant``, or None."""
     for known, result in pages.table.get((len(body), variant), ()):
         if known == body:
@@ -119,13 +118,13 @@ def find_page(pages: Memo[PageKey, PageBucket], body: bytes, variant: object) ->
 
 
 def file_page(
-    pages: Memo[PageKey, PageBucket], body: bytes, variant: object, result: Rewritten
+    pages: Memo[PageKey, PageBucket], body: bytes, variant: Variant, result: Rewritten
 ) -> bool:
     """File ``result`` (replacing an older rewrite of the same page, the oldest page of its
     bucket leaving when it is full); false when it is too large to keep."""
     key = (len(body), variant)
     others = tuple(pair for pair in pages.table.get(key, ()) if pair[0] != body)
-    size = len(body) + len(result.body)
+    size = len(body) + len(result.body) + len(variant[1]) + len(variant[2])
     pages.put(key, (*others[-(PAGE_BUCKET - 1) :], (body, result)), size)
     return size <= pages.max_key and pages.max_entries > 0
 
@@ -174,7 +173,8 @@ class Page:
         self.body = body  # its no-script part for <body>
         self.trackers = trackers
         self.granted = granted
-        self.variant: tuple[object, ...] | int = (coding, head, body, granted if trackers else None)
+        # What the rewrite depends on besides the body: part of the page memo's keys
+        self.variant: Variant = (coding, head, body, granted if trackers else None)
         self.headers = headers  # the app's, enforced, which the page was decided from
         self.for_head = for_head  # a HEAD request's: the app may send no body
         self.start_headers: dict[int | None, list[Header]] = {}
@@ -226,18 +226,13 @@ class Injector:
         self._decisions: Memo[tuple[object, ...], tuple[Page | None, str | None]] = Memo(
             "page_decisions", DECISION_MEMO, DECISION_MEMO_BYTES, MAX_KEY_BYTES
         )
-        # Variants (coding, tags, trackers) as small numbers: a cheap part of memo keys.
-        self._variant_ids: Memo[object, int] = Memo(
-            "page_variants", DECISION_MEMO, VARIANT_MEMO_BYTES, MAX_KEY_BYTES
-        )
-        self._next_variant = itertools.count()
         # The page sent last, sent again without a look-up: it holds its Page, which a
         # cleared decision memo never hands out again, so it needs no clearing of its own.
         self._last_sent = _NOTHING_SENT
         self._snippets: Memo[tuple[object, ...], Snippet] = Memo(
             "banner_snippets", SNIPPET_MEMO, SNIPPET_MEMO_BYTES, MAX_KEY_BYTES
         )
-        self.memos = (self.pages, self._decisions, self._variant_ids, self._snippets)
+        self.memos = (self.pages, self._decisions, self._snippets)
         self._script = banner.url("banner.js")
         self._style = banner.url("banner.css")
         self._api = api_prefix + "/state"
@@ -352,13 +347,6 @@ class Injector:
         if not head and trackers is None:
             return None, skipped
         page = Page(coding, head, body, trackers, state.granted, headers, for_head)
-        variant_id = self._variant_ids.table.get(page.variant)
-        if variant_id is None:  # never reused: a page in flight may still store under its id
-            size = len(head) + len(body)
-            variant_id = self._variant_ids.put(page.variant, next(self._next_variant), size)
-        else:
-            self._variant_ids.hits += 1
-        page.variant = variant_id
         return page, skipped
 
     def _trackers_for(self, state: ConsentState) -> TrackerHook | None:
