@@ -6,8 +6,8 @@ with ``cc`` makes the client requests). Phases alternate: all memos on, one memo
 scenario uses off (``Memo.disable``: it files nothing, every look-up misses; with
 ``Gateway.clear_memos``, so nothing in front of it answers instead), all on again, the next
 memo off... The all-on phases give the A/A spread: what the phase alone moves (the same
-code, other memory, other keys). A memo whose gain is within that spread saves nothing
-measurable in that scenario.
+code, other memory, other keys); the cyclic garbage collector is off during each phase.
+A memo whose gain is within that spread saves nothing measurable in that scenario.
 
 Scenarios (request headers are new bytes every request, as a server parses them):
   page      the repeated 50 KB gzip page (benchmarks.html_apps), a returning visitor with
@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ctypes
+import gc
 import itertools
 import os
 import re
@@ -203,9 +204,12 @@ def drive(name: str, count: int, helper: str, only: str) -> None:
     def phase(label: str) -> None:
         loop.run_until_complete(serve(app, fresh(requests, bodies, warm), path))  # settle (refill)
         batch = fresh(requests, bodies, count)
+        gc.collect()
+        gc.disable()  # a collection now and then, in one phase and not the next, is noise
         cg.cg_zero()
         loop.run_until_complete(serve(app, batch, path))
         cg.cg_dump(label.encode())
+        gc.enable()
 
     phase("on")
     if not used:
