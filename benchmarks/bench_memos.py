@@ -15,6 +15,7 @@ Scenarios (request headers are new bytes every request, as a server parses them)
   sessions  the same page setting a new session id per response, every request a new
             visitor without a consent choice (its own session id and _ga): nothing repeats
             but the page
+  csp       the same with a Content-Security-Policy header (the same on every response)
   trackers  1,500 distinct gzip pages in turn, a visitor without consent (full tracker scan)
   cookies   the JSON endpoint of benchmarks.apps (sets sessionid and _ga), the same visitor
   visitors  the same endpoint, every request a new visitor (own sessionid and _ga)
@@ -85,10 +86,24 @@ def _hit(number: int) -> bytes:
 _SESSIONS = itertools.count()
 
 
+CSP = (
+    "default-src 'self'; script-src 'self' https://www.googletagmanager.com "
+    "https://cdn.shop.example; style-src 'self' 'unsafe-inline'; img-src * data:; "
+    "connect-src 'self' https://www.google-analytics.com; frame-ancestors 'none'"
+)
+
+
 async def _page_with_session(request: Request) -> Response:
     """The repeated gzip page, setting a new session id on each response (a sign-in)."""
     response = await html_apps._page_gzip(request)
     response.set_cookie("sessionid", f"{next(_SESSIONS):032x}", httponly=True)
+    return response
+
+
+async def _page_with_session_and_csp(request: Request) -> Response:
+    """The same with a Content-Security-Policy, the same on every response."""
+    response = await _page_with_session(request)
+    response.headers["content-security-policy"] = CSP
     return response
 
 
@@ -120,10 +135,9 @@ def scenario(name: str) -> tuple[ConsentMiddleware, Iterator[Headers], str, Iter
             Starlette(routes=[Route("/", html_apps._page_gzip)]), html_apps._settings()
         )
         return app, itertools.repeat(_headers(consent)), "/", NO_BODY
-    if name == "sessions":
-        app = ConsentMiddleware(
-            Starlette(routes=[Route("/", _page_with_session)]), html_apps._settings()
-        )
+    if name in ("sessions", "csp"):
+        endpoint = _page_with_session if name == "sessions" else _page_with_session_and_csp
+        app = ConsentMiddleware(Starlette(routes=[Route("/", endpoint)]), html_apps._settings())
         visitors = (
             _headers(f"sessionid={n:032x}; _ga=GA1.1.{n}.1700000000") for n in itertools.count()
         )
@@ -254,7 +268,7 @@ def instructions(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--scenarios", default="page,sessions,trackers,cookies,visitors,agents,collect"
+        "--scenarios", default="page,sessions,csp,trackers,cookies,visitors,agents,collect"
     )
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--seeds", default="0")

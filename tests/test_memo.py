@@ -229,3 +229,22 @@ def test_every_memo_the_gateway_keeps_is_listed_by_name(make_gateway: Gateway) -
     listed = {id(memo) for group in middleware.gateway.memos.values() for memo in group}
     found = {id(table) for table in _tables(middleware.gateway) if isinstance(table, Memo)}
     assert found <= listed, "a memo outside Gateway.memos is never counted nor cleared"
+
+
+async def _page_with_csp_and_session(request: Request) -> HTMLResponse:
+    response = HTMLResponse(PAGE, headers={"content-security-policy": "script-src 'self'"})
+    response.set_cookie("sessionid", secrets.token_hex(8))  # a new one each time
+    return response
+
+
+async def test_a_policy_is_judged_once_though_each_response_sets_its_own_cookie(
+    make_gateway: Gateway,
+) -> None:
+    middleware = make_gateway(Starlette(routes=[Route("/", _page_with_csp_and_session)]))
+    verdicts = middleware.gateway.memos["csp_verdicts"][0]
+    transport = httpx.ASGITransport(app=middleware)
+    async with httpx.AsyncClient(transport=transport, base_url="http://shop.test") as client:
+        for _ in range(3):
+            page = await client.get("/", headers={"cookie": f"sessionid={secrets.token_hex(8)}"})
+            assert '<script src="/_consent/banner.' in page.text  # 'self' lets it in
+    assert (verdicts.misses, verdicts.hits) == (1, 2)

@@ -95,9 +95,8 @@ def verdict(
     style_path: str,
     api_path: str,
 ) -> Verdict:
-    """Whether every enforced policy lets the banner's tags load and run. Not remembered
-    here: the injector's page decisions, which hold the answer, are remembered by the whole
-    response headers already."""
+    """Whether every enforced policy lets the banner's tags load and run (the injector
+    remembers the answers)."""
     if not enforced and not report_only and app_nonce is None:
         return ALLOWED
     return _verdict(enforced, report_only, app_nonce, origin, script_path, style_path, api_path)

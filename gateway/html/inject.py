@@ -49,7 +49,7 @@ from gateway.html.content_coding import (
     encoder,
     normalise,
 )
-from gateway.html.csp import Origin, verdict
+from gateway.html.csp import ALLOWED, Origin, Verdict, verdict
 from gateway.html.rewriter import INSERTED, HtmlRewriter, TrackerHook, tag_of, xml_syntax
 from gateway.memo import Memo
 from gateway.metrics import UNKNOWN_CATEGORY, Metrics
@@ -63,6 +63,8 @@ SNIPPET_MEMO = 4096
 DECISION_MEMO = 4096
 DECISION_MEMO_BYTES = 2 * 1024 * 1024  # of request and response header bytes in the keys
 SNIPPET_MEMO_BYTES = 1024 * 1024  # of CSP nonces in the keys
+CSP_MEMO = 1024
+CSP_MEMO_BYTES = 2 * 1024 * 1024  # of Content-Security-Policy headers in the keys
 
 # Encodings in which ASCII bytes are not ASCII characters (WHATWG labels).
 NOT_ASCII_CHARSETS = frozenset(
@@ -232,7 +234,10 @@ class Injector:
         self._snippets: Memo[tuple[object, ...], Snippet] = Memo(
             "banner_snippets", SNIPPET_MEMO, SNIPPET_MEMO_BYTES, MAX_KEY_BYTES
         )
-        self.memos = (self.pages, self._decisions, self._snippets)
+        self._verdicts: Memo[tuple[object, ...], Verdict] = Memo(
+            "csp_verdicts", CSP_MEMO, CSP_MEMO_BYTES, MAX_KEY_BYTES
+        )
+        self.memos = (self.pages, self._decisions, self._snippets, self._verdicts)
         self._script = banner.url("banner.js")
         self._style = banner.url("banner.css")
         self._api = api_prefix + "/state"
@@ -367,15 +372,25 @@ class Injector:
         media: str,
     ) -> tuple[bytes, bytes]:
         """The banner's (head, body) tags for this page, or empty ones when its CSP refuses."""
-        allowed = verdict(
-            tuple(policies),
-            tuple(reports),
-            app_nonce,
-            origin=origin,
-            script_path=self._script,
-            style_path=self._style,
-            api_path=self._api,
-        )
+        allowed = ALLOWED
+        if policies or reports or app_nonce is not None:
+            # Remembered apart from the decisions: a page that sets a cookie per visitor
+            # misses those every time, and its policy is the same for all of them.
+            key = (tuple(policies), tuple(reports), app_nonce, origin)
+            found = self._verdicts.table.get(key)
+            if found is None:
+                found = verdict(
+                    *key[:3],
+                    origin=origin,
+                    script_path=self._script,
+                    style_path=self._style,
+                    api_path=self._api,
+                )
+                size = sum(map(len, policies)) + sum(map(len, reports)) + len(origin.host)
+                self._verdicts.put(key, found, size + len(app_nonce or ""))
+            else:
+                self._verdicts.hits += 1
+            allowed = found
         if not allowed.allowed:
             return b"", b""
         xhtml = media.strip().lower() == XHTML.decode()
