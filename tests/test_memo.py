@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -190,6 +191,10 @@ async def test_the_memos_count_requests_show_in_metrics_and_clear_on_a_rules_rel
         assert all(not memo.table for group in gateway.memos.values() for memo in group)
         assert (await client.get("/", headers=headers)).json()["received"] == []
         assert visits.misses == 2
+        rules.write_text("[[vendor]\n", encoding="utf-8")
+        with pytest.raises(ValueError, match=r"site-rules\.toml"):
+            gateway.reload_rules()
+        assert (await client.get("/", headers=headers)).json()["received"] == []  # as before
 
 
 async def test_cleared_memos_give_fresh_answers_after_the_rules_object_changed(
