@@ -79,7 +79,7 @@ COLLECT = "/_consent/collect/plausible/api/event"
 
 def _hit(number: int) -> bytes:
     """A Plausible pageview of one of 200 pages, with campaign and click-id parameters."""
-    url = f"https://shop.example/products/{number % 200}?utm_source=news&gclid=Cj0{number % 7}"
+    url = f"https://shop.example/products/{number % 200}?utm_source=news&gclid=Cj0{number % 200}"
     referrer = "https://www.google.com/search?q=shoes"
     return f'{{"n":"pageview","v":36,"u":"{url}","d":"shop.example","r":"{referrer}"}}'.encode()
 
@@ -304,6 +304,7 @@ def main() -> None:
             spread = (max(on) - min(on)) / base
             print(f"\n{name}: {base:,.0f} instructions a request with every memo on")
             print(f"  A/A (all on, {len(on)} phases)  spread {spread:.2%}")
+            print("  all on: " + ", ".join(f"{cost:,.0f}" for cost in on))
             for label, costs in phases.items():
                 cost = statistics.median(costs)
                 print(
