@@ -85,6 +85,9 @@ class AgentClassifier:
         self.seen: Memo[str | bytes, str | None] = Memo(
             "user_agents", cache_size, MEMO_BYTES, MAX_AGENT_LENGTH
         )
+        # ua-parser takes about a millisecond a string (benchmarks/bench_agents.py): kept for
+        # the consent decisions' proof, one a visitor, where popular User-Agents repeat
+        # (analytics asks through its own memo of reduced User-Agents first).
         self._descriptions: Memo[str, AgentInfo] = Memo(
             "agent_descriptions", cache_size, MEMO_BYTES, MAX_AGENT_LENGTH
         )
