@@ -253,3 +253,11 @@ async def test_a_policy_is_judged_once_though_each_response_sets_its_own_cookie(
             page = await client.get("/", headers={"cookie": f"sessionid={secrets.token_hex(8)}"})
             assert '<script src="/_consent/banner.' in page.text  # 'self' lets it in
     assert (verdicts.misses, verdicts.hits) == (1, 2)
+
+
+def test_every_memo_name_is_documented(make_gateway: Gateway) -> None:
+    analytics = {"plausible": {"upstream": "http://127.0.0.1:9"}, "reduce_user_agent": True}
+    names = set(make_gateway(analytics=analytics).gateway.memos)
+    assert {"visits", "pages", "tracker_urls", "scrubbed_urls"} <= names
+    docs = (Path(__file__).parents[1] / "docs" / "metrics.md").read_text(encoding="utf-8")
+    assert {name for name in names if f"`{name}`" not in docs} == set()
