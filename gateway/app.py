@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from typing import Any
 
 from gateway.analytics.collect import Collector
 from gateway.api.routes import ConsentAPI
@@ -17,14 +18,17 @@ from gateway.consent.codec import ConsentCookieCodec
 from gateway.consent.jurisdiction import CountryResolver, RegionTable
 from gateway.consent.policy import ConsentPolicy
 from gateway.cookies.enforce import Enforcer
-from gateway.cookies.policy import CookiePolicy
+from gateway.cookies.policy import CookiePolicy, consent_cookie_rule, site_rules
+from gateway.cookies.rules import load_rule_files
 from gateway.html.banner import Banner
 from gateway.html.inject import Injector
 from gateway.html.rewriter import TrackerHook
 from gateway.html.trackers import TrackerRules
 from gateway.later import LaterWrite
+from gateway.memo import Memo
 from gateway.metrics import Metrics, MetricsListener
 from gateway.proxies import TrustedProxies
+from gateway.resources import rules_dir
 from gateway.settings import Settings, listen_address
 from gateway.store import Store
 from gateway.store.handle import StoreHandle
@@ -114,10 +118,49 @@ class Gateway:
         )
         # What ``<api_prefix>/ready`` checks, by name: the store; ``serve`` adds its upstreams.
         self.readiness_checks = self.api.readiness_checks
+        if settings.metrics or settings.metrics_listen:
+            self.metrics.watch_memos(lambda: self.memos)
         self._unknown_writes = LaterWrite(
             self._flush_unknown, lambda: self.cookies.unknown_log.flush_interval
         )
         self.cookies.unknown_log.on_pending = self._unknown_writes.soon
+
+    @property
+    def memos(self) -> dict[str, list[Memo[Any, Any]]]:
+        """Every memo of the gateway by name (the enforcer's response plans are one table
+        per grant under one name)."""
+        found: list[Memo[Any, Any]] = [
+            *self.agents.memos,
+            self.consent.states,
+            self.cookies.classifier.memo,
+            *self.enforcer.memos,
+            *self.injector.memos,
+        ]
+        if isinstance(self.injector.trackers, TrackerRules):
+            found.append(self.injector.trackers.memo)
+        if self.collector is not None:
+            found.extend(self.collector.redactor.memos)
+        by_name: dict[str, list[Memo[Any, Any]]] = {}
+        for memo in found:
+            by_name.setdefault(memo.name, []).append(memo)
+        return by_name
+
+    def clear_memos(self) -> None:
+        """Forget every remembered answer: what they were worked out from (rules, settings)
+        changed. Later requests work them out again."""
+        for memos in self.memos.values():
+            for memo in memos:
+                memo.clear()
+        self.enforcer.forget_last_plans()
+
+    def reload_rules(self) -> None:
+        """Read the cookie rules again (the built-in files and the site's ``rule_files``),
+        then ``clear_memos``; a file that no longer reads raises ``ValueError`` and leaves
+        the rules as they were."""
+        site = [consent_cookie_rule(self.settings), *site_rules(self.settings)]
+        builtin = load_rule_files(rules_dir() / "cookies")
+        self.cookies.classifier.replace(builtin, site)
+        self.clear_memos()
 
     async def start(self) -> None:
         """Start the metrics listener (with ``metrics_listen``) and forwarding analytics

@@ -9,12 +9,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from gateway.consent.state import Category, Regime
+from gateway.memo import Memo
 
 DIRECTIONS = ("request", "response", "expired")
 SKIP_REASONS = (
@@ -65,6 +68,66 @@ class Tally:
 
     def describe(self) -> list[Any]:
         return []
+
+
+Memos = Mapping[str, Iterable[Memo[Any, Any]]]
+
+
+class MemoCollector:
+    """``consent_gateway_cache_*``: the counts of the gateway's memos by name, read when
+    the registry is collected, so nothing Prometheus runs on the request path. Memos that
+    share a name (one table per grant) add up."""
+
+    def __init__(self, memos: Callable[[], Memos]) -> None:
+        self._memos = memos  # called at each scrape: a reload may replace a memo's owner
+
+    def collect(self) -> list[Metric]:
+        hits, misses, evictions, entries, size = families = self._families()
+        for name, memos in sorted(self._memos().items()):
+            group = list(memos)
+            hits.add_metric([name], sum(memo.hits for memo in group))
+            misses.add_metric([name], sum(memo.misses for memo in group))
+            evictions.add_metric([name], sum(memo.evictions for memo in group))
+            entries.add_metric([name], sum(len(memo.table) for memo in group))
+            size.add_metric([name], sum(memo.size for memo in group))
+        return list(families)
+
+    def describe(self) -> list[Metric]:
+        return list(self._families())
+
+    def _families(
+        self,
+    ) -> tuple[
+        CounterMetricFamily,
+        CounterMetricFamily,
+        CounterMetricFamily,
+        GaugeMetricFamily,
+        GaugeMetricFamily,
+    ]:
+        label = ["cache"]
+        return (
+            CounterMetricFamily(
+                "consent_gateway_cache_hits", "Answers found in a memo.", labels=label
+            ),
+            CounterMetricFamily(
+                "consent_gateway_cache_misses",
+                "Answers worked out (not in the memo, or not kept: too large a key).",
+                labels=label,
+            ),
+            CounterMetricFamily(
+                "consent_gateway_cache_evictions",
+                "Times a memo was emptied because a bound on entries or bytes was reached.",
+                labels=label,
+            ),
+            GaugeMetricFamily(
+                "consent_gateway_cache_entries", "Answers a memo holds now.", labels=label
+            ),
+            GaugeMetricFamily(
+                "consent_gateway_cache_key_bytes",
+                "Bytes of the keys filed in a memo since it was last emptied.",
+                labels=label,
+            ),
+        )
 
 
 class Metrics:
@@ -203,6 +266,10 @@ class Metrics:
 
     def unknown_cookie(self) -> None:
         self.tally.add(self.unknown_cookies)
+
+    def watch_memos(self, memos: Callable[[], Memos]) -> None:
+        """Export the counts of ``memos`` (``MemoCollector``)."""
+        self.registry.register(MemoCollector(memos))
 
     def exposition(self) -> bytes:
         """The text format: what ``MetricsListener`` serves (and, with ``metrics``, the

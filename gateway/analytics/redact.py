@@ -24,7 +24,6 @@ import re
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
@@ -149,7 +148,6 @@ class TextFields:
         return node if node is not None and node.text else None
 
 
-@lru_cache(maxsize=65_536)
 def _same_site(host: str | None, other: str | None) -> bool:
     if not host or not other:
         return False
@@ -173,11 +171,16 @@ class Redactor:
         self.ipv6_prefix = ipv6_prefix
         self._agents = agents
         self.reduces_user_agent = reduce_user_agent and agents is not None
-        self._reduced: Memo[str, str] = Memo(4096, MEMO_BYTES, MAX_AGENT_LENGTH)
+        self._reduced: Memo[str, str] = Memo("reduced_agents", 4096, MEMO_BYTES, MAX_AGENT_LENGTH)
         # Many visitors load the same pages: a scrubbed URL is remembered (bounded).
-        self._urls: Memo[tuple[str, bool], str] = Memo(MEMO_SIZE, MEMO_BYTES, MAX_URL_LENGTH)
+        self._urls: Memo[tuple[str, bool], str] = Memo(
+            "scrubbed_urls", MEMO_SIZE, MEMO_BYTES, MAX_URL_LENGTH
+        )
         # By parameter or property name; names come from clients: longer ones are not kept.
-        self._personal: Memo[str, bool] = Memo(MEMO_SIZE, MEMO_BYTES, MAX_MEMO_NAME)
+        self._personal: Memo[str, bool] = Memo(
+            "personal_names", MEMO_SIZE, MEMO_BYTES, MAX_MEMO_NAME
+        )
+        self.memos = (self._reduced, self._urls, self._personal)
 
     def ip(self, address: str | None) -> str | None:
         return truncate_ip(address, self.ipv4_prefix, self.ipv6_prefix) if address else None
@@ -187,6 +190,8 @@ class Redactor:
         personal = self._personal.table.get(name)
         if personal is None:
             personal = self._personal.put(name, self.rules.is_personal(name), len(name))
+        else:
+            self._personal.hits += 1
         return not personal and (marketing or not self.rules.is_click_id(name))
 
     def keep_parameter(self, name: str, value: str, marketing: bool) -> bool:
@@ -294,7 +299,8 @@ class Redactor:
         key = (url, marketing)
         found = self._urls.table.get(key)
         if found is None:
-            found = self._urls.put(key, self._scrub_url(url, marketing), len(url))
+            return self._urls.put(key, self._scrub_url(url, marketing), len(url))
+        self._urls.hits += 1
         return found
 
     def _scrub_url(self, url: str, marketing: bool) -> str:
@@ -360,4 +366,6 @@ class Redactor:
                 family=info.browser_family.replace(" ", ""),
             )
             self._reduced.put(user_agent, reduced, len(user_agent))
+        else:
+            self._reduced.hits += 1
         return reduced

@@ -218,7 +218,9 @@ async def _exchange(connection: _Connection, request: bytes) -> int:
 @functools.lru_cache(maxsize=256)
 def _target(url: str) -> tuple[Origin, str]:
     """The origin to connect to and the start of the request up to its headers (the
-    provider URLs repeat, so this is worked out once per URL)."""
+    provider URLs repeat, so this is worked out once per URL). An ``lru_cache``, not a
+    ``Memo``: its keys are the providers' URLs from the settings, a handful, never a
+    client's input, and nothing reloads them."""
     parts = urlsplit(url)
     hostname = parts.hostname
     if parts.scheme not in ("http", "https") or not hostname:

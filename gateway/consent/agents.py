@@ -16,7 +16,6 @@ import string
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import user_agents
@@ -78,11 +77,21 @@ class AgentClassifier:
         self._kind_of = {_shape(token): kind for kind, words in tokens.items() for token in words}
         self._rank = {kind: rank for rank, kind in enumerate(tokens)}
         self._pattern = re.compile(_trie_pattern(self._kind_of) or b"(?!)")
-        self._memo: Memo[bytes, str | None] = Memo(cache_size, MEMO_BYTES, MAX_AGENT_LENGTH)
+        self._memo: Memo[bytes, str | None] = Memo(
+            "agent_shapes", cache_size, MEMO_BYTES, MAX_AGENT_LENGTH
+        )
         # Per exact string, up to the length checked; callers on a hot path may look here
-        # first (``UNSEEN`` if absent).
-        self.seen: Memo[str | bytes, str | None] = Memo(cache_size, MEMO_BYTES, MAX_AGENT_LENGTH)
-        self._describe = lru_cache(maxsize=cache_size)(self._parse)
+        # first (``UNSEEN`` if absent; they count the hit).
+        self.seen: Memo[str | bytes, str | None] = Memo(
+            "user_agents", cache_size, MEMO_BYTES, MAX_AGENT_LENGTH
+        )
+        # ua-parser takes about a millisecond a string (benchmarks/bench_agents.py): kept for
+        # the consent decisions' proof, one a visitor, where popular User-Agents repeat
+        # (analytics asks through its own memo of reduced User-Agents first).
+        self._descriptions: Memo[str, AgentInfo] = Memo(
+            "agent_descriptions", cache_size, MEMO_BYTES, MAX_AGENT_LENGTH
+        )
+        self.memos = (self.seen, self._memo, self._descriptions)
 
     @classmethod
     def load(cls, path: Path | None = None, cache_size: int = 10_000) -> AgentClassifier:
@@ -123,18 +132,29 @@ class AgentClassifier:
 
     def bot_kind(self, user_agent: str | bytes) -> str | None:
         """The bots.toml kind of this client, ``unknown-client`` without a User-Agent, or None."""
-        kind = self.seen.table.get(user_agent, UNSEEN)  # the very string: no shape to compute
+        seen = self.seen
+        kind = seen.table.get(user_agent, UNSEEN)  # the very string: no shape to compute
         if kind is not UNSEEN:
+            seen.hits += 1
             return kind
         shape = _shape(user_agent)
-        kind = self._memo.table.get(shape, UNSEEN)
+        memo = self._memo
+        kind = memo.table.get(shape, UNSEEN)
         if kind is UNSEEN:
-            kind = self._memo.put(shape, self._classify(shape), len(shape))
-        return self.seen.put(user_agent, kind, len(user_agent))
+            kind = memo.put(shape, self._classify(shape), len(shape))
+        else:
+            memo.hits += 1
+        return seen.put(user_agent, kind, len(user_agent))
 
     def describe(self, user_agent: str) -> AgentInfo:
         """Browser, OS and device class; never raises, whatever the string."""
-        return self._describe(user_agent[:MAX_AGENT_LENGTH])
+        agent = user_agent[:MAX_AGENT_LENGTH]
+        memo = self._descriptions
+        info = memo.table.get(agent)
+        if info is None:
+            return memo.put(agent, self._parse(agent), len(agent))
+        memo.hits += 1
+        return info
 
     def _classify(self, shape: bytes) -> str | None:
         if not shape.strip():

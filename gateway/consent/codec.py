@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
@@ -17,13 +16,12 @@ from datetime import UTC
 from itsdangerous import BadData, TimestampSigner
 
 from gateway.consent.state import GRANT_BITS, Decision, grants_from
-from gateway.memo import Memo
 
 _CONSENT_ID_PATTERN = re.compile(r"[A-Za-z0-9_\-]{22}")
 # The longest consent cookie value that can verify: consent id (22), grant bits (1 hex digit)
 # and policy version (at most 32), each followed by a dot; the signing time (itsdangerous: a
 # big-endian integer, base64, 11 characters for 8 bytes) and a dot; the HMAC-SHA256
-# signature (43 characters). A longer value is neither verified nor remembered.
+# signature (43 characters). A longer value is not verified.
 MAX_COOKIE_VALUE_LENGTH = 22 + 1 + 1 + 1 + 32 + 1 + 11 + 1 + 43
 
 
@@ -38,9 +36,7 @@ class ConsentCookieCodec:
 
     secrets: Sequence[str]
     max_age_seconds: int
-    cache_size: int = 10_000
     _signer: TimestampSigner = field(init=False, repr=False)
-    _verified: Memo[str, Decision] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.secrets:
@@ -51,8 +47,6 @@ class ConsentCookieCodec:
             salt="consent-gateway.consent",
             digest_method=hashlib.sha256,
         )
-        size = self.cache_size
-        self._verified = Memo(size, size * MAX_COOKIE_VALUE_LENGTH, MAX_COOKIE_VALUE_LENGTH)
 
     def encode(self, decision: Decision) -> str:
         bits = sum(GRANT_BITS[c] for c in decision.granted if c in GRANT_BITS)
@@ -63,21 +57,12 @@ class ConsentCookieCodec:
     def decode(self, value: str, policy_version: str) -> Decision | None:
         """The decision in ``value``, or ``None`` when it cannot be trusted or is stale.
 
-        A returning visitor sends the same cookie on every request, so values whose
-        signature already verified are remembered (bounded) and only their age is checked.
+        Not remembered here: ``ConsentPolicy``'s memo of states, keyed by the consent
+        cookies themselves, answers a returning visitor before this runs (a memo here saved
+        nothing measurable, ``benchmarks/bench_memos.py``).
         """
-        known = self._verified.table.get(value)
-        if known is not None:
-            fresh = time.time() - known.decided_at.timestamp() <= self.max_age_seconds
-            return known if fresh and known.policy_version == policy_version else None
         if len(value) > MAX_COOKIE_VALUE_LENGTH:
             return None
-        decision = self._verify(value, policy_version)
-        if decision is not None:
-            self._verified.put(value, decision, len(value))
-        return decision
-
-    def _verify(self, value: str, policy_version: str) -> Decision | None:
         try:
             payload, signed_at = self._signer.unsign(
                 value, max_age=self.max_age_seconds, return_timestamp=True

@@ -12,15 +12,12 @@ import ipaddress
 import re
 import tomllib
 from collections.abc import Mapping
-from functools import lru_cache
 from pathlib import Path
 
 import maxminddb
 
 from gateway.consent.state import ALL_GRANTED, ESSENTIAL_ONLY, Category, Regime, Source
 from gateway.resources import rules_dir
-
-GEOIP_CACHE_SIZE = 4096
 
 _COUNTRY = re.compile(r"[A-Z]{2}")
 _SUBDIVISION = re.compile(r"[A-Z0-9]{1,3}")
@@ -171,8 +168,6 @@ class CountryResolver:
         self.subdivision_header = _header_name(subdivision_header)
         self._reader = _open_database(geoip_database) if geoip_database else None
         self.reads_client_ip = self._reader is not None
-        # One visitor sends many requests, and GeoIP look-ups cost microseconds each.
-        self._lookup = lru_cache(maxsize=GEOIP_CACHE_SIZE)(self._lookup_uncached)
 
     def inputs(self, headers: Mapping[bytes, bytes], client_ip: str | None) -> tuple[object, ...]:
         """Everything ``resolve`` reads, as a key: equal inputs resolve to the same place."""
@@ -202,7 +197,9 @@ class CountryResolver:
             return found_country, found_subdivision
         return country, found_subdivision if found_country == country else None
 
-    def _lookup_uncached(self, client_ip: str) -> Place:
+    def _lookup(self, client_ip: str) -> Place:
+        # Not remembered here: ``resolve`` runs only when the policy's memo of consent
+        # states, keyed by this same address, has no answer.
         assert self._reader is not None
         try:
             address = ipaddress.ip_address(client_ip)

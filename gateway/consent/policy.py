@@ -62,8 +62,8 @@ class ConsentPolicy:
         self.host_prefix = host_prefix
         # Both names are always read: a browser keeps the other one after the setting changes.
         self.consent_cookie_names = (cookie_name, HOST_PREFIX + cookie_name)
-        self._states: Memo[tuple[object, ...], tuple[ConsentState, bool, float]] = Memo(
-            STATE_CACHE_SIZE, STATE_CACHE_BYTES, STATE_MAX_KEY
+        self.states: Memo[tuple[object, ...], tuple[ConsentState, bool, float]] = Memo(
+            "consent_states", STATE_CACHE_SIZE, STATE_CACHE_BYTES, STATE_MAX_KEY
         )
 
     def state(
@@ -82,8 +82,9 @@ class ConsentPolicy:
         gpc = gpc_enabled(headers.get(b"sec-gpc"))
         place = self.resolver.inputs(headers, client_ip)
         key = (consent_cookies, place, gpc, bot)
-        cached = self._states.table.get(key)
+        cached = self.states.table.get(key)
         if cached is not None and cached[2] >= time.time():
+            self.states.hits += 1
             return cached
         country, subdivision = self.resolver.resolve(headers, client_ip)
         regime = self.regions.regime_for(country, subdivision) or self.default_regime
@@ -112,7 +113,7 @@ class ConsentPolicy:
             valid_until = math.inf
         size = sum(map(len, consent_cookies))
         size += sum(len(part) for part in place if isinstance(part, bytes | str))
-        return self._states.put(key, (state, invalid, valid_until), size)
+        return self.states.put(key, (state, invalid, valid_until), size)
 
     def consent_cookie_name(self, secure: bool) -> str:
         """The name a choice is saved under: with ``cookie_host_prefix``, ``__Host-`` and the

@@ -17,6 +17,7 @@ import itertools
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.types import Scope
 
@@ -152,16 +153,18 @@ class Enforcer:
         self._plain_key = not self._place_headers and not self._reads_ip
         self._declares = settings.declare_seen_cookies
         self._bot_kind = agents.bot_kind
-        self._bot_kinds_seen = agents.seen.table
-        self._visits: Memo[object, Visit] = Memo(memo_size, VISIT_MEMO_BYTES, MAX_KEY_BYTES)
+        self._agents_seen = agents.seen
+        self._visits: Memo[object, Visit] = Memo(
+            "visits", memo_size, VISIT_MEMO_BYTES, MAX_KEY_BYTES
+        )
         # Set-Cookie value -> (category bit, metric label, the name when no rule knows it)
         self._set_cookies: Memo[bytes, tuple[int, str, str | None]] = Memo(
-            memo_size, SET_COOKIE_MEMO_BYTES, MAX_KEY_BYTES
+            "set_cookie_lines", memo_size, SET_COOKIE_MEMO_BYTES, MAX_KEY_BYTES
         )
         # Per granted bits (one table each: no key tuple to build), response headers -> what
         # ``response`` returns, and what it counts
         self._responses: list[Memo[tuple[object, ...], ResponsePlan]] = [
-            Memo(memo_size, RESPONSE_MEMO_BYTES, MAX_KEY_BYTES)
+            Memo("response_plans", memo_size, RESPONSE_MEMO_BYTES, MAX_KEY_BYTES)
             for _ in range(sum(_BIT.values()) + 1)
         ]
         # Per granted bits, the latest plan handed out and the headers (a list, as apps send
@@ -169,8 +172,15 @@ class Enforcer:
         self._last_plans: list[tuple[object, ResponsePlan | None]] = [
             (None, None) for _ in self._responses
         ]
+        self.memos: tuple[Memo[Any, Any], ...] = (self._visits, self._set_cookies, *self._responses)
+        # ``visible(state)`` -> its number: an id, not a remembered answer (never cleared)
         self._shown_ids: dict[tuple[object, ...], int] = {}
         self._next_shown = itertools.count()
+
+    def forget_last_plans(self) -> None:
+        """Forget the plans handed out last, with the memos they came from (``Gateway``'s
+        ``clear_memos``)."""
+        self._last_plans[:] = [(None, None) for _ in self._responses]
 
     def visit(self, headers: Mapping[bytes, bytes], scope: Scope) -> Visit:
         """The visit for the request in ``scope`` whose headers by name are ``headers``
@@ -185,16 +195,21 @@ class Enforcer:
                 # The usual visitor, a browser without GPC, by the Cookie header alone (bytes
                 # or None: no tuple to build and hash). The User-Agent it was judged with
                 # again: a browser's (only those are filed so), without the bot check.
-                visit = self._visits.table.get(cookie)
+                visits = self._visits
+                visit = visits.table.get(cookie)
                 if visit is not None and visit.agent == agent and visit.valid_until >= time.time():
+                    visits.hits += 1
                     if visit.counted:
                         self._count(visit)
                     return visit
         # The bot kind, not the User-Agent: one visitor's requests share a User-Agent anyway,
         # and keying on it would make every new browser version a new visit.
-        bot_kind = self._bot_kinds_seen.get(agent, UNSEEN)  # the usual case, without a call
+        seen = self._agents_seen
+        bot_kind = seen.table.get(agent, UNSEEN)  # the usual case, without a call
         if bot_kind is UNSEEN:
             bot_kind = self._bot_kind(agent)
+        else:
+            seen.hits += 1
         client_ip = None
         key: object
         if plain:  # keys of other shapes than the browser's are tuples
@@ -213,6 +228,8 @@ class Enforcer:
             if not plain:
                 size += sum(len(get(name) or b"") for name in self._place_headers)
             self._visits.put(key, visit, size)
+        else:
+            self._visits.hits += 1
         if visit.counted:
             self._count(visit)
         return visit
@@ -306,14 +323,18 @@ class Enforcer:
         granted = visit.granted
         if not visit.refused:  # then the result depends on nothing but these and the grants
             last_headers, plan = self._last_plans[granted]
-            if headers != last_headers:  # compared, not hashed: the same page again
+            if headers == last_headers:  # compared, not hashed: the same page again
+                self._responses[granted].hits += 1
+            else:
                 key = tuple(headers)
                 try:
-                    plan = self._responses[granted].table.get(key)
+                    plans = self._responses[granted]
+                    plan = plans.table.get(key)
                 except TypeError:  # header pairs as lists
                     plan = key = None
                 else:
                     if plan is not None:
+                        plans.hits += 1
                         self._last_plans[granted] = (list(key), plan)
             if plan is not None:
                 return plan
@@ -337,6 +358,8 @@ class Enforcer:
             if line is None:
                 line = self._classify_line(value)
                 fresh = True
+            else:
+                self._set_cookies.hits += 1
             bit, label, unknown = line
             if unknown is not None:
                 unknown_names.append(unknown)
@@ -368,8 +391,10 @@ class Enforcer:
         plan = ResponsePlan(tuple(kept), html, tuple(removed), tuple(unknown_names), remember)
         if key is not None and remember:
             size = sum(len(name) + len(value) for name, value in headers)
-            self._responses[granted].put(key, plan, size)
-            self._last_plans[granted] = (list(key), plan)
+            plans = self._responses[granted]
+            plans.put(key, plan, size)
+            if key in plans.table:  # the last plan is always one the memo holds
+                self._last_plans[granted] = (list(key), plan)
         return plan
 
     def _classify_line(self, value: bytes) -> tuple[int, str, str | None]:

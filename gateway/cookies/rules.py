@@ -324,9 +324,16 @@ class Classifier:
         site: Sequence[CookieRule] = (),
         cache_size: int = 4096,
     ) -> None:
+        self.memo: Memo[str, CookieRule | None] = Memo(
+            "cookie_rules", cache_size, MEMO_BYTES, MEMO_NAME_BYTES
+        )
+        self.replace(builtin, site)
+
+    def replace(self, builtin: Sequence[CookieRule], site: Sequence[CookieRule] = ()) -> None:
+        """Classify by these rules from now on (rules read again); the memo is cleared."""
         self.rules: tuple[CookieRule, ...] = (*site, *builtin)
         self._site, self._builtin = _RuleSet(site), _RuleSet(builtin)
-        self._memo: Memo[str, CookieRule | None] = Memo(cache_size, MEMO_BYTES, MEMO_NAME_BYTES)
+        self.memo.clear()
 
     @classmethod
     def default(cls, site: Sequence[CookieRule] = ()) -> Classifier:
@@ -335,11 +342,13 @@ class Classifier:
 
     def classify(self, name: str) -> CookieRule | None:
         """The rule for cookie ``name``, or ``None`` when no rule knows it."""
+        memo = self.memo
         try:
-            return self._memo.table[name]
+            found = memo.table[name]
         except KeyError:
-            pass
-        return self._memo.put(name, self._find(name), len(name))
+            return memo.put(name, self._find(name), len(name))
+        memo.hits += 1
+        return found
 
     def _find(self, name: str) -> CookieRule | None:
         unprefixed = _without_cookie_prefix(name)

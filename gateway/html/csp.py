@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from urllib.parse import unquote
 
 _NONCE = re.compile(r"'nonce-([A-Za-z0-9+/_\-]+=*)'", re.IGNORECASE)
@@ -96,14 +95,13 @@ def verdict(
     style_path: str,
     api_path: str,
 ) -> Verdict:
-    """Whether every enforced policy lets the banner's tags load and run; remembered per
-    input, since most sites send the same policy (or none) every time."""
+    """Whether every enforced policy lets the banner's tags load and run (the injector
+    remembers the answers)."""
     if not enforced and not report_only and app_nonce is None:
         return ALLOWED
     return _verdict(enforced, report_only, app_nonce, origin, script_path, style_path, api_path)
 
 
-@lru_cache(maxsize=1024)
 def _verdict(
     enforced: tuple[str, ...],
     report_only: tuple[str, ...],

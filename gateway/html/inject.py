@@ -22,7 +22,6 @@ sending garbage, and without the coding's end marker, so the client sees it inco
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -50,20 +49,22 @@ from gateway.html.content_coding import (
     encoder,
     normalise,
 )
-from gateway.html.csp import Origin, verdict
+from gateway.html.csp import ALLOWED, Origin, Verdict, verdict
 from gateway.html.rewriter import INSERTED, HtmlRewriter, TrackerHook, tag_of, xml_syntax
 from gateway.memo import Memo
 from gateway.metrics import UNKNOWN_CATEGORY, Metrics
 
 logger = logging.getLogger("consent_gateway")
 
-MEMO_BYTES = 16 * 1024 * 1024  # rewritten pages remembered, upstream and output bytes together
-MEMO_ENTRY = 1024 * 1024  # larger bodies are rewritten every time
+PAGE_MEMO = 4096
+PAGE_MEMO_BYTES = 16 * 1024 * 1024  # rewritten pages remembered, upstream and output bytes
+PAGE_MEMO_ENTRY = 1024 * 1024  # larger bodies are rewritten every time
 SNIPPET_MEMO = 4096
 DECISION_MEMO = 4096
 DECISION_MEMO_BYTES = 2 * 1024 * 1024  # of request and response header bytes in the keys
-VARIANT_MEMO_BYTES = 4 * 1024 * 1024  # of the banner's tags in the keys
 SNIPPET_MEMO_BYTES = 1024 * 1024  # of CSP nonces in the keys
+CSP_MEMO = 1024
+CSP_MEMO_BYTES = 2 * 1024 * 1024  # of Content-Security-Policy headers in the keys
 
 # Encodings in which ASCII bytes are not ASCII characters (WHATWG labels).
 NOT_ASCII_CHARSETS = frozenset(
@@ -100,52 +101,34 @@ class Rewritten:
     thorough: bool = True  # false: encoded fast; worth encoding better once it repeats
 
 
-class PageMemo:
-    """Rewritten one-message pages by (upstream bytes, variant), bounded by total bytes.
+# Rewritten one-message pages: by (length, variant) the last PAGE_BUCKET pages of that length
+# and variant with their rewrites, the bytes compared on a hit, so a look-up costs a
+# comparison of the page (memcmp speed), not a hash of it.
+Variant = tuple[str, bytes, bytes, frozenset[Category] | None]  # coding, tags, trackers
+PageKey = tuple[int, Variant]
+PageBucket = tuple[tuple[bytes, Rewritten], ...]
+PAGE_BUCKET = 4
 
-    Pages are filed by length and variant and the bytes compared on a hit, so a look-up costs
-    a comparison of the page (memcmp speed), not a hash of it. Pages of one length and variant
-    share a short list, the oldest leaving first.
-    """
 
-    BUCKET = 4  # pages kept per (length, variant)
+def find_page(pages: Memo[PageKey, PageBucket], body: bytes, variant: Variant) -> Rewritten | None:
+    """The rewrite ``pages`` holds for ``body`` in ``variant``, or None."""
+    for known, result in pages.table.get((len(body), variant), ()):
+        if known == body:
+            pages.hits += 1
+            return result
+    return None
 
-    def __init__(self, max_bytes: int = MEMO_BYTES, max_entry: int = MEMO_ENTRY) -> None:
-        self.max_bytes = max_bytes
-        self.max_entry = max_entry
-        self._entries: dict[tuple[int, object], list[tuple[bytes, Rewritten]]] = {}
-        self._size = 0
 
-    def clear(self) -> None:
-        self._entries.clear()
-        self._size = 0
-
-    def get(self, body: bytes, variant: object) -> Rewritten | None:
-        for known, result in self._entries.get((len(body), variant), ()):
-            if known == body:
-                return result
-        return None
-
-    def put(self, body: bytes, variant: object, result: Rewritten) -> bool:
-        """File ``result``; false when it is too large to keep."""
-        size = len(body) + len(result.body)
-        if size > self.max_entry:
-            return False
-        if self._size + size > self.max_bytes:
-            self.clear()
-        bucket = self._entries.setdefault((len(body), variant), [])
-        for index, (known, old_result) in enumerate(bucket):
-            if known == body:  # a better result for the same page
-                self._size -= len(known) + len(old_result.body)
-                del bucket[index]
-                break
-        else:
-            if len(bucket) >= self.BUCKET:
-                old, old_result = bucket.pop(0)
-                self._size -= len(old) + len(old_result.body)
-        bucket.append((body, result))
-        self._size += size
-        return True
+def file_page(
+    pages: Memo[PageKey, PageBucket], body: bytes, variant: Variant, result: Rewritten
+) -> bool:
+    """File ``result`` (replacing an older rewrite of the same page, the oldest page of its
+    bucket leaving when it is full); false when it is too large to keep."""
+    key = (len(body), variant)
+    others = tuple(pair for pair in pages.table.get(key, ()) if pair[0] != body)
+    size = len(body) + len(result.body) + len(variant[1]) + len(variant[2])
+    pages.put(key, (*others[-(PAGE_BUCKET - 1) :], (body, result)), size)
+    return size <= pages.max_key and pages.max_entries > 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +175,8 @@ class Page:
         self.body = body  # its no-script part for <body>
         self.trackers = trackers
         self.granted = granted
-        self.variant: tuple[object, ...] | int = (coding, head, body, granted if trackers else None)
+        # What the rewrite depends on besides the body: part of the page memo's keys
+        self.variant: Variant = (coding, head, body, granted if trackers else None)
         self.headers = headers  # the app's, enforced, which the page was decided from
         self.for_head = for_head  # a HEAD request's: the app may send no body
         self.start_headers: dict[int | None, list[Header]] = {}
@@ -237,20 +221,23 @@ class Injector:
         self.insert = insert
         self.block_trackers = block_trackers
         self.trackers = trackers if block_trackers != "never" else None
-        self.memo = PageMemo()
+        self.pages: Memo[PageKey, PageBucket] = Memo(
+            "pages", PAGE_MEMO, PAGE_MEMO_BYTES, PAGE_MEMO_ENTRY
+        )
         # start() decisions by everything they depend on: a repeated page repeats them.
         self._decisions: Memo[tuple[object, ...], tuple[Page | None, str | None]] = Memo(
-            DECISION_MEMO, DECISION_MEMO_BYTES, MAX_KEY_BYTES
+            "page_decisions", DECISION_MEMO, DECISION_MEMO_BYTES, MAX_KEY_BYTES
         )
-        # Variants (coding, tags, trackers) as small numbers: a cheap part of memo keys.
-        self._variant_ids: Memo[object, int] = Memo(
-            DECISION_MEMO, VARIANT_MEMO_BYTES, MAX_KEY_BYTES
-        )
-        self._next_variant = itertools.count()
+        # The page sent last, sent again without a look-up: it holds its Page, which a
+        # cleared decision memo never hands out again, so it needs no clearing of its own.
         self._last_sent = _NOTHING_SENT
         self._snippets: Memo[tuple[object, ...], Snippet] = Memo(
-            SNIPPET_MEMO, SNIPPET_MEMO_BYTES, MAX_KEY_BYTES
+            "banner_snippets", SNIPPET_MEMO, SNIPPET_MEMO_BYTES, MAX_KEY_BYTES
         )
+        self._verdicts: Memo[tuple[object, ...], Verdict] = Memo(
+            "csp_verdicts", CSP_MEMO, CSP_MEMO_BYTES, MAX_KEY_BYTES
+        )
+        self.memos = (self.pages, self._decisions, self._snippets, self._verdicts)
         self._script = banner.url("banner.js")
         self._style = banner.url("banner.css")
         self._api = api_prefix + "/state"
@@ -292,8 +279,11 @@ class Injector:
         stands for its headers, and is hashed by identity)."""
         headers = plan.headers
         key = (plan if plan.remembered else headers, asked)
-        decided = self._decisions.table.get(key)
-        if decided is None:
+        decisions = self._decisions
+        decided = decisions.table.get(key)
+        if decided is not None:
+            decisions.hits += 1
+        else:
             _, host, dest, app_nonce, scheme, for_head, crawler = asked
             decided = self._decide(
                 headers, scheme or "http", state, app_nonce, host, dest, for_head, crawler
@@ -302,7 +292,7 @@ class Injector:
             size += len(app_nonce) if isinstance(app_nonce, str) else 0
             if not plan.remembered:
                 size += sum(len(name) + len(value) for name, value in headers)
-            self._decisions.put(key, decided, size)
+            decisions.put(key, decided, size)
         return decided
 
     def _decide(
@@ -362,11 +352,6 @@ class Injector:
         if not head and trackers is None:
             return None, skipped
         page = Page(coding, head, body, trackers, state.granted, headers, for_head)
-        variant_id = self._variant_ids.table.get(page.variant)
-        if variant_id is None:  # never reused: a page in flight may still store under its id
-            size = len(head) + len(body)
-            variant_id = self._variant_ids.put(page.variant, next(self._next_variant), size)
-        page.variant = variant_id
         return page, skipped
 
     def _trackers_for(self, state: ConsentState) -> TrackerHook | None:
@@ -387,15 +372,25 @@ class Injector:
         media: str,
     ) -> tuple[bytes, bytes]:
         """The banner's (head, body) tags for this page, or empty ones when its CSP refuses."""
-        allowed = verdict(
-            tuple(policies),
-            tuple(reports),
-            app_nonce,
-            origin=origin,
-            script_path=self._script,
-            style_path=self._style,
-            api_path=self._api,
-        )
+        allowed = ALLOWED
+        if policies or reports or app_nonce is not None:
+            # Remembered apart from the decisions: a page that sets a cookie per visitor
+            # misses those every time, and its policy is the same for all of them.
+            key = (tuple(policies), tuple(reports), app_nonce, origin)
+            found = self._verdicts.table.get(key)
+            if found is None:
+                found = verdict(
+                    *key[:3],
+                    origin=origin,
+                    script_path=self._script,
+                    style_path=self._style,
+                    api_path=self._api,
+                )
+                size = sum(map(len, policies)) + sum(map(len, reports)) + len(origin.host)
+                self._verdicts.put(key, found, size + len(app_nonce or ""))
+            else:
+                self._verdicts.hits += 1
+            allowed = found
         if not allowed.allowed:
             return b"", b""
         xhtml = media.strip().lower() == XHTML.decode()
@@ -410,6 +405,8 @@ class Injector:
             if xhtml:  # XML syntax, and no <noscript>: XHTML pages always render it
                 snippet = Snippet(head=xml_syntax(snippet.head), body=b"")
             self._snippets.put(key, snippet, len(nonce or ""))
+        else:
+            self._snippets.hits += 1
         return snippet
 
     async def whole(self, page: Page, start: Message, body: bytes, send: Send) -> None:
@@ -432,11 +429,11 @@ class Injector:
         """What goes out for ``body``: the memo's rewrite, made (fast) or made again
         (thoroughly: it was sent before, so it is worth the smaller encoding, once). What
         the memo keeps in its final form is sent that way again without a look-up."""
-        result = self.memo.get(body, page.variant)
+        result = find_page(self.pages, body, page.variant)
         final = result is not None and result.thorough
         if result is None or not result.thorough:
             result = self._rewrite_safely(page, body, thorough=result is not None)
-            final = self.memo.put(body, page.variant, result) and result.thorough
+            final = file_page(self.pages, body, page.variant, result) and result.thorough
         if result.modified:
             sent = Sent(
                 page, body, page.rewritten_headers(len(result.body)), result.body, result.counters

@@ -388,8 +388,8 @@ class TrackerRules:
         containers = containers or {}
         self._containers = {tag_id.upper(): category for tag_id, category in containers.items()}
         self._id_pattern = _id_pattern(self._ids) if self._ids else None
-        self._memo: Memo[object, frozenset[Category]] = Memo(
-            URL_MEMO_SIZE, URL_MEMO_BYTES, MAX_URL_KEY
+        self.memo: Memo[object, frozenset[Category]] = Memo(
+            "tracker_urls", URL_MEMO_SIZE, URL_MEMO_BYTES, MAX_URL_KEY
         )
         vendors = {tracker.vendor: tracker for *_, tracker in addresses}
         vendors.update((tracker.vendor, tracker) for _, tracker in snippets)
@@ -423,10 +423,11 @@ class TrackerRules:
         """The categories a tag that fetches ``url`` needs (none: no tracker), ``url``
         resolved against the page's ``<base href>``; remembered, as sites repeat URLs."""
         key: object = url if base is None else (url, base)
-        found = self._memo.table.get(key)
+        found = self.memo.table.get(key)
         if found is None:
             size = len(url) + len(base or "")
-            found = self._memo.put(key, self._categories(resolve(url, base)), size)
+            return self.memo.put(key, self._categories(resolve(url, base)), size)
+        self.memo.hits += 1
         return found
 
     def _categories(self, url: str) -> frozenset[Category]:
