@@ -1,6 +1,7 @@
 """The upstreams nobody here wrote, as session fixtures: nginx (the Debian package) serving
 static files with gzip and ``add_header Set-Cookie``, and an express server (npm) that sets
-tracking cookies, streams and sends Server-Sent Events. The gateway in front of them, and a
+tracking cookies, streams and sends Server-Sent Events, and a WebSocket echo server (npm
+``ws``). The gateway in front of them, and a
 raw socket upstream, are in ``tests/support/upstreams.py``."""
 
 from __future__ import annotations
@@ -53,4 +54,16 @@ def express() -> Iterator[str]:
     env = {**os.environ, "NODE_PATH": str(NODE_MODULES)}
     command = ["node", str(HERE / "express_site.js"), str(port)]
     with process(command, port, "express", env=env, stdout=subprocess.DEVNULL):
+        yield f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+def ws_echo() -> Iterator[str]:
+    """The WebSocket server of ``ws_echo.js``: its ``http://`` URL."""
+    if not (NODE_MODULES / "ws").exists():
+        pytest.fail("ws is not installed: npm ci --prefix tests/js")
+    port = free_port()
+    env = {**os.environ, "NODE_PATH": str(NODE_MODULES)}
+    command = ["node", str(HERE / "ws_echo.js"), str(port)]
+    with process(command, port, "ws echo", env=env, stdout=subprocess.DEVNULL):
         yield f"http://127.0.0.1:{port}"
