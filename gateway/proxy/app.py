@@ -100,7 +100,9 @@ class ProxyApp:
             tries *= 2  # a kept connection the upstream closed meanwhile: once more, anew
         for upstream in tries:
             try:
-                connection, _ = await self.upstreams.acquire(upstream)
+                # Once a request failed, the next try gets a new connection: the other kept
+                # ones may have been closed by the upstream just as well.
+                connection, _ = await self.upstreams.acquire(upstream, fresh=failure is not None)
             except UpstreamError as error:
                 logger.warning("upstream: %s", error)
                 failure = error
