@@ -193,13 +193,24 @@ async def _client_to_upstream(upstream: ClientConnection, receive: Receive) -> N
 
 
 async def _upstream_to_client(upstream: ClientConnection, send: Send) -> None:
+    """The upstream's messages to the client; once the client is gone, they are read and
+    dropped, so that the upstream's close frame behind them is read without waiting for
+    the closing handshake's timeout."""
+    client_gone = False
     with contextlib.suppress(ConnectionClosed):
         while True:
             data = await upstream.recv()
-            if isinstance(data, str):
-                await send({"type": "websocket.send", "text": data})
-            else:
-                await send({"type": "websocket.send", "bytes": data})
+            if client_gone:
+                continue
+            message: Message = (
+                {"type": "websocket.send", "text": data}
+                if isinstance(data, str)
+                else {"type": "websocket.send", "bytes": data}
+            )
+            try:
+                await send(message)
+            except Exception:  # uvicorn's ClientDisconnected, or the socket's error
+                client_gone = True
 
 
 async def _refused(scope: Scope, send: Send, refused: InvalidStatus) -> None:

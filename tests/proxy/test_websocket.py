@@ -139,7 +139,7 @@ def test_a_flood_is_held_back_not_buffered(gateway: tuple[str, int]) -> None:
     """300 MB offered by the upstream to a client that reads nothing: the gateway's memory
     stays bounded, and the messages still arrive once the client reads."""
     rss_before = _rss(gateway[1])
-    with opened(gateway, max_size=2 * 1000 * 1000, max_queue=1) as ws:
+    with opened(gateway, max_size=2 * 1000 * 1000, max_queue=1, close_timeout=1) as ws:
         ws.send("flood 300")
         time.sleep(3)
         grown = _rss(gateway[1]) - rss_before
