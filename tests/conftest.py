@@ -1,7 +1,7 @@
 """Fixtures for every test: the gateway's settings, a gateway around an app, a database on
-each backend, nginx as an upstream (for the proxy's tests and the browser's), and the markers
-that ``-m "not browser and not postgres and not slow"`` uses. Helpers that are not fixtures
-live in ``tests/support``."""
+each backend, nginx and a WebSocket server as upstreams (for the proxy's tests and the
+browser's), and the markers that ``-m "not browser and not postgres and not slow"`` uses.
+Helpers that are not fixtures live in ``tests/support``."""
 
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ from tests.support.postgres import fresh_schema
 from tests.support.servers import free_port
 from tests.support.upstreams import ECHO, NGINX_CONF, PAGE, process
 
-BROWSER_TESTS = Path(__file__).resolve().parent / "browser"
+HERE = Path(__file__).resolve().parent
+BROWSER_TESTS = HERE / "browser"
+NODE_MODULES = HERE / "js" / "node_modules"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -83,4 +85,16 @@ def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     (root / "nginx.conf").write_text(NGINX_CONF.format(root=root, port=port, user=user, echo=echo))
     command = [binary, "-c", str(root / "nginx.conf"), "-g", "daemon off;"]
     with process(command, port, "nginx", stderr=subprocess.DEVNULL):
+        yield f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+def ws_echo() -> Iterator[str]:
+    """The WebSocket server of ``ws_echo.js``: its ``http://`` URL."""
+    if not (NODE_MODULES / "ws").exists():
+        pytest.fail("ws is not installed: npm ci --prefix tests/js")
+    port = free_port()
+    env = {**os.environ, "NODE_PATH": str(NODE_MODULES)}
+    command = ["node", str(HERE / "proxy" / "ws_echo.js"), str(port)]
+    with process(command, port, "ws echo", env=env, stdout=subprocess.DEVNULL):
         yield f"http://127.0.0.1:{port}"

@@ -1,7 +1,7 @@
-"""The npm upstreams, as session fixtures: an express server that sets tracking cookies,
-streams and sends Server-Sent Events, and a WebSocket echo server (``ws``). nginx, which the
-browser tests use too, is a fixture of ``tests/conftest.py``; the gateway in front of them,
-and a raw socket upstream, are in ``tests/support/upstreams.py``."""
+"""An upstream from npm, as a session fixture: an express server that sets tracking cookies,
+streams and sends Server-Sent Events. nginx and the WebSocket echo server (npm ``ws``),
+which the browser tests use too, are fixtures of ``tests/conftest.py``; the gateway in front
+of them, and a raw socket upstream, are in ``tests/support/upstreams.py``."""
 
 from __future__ import annotations
 
@@ -28,16 +28,4 @@ def express() -> Iterator[str]:
     env = {**os.environ, "NODE_PATH": str(NODE_MODULES)}
     command = ["node", str(HERE / "express_site.js"), str(port)]
     with process(command, port, "express", env=env, stdout=subprocess.DEVNULL):
-        yield f"http://127.0.0.1:{port}"
-
-
-@pytest.fixture(scope="session")
-def ws_echo() -> Iterator[str]:
-    """The WebSocket server of ``ws_echo.js``: its ``http://`` URL."""
-    if not (NODE_MODULES / "ws").exists():
-        pytest.fail("ws is not installed: npm ci --prefix tests/js")
-    port = free_port()
-    env = {**os.environ, "NODE_PATH": str(NODE_MODULES)}
-    command = ["node", str(HERE / "ws_echo.js"), str(port)]
-    with process(command, port, "ws echo", env=env, stdout=subprocess.DEVNULL):
         yield f"http://127.0.0.1:{port}"
