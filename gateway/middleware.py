@@ -110,7 +110,7 @@ class ConsentMiddleware:
         WebSocket is touched (no banner)."""
         gateway = self.gateway
 
-        async def wrapped(message: Message) -> None:
+        def wrapped(message: Message) -> Awaitable[None]:  # no coroutine per message
             kind = message["type"]
             if kind == "websocket.accept" or kind == "websocket.http.response.start":
                 plan = gateway.enforcer.response(message.get("headers", ()), visit, scope)
@@ -119,7 +119,7 @@ class ConsentMiddleware:
                 for name in plan.unknown:
                     gateway.cookies.note_unknown(name)
                 message = {**message, "headers": list(plan.headers)}
-            await send(message)
+            return send(message)
 
         return wrapped
 
