@@ -11,9 +11,10 @@ connection keeps at most ``MAX_QUEUE`` frames) instead of filling memory.
 
 Faults: an upstream that cannot be reached, or answers the handshake with something that is
 not HTTP, gets the client a 502 in place of the 101 (RFC 9110 section 15.6.3), as nginx
-answers; an upstream that refuses the handshake (a 403 of its own) has its answer passed
-on. An upstream connection lost without a closing handshake closes the client's with 1014
-(Bad Gateway, the IANA registry's code for a proxy's upstream failing).
+answers, and one that does not answer within ``upstream_read_timeout`` a 504; an upstream
+that refuses the handshake (a 403 of its own) has its answer passed on. An upstream
+connection lost without a closing handshake closes the client's with 1014 (Bad Gateway, the
+IANA registry's code for a proxy's upstream failing).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 from typing import Any
 
@@ -38,6 +40,7 @@ MAX_QUEUE = 4  # frames read from the upstream ahead of the client
 BAD_GATEWAY = 1014  # the upstream's connection ended without a closing handshake
 GOING_AWAY = 1001
 NORMAL = 1000
+_TEXT = [(b"content-type", b"text/plain; charset=utf-8"), (b"cache-control", b"no-store")]
 # Codes that say what happened and are never sent in a close frame (RFC 6455 section 7.4.1).
 _UNSENDABLE = {1005: NORMAL, 1006: GOING_AWAY, 1015: GOING_AWAY}
 # Written by each hop's WebSocket library itself, never copied across.
@@ -92,18 +95,27 @@ async def forward_websocket(
     upstream: ClientConnection | None = None
     for candidate in upstreams.order():
         try:
-            upstream = await _open(candidate, path, sent, subprotocols, upstreams)
+            sock = await _connected(candidate, upstreams.connect_timeout)
+        except (OSError, TimeoutError) as error:
+            logger.warning("upstream %s: websocket: %s", candidate.url, error or "timeout")
+            candidate.down_until = time.monotonic() + FAIL_SECONDS
+            continue  # nothing was sent: the next upstream may answer
+        try:
+            upstream = await _open(candidate, sock, path, sent, subprotocols, upstreams)
         except InvalidStatus as refused:
             await _refused(scope, send, refused)
             return
-        except (OSError, TimeoutError, InvalidHandshake) as error:
+        except TimeoutError:
+            logger.warning("upstream %s: websocket: no handshake in time", candidate.url)
+            body = b"The site did not answer in time.\n"
+            await _answer(scope, send, 504, _TEXT, body)
+            return
+        except (OSError, InvalidHandshake) as error:
             logger.warning("upstream %s: websocket: %s", candidate.url, error)
-            if not isinstance(error, InvalidHandshake):
-                candidate.down_until = time.monotonic() + FAIL_SECONDS
-            continue
+            continue  # a GET, and nothing reached the client: sent again, elsewhere
         break
     if upstream is None:
-        await _bad_gateway(scope, send)
+        await _answer(scope, send, 502, _TEXT, b"The site could not be reached.\n")
         return
     accepted = [
         (name, value) for name, value in response_headers(_raw(upstream)) if name not in _HANDSHAKE
@@ -114,8 +126,32 @@ async def forward_websocket(
     await _relay(upstream, receive, send)
 
 
+async def _connected(upstream: Upstream, timeout: float) -> socket.socket:
+    """A TCP connection to ``upstream`` within ``timeout`` seconds (``connect_timeout``);
+    the handshake then has ``read_timeout``, as a request has."""
+    loop = asyncio.get_running_loop()
+    async with asyncio.timeout(timeout):
+        addresses = await loop.getaddrinfo(upstream.host, upstream.port, type=socket.SOCK_STREAM)
+        failure: OSError = OSError(f"no address for {upstream.host}")
+        for family, kind, proto, _, address in addresses:
+            sock = socket.socket(family, kind, proto)
+            sock.setblocking(False)
+            try:
+                await loop.sock_connect(sock, address)
+            except OSError as error:
+                sock.close()
+                failure = error
+                continue
+            except BaseException:
+                sock.close()
+                raise
+            return sock
+        raise failure
+
+
 async def _open(
     upstream: Upstream,
+    sock: socket.socket,
     path: str,
     headers: list[tuple[str, str]],
     subprotocols: list[str] | None,
@@ -129,12 +165,11 @@ async def _open(
         subprotocols=subprotocols,  # type: ignore[arg-type]
         compression=None,  # the upstream is near: no CPU spent on each message twice
         proxy=None,  # never one from the environment
-        open_timeout=upstreams.connect_timeout + upstreams.read_timeout,
+        open_timeout=upstreams.read_timeout,
         max_size=MAX_MESSAGE,
         max_queue=MAX_QUEUE,
         create_connection=_Connection,
-        host=upstream.host,
-        port=upstream.port,
+        sock=sock,
     )
 
 
@@ -226,12 +261,6 @@ async def _refused(scope: Scope, send: Send, refused: InvalidStatus) -> None:
         if name not in _HANDSHAKE and name != b"content-length"
     ]
     await _answer(scope, send, response.status_code, headers, bytes(response.body or b""))
-
-
-async def _bad_gateway(scope: Scope, send: Send) -> None:
-    body = b"The site could not be reached.\n"
-    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"cache-control", b"no-store")]
-    await _answer(scope, send, 502, headers, body)
 
 
 async def _answer(

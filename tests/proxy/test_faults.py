@@ -13,6 +13,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
 from tests.support.servers import free_port
 from tests.support.upstreams import MANY_COOKIES, RawUpstream, serve
@@ -232,3 +234,16 @@ def _until_closed(sock: socket.socket) -> bytes:
     while data := sock.recv(1 << 20):
         pieces.append(data)
     return b"".join(pieces)
+
+
+def test_a_websocket_handshake_the_upstream_does_not_answer_is_a_504(gateway: str) -> None:
+    with pytest.raises(InvalidStatus) as answered:
+        connect("ws" + gateway.removeprefix("http") + "/slow", proxy=None, open_timeout=30)
+    assert answered.value.response.status_code == 504
+
+
+def test_a_websocket_handshake_answered_with_something_not_http_is_a_502(gateway: str) -> None:
+    with pytest.raises(InvalidStatus) as answered:
+        connect("ws" + gateway.removeprefix("http") + "/not-http", proxy=None, open_timeout=30)
+    assert answered.value.response.status_code == 502
+    assert httpx.get(gateway + "/ok").text == "ok"
