@@ -170,3 +170,11 @@ def _rss(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise AssertionError("no VmRSS")
+
+
+def test_an_unreachable_upstream_is_skipped_for_the_next(tmp_path: Path, ws_echo: str) -> None:
+    with serve(tmp_path, f"http://127.0.0.1:{free_port()}", ws_echo) as running:
+        for _ in range(3):  # whichever is first in turn
+            with opened(running) as ws:
+                ws.send("hi")
+                assert ws.recv(timeout=10) == "hi"
