@@ -4,10 +4,11 @@ until one side closes, its close code passed on to the other.
 
 An ASGI app sees a WebSocket as messages, not bytes, so the proxy speaks the protocol to the
 upstream itself, with the ``websockets`` library's client (the library uvicorn serves
-WebSockets with). Each hop is its own connection, as behind nginx or Caddy: pings are
-answered on each hop and not relayed, and the messages are relayed whole, one at a time, so
-a slow reader slows the sender down (the server in front stops reading, the upstream
-connection keeps at most ``MAX_QUEUE`` frames) instead of filling memory.
+WebSockets with). Each hop is its own WebSocket (nginx, which pipes the bytes after the 101,
+has one end to end): pings are answered on each hop and not relayed, and the messages are
+relayed whole, one at a time, so a slow reader slows the sender down (the server in front
+stops reading, the upstream connection keeps at most ``MAX_QUEUE`` frames) instead of
+filling memory.
 
 Faults: an upstream that cannot be reached, or answers the handshake with something that is
 not HTTP, gets the client a 502 in place of the 101 (RFC 9110 section 15.6.3), as nginx
