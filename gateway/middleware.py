@@ -65,7 +65,7 @@ class ConsentMiddleware:
             return
         scope, visit, named = self._enter(scope)
         if kind == "websocket":
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, self._handshake_send(scope, visit, send))
             return
         path: str = scope["path"]
         prefix = self._prefix
@@ -103,6 +103,25 @@ class ConsentMiddleware:
             scope_state = scope["state"]
         scope_state["consent"] = visit.state
         return scope, visit, named
+
+    def _handshake_send(self, scope: Scope, visit: Visit, send: Send) -> Send:
+        """A WebSocket's ``send``: the handshake's answer (the 101, or a response in its
+        place) gets its ``Set-Cookie`` lines enforced as any response's; nothing else of a
+        WebSocket is touched (no banner)."""
+        gateway = self.gateway
+
+        def wrapped(message: Message) -> Awaitable[None]:  # no coroutine per message
+            kind = message["type"]
+            if kind == "websocket.accept" or kind == "websocket.http.response.start":
+                plan = gateway.enforcer.response(message.get("headers", ()), visit, scope)
+                if plan.removed:
+                    gateway.metrics.tally.add(plan.removed)
+                for name in plan.unknown:
+                    gateway.cookies.note_unknown(name)
+                message = {**message, "headers": list(plan.headers)}
+            return send(message)
+
+        return wrapped
 
     def _lifespan_receive(self, receive: Receive) -> Receive:
         """Start the gateway when the server starts, close it when the server shuts down."""

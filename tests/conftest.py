@@ -1,9 +1,14 @@
 """Fixtures for every test: the gateway's settings, a gateway around an app, a database on
-each backend, and the markers that ``-m "not browser and not postgres and not slow"`` uses.
+each backend, nginx and a WebSocket server as upstreams (for the proxy's tests and the
+browser's), and the markers that ``-m "not browser and not postgres and not slow"`` uses.
 Helpers that are not fixtures live in ``tests/support``."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,8 +18,12 @@ import pytest
 from gateway import ConsentMiddleware, Settings
 from tests.support.apps import SECRET, cookie_app
 from tests.support.postgres import fresh_schema
+from tests.support.servers import free_port
+from tests.support.upstreams import ECHO, NGINX_CONF, PAGE, process
 
-BROWSER_TESTS = Path(__file__).resolve().parent / "browser"
+HERE = Path(__file__).resolve().parent
+BROWSER_TESTS = HERE / "browser"
+NODE_MODULES = HERE / "js" / "node_modules"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -54,3 +63,38 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         return
     with fresh_schema() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """nginx from Debian serving ``site/``: ``index.html`` (``PAGE``), ``data.json`` and
+    ``big.bin`` (100 MB); ``/echo`` answers the request headers it received."""
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(binary).exists():
+        pytest.fail("nginx is not installed: apt-get install nginx-light (.ci/run does)")
+    root = tmp_path_factory.mktemp("nginx")
+    os.chmod(root, 0o755)
+    (root / "site").mkdir()
+    (root / "site" / "index.html").write_text(PAGE)
+    (root / "site" / "data.json").write_text(json.dumps({"items": list(range(300))}))
+    with (root / "site" / "big.bin").open("wb") as big:
+        big.truncate(100 * 1000 * 1000)
+    port = free_port()
+    echo = "\\n".join(f"{name}=$http_{header}" for name, header in ECHO.items())
+    user = "user root;" if os.geteuid() == 0 else ""
+    (root / "nginx.conf").write_text(NGINX_CONF.format(root=root, port=port, user=user, echo=echo))
+    command = [binary, "-c", str(root / "nginx.conf"), "-g", "daemon off;"]
+    with process(command, port, "nginx", stderr=subprocess.DEVNULL):
+        yield f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+def ws_echo() -> Iterator[str]:
+    """The WebSocket server of ``ws_echo.js``: its ``http://`` URL."""
+    if not (NODE_MODULES / "ws").exists():
+        pytest.fail("ws is not installed: npm ci --prefix tests/js")
+    port = free_port()
+    env = {**os.environ, "NODE_PATH": str(NODE_MODULES)}
+    command = ["node", str(HERE / "proxy" / "ws_echo.js"), str(port)]
+    with process(command, port, "ws echo", env=env, stdout=subprocess.DEVNULL):
+        yield f"http://127.0.0.1:{port}"

@@ -7,8 +7,9 @@ rewriting work on the upstream's responses exactly as on a Python app's. It owns
 upstream connections (``connection``: HTTP/1.1 on asyncio with llhttp's strict parser;
 ``upstreams``: round robin and the keep-alive pool) and the headers crossing the proxy
 (``headers``: hop-by-hop removal, ``X-Forwarded-*`` and ``Forwarded`` from the identity the
-middleware resolved, ``Accept-Encoding`` narrowed to codings the gateway decodes), and
-the access log of ``serve`` (``access_log``).
+middleware resolved, ``Accept-Encoding`` narrowed to codings the gateway decodes),
+WebSockets relayed to the upstream (``websocket``, with the ``websockets`` library) and the
+access log of ``serve`` (``access_log``).
 """
 
 from gateway.proxy.app import ProxyApp, UpstreamBroken

@@ -14,13 +14,16 @@ from starlette.types import Message, Receive, Scope, Send
 
 from gateway.proxies import ProxyPeer
 from gateway.proxy.connection import ClientGone, UpstreamConnection, UpstreamError, UpstreamTimeout
-from gateway.proxy.headers import accept_of, request_headers, response_headers
+from gateway.proxy.headers import Headers, accept_of, request_headers, response_headers
 from gateway.proxy.upstreams import Upstreams
+from gateway.proxy.websocket import forward_websocket
 from gateway.settings import Settings
 
 logger = logging.getLogger("consent_gateway.proxy")
 # RFC 9110 section 9.2.2: a request these methods make may be sent again.
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+# A WebSocket's scope says ws or wss; X-Forwarded-Proto and Forwarded say http or https.
+_HTTP_SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
 WATCH_AFTER = 0.05  # seconds of a response before the client's disconnect is watched for
 TITLES = {
     413: "Content Too Large",
@@ -66,7 +69,8 @@ class ProxyApp:
         elif kind == "lifespan":
             await self._lifespan(receive, send)
         elif kind == "websocket":
-            await send({"type": "websocket.close", "code": 1011, "reason": "not proxied yet"})
+            headers = self._headers(scope, "GET", scope["headers"], None)
+            await forward_websocket(scope, receive, send, self.upstreams, headers)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -96,7 +100,9 @@ class ProxyApp:
             tries *= 2  # a kept connection the upstream closed meanwhile: once more, anew
         for upstream in tries:
             try:
-                connection, _ = await self.upstreams.acquire(upstream)
+                # Once a request failed, the next try gets a new connection: the other kept
+                # ones may have been closed by the upstream just as well.
+                connection, _ = await self.upstreams.acquire(upstream, fresh=failure is not None)
             except UpstreamError as error:
                 logger.warning("upstream: %s", error)
                 failure = error
@@ -164,9 +170,28 @@ class ProxyApp:
         chunked: bool,
     ) -> bytes:
         """The request line and headers for the upstream."""
+        forwarded = self._headers(scope, method, headers, accept)
+        if chunked:
+            forwarded.append((b"transfer-encoding", b"chunked"))
+        elif length is not None:
+            forwarded.append((b"content-length", b"%d" % length))
         target = scope.get("raw_path") or quote(scope["path"]).encode("ascii")
         if scope.get("query_string"):
             target += b"?" + scope["query_string"]
+        lines = [method.encode("ascii"), b" ", target, b" HTTP/1.1\r\n"]
+        for name, value in forwarded:
+            lines += [name, b": ", value, b"\r\n"]
+        lines.append(b"\r\n")
+        return b"".join(lines)
+
+    def _headers(
+        self,
+        scope: Scope,
+        method: str,
+        headers: Sequence[tuple[bytes, bytes]],
+        accept: bytes | None,
+    ) -> Headers:
+        """The request headers for the upstream, without the body's framing."""
         state = scope.get("state") or {}
         proxy = state.get("proxy")
         client = scope.get("client")
@@ -178,25 +203,16 @@ class ProxyApp:
             server = scope.get("server") or ("localhost", None)
             host = server[0] if server[1] in (None, 80) else f"{server[0]}:{server[1]}"
             headers = [*headers, (b"host", host.encode("latin-1"))]
-        forwarded = request_headers(
+        return request_headers(
             headers,
             peer=peer,
             proxy=proxy if isinstance(proxy, ProxyPeer) else None,
             proxy_kind=self.proxy_headers,
             client=address,
-            scheme=scope.get("scheme", "http"),
+            scheme=_HTTP_SCHEMES.get(scope.get("scheme", "http"), "http"),
             method=method,
             accept=accept,
         )
-        if chunked:
-            forwarded.append((b"transfer-encoding", b"chunked"))
-        elif length is not None:
-            forwarded.append((b"content-length", b"%d" % length))
-        lines = [method.encode("ascii"), b" ", target, b" HTTP/1.1\r\n"]
-        for name, value in forwarded:
-            lines += [name, b": ", value, b"\r\n"]
-        lines.append(b"\r\n")
-        return b"".join(lines)
 
     async def _send_body(
         self, connection: UpstreamConnection, receive: Receive, chunked: bool, limit: int | None

@@ -60,11 +60,13 @@ class Upstreams:
         now = time.monotonic()
         return [u for u in turn if u.down_until <= now] + [u for u in turn if u.down_until > now]
 
-    async def acquire(self, upstream: Upstream) -> tuple[UpstreamConnection, bool]:
-        """An idle connection to ``upstream`` (True: reused) or a new one; raises
-        ``UpstreamError`` when it cannot connect within ``connect_timeout``."""
+    async def acquire(
+        self, upstream: Upstream, *, fresh: bool = False
+    ) -> tuple[UpstreamConnection, bool]:
+        """An idle connection to ``upstream`` (True: reused) or, ``fresh`` or none idle, a new
+        one; raises ``UpstreamError`` when it cannot connect within ``connect_timeout``."""
         now = time.monotonic()
-        while upstream.idle:
+        while upstream.idle and not fresh:
             since, connection = upstream.idle.pop()
             if not connection.closed and now - since < IDLE_SECONDS:
                 return connection, True

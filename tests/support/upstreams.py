@@ -146,6 +146,13 @@ def serving(
                 started.wait()
 
 
+# 5,000 Set-Cookie lines as a site might send them (some 600 KB, under the gateway's 1 MiB
+# limit on an upstream's head), a tracking cookie among them.
+MANY_COOKIES = [
+    b"c%d=%032x; Path=/; Expires=Wed, 21 Oct 2026 07:28:00 GMT; Secure; HttpOnly; SameSite=Lax"
+    % (n, n * 7919)
+    for n in range(4999)
+] + [b"_ga=GA1.1.987.654; Path=/; Max-Age=63072000"]
 OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
 NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
 ANSWERS = {
@@ -166,7 +173,7 @@ ANSWERS = {
     b"/switch": b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n",
     b"/huge-head": b"HTTP/1.1 200 OK\r\nX-Big: " + b"x" * (2 * 1024 * 1024),
     b"/many-cookies": b"HTTP/1.1 200 OK\r\n"
-    + b"".join(b"Set-Cookie: c%d=%d; Path=/\r\n" % (n, n) for n in range(2000))
+    + b"".join(b"Set-Cookie: %s\r\n" % line for line in MANY_COOKIES)
     + b"Content-Length: 2\r\n\r\nok",
 }
 
@@ -189,7 +196,7 @@ class RawUpstream:
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         server = self._loop.run_until_complete(
-            asyncio.start_server(self._handle, "127.0.0.1", self.port)
+            asyncio.start_server(self._handle, "127.0.0.1", self.port, backlog=1024)
         )
         self._started.set()
         self._loop.run_forever()
