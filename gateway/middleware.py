@@ -212,20 +212,18 @@ class ResponseEnforcer:
             page, skipped = injector.start(plan, self._scope, self._named, self._visit)
             if skipped is not None:
                 counts = (*counts, gateway.metrics.skipped[skipped])
-            if page is not None:
-                self._page = page
-                self._start = message
-                self._count(counts, plan.unknown)
-                return _held()
-        self._count(counts, plan.unknown)
+        else:
+            page = None
+        if counts:
+            gateway.metrics.tally.add(counts)
+        for name in plan.unknown:
+            gateway.cookies.note_unknown(name)
+        if page is not None:
+            self._page = page
+            self._start = message
+            return _held()
         # A new message: an app may send the same dict object to every visitor.
         return self._send({**message, "headers": list(plan.headers)})
-
-    def _count(self, counts: tuple[object, ...], unknown: tuple[str, ...]) -> None:
-        if counts:
-            self._gateway.metrics.tally.add(counts)
-        for name in unknown:
-            self._gateway.cookies.note_unknown(name)
 
     async def finish(self) -> None:
         """The app returned: a page whose start is still held (it sent no body) or whose

@@ -221,6 +221,7 @@ class Injector:
         self.insert = insert
         self.block_trackers = block_trackers
         self.trackers = trackers if block_trackers != "never" else None
+        self.active = insert or self.trackers is not None  # whether any page is rewritten
         self.pages: Memo[PageKey, PageBucket] = Memo(
             "pages", PAGE_MEMO, PAGE_MEMO_BYTES, PAGE_MEMO_ENTRY
         )
@@ -242,10 +243,6 @@ class Injector:
         self._style = banner.url("banner.css")
         self._api = api_prefix + "/state"
         self._crawlers = crawlers  # bot kinds whose pages go out without the banner
-
-    @property
-    def active(self) -> bool:
-        return self.insert or self.trackers is not None
 
     def start(
         self,
@@ -270,13 +267,8 @@ class Injector:
             scope["method"] == "HEAD",
             visit.bot_kind in self._crawlers,
         )
-        return self._decision(plan, asked, visit.state)
-
-    def _decision(
-        self, plan: ResponsePlan, asked: tuple[Any, ...], state: ConsentState
-    ) -> tuple[Page | None, str | None]:
-        """``_decide``, remembered by the plan and what was ``asked`` (a remembered plan
-        stands for its headers, and is hashed by identity)."""
+        # Remembered by the plan (a remembered plan stands for its headers, and is hashed by
+        # identity) and what was asked.
         headers = plan.headers
         key = (plan if plan.remembered else headers, asked)
         decisions = self._decisions
@@ -286,7 +278,7 @@ class Injector:
         else:
             _, host, dest, app_nonce, scheme, for_head, crawler = asked
             decided = self._decide(
-                headers, scheme or "http", state, app_nonce, host, dest, for_head, crawler
+                headers, scheme or "http", visit.state, app_nonce, host, dest, for_head, crawler
             )
             size = len(host or b"") + len(dest or b"")
             size += len(app_nonce) if isinstance(app_nonce, str) else 0
