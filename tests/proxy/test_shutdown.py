@@ -9,6 +9,7 @@ import signal
 import socket
 import socketserver
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -83,11 +84,16 @@ def held_upstream() -> Iterator[HeldUpstream]:
 
 
 def _refused(url: str) -> bool:
+    """Whether a new connection is refused. Accepted or timed out (the listen queue of a
+    worker that stopped accepting is full): not yet."""
     parts = urlsplit(url)
     try:
         socket.create_connection((parts.hostname, parts.port), timeout=1).close()
     except (ConnectionRefusedError, ConnectionResetError):  # reset: queued as it closed
         return True
+    except TimeoutError:
+        return False
+    time.sleep(0.05)  # each try that connects takes a place in the queue: fill it slowly
     return False
 
 
@@ -105,8 +111,9 @@ def _drains(tmp_path: Path, options: list[str]) -> None:
             in_flight: Future[httpx.Response] = pool.submit(httpx.get, url + "/held", timeout=30)
             assert upstream.arrived.wait(10)
             process.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 20
             while not _refused(url):  # new connections: refused once the signal is handled
-                pass
+                assert time.monotonic() < deadline, "new connections still accepted"
             assert process.poll() is None  # still draining the response in flight
             upstream.release.set()
             response = in_flight.result(30)
