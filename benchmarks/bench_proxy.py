@@ -147,8 +147,11 @@ def naive(root: Path, script: str, upstream: int, port: int) -> Iterator[None]:
         yield
 
 
-def latency_at(url: str, rate: float, seconds: float, headers: dict[str, str]) -> float:
-    """The p99 latency (ms) of GETs of ``url`` at ``rate`` a second, open loop, from core 0."""
+def latency_at(
+    url: str, rate: float, seconds: float, headers: dict[str, str]
+) -> tuple[float, float]:
+    """The p50 and p99 latency (ms) of GETs of ``url`` at ``rate`` a second, open loop, from
+    core 0."""
     if hasattr(os, "sched_setaffinity") and len(pinned(0)) > 0:
         os.sched_setaffinity(0, {0})
     load = asyncio.run(
@@ -156,7 +159,7 @@ def latency_at(url: str, rate: float, seconds: float, headers: dict[str, str]) -
     )
     if load.failures or load.ok != load.sent:
         raise RuntimeError(f"errors from {url}: {load.summary()}")
-    return load.percentile(0.99) * 1000
+    return load.percentile(0.5) * 1000, load.percentile(0.99) * 1000
 
 
 def main() -> None:

@@ -34,6 +34,7 @@ def main() -> None:
         response = await client.send(request, stream=True)
         content = b"".join([piece async for piece in response.aiter_raw()])  # as encoded
         out = [(n, v) for n, v in response.headers.raw if n.lower() not in HOP]
+        out.append((b"content-length", b"%d" % len(content)))
         await send({"type": "http.response.start", "status": response.status_code, "headers": out})
         await send({"type": "http.response.body", "body": content})
 
