@@ -238,16 +238,16 @@ def main() -> None:
             print(f"open loop at {rate:,.0f} req/s (half the gateway's median rate)", flush=True)
             added = []
             for round_ in range(args.latency_rounds):
-                p99s = [
-                    latency_at(
-                        f"http://127.0.0.1:{port}{path}", rate, args.latency_seconds, headers
-                    )
-                    for port in (ours, proxy)
-                ]
-                added.append(p99s[0] - p99s[1])
+                url = f"http://127.0.0.1:{{}}{path}"
+                p50, p99 = latency_at(url.format(ours), rate, args.latency_seconds, headers)
+                nginx_p50, nginx_p99 = latency_at(
+                    url.format(proxy), rate, args.latency_seconds, headers
+                )
+                added.append(p99 - nginx_p99)
                 print(
-                    f"round {round_ + 1}: p99 gateway {p99s[0]:.2f} ms, nginx proxy_pass "
-                    f"{p99s[1]:.2f} ms, added {added[-1]:+.2f} ms",
+                    f"round {round_ + 1}: gateway p50 {p50:.2f} ms p99 {p99:.2f} ms, nginx "
+                    f"proxy_pass p50 {nginx_p50:.2f} ms p99 {nginx_p99:.2f} ms, added at p99 "
+                    f"{added[-1]:+.2f} ms",
                     flush=True,
                 )
             print(f"p99 added at half rate: median {statistics.median(added):+.2f} ms")
