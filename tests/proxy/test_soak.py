@@ -15,12 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.proxy.conftest import HERE, NODE_MODULES
 from tests.support.servers import free_port
 from tests.support.soak import SITE_CONF, node_env, soak, write_site
 from tests.support.upstreams import PAGE, process, serve
 
 pytestmark = pytest.mark.slow
+
+HERE = Path(__file__).parent
+NODE_MODULES = HERE.parent / "js" / "node_modules"
 
 MB = 1000 * 1000
 
