@@ -1,9 +1,9 @@
-"""An open-loop load generator: POSTs at a fixed rate, whatever the server does.
+"""An open-loop load generator: POSTs (or GETs) at a fixed rate, whatever the server does.
 
 Each request's latency is measured from the moment it was *scheduled*, not sent, so a
 server (or generator) that falls behind shows it in the percentiles instead of hiding it
-(the "coordinated omission" that closed-loop tools like wrk have). Used by bench_collect.py
-and bench_outage.py; run alone:
+(the "coordinated omission" that closed-loop tools like wrk have). Used by bench_collect.py,
+bench_outage.py and bench_proxy.py; run alone:
 
     python benchmarks/loadgen.py URL --rate 3000 --seconds 10 --body '{"n": ...}'
 """
@@ -52,8 +52,10 @@ async def run(
     rate: float,
     seconds: float,
     connections: int = 32,
+    method: str = "POST",
 ) -> Load:
-    """POST ``body(i)`` to ``url`` ``rate`` times a second for ``seconds``."""
+    """POST ``body(i)`` to ``url`` ``rate`` times a second for ``seconds`` (or GET it, the
+    body unused, with ``method="GET"``)."""
     load = Load()
     loop = asyncio.get_running_loop()
     connector = aiohttp.TCPConnector(limit=connections)
@@ -61,7 +63,8 @@ async def run(
 
         async def one(index: int, scheduled: float) -> None:
             try:
-                async with session.post(url, data=body(index), headers=headers) as response:
+                data = body(index) if method != "GET" else None
+                async with session.request(method, url, data=data, headers=headers) as response:
                     await response.read()
                     load.statuses[response.status] = load.statuses.get(response.status, 0) + 1
             except (aiohttp.ClientError, OSError, TimeoutError):
