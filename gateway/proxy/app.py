@@ -57,6 +57,7 @@ class ProxyApp:
             connect_timeout=settings.upstream_connect_timeout,
             read_timeout=settings.upstream_read_timeout,
             keepalive=settings.upstream_keepalive,
+            ca_file=settings.upstream_ca_file,
         )
         return cls(
             upstreams, max_body_size=settings.max_body_size, proxy_headers=settings.proxy_headers

@@ -5,12 +5,22 @@ most ``keepalive`` idle connections kept per URL (as nginx's ``keepalive``)."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from gateway.proxy.connection import UpstreamConnection, UpstreamError
 from gateway.settings import upstream_address
+
+
+def tls_failure(error: ssl.SSLError) -> str:
+    """Why a TLS handshake failed, for the log: the certificate's problem if that was it."""
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return f"TLS: the certificate is not trusted: {error.verify_message}"
+    return f"TLS handshake failed: {error.reason or error}"
 
 FAIL_SECONDS = 10.0
 # An idle connection older than this is closed rather than reused: the upstream may be about
@@ -21,11 +31,12 @@ IDLE_SECONDS = 4.0
 
 @dataclass(eq=False)
 class Upstream:
-    """One upstream URL (``http://host:port``) and its idle connections."""
+    """One upstream URL (``http://host:port`` or ``https://``) and its idle connections."""
 
     url: str
     host: str
     port: int
+    tls: bool = False
     idle: list[tuple[float, UpstreamConnection]] = field(default_factory=list)
     down_until: float = 0.0
 
@@ -40,10 +51,18 @@ class Upstreams:
         connect_timeout: float,
         read_timeout: float,
         keepalive: int,
+        ca_file: Path | None = None,
     ) -> None:
         if not urls:
             raise ValueError("no upstream: set `upstream` (CONSENT_GATEWAY_UPSTREAM)")
-        self.all = [Upstream(url, *upstream_address(url)) for url in urls]
+        self.all = [
+            Upstream(url, *upstream_address(url), tls=url.startswith("https:")) for url in urls
+        ]
+        # One context for every TLS connection (loading CAs per connection costs milliseconds):
+        # certificates verified, against ``ca_file`` if given, else the system's CAs.
+        self.ssl_context: ssl.SSLContext | None = None
+        if any(upstream.tls for upstream in self.all):
+            self.ssl_context = ssl.create_default_context(cafile=ca_file)
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.keepalive = keepalive
@@ -78,11 +97,15 @@ class Upstreams:
                     lambda: UpstreamConnection(loop, self.read_timeout),
                     upstream.host,
                     upstream.port,
+                    **self.tls_options(upstream),
                 )
         except TimeoutError:
             upstream.down_until = time.monotonic() + FAIL_SECONDS
             seconds = f"{self.connect_timeout:g}"
             raise UpstreamError(f"{upstream.url}: no connection within {seconds} s") from None
+        except ssl.SSLError as error:
+            upstream.down_until = time.monotonic() + FAIL_SECONDS
+            raise UpstreamError(f"{upstream.url}: {tls_failure(error)}") from None
         except OSError as error:
             upstream.down_until = time.monotonic() + FAIL_SECONDS
             raise UpstreamError(f"{upstream.url}: {error.strerror or error}") from None
@@ -95,9 +118,14 @@ class Upstreams:
         for upstream in self.all:
             try:
                 async with asyncio.timeout(self.connect_timeout):
-                    _, writer = await asyncio.open_connection(upstream.host, upstream.port)
+                    _, writer = await asyncio.open_connection(
+                        upstream.host, upstream.port, **self.tls_options(upstream)
+                    )
             except TimeoutError:
                 failures.append(f"{upstream.url}: no connection within {self.connect_timeout:g} s")
+                continue
+            except ssl.SSLError as error:
+                failures.append(f"{upstream.url}: {tls_failure(error)}")
                 continue
             except OSError as error:
                 failures.append(f"{upstream.url}: {error.strerror or error}")
@@ -105,6 +133,14 @@ class Upstreams:
             writer.close()
             return
         raise UpstreamError("; ".join(failures))
+
+    def tls_options(self, upstream: Upstream) -> dict[str, Any]:
+        """``create_connection``'s TLS arguments for ``upstream``: none for ``http://``; the
+        shared context and the URL's host (SNI and the name the certificate must carry, never
+        the client's ``Host``) for ``https://``."""
+        if not upstream.tls:
+            return {}
+        return {"ssl": self.ssl_context, "server_hostname": upstream.host}
 
     def release(self, upstream: Upstream, connection: UpstreamConnection) -> None:
         """Keep a connection whose response was read whole for the next request."""

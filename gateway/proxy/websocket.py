@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
 import time
 from typing import Any
 
@@ -33,7 +34,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from websockets.http11 import Request
 
 from gateway.proxy.headers import Headers, response_headers
-from gateway.proxy.upstreams import FAIL_SECONDS, Upstream, Upstreams
+from gateway.proxy.upstreams import FAIL_SECONDS, Upstream, Upstreams, tls_failure
 
 logger = logging.getLogger("consent_gateway.proxy")
 MAX_MESSAGE = 16 * 1024 * 1024  # as uvicorn's ws_max_size: the largest message relayed
@@ -111,6 +112,10 @@ async def forward_websocket(
             body = b"The site did not answer in time.\n"
             await _answer(scope, send, 504, _TEXT, body)
             return
+        except ssl.SSLError as error:
+            logger.warning("upstream %s: websocket: %s", candidate.url, tls_failure(error))
+            candidate.down_until = time.monotonic() + FAIL_SECONDS
+            continue  # the handshake failed before anything was sent
         except (OSError, InvalidHandshake) as error:
             logger.warning("upstream %s: websocket: %s", candidate.url, error)
             continue  # a GET, and nothing reached the client: sent again, elsewhere
@@ -171,6 +176,7 @@ async def _open(
         max_queue=MAX_QUEUE,
         create_connection=_Connection,
         sock=sock,
+        **upstreams.tls_options(upstream),  # wss:// for https://, with the shared context
     )
 
 

@@ -251,9 +251,16 @@ class Settings(BaseModel):
     upstream: list[str] = Field(
         default_factory=list,
         description="For `consent-gateway serve`: the site the gateway proxies to, "
-        '`"http://app:8080"`, or a list of them, tried in turn (a URL that refused or timed '
-        "out is skipped for 10 seconds). In the environment, URLs separated by commas. Only "
-        "`http://` for now: an `https://` upstream is not supported yet.",
+        '`"http://app:8080"` or `"https://app.internal"`, or a list of them, tried in turn (a '
+        "URL that refused or timed out is skipped for 10 seconds). In the environment, URLs "
+        "separated by commas. An `https://` upstream's certificate is verified (the system's "
+        "CAs, or `upstream_ca_file`) for the URL's host, which is also the name sent in SNI; "
+        "a failed verification or handshake is a 502.",
+    )
+    upstream_ca_file: Path | None = Field(
+        None,
+        description="For `https://` upstreams: a PEM file of the CA certificates to trust "
+        "instead of the system's (a private CA). There is no setting to skip verification.",
     )
     upstream_connect_timeout: float = Field(
         10.0,
@@ -429,6 +436,13 @@ class Settings(BaseModel):
             upstream_address(url)
         return value
 
+    @field_validator("upstream_ca_file")
+    @classmethod
+    def _ca_file_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"{str(value)!r} is not a file")
+        return value
+
     @field_validator("metrics_listen")
     @classmethod
     def _listen_shape(cls, value: str | None) -> str | None:
@@ -474,16 +488,15 @@ def listen_address(value: str) -> tuple[str, int]:
 
 
 def upstream_address(url: str) -> tuple[str, int]:
-    """``"http://app:8080"`` -> ``("app", 8080)``; ValueError for anything else."""
+    """``"http://app:8080"`` -> ``("app", 8080)``, ``"https://app"`` -> ``("app", 443)``;
+    ValueError for anything else."""
     parts = urlsplit(url)
-    if parts.scheme == "https":
-        raise ValueError(f"{url!r}: an https:// upstream is not supported yet; use http://")
-    if parts.scheme != "http" or not parts.hostname:
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{url!r} is not an upstream URL like http://app:8080")
     if parts.path not in ("", "/") or parts.query or parts.fragment or "@" in parts.netloc:
         raise ValueError(f"{url!r}: an upstream URL names a host and a port only")
     try:
-        port = parts.port or 80
+        port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         raise ValueError(f"{url!r}: the port is not a number from 0 to 65535") from None
     if port == 0:
