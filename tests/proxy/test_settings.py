@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gateway.cli import main
-from gateway.settings import Settings, SettingsError
+from gateway.settings import Settings, SettingsError, upstream_address
 
 
 def test_one_upstream_or_a_list_from_file_environment_or_arguments(tmp_path: Path) -> None:
@@ -25,7 +25,6 @@ def test_one_upstream_or_a_list_from_file_environment_or_arguments(tmp_path: Pat
 @pytest.mark.parametrize(
     ("url", "says"),
     [
-        ("https://app:8443", "https:// upstream is not supported yet"),
         ("app:8080", "is not an upstream URL like http://app:8080"),
         ("ftp://app", "is not an upstream URL like http://app:8080"),
         ("http://app:8080/shop", "names a host and a port only"),
@@ -53,9 +52,21 @@ def test_serve_needs_an_upstream(capsys: pytest.CaptureFixture[str]) -> None:
     assert "no upstream" in capsys.readouterr().err
 
 
-def test_serve_refuses_an_https_upstream(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["serve", "--upstream", "https://app"]) == 2
-    assert "not supported yet" in capsys.readouterr().err
+def test_an_https_upstream_is_port_443_unless_it_says(tmp_path: Path) -> None:
+    assert upstream_address("https://app") == ("app", 443)
+    assert upstream_address("https://app:8443") == ("app", 8443)
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_text("")
+    settings = Settings.load(environ={}, upstream="https://app", upstream_ca_file=str(ca_file))
+    assert settings.upstream_ca_file == ca_file
+
+
+def test_the_ca_file_must_exist(tmp_path: Path) -> None:
+    missing = tmp_path / "ca.pem"
+    with pytest.raises(SettingsError, match="upstream_ca_file") as raised:
+        Settings.load(environ={"CONSENT_GATEWAY_UPSTREAM_CA_FILE": str(missing)})
+    assert "is not a file" in str(raised.value)
+    assert "CONSENT_GATEWAY_UPSTREAM_CA_FILE" in str(raised.value)
 
 
 def test_check_validates_the_upstream(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -91,6 +91,47 @@ http {{
 }}
 """
 
+# nginx with TLS, for ``https://`` upstreams: on ``port`` a certificate for 127.0.0.1 and
+# localhost, on ``other_port`` one for another host; ``/sni`` answers the name the client
+# sent in SNI, ``/chat`` is the WebSocket server at ``ws_port``.
+NGINX_TLS_CONF = """
+{user}
+worker_processes 1;
+pid {root}/nginx.pid;
+error_log {root}/error.log warn;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {root}/body;
+    proxy_temp_path {root}/proxy;
+    fastcgi_temp_path {root}/fastcgi;
+    uwsgi_temp_path {root}/uwsgi;
+    scgi_temp_path {root}/scgi;
+    types {{ text/html html; }}
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        ssl_certificate {root}/local.pem;
+        ssl_certificate_key {root}/local.key;
+        root {root}/site;
+        location = /sni {{
+            default_type text/plain;
+            return 200 "$ssl_server_name $http_host";
+        }}
+        location /chat {{
+            proxy_pass http://127.0.0.1:{ws_port};
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+        }}
+    }}
+    server {{
+        listen 127.0.0.1:{other_port} ssl;
+        ssl_certificate {root}/other.pem;
+        ssl_certificate_key {root}/other.key;
+        root {root}/site;
+    }}
+}}
+"""
 
 # What /echo answers: the request headers nginx received, one ``name=value`` a line.
 ECHO = {
