@@ -22,6 +22,7 @@ def tls_failure(error: ssl.SSLError) -> str:
         return f"TLS: the certificate is not trusted: {error.verify_message}"
     return f"TLS handshake failed: {error.reason or error}"
 
+
 FAIL_SECONDS = 10.0
 # An idle connection older than this is closed rather than reused: the upstream may be about
 # to close it (Node.js closes idle connections after 5 s), and a request written into a
