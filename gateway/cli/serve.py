@@ -33,16 +33,19 @@ def add(commands: Commands) -> None:
 
 def build(settings: Settings) -> ASGIApp:
     """The ASGI app ``serve`` runs: the middleware around the proxy, ready (``/_consent/ready``)
-    when an upstream accepts connections too, and the access log around both."""
+    when an upstream accepts connections too, an upstream's failure mid-response answered
+    where the client's side is known (``upstream_faults``), and the access log around all."""
     from gateway.middleware import ConsentMiddleware
     from gateway.proxy import ProxyApp
     from gateway.proxy.access_log import AccessLog
+    from gateway.proxy.faults import upstream_faults
 
     proxy = ProxyApp.from_settings(settings)
     log = AccessLog.from_settings(settings)
     app = ConsentMiddleware(proxy if log is None else log.upstream(proxy), settings)
     app.gateway.readiness_checks["upstream"] = proxy.upstreams.reachable
-    return app if log is None else log.around(app)
+    guarded = upstream_faults(app)
+    return guarded if log is None else log.around(guarded)
 
 
 def settings_for(args: argparse.Namespace) -> Settings:

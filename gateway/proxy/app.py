@@ -34,8 +34,9 @@ TITLES = {
 
 
 class UpstreamBroken(Exception):
-    """The upstream failed after the response started: the server in front closes the
-    client's connection, so the client sees a truncated response, never a complete one."""
+    """The upstream failed after the response started: ``faults.upstream_faults`` answers
+    502 if the client has seen nothing yet, else has its connection closed, so the client
+    sees a truncated response, never a complete one."""
 
 
 class _BodyTooLarge(Exception):
@@ -151,6 +152,9 @@ class ProxyApp:
             assert start is not None and start[0] == "start"
             try:
                 await self._respond(start[1], start[2], connection, send)
+            except UpstreamBroken as broken:
+                connection.close()
+                raise UpstreamBroken(f"upstream {upstream.url}: {broken}") from None
             except BaseException:
                 connection.close()
                 raise
@@ -255,10 +259,8 @@ class ProxyApp:
             except ClientGone:
                 return
             except UpstreamError as error:
-                # Raised, so that the server closes the client's connection: a response that
-                # ends normally here would look complete.
-                logger.warning("upstream failed during the response: %s", error)
-                raise UpstreamBroken(f"the upstream failed during the response: {error}") from None
+                # Raised, never a normal end here: that would make the response look complete.
+                raise UpstreamBroken(f"failed during the response: {error}") from None
             if event is None:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 return

@@ -80,13 +80,72 @@ def test_a_silent_upstream_is_a_504(gateway: str) -> None:
     assert response.json()["status"] == 504
 
 
-def test_death_mid_response_truncates_it_and_the_gateway_keeps_serving(gateway: str) -> None:
-    with httpx.stream("GET", gateway + "/die", timeout=10) as response:
-        assert response.status_code == 200
-        assert response.headers["content-length"] == "1000000"
-        with pytest.raises(httpx.RemoteProtocolError):
-            response.read()
-    assert httpx.get(gateway + "/ok").text == "ok"
+def _logged(log: Path, *pieces: str) -> str:
+    """The gateway's log once a line holds all ``pieces`` (the access log is written every
+    quarter of a second)."""
+    deadline = time.monotonic() + 10
+    while True:
+        text = log.read_text()
+        if any(all(piece in line for piece in pieces) for line in text.splitlines()):
+            return text
+        assert time.monotonic() < deadline, f"no line with {pieces} in:\n{text}"
+        time.sleep(0.05)
+
+
+def _one_warning(text: str, raw: RawUpstream, what: str) -> None:
+    """One line says which upstream failed and what the client got; no traceback."""
+    named = [line for line in text.splitlines() if f"upstream http://127.0.0.1:{raw.port}" in line]
+    assert len(named) == 1, text
+    assert "the upstream closed the connection" in named[0] and what in named[0], named
+    assert "Traceback" not in text and "UpstreamBroken" not in text, text
+
+
+def test_death_mid_response_truncates_it_and_the_gateway_keeps_serving(
+    raw: RawUpstream, tmp_path: Path
+) -> None:
+    with serve(tmp_path, f"http://127.0.0.1:{raw.port}") as (url, _):
+        with httpx.stream("GET", url + "/die", timeout=10) as response:
+            assert response.status_code == 200
+            assert response.headers["content-length"] == "1000000"
+            with pytest.raises(httpx.RemoteProtocolError):
+                response.read()
+        assert httpx.get(url + "/ok").text == "ok"
+        # The access log: 200 to the client, 1,000 bytes of a million, the upstream's 502.
+        text = _logged(next(tmp_path.glob("serve-*.log")), '"GET /die HTTP/1.1" 200 1000 ', " 502 ")
+    _one_warning(text, raw, "cut short")
+
+
+def test_a_page_cut_short_is_not_completed_by_the_gateway(raw: RawUpstream, tmp_path: Path) -> None:
+    """A chunked HTML page the gateway rewrites, its upstream dying: the client sees no last
+    chunk, so it cannot take the page for whole."""
+    with serve(tmp_path, f"http://127.0.0.1:{raw.port}") as (url, _):
+        with httpx.stream("GET", url + "/die-page", headers={"accept": "text/html"}) as page:
+            assert page.status_code == 200
+            with pytest.raises(httpx.RemoteProtocolError):
+                page.read()
+        assert httpx.get(url + "/ok").text == "ok"
+        text = _logged(next(tmp_path.glob("serve-*.log")), '"GET /die-page HTTP/1.1" 200 ', " 502 ")
+    _one_warning(text, raw, "cut short")
+
+
+def test_a_page_cut_short_while_its_start_is_held_is_a_502(
+    raw: RawUpstream, tmp_path: Path
+) -> None:
+    """Cut in its first tag, a page the gateway rewrites has sent nothing to the client
+    yet: a 502 page (HTML or JSON by ``Accept``), not uvicorn's 500."""
+    with serve(tmp_path, f"http://127.0.0.1:{raw.port}") as (url, _):
+        page = httpx.get(url + "/die-in-head", headers={"accept": "text/html"})
+        assert page.status_code == 502
+        assert page.headers["content-type"] == "text/html; charset=utf-8"
+        assert "Bad Gateway" in page.text and "doctype ht\n" not in page.text
+        as_json = httpx.get(url + "/die-in-head", headers={"accept": "application/json"})
+        assert (as_json.status_code, as_json.json()["status"]) == (502, 502)
+        assert httpx.get(url + "/ok").text == "ok"
+        text = _logged(next(tmp_path.glob("serve-*.log")), '"GET /die-in-head HTTP/1.1" 502 ')
+    assert text.count('"GET /die-in-head HTTP/1.1" 502 ') == 2
+    named = [line for line in text.splitlines() if "answered 502" in line]
+    assert len(named) == 2 and all(f"http://127.0.0.1:{raw.port}" in line for line in named)
+    assert "Traceback" not in text and "UpstreamBroken" not in text, text
 
 
 def test_a_body_over_max_body_size_is_a_413(gateway: str, raw: RawUpstream) -> None:
@@ -217,16 +276,6 @@ def test_a_204_has_no_body_and_interim_responses_are_not_passed_on(gateway: str)
         assert (empty.status_code, empty.content, empty.headers["x-kind"]) == (204, b"", "none")
         final = client.get("/interim")
         assert (final.status_code, final.text) == (200, "ok")
-
-
-def test_a_page_cut_short_is_not_completed_by_the_gateway(gateway: str) -> None:
-    """A chunked HTML page the gateway rewrites, its upstream dying: the client sees no last
-    chunk, so it cannot take the page for whole."""
-    with httpx.stream("GET", gateway + "/die-page", headers={"accept": "text/html"}) as page:
-        assert page.status_code == 200
-        with pytest.raises(httpx.RemoteProtocolError):
-            page.read()
-    assert httpx.get(gateway + "/ok").text == "ok"
 
 
 def _until_closed(sock: socket.socket) -> bytes:

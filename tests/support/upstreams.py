@@ -223,7 +223,8 @@ class RawUpstream:
     """An HTTP server written with sockets: the answer by path (``ANSWERS``, the query
     ignored; 404 for any other path); ``/slow``
     never answers, nor does ``/hang``, which notes the gateway closing it; ``/die``
-    announces a megabyte and closes after a kilobyte; ``/keep`` answers one request per
+    announces a megabyte and closes after a kilobyte, ``/die-page`` an HTML page after its
+    ``<body>``, ``/die-in-head`` one in its first tag; ``/keep`` answers one request per
     connection and closes at the next."""
 
     def __init__(self) -> None:
@@ -261,6 +262,13 @@ class RawUpstream:
                 elif path == b"/hang":
                     await reader.read()  # no answer, until the gateway closes the connection
                     self.hung_up += 1
+                elif path == b"/die-in-head":
+                    # A page cut off in its first tag: the gateway still holds its start.
+                    writer.write(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 5000\r\n"
+                        b"\r\n<!doctype ht"
+                    )
+                    await writer.drain()
                 elif path == b"/die-page":
                     writer.write(
                         b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
