@@ -59,6 +59,7 @@ class ProxyApp:
             read_timeout=settings.upstream_read_timeout,
             keepalive=settings.upstream_keepalive,
             ca_file=settings.upstream_ca_file,
+            ready_interval=settings.upstream_ready_interval,
         )
         return cls(
             upstreams, max_body_size=settings.max_body_size, proxy_headers=settings.proxy_headers

@@ -24,6 +24,7 @@ def tls_failure(error: ssl.SSLError) -> str:
 
 
 FAIL_SECONDS = 10.0
+NEVER = float("-inf")
 # An idle connection older than this is closed rather than reused: the upstream may be about
 # to close it (Node.js closes idle connections after 5 s), and a request written into a
 # connection the upstream is closing fails.
@@ -40,6 +41,10 @@ class Upstream:
     tls: bool = False
     idle: list[tuple[float, UpstreamConnection]] = field(default_factory=list)
     down_until: float = 0.0
+    # What the last connection attempt (a request's or readiness's) found: when, and why it
+    # failed (None: it connected).
+    known: tuple[float, str | None] = (NEVER, None)
+    probe: asyncio.Future[str | None] | None = None  # readiness's attempt under way
 
 
 class Upstreams:
@@ -53,6 +58,7 @@ class Upstreams:
         read_timeout: float,
         keepalive: int,
         ca_file: Path | None = None,
+        ready_interval: float = 5.0,
     ) -> None:
         if not urls:
             raise ValueError("no upstream: set `upstream` (CONSENT_GATEWAY_UPSTREAM)")
@@ -67,6 +73,7 @@ class Upstreams:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.keepalive = keepalive
+        self.ready_interval = ready_interval
         self._next = 0
 
     def order(self) -> list[Upstream]:
@@ -100,40 +107,62 @@ class Upstreams:
                     upstream.port,
                     **self.tls_options(upstream),
                 )
-        except TimeoutError:
-            upstream.down_until = time.monotonic() + FAIL_SECONDS
-            seconds = f"{self.connect_timeout:g}"
-            raise UpstreamError(f"{upstream.url}: no connection within {seconds} s") from None
-        except ssl.SSLError as error:
-            upstream.down_until = time.monotonic() + FAIL_SECONDS
-            raise UpstreamError(f"{upstream.url}: {tls_failure(error)}") from None
-        except OSError as error:
-            upstream.down_until = time.monotonic() + FAIL_SECONDS
-            raise UpstreamError(f"{upstream.url}: {error.strerror or error}") from None
+        except (TimeoutError, OSError) as error:
+            now = time.monotonic()
+            upstream.down_until = now + FAIL_SECONDS
+            upstream.known = (now, self._failure(error))
+            raise UpstreamError(f"{upstream.url}: {upstream.known[1]}") from None
+        upstream.known = (time.monotonic(), None)
         return connection, False
 
+    def _failure(self, error: OSError | TimeoutError) -> str:
+        """Why a connection could not be opened, for the log."""
+        if isinstance(error, TimeoutError):
+            return f"no connection within {self.connect_timeout:g} s"
+        if isinstance(error, ssl.SSLError):
+            return tls_failure(error)
+        return error.strerror or str(error)
+
     async def reachable(self) -> None:
-        """Raise ``UpstreamError`` unless at least one upstream accepts a connection now
-        (readiness; the connection is closed at once, and a failure marks nothing down)."""
+        """Raise ``UpstreamError`` unless at least one upstream is known to accept
+        connections (readiness).
+
+        ``/_consent/ready`` is public, so what it costs must not grow with how often it is
+        asked: an idle kept-alive connection, or a connection opened (by a request, or by
+        this check) within ``ready_interval`` seconds, is the answer; only without either is
+        a connection opened (and closed at once; a failure marks nothing down), one per
+        upstream at a time, however many checks wait for it."""
+        now = time.monotonic()
         failures = []
         for upstream in self.all:
-            try:
-                async with asyncio.timeout(self.connect_timeout):
-                    _, writer = await asyncio.open_connection(
-                        upstream.host, upstream.port, **self.tls_options(upstream)
-                    )
-            except TimeoutError:
-                failures.append(f"{upstream.url}: no connection within {self.connect_timeout:g} s")
-                continue
-            except ssl.SSLError as error:
-                failures.append(f"{upstream.url}: {tls_failure(error)}")
-                continue
-            except OSError as error:
-                failures.append(f"{upstream.url}: {error.strerror or error}")
-                continue
-            writer.close()
-            return
+            if any(now - since < IDLE_SECONDS and not c.closed for since, c in upstream.idle):
+                return
+            when, failure = upstream.known
+            if now - when >= self.ready_interval:
+                if upstream.probe is None:
+                    upstream.probe = asyncio.ensure_future(self._probe(upstream))
+                # Shielded: a check that times out leaves the attempt to the next one.
+                failure = await asyncio.shield(upstream.probe)
+            if failure is None:
+                return
+            failures.append(f"{upstream.url}: {failure}")
         raise UpstreamError("; ".join(failures))
+
+    async def _probe(self, upstream: Upstream) -> str | None:
+        """Open a connection to ``upstream`` and close it: why it failed, or None."""
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                _, writer = await asyncio.open_connection(
+                    upstream.host, upstream.port, **self.tls_options(upstream)
+                )
+            writer.close()
+            failure = None
+        except (TimeoutError, OSError) as error:
+            failure = self._failure(error)
+        finally:
+            upstream.probe = None
+        upstream.known = (time.monotonic(), failure)
+        return failure
 
     def tls_options(self, upstream: Upstream) -> dict[str, Any]:
         """``create_connection``'s TLS arguments for ``upstream``: none for ``http://``; the

@@ -281,6 +281,16 @@ class Settings(BaseModel):
         description="Idle connections `serve` keeps open to each upstream URL, per worker, "
         "for the next requests (nginx's `keepalive`); 0 opens one per request.",
     )
+    upstream_ready_interval: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds `/_consent/ready` trusts what `serve` last learned of an "
+        "upstream: an upstream that accepted a connection (a request's, or the check's own) "
+        "within this time, or has an idle kept-alive one, counts as reachable without a new "
+        "connection; otherwise the check opens one, at most once per upstream URL and "
+        "worker in this time, however often it is asked. An upstream that went down turns "
+        "readiness off within about this time.",
+    )
     max_body_size: int = Field(
         100 * 1024 * 1024,
         ge=0,

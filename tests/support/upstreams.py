@@ -230,6 +230,7 @@ class RawUpstream:
     def __init__(self) -> None:
         self.port = free_port()
         self.requests: list[bytes] = []
+        self.accepted = 0  # connections accepted
         self.hung_up = 0  # connections of /hang the gateway closed
         self._loop = asyncio.new_event_loop()
         self._started = threading.Event()
@@ -251,6 +252,7 @@ class RawUpstream:
         self._loop.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
         try:
             served = 0  # requests answered on this connection
             while True:
@@ -309,5 +311,7 @@ class RawUpstream:
         return self
 
     def __exit__(self, *_: object) -> None:
+        if self._loop.is_closed():
+            return  # stopped already, as a test may do to see the gateway without it
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
