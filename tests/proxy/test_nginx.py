@@ -205,3 +205,40 @@ async def test_many_requests_at_once_all_get_their_own_answer(gateway: tuple[str
             return echoed(response)["custom"] == str(n)
 
         assert all(await asyncio.gather(*(one(n) for n in range(200))))
+
+
+def _but_length(response: httpx.Response) -> list[tuple[str, str]]:
+    """The headers of ``response`` but those of its body's length and the date."""
+    skip = {"content-length", "transfer-encoding", "date"}
+    return sorted(
+        (name, value) for name, value in response.headers.multi_items() if name not in skip
+    )
+
+
+def test_head_answers_with_the_headers_get_would(nginx: str, gateway: tuple[str, int]) -> None:
+    """RFC 9110 section 9.3.2: HEAD gets GET's headers, Set-Cookie enforced alike; a page the
+    gateway rewrites gets no Content-Length (its length comes from the rewritten body, which
+    HEAD has not), as nginx drops it for the pages its gzip filter compresses."""
+    direct = httpx.head(nginx + "/", headers=HTML)
+    assert direct.headers["content-encoding"] == "gzip" and "content-length" not in direct.headers
+    origin = {"origin": gateway[0]}
+    with httpx.Client(base_url=gateway[0]) as client:
+        for consent in ({"all": False}, {"all": True}):
+            assert client.post("/_consent/state", json=consent, headers=origin).status_code == 200
+            for coding in ("gzip, br", "identity"):
+                asked = {**HTML, "accept-encoding": coding}
+                get, head = client.get("/", headers=asked), client.head("/", headers=asked)
+                assert "/_consent/" in get.text  # rewritten
+                assert (head.status_code, head.content) == (200, b"")
+                assert _but_length(head) == _but_length(get)
+                assert "content-length" not in head.headers
+                cookies = head.headers.get_list("set-cookie")
+                assert any(value.startswith("_ga=") for value in cookies) == consent["all"]
+            # What passes untouched keeps nginx's length.
+            plain = {"accept": "application/json", "accept-encoding": "identity"}
+            get, head = (
+                client.get("/data.json", headers=plain),
+                client.head("/data.json", headers=plain),
+            )
+            assert _but_length(head) == _but_length(get)
+            assert head.headers["content-length"] == get.headers["content-length"]
