@@ -66,7 +66,8 @@ class Upstreams:
             Upstream(url, *upstream_address(url), tls=url.startswith("https:")) for url in urls
         ]
         # One context for every TLS connection (loading CAs per connection costs milliseconds):
-        # certificates verified, against ``ca_file`` if given, else the system's CAs.
+        # certificates verified, against ``ca_file`` alone if given (it replaces the system's
+        # CAs, as nginx's and Caddy's setting do), else the system's CAs.
         self.ssl_context: ssl.SSLContext | None = None
         if any(upstream.tls for upstream in self.all):
             self.ssl_context = ssl.create_default_context(cafile=ca_file)

@@ -259,8 +259,13 @@ class Settings(BaseModel):
     )
     upstream_ca_file: Path | None = Field(
         None,
-        description="For `https://` upstreams: a PEM file of the CA certificates to trust "
-        "instead of the system's (a private CA). There is no setting to skip verification.",
+        description="For `https://` upstreams: a PEM file of the CA certificates to trust, "
+        "in place of the system's: with it, only a certificate one of these CAs signed is "
+        "accepted (as with nginx's `proxy_ssl_trusted_certificate` and Caddy's "
+        "`tls_trusted_ca_certs`), so a private upstream's certificate cannot come from a "
+        "public CA. To trust a private CA and the public ones, give a file holding both "
+        "(the system's bundle, `/etc/ssl/certs/ca-certificates.crt` on Debian, followed by "
+        "the private CA). There is no setting to skip verification.",
     )
     upstream_connect_timeout: float = Field(
         10.0,

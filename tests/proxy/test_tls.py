@@ -92,6 +92,27 @@ def test_without_the_ca_file_the_certificate_is_not_trusted(
     assert "unable to get local issuer certificate" in logged(tmp_path)
 
 
+def test_the_ca_file_replaces_the_system_s_cas(
+    tls_site: TlsSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``upstream_ca_file`` is the whole trust, as nginx's ``proxy_ssl_trusted_certificate``
+    and Caddy's ``tls_trusted_ca_certs`` are: the site's CA made a system CA (OpenSSL's
+    ``SSL_CERT_FILE``) is trusted without the setting, and no longer with another CA in it."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_site.ca_file))
+    with serve(tmp_path, tls_site.url) as (url, _):
+        assert httpx.get(url + "/", headers=HTML).status_code == 200
+    private = tmp_path / "private-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(private))
+    with serve(tmp_path, tls_site.url, upstream_ca_file=str(private)) as (url, _):
+        assert httpx.get(url + "/", headers=HTML).status_code == 502
+    assert "unable to get local issuer certificate" in logged(tmp_path)
+    # Both trusted: a file holding the system's bundle and the private CA.
+    both = tmp_path / "both.pem"
+    both.write_text(tls_site.ca_file.read_text() + private.read_text())
+    with serve(tmp_path, tls_site.url, upstream_ca_file=str(both)) as (url, _):
+        assert httpx.get(url + "/", headers=HTML).status_code == 200
+
+
 def test_a_certificate_for_another_host_is_a_502(tls_site: TlsSite, tmp_path: Path) -> None:
     ca_file = str(tls_site.ca_file)
     with serve(tmp_path, tls_site.other_url, upstream_ca_file=ca_file) as (url, _):
