@@ -29,11 +29,11 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -44,64 +44,55 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.bench_middleware import BROWSER, free_port, pinned  # noqa: E402
 from benchmarks.html_apps import PAGE  # noqa: E402
 from benchmarks.loadgen import run as open_loop  # noqa: E402
-from tests.proxy.conftest import process  # noqa: E402
+from tests.support.nginx import running_nginx  # noqa: E402
+from tests.support.upstreams import process  # noqa: E402
 
 SECRET = "benchmark-secret-0123456789"
-UPSTREAM_CONF = """
-{user}
-worker_processes 1;
-pid {root}/upstream.pid;
-error_log {root}/upstream.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {root}/body;
-    types {{ text/html html; application/json json; }}
-    gzip on;
-    gzip_types application/json;
-    gzip_min_length 2000;
-    server {{
-        listen 127.0.0.1:{port};
-        root {root}/site;
-        keepalive_requests 100000;
-    }}
+# The ``http`` block (``tests.support.nginx``) of the upstream, nginx serving ``site/``
+# (nginx proxying to it: ``proxy_http``).
+UPSTREAM_HTTP = """
+types {{ text/html html; application/json json; }}
+gzip on;
+gzip_types application/json;
+gzip_min_length 2000;
+server {{
+    listen 127.0.0.1:{port};
+    root {root}/site;
+    keepalive_requests 100000;
 }}
 """
-PROXY_CONF = """
-{user}
-worker_processes 1;
-pid {root}/proxy.pid;
-error_log {root}/proxy.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {root}/pbody;
-    proxy_temp_path {root}/ptemp;
-    upstream site {{ server 127.0.0.1:{upstream}; keepalive 32; }}
-    server {{
-        listen 127.0.0.1:{port};
-        keepalive_requests 100000;
-        location / {{
-            proxy_pass http://site;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
-        }}
-    }}
-}}
-"""
+
+
+def proxy_http(upstream: int, port: int, *, websocket: bool = False) -> str:
+    """nginx on ``port`` ``proxy_pass``ing to ``upstream``: HTTP over a pool of 32
+    kept-alive connections, or WebSockets (each upgraded connection one of its own)."""
+    if websocket:
+        pool, target, keep = "", f"http://127.0.0.1:{upstream}", ""
+        hop = (
+            "proxy_set_header Upgrade $http_upgrade;\n"
+            'proxy_set_header Connection "upgrade";\n'
+            "proxy_read_timeout 3600s;"
+        )
+    else:
+        pool = f"upstream site {{ server 127.0.0.1:{upstream}; keepalive 32; }}"
+        target, keep = "http://site", "keepalive_requests 100000;"
+        hop = 'proxy_set_header Connection "";'
+    location = (
+        f"proxy_pass {target};\nproxy_http_version 1.1;\n{hop}\n"
+        "proxy_set_header Host $host;\n"
+        "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n"
+        "proxy_set_header X-Forwarded-Proto $scheme;"
+    )
+    return (
+        f"{pool}\nserver {{\n    listen 127.0.0.1:{port};\n    {keep}\n"
+        f"    location / {{\n{textwrap.indent(location, '        ')}\n    }}\n}}"
+    )
 
 
 @contextmanager
-def nginx(root: Path, conf: str, port: int, **values: object) -> Iterator[None]:
-    user = "user root;" if os.geteuid() == 0 else ""
-    path = root / f"nginx-{port}.conf"
-    path.write_text(conf.format(root=root, port=port, user=user, **values))
-    binary = shutil.which("nginx") or "/usr/sbin/nginx"
-    command = [*pinned(1), binary, "-c", str(path), "-g", "daemon off;"]
-    with process(command, port, "nginx"):
+def nginx(root: Path, http: str, port: int) -> Iterator[None]:
+    """nginx on ``port`` and core 1, with ``http`` for its ``http`` block."""
+    with running_nginx(root, f"nginx-{port}", http, port, prefix=pinned(1)):
         yield
 
 
@@ -184,13 +175,13 @@ def main() -> None:
         (site / "data.json").write_text(json.dumps(item))
         (site / "page.html").write_bytes(PAGE)
         upstream, proxy, ours = free_port(), free_port(), free_port()
-        stack.enter_context(nginx(root, UPSTREAM_CONF, upstream))
+        stack.enter_context(nginx(root, UPSTREAM_HTTP.format(root=root, port=upstream), upstream))
         if args.access_log == "compare":
             # The same gateway without its access log takes nginx's place.
             stack.enter_context(gateway(root, upstream, ours, access_log="combined"))
             stack.enter_context(gateway(root, upstream, proxy, access_log="off"))
         else:
-            stack.enter_context(nginx(root, PROXY_CONF, proxy, upstream=upstream))
+            stack.enter_context(nginx(root, proxy_http(upstream, proxy), proxy))
             stack.enter_context(gateway(root, upstream, ours, access_log=args.access_log))
         others = {}
         if args.with_naive:

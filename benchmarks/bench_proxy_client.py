@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_middleware import BROWSER, free_port, pinned  # noqa: E402
-from benchmarks.bench_proxy import UPSTREAM_CONF, nginx, wrk  # noqa: E402
+from benchmarks.bench_proxy import UPSTREAM_HTTP, nginx, wrk  # noqa: E402
 from tests.proxy.conftest import process  # noqa: E402
 
 # The apps, importable by uvicorn from this file: ``bench_proxy_client:ours`` and ``:aiohttp``.
@@ -69,7 +69,7 @@ def main() -> None:
         (root / "site" / "data.json").write_text(json.dumps({"pad": "x" * 1000}))
         (root / "proxy_apps.py").write_text(APPS)
         upstream = free_port()
-        stack.enter_context(nginx(root, UPSTREAM_CONF, upstream))
+        stack.enter_context(nginx(root, UPSTREAM_HTTP.format(root=root, port=upstream), upstream))
         env = {
             **os.environ,
             "BENCH_UPSTREAM": f"http://127.0.0.1:{upstream}",

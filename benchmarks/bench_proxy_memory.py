@@ -28,19 +28,10 @@ from benchmarks.bench_middleware import free_port, pinned  # noqa: E402
 from benchmarks.bench_proxy import gateway, nginx  # noqa: E402
 from tests.proxy.conftest import process  # noqa: E402
 
-NGINX_CONF = """
-{user}
-worker_processes 1;
-pid {root}/nginx.pid;
-error_log {root}/nginx.log warn;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {root}/body;
-    server {{
-        listen 127.0.0.1:{port};
-        root {root}/site;
-    }}
+SITE_HTTP = """
+server {{
+    listen 127.0.0.1:{port};
+    root {root}/site;
 }}
 """
 MIB = 1024 * 1024
@@ -83,7 +74,7 @@ def main() -> None:
         with (root / "site" / "big.bin").open("wb") as big:
             big.truncate(size)
         upstream, counter, ours, theirs = free_port(), free_port(), free_port(), free_port()
-        stack.enter_context(nginx(root, NGINX_CONF, upstream))
+        stack.enter_context(nginx(root, SITE_HTTP.format(root=root, port=upstream), upstream))
         env = {**os.environ, "NODE_PATH": str(ROOT / "tests" / "js" / "node_modules")}
         site = [*pinned(1), "node", str(ROOT / "tests" / "proxy" / "express_site.js")]
         stack.enter_context(

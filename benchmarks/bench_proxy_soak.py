@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.bench_middleware import free_port, pinned  # noqa: E402
 from benchmarks.bench_proxy import gateway, nginx  # noqa: E402
 from benchmarks.bench_proxy_memory import gateway_pid  # noqa: E402
-from tests.support.soak import SITE_CONF, node_env, soak, write_site  # noqa: E402
+from tests.support.soak import SITE_HTTP, node_env, soak, write_site  # noqa: E402
 from tests.support.upstreams import PAGE, process  # noqa: E402
 
 NODE_MODULES = ROOT / "tests" / "js" / "node_modules"
@@ -51,7 +51,8 @@ def main() -> None:
         for script, port in (("express_site.js", express), ("ws_echo.js", ws)):
             command = [*pinned(1), "node", str(ROOT / "tests" / "proxy" / script), str(port)]
             stack.enter_context(process(command, port, script, env=env, stdout=subprocess.DEVNULL))
-        stack.enter_context(nginx(root, SITE_CONF, site, express=express, ws=ws))
+        http = SITE_HTTP.format(root=root, port=site, express=express, ws=ws)
+        stack.enter_context(nginx(root, http, site))
         stack.enter_context(gateway(root, site, ours, max_body_size="0"))
         pid = gateway_pid(ours)
         if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) >= 2:

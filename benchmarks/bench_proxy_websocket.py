@@ -31,33 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_middleware import free_port, pinned  # noqa: E402
-from benchmarks.bench_proxy import gateway, nginx  # noqa: E402
+from benchmarks.bench_proxy import gateway, nginx, proxy_http  # noqa: E402
 from tests.support.upstreams import process  # noqa: E402
 
-PROXY_CONF = """
-{user}
-worker_processes 1;
-pid {root}/proxy.pid;
-error_log {root}/proxy.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {root}/pbody;
-    proxy_temp_path {root}/ptemp;
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{
-            proxy_pass http://127.0.0.1:{upstream};
-            proxy_http_version 1.1;
-            proxy_set_header Upgrade $http_upgrade;
-            proxy_set_header Connection "upgrade";
-            proxy_set_header Host $host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_read_timeout 3600s;
-        }}
-    }}
-}}
-"""
 CONNECTIONS = 32
 MIB = 1024 * 1024
 
@@ -114,7 +90,7 @@ def main() -> None:
         script = str(ROOT / "tests" / "proxy" / "ws_echo.js")
         command = [*pinned(1), "node", script, str(upstream)]
         stack.enter_context(process(command, upstream, "ws echo", env=env))
-        stack.enter_context(nginx(root, PROXY_CONF, proxy, upstream=upstream))
+        stack.enter_context(nginx(root, proxy_http(upstream, proxy, websocket=True), proxy))
         stack.enter_context(gateway(root, upstream, gw))
         targets = {
             "direct": f"ws://127.0.0.1:{upstream}/",

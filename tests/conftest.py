@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,9 +16,10 @@ import pytest
 
 from gateway import ConsentMiddleware, Settings
 from tests.support.apps import SECRET, cookie_app
+from tests.support.nginx import running_nginx
 from tests.support.postgres import fresh_schema
 from tests.support.servers import free_port
-from tests.support.upstreams import ECHO, NGINX_CONF, PAGE, process
+from tests.support.upstreams import ECHO, NGINX_HTTP, PAGE, process
 
 HERE = Path(__file__).resolve().parent
 BROWSER_TESTS = HERE / "browser"
@@ -69,9 +69,6 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """nginx from Debian serving ``site/``: ``index.html`` (``PAGE``), ``data.json`` and
     ``big.bin`` (100 MB); ``/echo`` answers the request headers it received."""
-    binary = shutil.which("nginx") or "/usr/sbin/nginx"
-    if not Path(binary).exists():
-        pytest.fail("nginx is not installed: apt-get install nginx-light (.ci/run does)")
     root = tmp_path_factory.mktemp("nginx")
     os.chmod(root, 0o755)
     (root / "site").mkdir()
@@ -81,10 +78,8 @@ def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         big.truncate(100 * 1000 * 1000)
     port = free_port()
     echo = "\\n".join(f"{name}=$http_{header}" for name, header in ECHO.items())
-    user = "user root;" if os.geteuid() == 0 else ""
-    (root / "nginx.conf").write_text(NGINX_CONF.format(root=root, port=port, user=user, echo=echo))
-    command = [binary, "-c", str(root / "nginx.conf"), "-g", "daemon off;"]
-    with process(command, port, "nginx", stderr=subprocess.DEVNULL):
+    http = NGINX_HTTP.format(root=root, port=port, echo=echo)
+    with running_nginx(root, "nginx", http, port, connections=256, stderr=subprocess.DEVNULL):
         yield f"http://127.0.0.1:{port}"
 
 

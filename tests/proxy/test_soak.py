@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.nginx import running_nginx
 from tests.support.servers import free_port
-from tests.support.soak import SITE_CONF, node_env, soak, write_site
+from tests.support.soak import SITE_HTTP, node_env, soak, write_site
 from tests.support.upstreams import PAGE, process, serve
 
 pytestmark = pytest.mark.slow
@@ -31,17 +31,14 @@ MB = 1000 * 1000
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """nginx serving a page and JSON, with express behind ``/upload`` and ``ws`` behind
     ``/ws``."""
-    binary = shutil.which("nginx") or "/usr/sbin/nginx"
-    if not Path(binary).exists() or not (NODE_MODULES / "ws").exists():
-        pytest.fail("needs nginx and the npm packages: npm ci --prefix tests/js")
+    if not (NODE_MODULES / "ws").exists():
+        pytest.fail("needs the npm packages: npm ci --prefix tests/js")
     root = tmp_path_factory.mktemp("soak")
     os.chmod(root, 0o755)
     write_site(root, PAGE)
     express, ws, port = free_port(), free_port(), free_port()
     env = node_env(NODE_MODULES)
-    user = "user root;" if os.geteuid() == 0 else ""
-    conf = root / "site.conf"
-    conf.write_text(SITE_CONF.format(root=root, port=port, user=user, express=express, ws=ws))
+    http = SITE_HTTP.format(root=root, port=port, express=express, ws=ws)
     with (
         process(
             ["node", str(HERE / "express_site.js"), str(express)],
@@ -57,7 +54,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             env=env,
             stdout=subprocess.DEVNULL,
         ),
-        process([binary, "-c", str(conf), "-g", "daemon off;"], port, "nginx"),
+        running_nginx(root, "site", http, port),
     ):
         yield f"http://127.0.0.1:{port}"
 

@@ -6,7 +6,6 @@ says why."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,8 +16,9 @@ import pytest
 import trustme
 from websockets.sync.client import connect
 
+from tests.support.nginx import running_nginx
 from tests.support.servers import free_port
-from tests.support.upstreams import NGINX_TLS_CONF, PAGE, process, serve
+from tests.support.upstreams import NGINX_TLS_HTTP, PAGE, serve
 
 pytestmark = pytest.mark.slow  # the gateway in a process of its own, real upstreams
 
@@ -35,9 +35,6 @@ class TlsSite:
 
 @pytest.fixture(scope="module")
 def tls_site(tmp_path_factory: pytest.TempPathFactory, ws_echo: str) -> Iterator[TlsSite]:
-    binary = shutil.which("nginx") or "/usr/sbin/nginx"
-    if not Path(binary).exists():
-        pytest.fail("nginx is not installed: apt-get install nginx-light (.ci/run does)")
     root = tmp_path_factory.mktemp("nginx-tls")
     os.chmod(root, 0o755)
     (root / "site").mkdir()
@@ -49,14 +46,9 @@ def tls_site(tmp_path_factory: pytest.TempPathFactory, ws_echo: str) -> Iterator
         cert.private_key_pem.write_to_path(str(root / f"{name}.key"))
         cert.cert_chain_pems[0].write_to_path(str(root / f"{name}.pem"))
     port, other_port = free_port(), free_port()
-    user = "user root;" if os.geteuid() == 0 else ""
     ws_port = ws_echo.rpartition(":")[2]
-    conf = NGINX_TLS_CONF.format(
-        root=root, port=port, other_port=other_port, ws_port=ws_port, user=user
-    )
-    (root / "nginx.conf").write_text(conf)
-    command = [binary, "-c", str(root / "nginx.conf"), "-g", "daemon off;"]
-    with process(command, port, "nginx", stderr=subprocess.DEVNULL):
+    http = NGINX_TLS_HTTP.format(root=root, port=port, other_port=other_port, ws_port=ws_port)
+    with running_nginx(root, "nginx", http, port, connections=64, stderr=subprocess.DEVNULL):
         yield TlsSite(
             f"https://127.0.0.1:{port}", port, f"https://127.0.0.1:{other_port}", root / "ca.pem"
         )

@@ -18,44 +18,32 @@ from pathlib import Path
 import httpx
 from websockets.asyncio.client import connect
 
-# The site: nginx in front of express (``/upload``) and the ``ws`` echo server (``/ws``).
-SITE_CONF = """
-{user}
-worker_processes 1;
-pid {root}/site.pid;
-error_log {root}/site.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {root}/body;
-    proxy_temp_path {root}/proxy;
-    fastcgi_temp_path {root}/fastcgi;
-    uwsgi_temp_path {root}/uwsgi;
-    scgi_temp_path {root}/scgi;
-    types {{ text/html html; application/json json; }}
-    gzip on;
-    gzip_types application/json;
-    gzip_min_length 256;
-    upstream app {{ server 127.0.0.1:{express}; keepalive 16; }}
-    server {{
-        listen 127.0.0.1:{port};
-        root {root}/site;
-        keepalive_requests 100000;
-        add_header Set-Cookie "_ga=GA1.1.987.654; Path=/; Max-Age=63072000";
-        location = /upload {{
-            client_max_body_size 0;
-            proxy_request_buffering off;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_pass http://app;
-        }}
-        location /ws {{
-            proxy_pass http://127.0.0.1:{ws};
-            proxy_http_version 1.1;
-            proxy_set_header Upgrade $http_upgrade;
-            proxy_set_header Connection "upgrade";
-            proxy_read_timeout 3600s;
-        }}
+# The site: nginx in front of express (``/upload``) and the ``ws`` echo server (``/ws``), the
+# ``http`` block of ``tests.support.nginx``.
+SITE_HTTP = """
+types {{ text/html html; application/json json; }}
+gzip on;
+gzip_types application/json;
+gzip_min_length 256;
+upstream app {{ server 127.0.0.1:{express}; keepalive 16; }}
+server {{
+    listen 127.0.0.1:{port};
+    root {root}/site;
+    keepalive_requests 100000;
+    add_header Set-Cookie "_ga=GA1.1.987.654; Path=/; Max-Age=63072000";
+    location = /upload {{
+        client_max_body_size 0;
+        proxy_request_buffering off;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_pass http://app;
+    }}
+    location /ws {{
+        proxy_pass http://127.0.0.1:{ws};
+        proxy_http_version 1.1;
+        proxy_set_header Upgrade $http_upgrade;
+        proxy_set_header Connection "upgrade";
+        proxy_read_timeout 3600s;
     }}
 }}
 """

@@ -1,7 +1,7 @@
 """Upstreams for the edge proxy's tests, and the gateway in front of them as a user runs
-it: ``consent-gateway serve`` in its own process on a free loopback port (``serve``); nginx's
-configuration (``NGINX_CONF``) and a raw socket server answering what no real server should
-(``RawUpstream``)."""
+it: ``consent-gateway serve`` in its own process on a free loopback port (``serve``); the
+sites nginx serves (``NGINX_HTTP``, run by ``tests.support.nginx``) and a raw socket server
+answering what no real server should (``RawUpstream``)."""
 
 from __future__ import annotations
 
@@ -53,40 +53,34 @@ def process(command: list[str], port: int, what: str, **options: object) -> Iter
         wait_for_port(port, started, what)
         yield started.pid
     finally:
-        started.terminate()
-        try:
-            started.wait(10)
-        except subprocess.TimeoutExpired:
-            started.kill()
-            started.wait()
+        stop(started)
 
 
-NGINX_CONF = """
-{user}
-worker_processes 1;
-pid {root}/nginx.pid;
-error_log {root}/error.log warn;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    client_body_temp_path {root}/body;
-    proxy_temp_path {root}/proxy;
-    fastcgi_temp_path {root}/fastcgi;
-    uwsgi_temp_path {root}/uwsgi;
-    scgi_temp_path {root}/scgi;
-    types {{ text/html html; application/json json; application/octet-stream bin; }}
-    gzip on;
-    gzip_types application/json;  # text/html always
-    gzip_min_length 256;
-    server {{
-        listen 127.0.0.1:{port};
-        root {root}/site;
-        add_header Set-Cookie "_ga=GA1.1.987.654; Path=/; Max-Age=63072000";
-        add_header Set-Cookie "sessionid=n61nx; Path=/; HttpOnly";
-        location = /echo {{
-            default_type text/plain;
-            return 200 "{echo}\\n";
-        }}
+def stop(started: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if ``started`` has not exited within 10 seconds."""
+    started.terminate()
+    try:
+        started.wait(10)
+    except subprocess.TimeoutExpired:
+        started.kill()
+        started.wait()
+
+
+# The ``http`` block (``tests.support.nginx``) of nginx serving ``{root}/site`` on ``port``,
+# gzip on, with a tracking and a session cookie; ``/echo`` answers the request headers.
+NGINX_HTTP = """
+types {{ text/html html; application/json json; application/octet-stream bin; }}
+gzip on;
+gzip_types application/json;  # text/html always
+gzip_min_length 256;
+server {{
+    listen 127.0.0.1:{port};
+    root {root}/site;
+    add_header Set-Cookie "_ga=GA1.1.987.654; Path=/; Max-Age=63072000";
+    add_header Set-Cookie "sessionid=n61nx; Path=/; HttpOnly";
+    location = /echo {{
+        default_type text/plain;
+        return 200 "{echo}\\n";
     }}
 }}
 """
@@ -94,42 +88,29 @@ http {{
 # nginx with TLS, for ``https://`` upstreams: on ``port`` a certificate for 127.0.0.1 and
 # localhost, on ``other_port`` one for another host; ``/sni`` answers the name the client
 # sent in SNI, ``/chat`` is the WebSocket server at ``ws_port``.
-NGINX_TLS_CONF = """
-{user}
-worker_processes 1;
-pid {root}/nginx.pid;
-error_log {root}/error.log warn;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {root}/body;
-    proxy_temp_path {root}/proxy;
-    fastcgi_temp_path {root}/fastcgi;
-    uwsgi_temp_path {root}/uwsgi;
-    scgi_temp_path {root}/scgi;
-    types {{ text/html html; }}
-    server {{
-        listen 127.0.0.1:{port} ssl;
-        ssl_certificate {root}/local.pem;
-        ssl_certificate_key {root}/local.key;
-        root {root}/site;
-        location = /sni {{
-            default_type text/plain;
-            return 200 "$ssl_server_name $http_host";
-        }}
-        location /chat {{
-            proxy_pass http://127.0.0.1:{ws_port};
-            proxy_http_version 1.1;
-            proxy_set_header Upgrade $http_upgrade;
-            proxy_set_header Connection "upgrade";
-        }}
+NGINX_TLS_HTTP = """
+types {{ text/html html; }}
+server {{
+    listen 127.0.0.1:{port} ssl;
+    ssl_certificate {root}/local.pem;
+    ssl_certificate_key {root}/local.key;
+    root {root}/site;
+    location = /sni {{
+        default_type text/plain;
+        return 200 "$ssl_server_name $http_host";
     }}
-    server {{
-        listen 127.0.0.1:{other_port} ssl;
-        ssl_certificate {root}/other.pem;
-        ssl_certificate_key {root}/other.key;
-        root {root}/site;
+    location /chat {{
+        proxy_pass http://127.0.0.1:{ws_port};
+        proxy_http_version 1.1;
+        proxy_set_header Upgrade $http_upgrade;
+        proxy_set_header Connection "upgrade";
     }}
+}}
+server {{
+    listen 127.0.0.1:{other_port} ssl;
+    ssl_certificate {root}/other.pem;
+    ssl_certificate_key {root}/other.key;
+    root {root}/site;
 }}
 """
 
@@ -179,12 +160,7 @@ def serving(
             wait_for_port(port, started, "consent-gateway serve")
             yield f"http://127.0.0.1:{port}", started
         finally:
-            started.terminate()
-            try:
-                started.wait(10)
-            except subprocess.TimeoutExpired:
-                started.kill()
-                started.wait()
+            stop(started)
 
 
 # 5,000 Set-Cookie lines as a site might send them (some 600 KB, under the gateway's 1 MiB
