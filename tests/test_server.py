@@ -4,6 +4,7 @@ run as a user runs it: the command in its own process."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -84,3 +85,40 @@ def test_the_limit_is_a_setting(tmp_path: Path) -> None:
         assert client.get("/", headers={"cookie": "big=" + "x" * 40_000}).status_code == 200
         refused = client.get("/", headers={"cookie": "big=" + "x" * 70_000})
         assert refused.status_code == 431
+
+
+def test_demo_logs_truncated_addresses_and_exits_0_on_sigterm(tmp_path: Path) -> None:
+    """``demo`` is served as ``serve`` is: the gateway's access log in place of uvicorn's,
+    which writes every client's full address, and SIGTERM is an orderly stop (exit status
+    0, not 143)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {
+        **os.environ,
+        "CONSENT_GATEWAY_SECRET": SECRET,
+        "CONSENT_GATEWAY_DATABASE_URL": f"sqlite:///{tmp_path / 'consent.db'}",
+    }
+    command = [sys.executable, "-m", "gateway.cli", "demo", "--port", str(port)]
+    with (tmp_path / "demo.log").open("wb") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    response = httpx.get(f"http://127.0.0.1:{port}/about?email=a@example.com")
+                    break
+                except httpx.TransportError:
+                    assert process.poll() is None and time.monotonic() < deadline
+                    time.sleep(0.05)
+            assert response.status_code == 200
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(30) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    text = (tmp_path / "demo.log").read_text()
+    assert "127.0.0.0 - - [" in text and '"GET /about HTTP/1.1" 200 ' in text, text
+    assert "127.0.0.1:" not in text.replace(f"http://127.0.0.1:{port}", ""), text
+    assert "a@example.com" not in text

@@ -6,6 +6,8 @@ import argparse
 import secrets
 import sys
 
+from starlette.types import ASGIApp
+
 from gateway.cli.command import Commands, add_config
 from gateway.settings import Settings
 
@@ -23,7 +25,9 @@ def run(args: argparse.Namespace) -> int:
 
     from gateway.demo.site import DEMO_SITE_RULES, create_demo_app
     from gateway.middleware import ConsentMiddleware
-    from gateway.server import options
+    from gateway.proxy.access_log import AccessLog
+    from gateway.server import run as serve_until_stopped
+    from gateway.server import serve_options
 
     settings = Settings.load(args.config)
     overrides: dict[str, object] = {}
@@ -39,7 +43,13 @@ def run(args: argparse.Namespace) -> int:
         overrides["cookies"] = DEMO_SITE_RULES
     if "freeze_startup_objects" not in settings.model_fields_set:
         overrides["freeze_startup_objects"] = True  # the process is the gateway's own
-    app = ConsentMiddleware(create_demo_app(), settings.model_copy(update=overrides))
+    settings = settings.model_copy(update=overrides)
+    app: ASGIApp = ConsentMiddleware(create_demo_app(), settings)
+    # Served as ``serve`` serves: the gateway's access log (addresses truncated) in place of
+    # uvicorn's, and SIGTERM drains the requests in flight, then exits 0.
+    log = AccessLog.from_settings(settings)
+    if log is not None:
+        app = log.around(app)
     print(f"consent-gateway: demo site on http://{args.host}:{args.port}/", file=sys.stderr)
-    uvicorn.run(app, host=args.host, port=args.port, **options(settings.max_header_bytes))
-    return 0
+    server = serve_options(settings.max_header_bytes)
+    return serve_until_stopped(uvicorn.Config(app, host=args.host, port=args.port, **server))
