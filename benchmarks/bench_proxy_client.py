@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_middleware import BROWSER, free_port, pinned  # noqa: E402
 from benchmarks.bench_proxy import UPSTREAM_HTTP, nginx, wrk  # noqa: E402
-from tests.proxy.conftest import process  # noqa: E402
+from tests.support.upstreams import process  # noqa: E402
 
 # The apps, importable by uvicorn from this file: ``bench_proxy_client:ours`` and ``:aiohttp``.
 APPS = """

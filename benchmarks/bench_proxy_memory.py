@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_middleware import free_port, pinned  # noqa: E402
 from benchmarks.bench_proxy import gateway, nginx  # noqa: E402
-from tests.proxy.conftest import process  # noqa: E402
+from tests.support.upstreams import process  # noqa: E402
 
 SITE_HTTP = """
 server {{

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests.support.apps import SECRET
+from tests.support.upstreams import started
 
 pytestmark = pytest.mark.slow  # the command in a process of its own
 
@@ -100,24 +101,14 @@ def test_demo_logs_truncated_addresses_and_exits_0_on_sigterm(tmp_path: Path) ->
         "CONSENT_GATEWAY_DATABASE_URL": f"sqlite:///{tmp_path / 'consent.db'}",
     }
     command = [sys.executable, "-m", "gateway.cli", "demo", "--port", str(port)]
-    with (tmp_path / "demo.log").open("wb") as log:
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    response = httpx.get(f"http://127.0.0.1:{port}/about?email=a@example.com")
-                    break
-                except httpx.TransportError:
-                    assert process.poll() is None and time.monotonic() < deadline
-                    time.sleep(0.05)
-            assert response.status_code == 200
-            process.send_signal(signal.SIGTERM)
-            assert process.wait(30) == 0
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+    with (
+        (tmp_path / "demo.log").open("wb") as log,
+        started(command, port, "demo", env=env, stdout=log, stderr=log) as demo,
+    ):
+        response = httpx.get(f"http://127.0.0.1:{port}/about?email=a@example.com")
+        assert response.status_code == 200
+        demo.send_signal(signal.SIGTERM)
+        assert demo.wait(30) == 0
     text = (tmp_path / "demo.log").read_text()
     assert "127.0.0.0 - - [" in text and '"GET /about HTTP/1.1" 200 ' in text, text
     assert "127.0.0.1:" not in text.replace(f"http://127.0.0.1:{port}", ""), text

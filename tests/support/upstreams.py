@@ -46,24 +46,34 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], what: str) -> Non
 
 
 @contextmanager
+def started(
+    command: list[str], port: int, what: str, **options: object
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``command`` until the block ends (``stop``); yields the process once ``port``
+    answers (to signal it and wait for its exit status)."""
+    popen = subprocess.Popen(command, **options)  # type: ignore[call-overload]
+    try:
+        wait_for_port(port, popen, what)
+        yield popen
+    finally:
+        stop(popen)
+
+
+@contextmanager
 def process(command: list[str], port: int, what: str, **options: object) -> Iterator[int]:
     """Run ``command`` until the block ends; yields its pid once ``port`` answers."""
-    started = subprocess.Popen(command, **options)  # type: ignore[call-overload]
-    try:
-        wait_for_port(port, started, what)
-        yield started.pid
-    finally:
-        stop(started)
+    with started(command, port, what, **options) as popen:
+        yield popen.pid
 
 
-def stop(started: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then SIGKILL if ``started`` has not exited within 10 seconds."""
-    started.terminate()
+def stop(popen: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if ``popen`` has not exited within 10 seconds."""
+    popen.terminate()
     try:
-        started.wait(10)
+        popen.wait(10)
     except subprocess.TimeoutExpired:
-        started.kill()
-        started.wait()
+        popen.kill()
+        popen.wait()
 
 
 # The ``http`` block (``tests.support.nginx``) of nginx serving ``{root}/site`` on ``port``,
@@ -154,13 +164,11 @@ def serving(
     for upstream in upstreams:
         command += ["--upstream", upstream]
     command += options
-    with (tmp_path / f"serve-{port}.log").open("wb") as log:
-        started = subprocess.Popen(command, env=env, stderr=log, stdout=log)
-        try:
-            wait_for_port(port, started, "consent-gateway serve")
-            yield f"http://127.0.0.1:{port}", started
-        finally:
-            stop(started)
+    with (
+        (tmp_path / f"serve-{port}.log").open("wb") as log,
+        started(command, port, "consent-gateway serve", env=env, stderr=log, stdout=log) as popen,
+    ):
+        yield f"http://127.0.0.1:{port}", popen
 
 
 # 5,000 Set-Cookie lines as a site might send them (some 600 KB, under the gateway's 1 MiB
