@@ -57,6 +57,9 @@ SEEN_FLUSH_SECONDS = 10.0  # seen cookie rules are written this long after the f
 DECLARATION_CACHE_SECONDS = 60.0  # how long one replica reuses the seen rules it read
 DECLARATION_CACHE_CONTROL = "public, max-age=300"
 READY_SECONDS = 5.0  # a readiness check that takes longer has failed (probes time out too)
+# The same failure of a readiness check is logged again at most this often: ``/ready`` is
+# public, and a caller asking in a loop while a check fails must not fill the log.
+READY_LOG_SECONDS = 60.0
 logger = logging.getLogger("consent_gateway")
 
 
@@ -123,6 +126,7 @@ class ConsentAPI:
             "/ready": {"GET": self._get_ready},
         }
         self.readiness_checks: dict[str, ReadinessCheck] = {"store": self._store_answers}
+        self._ready_logged: dict[str, tuple[str, float]] = {}  # failure and when, by check
         if settings.metrics:
             self.routes["/metrics"] = {"GET": self._get_metrics}
         self._asset_methods: dict[str, Handler] = {"GET": self._get_asset}
@@ -228,8 +232,14 @@ class ConsentAPI:
             async with asyncio.timeout(READY_SECONDS):
                 await check()
         except Exception as error:
-            logger.warning("not ready: %s: %s", name, str(error) or type(error).__name__)
+            reason = str(error) or type(error).__name__
+            now = time.monotonic()
+            last = self._ready_logged.get(name)
+            if last is None or last[0] != reason or now - last[1] >= READY_LOG_SECONDS:
+                self._ready_logged[name] = (reason, now)
+                logger.warning("not ready: %s: %s", name, reason)
             return False
+        self._ready_logged.pop(name, None)
         return True
 
     async def _store_answers(self) -> None:
