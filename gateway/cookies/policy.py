@@ -18,6 +18,7 @@ from gateway.settings import Settings
 from gateway.store import sqlite_path
 
 CLASSIFIED_RULES_NAME = "classified-cookies.toml"
+ADMIN_COOKIE_NAME = "cg_admin"
 
 
 def site_rules(settings: Settings) -> list[CookieRule]:
@@ -31,6 +32,8 @@ def site_rules(settings: Settings) -> list[CookieRule]:
         CookieRule.from_mapping(rule, vendor=None, docs=None, origin="site", override=True)
         for rule in settings.cookies
     ]
+    if settings.admin_token:
+        rules.insert(0, admin_cookie_rule(settings))
     classified = classified_rules_path(settings)
     if classified.is_file():  # written by the admin page; until then there is none
         rules.extend(load_site_rule_file(classified))
@@ -47,6 +50,23 @@ def classified_rules_path(settings: Settings) -> Path:
     database = sqlite_path(settings.database_url)
     folder = Path(database).parent if database and database != ":memory:" else Path()
     return folder / CLASSIFIED_RULES_NAME
+
+
+def admin_cookie_rule(settings: Settings) -> CookieRule:
+    """The admin page's session cookie (``gateway.admin``): essential, set only for the
+    operators who sign in there."""
+    return CookieRule.from_mapping(
+        {
+            "name": ADMIN_COOKIE_NAME,
+            "match": MatchKind.EXACT.value,
+            "category": Category.ESSENTIAL.value,
+            "retention": f"{settings.admin_session_minutes} minutes",
+            "purpose": "Keeps an operator signed in to the gateway's admin page.",
+        },
+        vendor="consent-gateway",
+        docs=None,
+        origin="gateway",
+    )
 
 
 def consent_cookie_rule(settings: Settings) -> CookieRule:

@@ -1,0 +1,439 @@
+"""The admin page's endpoints, below ``<api_prefix>/admin``.
+
+Mounted by the consent API only when ``admin_token`` is set (otherwise every admin path is
+the API's own 404). Each request is authorised by ``Authorization: Bearer <token>`` or by
+the session cookie the login form sets; anything else is a 401 that shows the login form.
+Forms are posted only from this site (``Origin``) and, with the cookie, carry the session's
+form token. Failed tokens are limited per client network (``auth.FailureLimiter``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from html import escape
+from typing import Any
+from urllib.parse import parse_qs, parse_qsl, quote, urlsplit
+
+from starlette.datastructures import Headers
+from starlette.responses import HTMLResponse, Response
+from starlette.types import Receive, Scope, Send
+
+from gateway.admin import pages
+from gateway.admin.auth import FailureLimiter, Sessions, Tokens, client_network
+from gateway.admin.classify import ClassifyError, classify
+from gateway.admin.daily import SHOWN, SKIPPED, DailyCounts
+from gateway.analytics.collect import Collector
+from gateway.cookies.policy import ADMIN_COOKIE_NAME, CookiePolicy, classified_rules_path
+from gateway.endpoint import ApiRequest, ClientError, read_body
+from gateway.metrics import Metrics
+from gateway.proxies import client_address
+from gateway.settings import Settings
+from gateway.store.handle import StoreHandle
+
+ADMIN = "/admin"
+SESSION_COOKIE = ADMIN_COOKIE_NAME
+MAX_FORM_BYTES = 2048
+MAX_DAYS = 366
+UNKNOWN_LISTED = 200
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+SECURITY_HEADERS = {
+    "content-security-policy": CSP,
+    "cache-control": "no-store",
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "same-origin",
+}
+logger = logging.getLogger("consent_gateway")
+
+
+@dataclass(frozen=True, slots=True)
+class AdminCall:
+    route: str  # below <api_prefix>/admin: "", "/login", ...
+    scope: Scope
+    receive: Receive
+    headers: Headers
+    request: ApiRequest
+
+
+class AdminEndpoints:
+    """What ``ConsentAPI`` hands ``<api_prefix>/admin...`` requests to."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: StoreHandle,
+        metrics: Metrics,
+        cookies: CookiePolicy,
+        reload_rules: Callable[[], None],
+        daily: DailyCounts,
+        collector: Collector | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.metrics = metrics
+        self.cookies = cookies
+        self.reload_rules = reload_rules
+        self.daily = daily
+        self.collector = collector
+        self.base = settings.api_prefix + ADMIN
+        self.tokens = Tokens(settings.admin_token)
+        self.sessions = Sessions(settings.secret, self.tokens, settings.admin_session_minutes * 60)
+        self.limiter = FailureLimiter()
+        self.templates = pages.Templates.load()
+        self.rules_file = classified_rules_path(settings)
+        self._routes: dict[tuple[str, str], Callable[[AdminCall], Awaitable[Response]]] = {
+            ("", "GET"): self._dashboard,
+            ("/login", "GET"): self._login_form,
+            ("/login", "POST"): self._login,
+            ("/logout", "POST"): self._logout,
+            ("/classify", "POST"): self._classify,
+            ("/static/admin.css", "GET"): self._css,
+        }
+
+    def serves(self, route: str) -> bool:
+        return route == ADMIN or route.startswith(ADMIN + "/")
+
+    async def __call__(
+        self, route: str, scope: Scope, receive: Receive, send: Send, request: ApiRequest
+    ) -> None:
+        method = "GET" if scope["method"] == "HEAD" else scope["method"]
+        below = route[len(ADMIN) :]
+        call = AdminCall(below, scope, receive, Headers(scope=scope), request)
+        handler = self._routes.get((below, method))
+        try:
+            if handler is None:
+                known = any(path == below for path, _ in self._routes)
+                raise ClientError(405 if known else 404, "no such admin page")
+            response = await handler(call)
+        except ClientError as error:
+            response = self._error(error)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        await response(scope, receive, send)
+
+    # -- authorisation -------------------------------------------------------------------
+
+    def _session(self, call: AdminCall) -> str | None:
+        value = _cookie(call.headers, SESSION_COOKIE)
+        return value if self.sessions.valid(value) else None
+
+    def _authorise(self, call: AdminCall) -> str | None:
+        """The session cookie's value (None: a bearer token) when the request may see the
+        page; ``ClientError`` 401 or 429 otherwise."""
+        header = call.headers.get("authorization")
+        if header is not None:
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() == "bearer" and self._token_matches(call, token.strip()):
+                return None
+            raise ClientError(401, "a valid admin token is needed", headers=_CHALLENGE)
+        session = self._session(call)
+        if session is None:
+            raise ClientError(401, "sign in to see the admin page", headers=_CHALLENGE)
+        return session
+
+    def _token_matches(self, call: AdminCall, token: str) -> bool:
+        network = client_network(client_address(call.scope))
+        wait = self.limiter.retry_after(network)
+        if wait:
+            raise ClientError(
+                429,
+                "too many failed attempts; try again later",
+                headers={"retry-after": str(wait)},
+            )
+        if self.tokens.match(token) is not None:
+            return True
+        self.limiter.failed(network)
+        logger.warning("admin: a wrong token from %s", network)
+        return False
+
+    def _refuse_cross_site(self, call: AdminCall) -> None:
+        """Forms are posted from this site's own pages only."""
+        origin = call.headers.get("origin")
+        if origin is not None:
+            host = call.request.host
+            if host is None or urlsplit(origin.lower()).netloc != host.lower():
+                raise ClientError(403, "cross-site requests are refused")
+        elif call.headers.get("sec-fetch-site") in ("cross-site", "same-site"):
+            raise ClientError(403, "cross-site requests are refused")
+
+    def _check_form_token(self, session: str | None, form: dict[str, str]) -> None:
+        if session is not None and not self.sessions.csrf_valid(session, form.get("csrf", "")):
+            raise ClientError(403, "the form has expired: reload the page and try again")
+
+    # -- pages ---------------------------------------------------------------------------
+
+    async def _login_form(self, call: AdminCall) -> Response:
+        if self._session(call) is not None:
+            return _redirect(self.base)
+        return self._login_page("", 200)
+
+    def _login_page(
+        self, message: str, status: int, headers: dict[str, str] | None = None
+    ) -> Response:
+        shown = f'<p class="error" role="alert">{escape(message)}</p>' if message else ""
+        body = self.templates.login.substitute(base=self.base, message=shown)
+        return HTMLResponse(body, status_code=status, headers=headers)
+
+    async def _login(self, call: AdminCall) -> Response:
+        self._refuse_cross_site(call)
+        form = await _form(call)
+        if not self._token_matches(call, form.get("token", "")):
+            return self._login_page("That token is not right.", 401, dict(_CHALLENGE))
+        digest = self.tokens.match(form.get("token", ""))
+        assert digest is not None
+        response = _redirect(self.base)
+        response.set_cookie(
+            SESSION_COOKIE,
+            self.sessions.issue(digest),
+            max_age=self.sessions.max_age,
+            path=self.base,
+            secure=call.request.secure,
+            httponly=True,
+            samesite="strict",
+        )
+        return response
+
+    async def _logout(self, call: AdminCall) -> Response:
+        self._refuse_cross_site(call)
+        session = self._authorise(call)
+        self._check_form_token(session, await _form(call))
+        response = _redirect(self.base + "/login")
+        response.delete_cookie(
+            SESSION_COOKIE,
+            path=self.base,
+            secure=call.request.secure,
+            httponly=True,
+            samesite="strict",
+        )
+        return response
+
+    async def _css(self, call: AdminCall) -> Response:
+        return Response(
+            self.templates.css,
+            media_type="text/css",
+            headers={"cache-control": "no-cache"},
+        )
+
+    async def _classify(self, call: AdminCall) -> Response:
+        self._refuse_cross_site(call)
+        session = self._authorise(call)
+        form = await _form(call)
+        self._check_form_token(session, form)
+        name, category = form.get("name", ""), form.get("category", "")
+        try:
+            await asyncio.to_thread(classify, self.rules_file, name, category)
+            self.reload_rules()
+        except ClassifyError as error:
+            raise ClientError(400, str(error)) from None
+        except (OSError, ValueError) as error:
+            logger.error("admin: could not classify %r: %s", name, error)
+            raise ClientError(500, "the rules file could not be written; see the log") from None
+        logger.info("admin: classified cookie %r as %s", name, category)
+        return _redirect(f"{self.base}?classified={quote(name, safe='')}#unknown")
+
+    async def _dashboard(self, call: AdminCall) -> Response:
+        try:
+            session = self._authorise(call)
+        except ClientError as error:
+            if error.status != 401 or call.headers.get("authorization") is not None:
+                raise
+            return self._login_page("", 401, dict(_CHALLENGE))
+        query = parse_qs(call.scope.get("query_string", b"").decode("latin-1"))
+        days = _days(query.get("days", ["30"])[0])
+        consent_id = query.get("consent_id", [""])[0].strip()[:64]
+        classified = query.get("classified", [""])[0][:256]
+        body = await self._render(days, consent_id, classified, session)
+        return HTMLResponse(body)
+
+    async def _render(
+        self, days: int, consent_id: str, classified: str, session: str | None
+    ) -> str:
+        texts = self.templates.texts
+        today = datetime.now(UTC).date()
+        since = today - timedelta(days=days - 1)
+        await self.daily.flush()  # this worker's latest counts, so the page is current
+        since_time = datetime(since.year, since.month, since.day, tzinfo=UTC)
+        data = await self.store.call(
+            lambda store: (
+                store.decision_counts(since_time),
+                store.daily_counts(SHOWN, since.isoformat()),
+                store.daily_counts(SKIPPED, since.isoformat()),
+                store.unknown_cookies(UNKNOWN_LISTED),
+                store.consent_history(consent_id) if consent_id else None,
+            )
+        )
+        decisions, shown, skipped, unknown, records = data
+        series = self.templates.series()
+        found = pages.tallies(decisions, shown)
+        charts = texts["charts"]
+        if found.by_day:
+            day_groups = [
+                (since + timedelta(days=n)).isoformat() for n in range((today - since).days + 1)
+            ]
+            by_day = pages.chart(
+                "by-day", charts["by_day"], day_groups, found.by_day, series, "day"
+            )
+            by_regime = pages.chart(
+                "by-regime",
+                charts["by_regime"],
+                sorted(found.by_regime),
+                found.by_regime,
+                series,
+                "regime",
+            )
+            countries = pages.top_groups(found.by_country, pages.TOP_COUNTRIES)
+            by_country = pages.chart(
+                "by-country", charts["by_country"], countries, found.by_country, series, "country"
+            )
+            by_version = pages.chart(
+                "by-version",
+                charts["by_version"],
+                sorted(found.by_version),
+                found.by_version,
+                series,
+                "policy version",
+            )
+        else:
+            by_day = f"<p>{escape(texts['empty']['choices'])}</p>"
+            by_regime = by_country = by_version = ""
+        categories = {}
+        for cookie in unknown:
+            rule = self.cookies.classifier.classify(cookie.name)
+            categories[cookie.name] = rule.category.value if rule is not None else None
+        csrf = self.sessions.csrf(session) if session is not None else None
+        flash = ""
+        if classified:
+            now = categories.get(classified) or (
+                rule.category.value
+                if (rule := self.cookies.classifier.classify(classified))
+                else None
+            )
+            flash = (
+                f'<p class="flash" role="status">Classified <code>{escape(classified)}</code>'
+                f" as {escape(now or 'unknown')}.</p>"
+            )
+        logout = (
+            f'<form class="inline" method="post" action="{self.base}/logout">'
+            f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
+            '<button type="submit" class="quiet">Sign out</button></form>'
+            if csrf is not None
+            else ""
+        )
+        unknown_policy = str(self.settings.unknown_cookies)
+        return self.templates.page.substitute(
+            base=self.base,
+            logout=logout,
+            flash=flash,
+            since=since.isoformat(),
+            today=today.isoformat(),
+            day_options=pages.day_options(days),
+            legend=pages.legend(series) if found.by_day else "",
+            by_day=by_day,
+            by_regime=by_regime,
+            by_country=by_country,
+            by_version=by_version,
+            unknown_policy=escape(unknown_policy),
+            rules_file=escape(str(self.rules_file)),
+            unknown=pages.unknown_table(
+                unknown, categories, self.base, csrf, texts["empty"]["unknown"]
+            ),
+            pid=os.getpid(),
+            outbox=pages.outbox_table(await self._providers(), texts["empty"]["outbox"]),
+            skipped=pages.skipped_table(skipped, texts["skip_reasons"], texts["empty"]["skipped"]),
+            consent_id=escape(consent_id),
+            records=pages.records_table(records, texts["empty"]["records"], texts["records_gap"]),
+        )
+
+    async def _providers(self) -> list[pages.ProviderFigures]:
+        """Each provider's backlog (the store's) and this worker's forwarding figures."""
+        collector = self.collector
+        if collector is None:
+            return []
+        names = list(collector.providers)
+        try:
+            backlogs: list[int | None] = list(
+                await self.store.call(lambda store: [store.outbox_count(n) for n in names])
+            )
+        except Exception:
+            logger.exception("admin: could not count the analytics outbox")
+            backlogs = [None] * len(names)
+        forwarded = _by_label(self.metrics.analytics_forwarded.collect(), "provider")
+        dropped: dict[str, dict[str, int]] = {}
+        for family in self.metrics.analytics_dropped.collect():
+            for sample in family.samples:
+                if sample.name.endswith("_total"):
+                    reasons = dropped.setdefault(sample.labels["provider"], {})
+                    reasons[sample.labels["reason"]] = int(sample.value)
+        figures = []
+        for name, backlog in zip(names, backlogs, strict=True):
+            breaker = collector.forwarder.breakers[name]
+            if not collector.forwards:
+                state = "forwarded by a separate process"
+            elif breaker.is_open:
+                state = f"open ({breaker.failures} failed batches)"
+            else:
+                state = "closed"
+            figures.append(
+                pages.ProviderFigures(
+                    name, backlog, state, forwarded.get(name, 0), dropped.get(name, {})
+                )
+            )
+        return figures
+
+    def _error(self, error: ClientError) -> Response:
+        body = (
+            f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{error.status}'
+            f'</title><link rel="stylesheet" href="{self.base}/static/admin.css"></head><body>'
+            f'<main><p class="error" role="alert">{escape(error.message)}</p>'
+            f'<p><a href="{self.base}">Back to the admin page</a></p></main></body></html>'
+        )
+        return HTMLResponse(body, status_code=error.status, headers=error.headers)
+
+
+_CHALLENGE = {"www-authenticate": 'Bearer realm="consent-gateway admin"'}
+
+
+def _by_label(families: Any, label: str) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for family in families:
+        for sample in family.samples:
+            if sample.name.endswith("_total"):
+                found[sample.labels[label]] = int(sample.value)
+    return found
+
+
+def _days(raw: str) -> int:
+    return min(MAX_DAYS, max(1, int(raw))) if raw.isdigit() and len(raw) < 5 else 30
+
+
+def _redirect(location: str) -> Response:
+    return Response(status_code=303, headers={"location": location})
+
+
+def _cookie(headers: Headers, name: str) -> str | None:
+    for header in headers.getlist("cookie"):
+        for part in header.split(";"):
+            key, sep, value = part.strip().partition("=")
+            if sep and key == name:
+                return value
+    return None
+
+
+async def _form(call: AdminCall) -> dict[str, str]:
+    media = call.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/x-www-form-urlencoded":
+        raise ClientError(415, "send an HTML form post")
+    body = await read_body(call.headers, call.receive, MAX_FORM_BYTES)
+    try:
+        return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+    except (UnicodeDecodeError, ValueError):
+        raise ClientError(400, "the form is not valid UTF-8 form data") from None
