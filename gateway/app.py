@@ -121,6 +121,7 @@ class Gateway:
                 reload_rules=self.reload_rules,
                 daily=self.daily,
                 collector=self.collector,
+                write_pending=self._flush_unknown,
             )
             if self.daily is not None
             else None

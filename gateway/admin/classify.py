@@ -80,9 +80,16 @@ def _toml(cookies: list[dict[str, object]]) -> str:
     lines = [HEADER, "[[vendor]]", f"name = {_string(VENDOR)}", ""]
     for cookie in cookies:
         lines.append("[[vendor.cookies]]")
-        lines += [f"{key} = {_string(str(value))}" for key, value in cookie.items()]
+        lines += [f"{key} = {_value(value)}" for key, value in cookie.items()]
         lines.append("")
     return "\n".join(lines)
+
+
+def _value(value: object) -> str:
+    """A rule's value as TOML: ``override`` is a boolean, the rest strings."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return _string(str(value))
 
 
 def _string(value: str) -> str:

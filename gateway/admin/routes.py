@@ -76,6 +76,7 @@ class AdminEndpoints:
         reload_rules: Callable[[], None],
         daily: DailyCounts,
         collector: Collector | None = None,
+        write_pending: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -84,6 +85,7 @@ class AdminEndpoints:
         self.reload_rules = reload_rules
         self.daily = daily
         self.collector = collector
+        self.write_pending = write_pending  # this worker's batches not written yet
         self.base = settings.api_prefix + ADMIN
         self.tokens = Tokens(settings.admin_token)
         self.sessions = Sessions(settings.secret, self.tokens, settings.admin_session_minutes * 60)
@@ -260,7 +262,10 @@ class AdminEndpoints:
         texts = self.templates.texts
         today = datetime.now(UTC).date()
         since = today - timedelta(days=days - 1)
-        await self.daily.flush()  # this worker's latest counts, so the page is current
+        # This worker's counts not written yet go first, so the page is current.
+        await self.daily.flush()
+        if self.write_pending is not None:
+            await self.write_pending()
         since_time = datetime(since.year, since.month, since.day, tzinfo=UTC)
         data = await self.store.call(
             lambda store: (
