@@ -121,6 +121,8 @@ def chart(
     rows = []
     for group in groups:
         counts = values.get(group, {})
+        if not totals[group]:
+            continue  # drawn as a gap in the chart; the table lists what happened
         cells = "".join(
             f'<td class="n">{counts.get(s.key, 0)} ({share:.0f}%)</td>'
             for s, share in zip(series, shares(counts, series), strict=True)
