@@ -84,6 +84,8 @@ def test_login_sets_a_strict_session_cookie_scoped_to_the_admin_page(tmp_path: P
         assert ADMIN_TOKEN not in cookie
         page = client.get(site.admin)
         assert page.status_code == 200 and "Sign out" in page.text
+        page = client.get(site.admin)  # the first page wrote the cookie names it was sent
+        assert "<code>cg_admin</code>" not in page.text  # the gateway's own: not unknown
         out = client.post(
             site.admin + "/logout", data={"csrf": form_token(page.text)}, headers=same_origin(site)
         )
