@@ -25,7 +25,7 @@ from starlette.types import Receive, Scope, Send
 
 from gateway.admin import pages
 from gateway.admin.auth import FailureLimiter, Sessions, Tokens, client_network
-from gateway.admin.classify import ClassifyError, classify
+from gateway.admin.classify import VENDOR, ClassifyError, classify
 from gateway.admin.daily import SHOWN, SKIPPED, DailyCounts
 from gateway.analytics.collect import Collector
 from gateway.cookies.policy import ADMIN_COOKIE_NAME, CookiePolicy, classified_rules_path
@@ -316,15 +316,11 @@ class AdminEndpoints:
             categories[cookie.name] = rule.category.value if rule is not None else None
         csrf = self.sessions.csrf(session) if session is not None else None
         flash = ""
-        if classified:
-            now = categories.get(classified) or (
-                rule.category.value
-                if (rule := self.cookies.classifier.classify(classified))
-                else None
-            )
+        done = self.cookies.classifier.classify(classified) if classified else None
+        if done is not None and done.vendor == VENDOR:  # only what this page classified
             flash = (
                 f'<p class="flash" role="status">Classified <code>{escape(classified)}</code>'
-                f" as {escape(now or 'unknown')}.</p>"
+                f" as {done.category.value}.</p>"
             )
         logout = (
             f'<form class="inline" method="post" action="{self.base}/logout">'

@@ -151,8 +151,15 @@ def test_bad_classifications_are_refused_clearly(tmp_path: Path) -> None:
         assert not site.rules_file.exists()
 
 
-def test_classifying_an_unknown_cookie_changes_the_next_response(tmp_path: Path) -> None:
-    with admin_site(tmp_path) as site, httpx.Client() as visitor:
+def test_classifying_an_unknown_cookie_changes_the_next_response(
+    database_url: str, tmp_path: Path
+) -> None:
+    rules = tmp_path / "rules" / "classified.toml"
+    with (
+        admin_site(tmp_path, database_url=database_url, classified_rules_file=str(rules)) as site,
+        httpx.Client() as visitor,
+    ):
+        assert site.rules_file == rules
         refused = visitor.post(
             site.url + "/_consent/state", json={"all": False}, headers=same_origin(site)
         )
@@ -177,8 +184,10 @@ def test_classifying_an_unknown_cookie_changes_the_next_response(tmp_path: Path)
         assert UNKNOWN in visitor.get(site.url + "/").cookies
 
 
-def test_the_charts_count_decisions_and_visits_without_a_choice(tmp_path: Path) -> None:
-    with admin_site(tmp_path) as site:
+def test_the_charts_count_decisions_and_visits_without_a_choice(
+    database_url: str, tmp_path: Path
+) -> None:
+    with admin_site(tmp_path, database_url=database_url) as site:
         for country, body, views in (
             ("DE", {"all": True}, 1),
             ("DE", {"all": False}, 1),

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import time
 
+import pytest
 from itsdangerous import TimestampSigner
 
+from gateway import Settings
 from gateway.admin.auth import SESSION_SALT, FailureLimiter, Sessions, Tokens, client_network
+from gateway.settings import SettingsError
 
 SECRET = "test-secret-0123456789abcdef"
 TOKENS = ["first-admin-token-0123456789", "second-admin-token-0123456789"]
@@ -82,3 +86,32 @@ def test_the_limiter_forgets_the_oldest_networks_beyond_its_bound() -> None:
     assert limiter.retry_after(client_network("203.0.113.1"), now=2.0) > 0
     assert client_network("2001:db8:1:2::1") == "2001:db8:1::"
     assert client_network(None) == "unknown"
+
+
+def test_every_token_is_compared_whichever_matches(monkeypatch: pytest.MonkeyPatch) -> None:
+    compared: list[int] = []
+    real = hmac.compare_digest
+
+    def counting(a: bytes, b: bytes) -> bool:
+        compared.append(len(a))
+        return real(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", counting)
+    tokens = Tokens([*TOKENS, "third-admin-token-0123456789"])
+    for offered in (TOKENS[0], TOKENS[1], "x", "wrong" * 40):
+        compared.clear()
+        tokens.match(offered)
+        assert compared == [32, 32, 32]  # all three, as digests of one length
+
+
+def test_tokens_are_checked_and_kept_out_of_the_settings_repr() -> None:
+    settings = Settings.load(environ={}, secret=SECRET, admin_token=TOKENS[0])
+    assert settings.admin_token == [TOKENS[0]]
+    assert TOKENS[0] not in repr(settings) and TOKENS[0] not in str(settings)
+    for weak in ("short", "with a space in it 0123456789", "tab\there-0123456789012345"):
+        with pytest.raises(SettingsError, match="admin_token"):
+            Settings.load(environ={}, secret=SECRET, admin_token=weak)
+    from_env = Settings.load(
+        environ={"CONSENT_GATEWAY_ADMIN_TOKEN": f'["{TOKENS[0]}", "{TOKENS[1]}"]'}, secret=SECRET
+    )
+    assert from_env.admin_token == TOKENS
