@@ -233,12 +233,16 @@ class AdminEndpoints:
         name, category = form.get("name", ""), form.get("category", "")
         try:
             await asyncio.to_thread(classify, self.rules_file, name, category)
-            self.reload_rules()
         except ClassifyError as error:
             raise ClientError(400, str(error)) from None
         except (OSError, ValueError) as error:
             logger.error("admin: could not classify %r: %s", name, error)
             raise ClientError(500, "the rules file could not be written; see the log") from None
+        try:
+            self.reload_rules()  # on the event loop: the memos it clears are the loop's
+        except ValueError as error:
+            logger.error("admin: classified %r, but the rules do not read: %s", name, error)
+            raise ClientError(500, "classified, but the rules could not be read again") from None
         logger.info("admin: classified cookie %r as %s", name, category)
         return _redirect(f"{self.base}?classified={quote(name, safe='')}#unknown")
 
@@ -267,15 +271,19 @@ class AdminEndpoints:
         if self.write_pending is not None:
             await self.write_pending()
         since_time = datetime(since.year, since.month, since.day, tzinfo=UTC)
-        data = await self.store.call(
-            lambda store: (
-                store.decision_counts(since_time),
-                store.daily_counts(SHOWN, since.isoformat()),
-                store.daily_counts(SKIPPED, since.isoformat()),
-                store.unknown_cookies(UNKNOWN_LISTED),
-                store.consent_history(consent_id) if consent_id else None,
+        try:
+            data = await self.store.call(
+                lambda store: (
+                    store.decision_counts(since_time),
+                    store.daily_counts(SHOWN, since.isoformat()),
+                    store.daily_counts(SKIPPED, since.isoformat()),
+                    store.unknown_cookies(UNKNOWN_LISTED),
+                    store.consent_history(consent_id) if consent_id else None,
+                )
             )
-        )
+        except Exception:
+            logger.exception("admin: could not read the store")
+            raise ClientError(503, "the database did not answer; see the log") from None
         decisions, shown, skipped, unknown, records = data
         series = self.templates.series()
         found = pages.tallies(decisions, shown)

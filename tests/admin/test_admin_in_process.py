@@ -49,3 +49,14 @@ async def test_unknown_admin_paths_and_methods(tmp_path: Path) -> None:
         assert json_login.status_code == 415
         spoofed = await client.get("/_consent/admin?classified=promo_ref", headers=bearer)
         assert "Classified" not in spoofed.text  # only a name this page classified
+
+
+async def test_a_store_that_does_not_answer_is_a_503_page(tmp_path: Path) -> None:
+    app = gateway(tmp_path)
+    app.gateway.store.get().close()  # every query now fails
+    transport = httpx.ASGITransport(app=app)
+    bearer = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with httpx.AsyncClient(transport=transport, base_url="http://shop.test") as client:
+        answer = await client.get("/_consent/admin", headers=bearer)
+    assert answer.status_code == 503
+    assert "did not answer" in answer.text
