@@ -3,6 +3,7 @@ proportion, and the daily counts of several workers adding up in one store."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
@@ -92,3 +93,24 @@ async def test_a_batch_the_store_refused_is_kept_for_the_next(tmp_path: Path) ->
     counts.shown("opt-in", "DE", "1")
     await counts.flush()  # the directory does not exist: the store cannot open
     assert counts.take() == {(SHOWN, "opt-in/DE/1"): 1}
+
+
+async def test_the_task_writes_batches_off_the_request_path_and_the_rest_at_close(
+    tmp_path: Path,
+) -> None:
+    counts = DailyCounts(StoreHandle(f"sqlite:///{tmp_path / 'consent.db'}"), Metrics())
+    counts.flush_seconds = 0.01
+    counts.start()
+    counts.shown("opt-in", "DE", "1")
+    store = counts.store.get()
+    for _ in range(500):  # until the task has written the batch
+        if store.daily_counts(SHOWN, "2000-01-01"):
+            break
+        await asyncio.sleep(0.01)
+    assert [c.count for c in store.daily_counts(SHOWN, "2000-01-01")] == [1]
+    counts.flush_seconds = 3600.0
+    await asyncio.sleep(0.05)  # the task now waits an hour
+    counts.shown("opt-in", "DE", "1")
+    await counts.aclose()  # stops the task and writes what is left
+    assert [c.count for c in store.daily_counts(SHOWN, "2000-01-01")] == [2]
+    counts.store.close()
