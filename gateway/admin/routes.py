@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from html import escape
-from typing import Any
 from urllib.parse import parse_qs, parse_qsl, quote, urlsplit
 
 from starlette.datastructures import Headers
@@ -25,8 +22,9 @@ from starlette.types import Receive, Scope, Send
 
 from gateway.admin import pages
 from gateway.admin.auth import FailureLimiter, Sessions, Tokens, client_network
-from gateway.admin.classify import VENDOR, ClassifyError, classify
-from gateway.admin.daily import SHOWN, SKIPPED, DailyCounts
+from gateway.admin.classify import ClassifyError, classify
+from gateway.admin.daily import DailyCounts
+from gateway.admin.dashboard import Dashboard
 from gateway.analytics.collect import Collector
 from gateway.cookies.policy import ADMIN_COOKIE_NAME, CookiePolicy, classified_rules_path
 from gateway.endpoint import ApiRequest, ClientError, read_body
@@ -39,7 +37,6 @@ ADMIN = "/admin"
 SESSION_COOKIE = ADMIN_COOKIE_NAME
 MAX_FORM_BYTES = 2048
 MAX_DAYS = 366
-UNKNOWN_LISTED = 200
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
@@ -78,20 +75,24 @@ class AdminEndpoints:
         collector: Collector | None = None,
         write_pending: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        self.settings = settings
-        self.store = store
-        self.metrics = metrics
-        self.cookies = cookies
         self.reload_rules = reload_rules
-        self.daily = daily
-        self.collector = collector
-        self.write_pending = write_pending  # this worker's batches not written yet
         self.base = settings.api_prefix + ADMIN
         self.tokens = Tokens(settings.admin_token)
         self.sessions = Sessions(settings.secret, self.tokens, settings.admin_session_minutes * 60)
         self.limiter = FailureLimiter()
         self.templates = pages.Templates.load()
         self.rules_file = classified_rules_path(settings)
+        self.dashboard = Dashboard(
+            settings,
+            self.templates,
+            store=store,
+            metrics=metrics,
+            cookies=cookies,
+            daily=daily,
+            collector=collector,
+            write_pending=write_pending,
+            rules_file=self.rules_file,
+        )
         self._routes: dict[tuple[str, str], Callable[[AdminCall], Awaitable[Response]]] = {
             ("", "GET"): self._dashboard,
             ("/login", "GET"): self._login_form,
@@ -257,146 +258,8 @@ class AdminEndpoints:
         days = _days(query.get("days", ["30"])[0])
         consent_id = query.get("consent_id", [""])[0].strip()[:64]
         classified = query.get("classified", [""])[0][:256]
-        body = await self._render(days, consent_id, classified, session)
-        return HTMLResponse(body)
-
-    async def _render(
-        self, days: int, consent_id: str, classified: str, session: str | None
-    ) -> str:
-        texts = self.templates.texts
-        today = datetime.now(UTC).date()
-        since = today - timedelta(days=days - 1)
-        # This worker's counts not written yet go first, so the page is current.
-        await self.daily.flush()
-        if self.write_pending is not None:
-            await self.write_pending()
-        since_time = datetime(since.year, since.month, since.day, tzinfo=UTC)
-        try:
-            data = await self.store.call(
-                lambda store: (
-                    store.decision_counts(since_time),
-                    store.daily_counts(SHOWN, since.isoformat()),
-                    store.daily_counts(SKIPPED, since.isoformat()),
-                    store.unknown_cookies(UNKNOWN_LISTED),
-                    store.consent_history(consent_id) if consent_id else None,
-                )
-            )
-        except Exception:
-            logger.exception("admin: could not read the store")
-            raise ClientError(503, "the database did not answer; see the log") from None
-        decisions, shown, skipped, unknown, records = data
-        series = self.templates.series()
-        found = pages.tallies(decisions, shown)
-        charts = texts["charts"]
-        if found.by_day:
-            day_groups = [
-                (since + timedelta(days=n)).isoformat() for n in range((today - since).days + 1)
-            ]
-            by_day = pages.chart(
-                "by-day", charts["by_day"], day_groups, found.by_day, series, "day"
-            )
-            by_regime = pages.chart(
-                "by-regime",
-                charts["by_regime"],
-                sorted(found.by_regime),
-                found.by_regime,
-                series,
-                "regime",
-            )
-            countries = pages.top_groups(found.by_country, pages.TOP_COUNTRIES)
-            by_country = pages.chart(
-                "by-country", charts["by_country"], countries, found.by_country, series, "country"
-            )
-            by_version = pages.chart(
-                "by-version",
-                charts["by_version"],
-                sorted(found.by_version),
-                found.by_version,
-                series,
-                "policy version",
-            )
-        else:
-            by_day = f"<p>{escape(texts['empty']['choices'])}</p>"
-            by_regime = by_country = by_version = ""
-        categories = {}
-        for cookie in unknown:
-            rule = self.cookies.classifier.classify(cookie.name)
-            categories[cookie.name] = rule.category.value if rule is not None else None
         csrf = self.sessions.csrf(session) if session is not None else None
-        flash = ""
-        done = self.cookies.classifier.classify(classified) if classified else None
-        if done is not None and done.vendor == VENDOR:  # only what this page classified
-            flash = (
-                f'<p class="flash" role="status">Classified <code>{escape(classified)}</code>'
-                f" as {done.category.value}.</p>"
-            )
-        logout = (
-            f'<form class="inline" method="post" action="{self.base}/logout">'
-            f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
-            '<button type="submit" class="quiet">Sign out</button></form>'
-            if csrf is not None
-            else ""
-        )
-        unknown_policy = str(self.settings.unknown_cookies)
-        return self.templates.page.substitute(
-            base=self.base,
-            logout=logout,
-            flash=flash,
-            since=since.isoformat(),
-            today=today.isoformat(),
-            day_options=pages.day_options(days),
-            legend=pages.legend(series) if found.by_day else "",
-            by_day=by_day,
-            by_regime=by_regime,
-            by_country=by_country,
-            by_version=by_version,
-            unknown_policy=escape(unknown_policy),
-            rules_file=escape(str(self.rules_file)),
-            unknown=pages.unknown_table(
-                unknown, categories, self.base, csrf, texts["empty"]["unknown"]
-            ),
-            pid=os.getpid(),
-            outbox=pages.outbox_table(await self._providers(), texts["empty"]["outbox"]),
-            skipped=pages.skipped_table(skipped, texts["skip_reasons"], texts["empty"]["skipped"]),
-            consent_id=escape(consent_id),
-            records=pages.records_table(records, texts["empty"]["records"], texts["records_gap"]),
-        )
-
-    async def _providers(self) -> list[pages.ProviderFigures]:
-        """Each provider's backlog (the store's) and this worker's forwarding figures."""
-        collector = self.collector
-        if collector is None:
-            return []
-        names = list(collector.providers)
-        try:
-            backlogs: list[int | None] = list(
-                await self.store.call(lambda store: [store.outbox_count(n) for n in names])
-            )
-        except Exception:
-            logger.exception("admin: could not count the analytics outbox")
-            backlogs = [None] * len(names)
-        forwarded = _by_label(self.metrics.analytics_forwarded.collect(), "provider")
-        dropped: dict[str, dict[str, int]] = {}
-        for family in self.metrics.analytics_dropped.collect():
-            for sample in family.samples:
-                if sample.name.endswith("_total"):
-                    reasons = dropped.setdefault(sample.labels["provider"], {})
-                    reasons[sample.labels["reason"]] = int(sample.value)
-        figures = []
-        for name, backlog in zip(names, backlogs, strict=True):
-            breaker = collector.forwarder.breakers[name]
-            if not collector.forwards:
-                state = "forwarded by a separate process"
-            elif breaker.is_open:
-                state = f"open ({breaker.failures} failed batches)"
-            else:
-                state = "closed"
-            figures.append(
-                pages.ProviderFigures(
-                    name, backlog, state, forwarded.get(name, 0), dropped.get(name, {})
-                )
-            )
-        return figures
+        return HTMLResponse(await self.dashboard.render(days, consent_id, classified, csrf))
 
     def _error(self, error: ClientError) -> Response:
         body = (
@@ -409,15 +272,6 @@ class AdminEndpoints:
 
 
 _CHALLENGE = {"www-authenticate": 'Bearer realm="consent-gateway admin"'}
-
-
-def _by_label(families: Any, label: str) -> dict[str, int]:
-    found: dict[str, int] = {}
-    for family in families:
-        for sample in family.samples:
-            if sample.name.endswith("_total"):
-                found[sample.labels[label]] = int(sample.value)
-    return found
 
 
 def _days(raw: str) -> int:
