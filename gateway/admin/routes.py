@@ -102,9 +102,6 @@ class AdminEndpoints:
             ("/static/admin.css", "GET"): self._css,
         }
 
-    def serves(self, route: str) -> bool:
-        return route == ADMIN or route.startswith(ADMIN + "/")
-
     async def __call__(
         self, route: str, scope: Scope, receive: Receive, send: Send, request: ApiRequest
     ) -> None:
@@ -132,12 +129,12 @@ class AdminEndpoints:
     def _authorise(self, call: AdminCall) -> str | None:
         """The session cookie's value (None: a bearer token) when the request may see the
         page; ``ClientError`` 401 or 429 otherwise."""
-        header = call.headers.get("authorization")
-        if header is not None:
-            scheme, _, token = header.partition(" ")
-            if scheme.lower() == "bearer" and self._token_matches(call, token.strip()):
+        token = _bearer(call.headers)
+        if token is not None:
+            if self._token_matches(call, token):
                 return None
             raise ClientError(401, "a valid admin token is needed", headers=_CHALLENGE)
+        # Another scheme (Basic, from a proxy's own password in front) is not ours to judge.
         session = self._session(call)
         if session is None:
             raise ClientError(401, "sign in to see the admin page", headers=_CHALLENGE)
@@ -251,7 +248,7 @@ class AdminEndpoints:
         try:
             session = self._authorise(call)
         except ClientError as error:
-            if error.status != 401 or call.headers.get("authorization") is not None:
+            if error.status != 401 or _bearer(call.headers) is not None:
                 raise
             return self._login_page("", 401, dict(_CHALLENGE))
         query = parse_qs(call.scope.get("query_string", b"").decode("latin-1"))
@@ -272,6 +269,12 @@ class AdminEndpoints:
 
 
 _CHALLENGE = {"www-authenticate": 'Bearer realm="consent-gateway admin"'}
+
+
+def _bearer(headers: Headers) -> str | None:
+    """The token of ``Authorization: Bearer <token>``; None without one."""
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
 
 
 def _days(raw: str) -> int:

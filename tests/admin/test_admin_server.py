@@ -54,6 +54,12 @@ def test_a_missing_or_wrong_token_is_a_401_that_asks_for_a_bearer_token(tmp_path
             answer = client.get(site.admin, headers={"authorization": f"Bearer {wrong}"})
             assert answer.status_code == 401
             assert answer.headers["www-authenticate"].startswith("Bearer")
+        # Another scheme (a proxy's Basic password in front) leaves the session to decide.
+        basic = client.get(site.admin, headers={"authorization": "Basic dXNlcjpwYXNz"})
+        assert basic.status_code == 401 and 'name="token"' in basic.text
+        login(client, site)
+        signed_in = client.get(site.admin, headers={"authorization": "Basic dXNlcjpwYXNz"})
+        assert signed_in.status_code == 200
         for token in (ADMIN_TOKEN, OTHER_TOKEN):
             right = client.get(site.admin, headers={"authorization": f"Bearer {token}"})
             assert right.status_code == 200
