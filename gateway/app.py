@@ -8,15 +8,19 @@ same way wherever it runs, and ``consent-gateway check`` builds exactly what a s
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from gateway.admin.daily import DailyCounts
+from gateway.admin.routes import AdminEndpoints
 from gateway.analytics.collect import Collector
 from gateway.api.routes import ConsentAPI
 from gateway.consent.agents import AgentClassifier
 from gateway.consent.codec import ConsentCookieCodec
 from gateway.consent.jurisdiction import CountryResolver, RegionTable
 from gateway.consent.policy import ConsentPolicy
+from gateway.consent.state import ConsentState
 from gateway.cookies.enforce import Enforcer
 from gateway.cookies.policy import CookiePolicy, consent_cookie_rule, site_rules
 from gateway.cookies.rules import load_rule_files
@@ -106,6 +110,22 @@ class Gateway:
             if settings.analytics.providers()
             else None
         )
+        # The admin page and its daily counts exist only with an admin_token.
+        self.daily = DailyCounts(self.store, self.metrics) if settings.admin_token else None
+        self.admin = (
+            AdminEndpoints(
+                settings,
+                store=self.store,
+                metrics=self.metrics,
+                cookies=self.cookies,
+                reload_rules=self.reload_rules,
+                daily=self.daily,
+                collector=self.collector,
+                write_pending=self._flush_unknown,
+            )
+            if self.daily is not None
+            else None
+        )
         self.api = ConsentAPI(
             settings,
             self.consent,
@@ -115,6 +135,7 @@ class Gateway:
             self.store,
             self.banner,
             collect=self.collector,
+            admin=self.admin,
         )
         # What ``<api_prefix>/ready`` checks, by name: the store; ``serve`` adds its upstreams.
         self.readiness_checks = self.api.readiness_checks
@@ -169,6 +190,8 @@ class Gateway:
             await self.metrics_listener.start()
         if self.collector is not None:
             await self.collector.start()
+        if self.daily is not None:
+            self.daily.start()
 
     async def aclose(self) -> None:
         """Write what is pending and close the store and the metrics listener."""
@@ -178,7 +201,16 @@ class Gateway:
             await self.metrics_listener.aclose()
         await self._unknown_writes.close()
         await self.api.seen_writes.close()
+        if self.daily is not None:
+            await self.daily.aclose()
         self.store.close()
+
+    def banner_shown(self, state: ConsentState, request_headers: Mapping[bytes, bytes]) -> None:
+        """A page goes out with the banner to a visitor who has not chosen: counted for the
+        admin page when it opens a visit (a page reached from outside the site, or from a
+        browser that does not say), so "no choice" counts visits, not page views."""
+        if self.daily is not None and request_headers.get(b"sec-fetch-site") != b"same-origin":
+            self.daily.shown(state.regime.value, state.country, state.policy_version)
 
     async def _flush_unknown(self) -> None:
         counts, errors = self.cookies.unknown_log.take()

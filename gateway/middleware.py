@@ -212,6 +212,8 @@ class ResponseEnforcer:
             page, skipped = injector.start(plan, self._scope, self._named, self._visit)
             if skipped is not None:
                 counts = (*counts, gateway.metrics.skipped[skipped])
+            elif gateway.daily is not None and page and page.head and not self._visit.state.decided:
+                gateway.banner_shown(self._visit.state, self._named)  # for the admin page
         else:
             page = None
         if counts:

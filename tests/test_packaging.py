@@ -67,4 +67,5 @@ def test_wheel_install_finds_its_data_from_any_directory(tmp_path: Path) -> None
     assert module.startswith(str(target))
     assert rules.startswith(str(target)) and (Path(rules) / "cookies").is_dir()
     assert (Path(static) / "consent-banner").is_dir()
+    assert (Path(static) / "admin" / "page.html").is_file()  # the admin page's templates
     assert classified.split("\t")[:2] == ["_ga", "analytics"]

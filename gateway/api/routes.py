@@ -65,7 +65,7 @@ logger = logging.getLogger("consent_gateway")
 
 class CollectEndpoints(Protocol):
     """The analytics collection endpoints (``gateway.analytics.collect``), which the API
-    mounts under ``/collect/``."""
+    mounts under ``/collect/``, and the admin page (``gateway.admin``) under ``/admin``."""
 
     async def __call__(
         self, route: str, scope: Scope, receive: Receive, send: Send, request: ApiRequest
@@ -88,6 +88,7 @@ Handler = Callable[[Call], Awaitable[Response]]
 # readiness answer names (the error itself is logged, never shown to the public).
 ReadinessCheck = Callable[[], Awaitable[object]]
 COLLECT = "/collect/"
+ADMIN = "/admin"  # without an admin page, its paths are this API's 404 like any unknown one
 
 
 class ConsentAPI:
@@ -103,6 +104,7 @@ class ConsentAPI:
         store: StoreHandle,
         banner: Banner,
         collect: CollectEndpoints | None = None,
+        admin: CollectEndpoints | None = None,
     ) -> None:
         self.settings = settings
         self.consent = consent
@@ -112,6 +114,7 @@ class ConsentAPI:
         self.store = store
         self.banner = banner
         self.collect = collect
+        self.admin = admin  # the admin page (gateway.admin), only with an admin_token
         self.prefix = settings.api_prefix
         self.cors = Cors(settings.allowed_origins)
         self.routes: dict[str, dict[str, Handler]] = {
@@ -151,6 +154,9 @@ class ConsentAPI:
         route = scope["path"][len(self.prefix) :]
         if self.collect is not None and route.startswith(COLLECT):
             await self.collect(route, scope, receive, send, request)
+            return
+        if self.admin is not None and (route == ADMIN or route.startswith(ADMIN + "/")):
+            await self.admin(route, scope, receive, send, request)
             return
         try:
             handler = self._handler(route, scope["method"])

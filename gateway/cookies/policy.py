@@ -8,16 +8,22 @@ the request path, noting what the cookie declaration and ``consent-gateway scan`
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from gateway.consent.state import Category
 from gateway.cookies.declaration import SeenRules
 from gateway.cookies.inventory import UnknownCookieLog
 from gateway.cookies.rules import Classifier, CookieRule, MatchKind, load_site_rule_file
 from gateway.settings import Settings
+from gateway.store import sqlite_path
+
+CLASSIFIED_RULES_NAME = "classified-cookies.toml"
+ADMIN_COOKIE_NAME = "cg_admin"
 
 
 def site_rules(settings: Settings) -> list[CookieRule]:
-    """The site's own rules: ``cookies`` entries first, then each of ``rule_files``.
+    """The site's own rules: ``cookies`` entries first, then the cookies classified in the
+    admin page (``classified_rules_path``), then each of ``rule_files``.
 
     An entry the operator wrote into the settings may make a built-in essential cookie
     non-essential without saying ``override = true``; a rule file's rule may not.
@@ -26,9 +32,41 @@ def site_rules(settings: Settings) -> list[CookieRule]:
         CookieRule.from_mapping(rule, vendor=None, docs=None, origin="site", override=True)
         for rule in settings.cookies
     ]
+    if settings.admin_token:
+        rules.insert(0, admin_cookie_rule(settings))
+    classified = classified_rules_path(settings)
+    if classified.is_file():  # written by the admin page; until then there is none
+        rules.extend(load_site_rule_file(classified))
     for path in settings.rule_files:
         rules.extend(load_site_rule_file(path))
     return rules
+
+
+def classified_rules_path(settings: Settings) -> Path:
+    """The rules file the admin page classifies cookies into (``classified_rules_file``):
+    by default beside the SQLite database, or in the working directory."""
+    if settings.classified_rules_file is not None:
+        return settings.classified_rules_file
+    database = sqlite_path(settings.database_url)
+    folder = Path(database).parent if database and database != ":memory:" else Path()
+    return folder / CLASSIFIED_RULES_NAME
+
+
+def admin_cookie_rule(settings: Settings) -> CookieRule:
+    """The admin page's session cookie (``gateway.admin``): essential, set only for the
+    operators who sign in there."""
+    return CookieRule.from_mapping(
+        {
+            "name": ADMIN_COOKIE_NAME,
+            "match": MatchKind.EXACT.value,
+            "category": Category.ESSENTIAL.value,
+            "retention": f"{settings.admin_session_minutes} minutes",
+            "purpose": "Keeps an operator signed in to the gateway's admin page.",
+        },
+        vendor="consent-gateway",
+        docs=None,
+        origin="gateway",
+    )
 
 
 def consent_cookie_rule(settings: Settings) -> CookieRule:

@@ -35,6 +35,7 @@ from gateway.settings.analytics import AnalyticsSettings
 ENV_PREFIX = "CONSENT_GATEWAY_"
 MAX_COOKIE_LIFETIME_DAYS = 395  # 13 months, the CNIL's and most DPAs' ceiling
 MAX_TEXT_LENGTH = 2000
+MIN_ADMIN_TOKEN_LENGTH = 24
 _LANGUAGE = re.compile(r"[a-z]{2,3}")
 _GTM_CONTAINER = re.compile(r"GTM-[A-Z0-9]{4,12}")
 
@@ -326,6 +327,30 @@ class Settings(BaseModel):
         "cyclic structures it built at start-up); the gateway's own server "
         "(`consent-gateway demo`) turns it on unless the settings say otherwise.",
     )
+    admin_token: list[str] = Field(
+        default_factory=list,
+        repr=False,
+        description="Turns on the admin page at `<api_prefix>/admin`: a token (at least 24 "
+        "characters) or a list of them, any of which opens it, sent as `Authorization: Bearer "
+        "<token>` or typed into its login form. Unset, every admin path answers 404. A secret: "
+        'never logged; generate one with `python -c "import secrets; '
+        'print(secrets.token_urlsafe(32))"`.',
+    )
+    admin_session_minutes: int = Field(
+        480,
+        ge=1,
+        le=7 * 24 * 60,
+        description="How long the admin page's login lasts, in minutes; the session cookie "
+        "is signed with `secret` and no longer opens the page once its token is removed "
+        "from `admin_token`.",
+    )
+    classified_rules_file: Path | None = Field(
+        None,
+        description="The rules file the admin page writes a cookie's category to when you "
+        "classify it there, read with the site's rules (after `cookies`, before "
+        "`rule_files`). Unset: `classified-cookies.toml` beside the SQLite database, or in "
+        "the working directory with PostgreSQL.",
+    )
     analytics: AnalyticsSettings = Field(
         default_factory=lambda: AnalyticsSettings.model_validate({}),
         description="The `[analytics]` table: which analytics providers to collect hits "
@@ -344,6 +369,22 @@ class Settings(BaseModel):
         for secret in value:
             if len(secret) < 16:
                 raise ValueError("each secret must be at least 16 characters long")
+        return value
+
+    @field_validator("admin_token", mode="before")
+    @classmethod
+    def _one_or_many_tokens(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("admin_token")
+    @classmethod
+    def _strong_tokens(cls, value: list[str]) -> list[str]:
+        for token in value:
+            if len(token) < MIN_ADMIN_TOKEN_LENGTH or not token.isprintable() or " " in token:
+                raise ValueError(
+                    f"each admin token must be at least {MIN_ADMIN_TOKEN_LENGTH} printable "
+                    "characters without spaces"
+                )
         return value
 
     @field_validator("policy_version")
@@ -549,6 +590,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 _STRUCTURED = {
     "secret",
+    "admin_token",
     "cookies",
     "allowed_origins",
     "rule_files",

@@ -9,6 +9,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from gateway.store.base import (
     ConsentRecord,
+    DailyCount,
+    DecisionCount,
     OutboxHit,
     OutboxRow,
     Store,
@@ -85,6 +87,8 @@ def sqlite_path(url: str) -> str | None:
 
 __all__ = [
     "ConsentRecord",
+    "DailyCount",
+    "DecisionCount",
     "OutboxHit",
     "OutboxRow",
     "Store",

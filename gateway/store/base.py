@@ -75,6 +75,29 @@ class TrimResult:
     remaining: int  # at most this many hits remain (exact when the limit was reached)
 
 
+@dataclass(frozen=True, slots=True)
+class DailyCount:
+    """One row of the daily aggregates: ``count`` events of ``kind`` with ``label`` on
+    ``day`` (``YYYY-MM-DD``, UTC), summed over every worker and replica."""
+
+    day: str
+    kind: str
+    label: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionCount:
+    """How many decisions of one ``choice`` (``choice_of``) were recorded on ``day``."""
+
+    day: str
+    regime: str
+    country: str | None
+    policy_version: str
+    choice: str
+    count: int
+
+
 class Store(Protocol):
     def record_consent(self, record: ConsentRecord) -> None: ...
 
@@ -154,6 +177,20 @@ class Store(Protocol):
 
     def close(self) -> None: ...
 
+    def add_daily_counts(self, day: str, counts: Mapping[tuple[str, str], int]) -> None:
+        """Add ``{(kind, label): count}`` to the aggregates of ``day``, in one transaction
+        (every worker adds its own batches; the sums are the site's)."""
+        ...
+
+    def daily_counts(self, kind: str, since: str) -> list[DailyCount]:
+        """The aggregates of ``kind`` from day ``since`` on, by day and label."""
+        ...
+
+    def decision_counts(self, since: datetime) -> list[DecisionCount]:
+        """Recorded decisions from ``since`` on, counted by UTC day, regime, country, policy
+        version and choice."""
+        ...
+
 
 def clean_name(name: str) -> str:
     """Unknown cookie names are visitor input: bounded length, stored as given otherwise."""
@@ -173,3 +210,35 @@ def unknown_rows(
         merged[name] = (total + count, error + errors.get(raw_name, 0))
     rows = [(name, count, error) for name, (count, error) in merged.items()]
     return sorted(rows, key=lambda row: -row[1])
+
+
+NON_ESSENTIAL = ("preferences", "analytics", "marketing")
+
+
+def choice_of(categories: Mapping[str, bool], action: str) -> str:
+    """What a record's categories say the visitor chose: ``accept_all`` (every
+    non-essential category), ``reject_all`` (none), ``custom`` (some); a withdrawal is
+    ``withdraw`` whatever it left."""
+    if action == "withdraw":
+        return "withdraw"
+    granted = sum(1 for name in NON_ESSENTIAL if categories.get(name) is True)
+    if granted == len(NON_ESSENTIAL):
+        return "accept_all"
+    return "reject_all" if granted == 0 else "custom"
+
+
+def decision_rows(
+    rows: Sequence[tuple[str, str, str | None, str, str, str, int]],
+) -> list[DecisionCount]:
+    """``DecisionCount``s of ``(day, regime, country, version, categories JSON, action,
+    count)`` rows, summed by choice."""
+    sums: dict[tuple[str, str, str | None, str, str], int] = {}
+    for day, regime, country, version, categories, action, count in rows:
+        key = (day, regime, country, version, choice_of(json.loads(categories), action))
+        sums[key] = sums.get(key, 0) + int(count)
+    return [DecisionCount(*key, count) for key, count in sorted(sums.items(), key=_order)]
+
+
+def _order(item: tuple[tuple[str, str, str | None, str, str], int]) -> tuple[str, ...]:
+    day, regime, country, version, choice = item[0]
+    return (day, regime, country or "", version, choice)

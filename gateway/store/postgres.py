@@ -14,11 +14,14 @@ from typing import Any, TypeVar
 from gateway.store.base import (
     MAX_UNKNOWN_NAMES,
     ConsentRecord,
+    DailyCount,
+    DecisionCount,
     OutboxHit,
     OutboxRow,
     TrimResult,
     UnknownCookie,
     clean_name,
+    decision_rows,
     unknown_rows,
 )
 
@@ -104,6 +107,17 @@ MIGRATIONS = [
     );
     CREATE INDEX IF NOT EXISTS {p}cookie_rule_vouchers_by_visitor
         ON {p}cookie_rule_vouchers (visitor);
+    """,
+    # The admin page's daily sums and decisions by day (see sqlite.py).
+    """
+    CREATE TABLE IF NOT EXISTS {p}daily_counts (
+        kind TEXT NOT NULL,
+        day TEXT NOT NULL,
+        label TEXT NOT NULL,
+        count BIGINT NOT NULL,
+        PRIMARY KEY (kind, day, label)
+    );
+    CREATE INDEX IF NOT EXISTS {p}consent_records_by_time ON {p}consent_records (decided_at);
     """,
 ]
 
@@ -426,6 +440,45 @@ class PostgresStore:
             if self._connection is not None:
                 self._connection.close()
                 self._connection = None
+
+    def add_daily_counts(self, day: str, counts: Mapping[tuple[str, str], int]) -> None:
+        rows = [
+            (kind, day, _text(clean_name(label)), count) for (kind, label), count in counts.items()
+        ]
+        table = f"{self._p}daily_counts"
+
+        def add(db: Any) -> None:
+            with db.cursor() as cursor:
+                cursor.executemany(
+                    f"INSERT INTO {table} AS t (kind, day, label, count)"
+                    " VALUES (%s, %s, %s, %s) ON CONFLICT (kind, day, label)"
+                    " DO UPDATE SET count = t.count + excluded.count",
+                    rows,
+                )
+
+        self._run(add)
+
+    def daily_counts(self, kind: str, since: str) -> list[DailyCount]:
+        rows = self._run(
+            lambda db: db.execute(
+                f"SELECT day, kind, label, count FROM {self._p}daily_counts"
+                " WHERE kind = %s AND day >= %s ORDER BY day, label",
+                (kind, since),
+            ).fetchall()
+        )
+        return [DailyCount(*row) for row in rows]
+
+    def decision_counts(self, since: datetime) -> list[DecisionCount]:
+        rows = self._run(
+            lambda db: db.execute(
+                "SELECT to_char(decided_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), regime, country,"
+                " policy_version, categories::text, action, count(*)"
+                f" FROM {self._p}consent_records WHERE decided_at >= %s"
+                " GROUP BY 1, 2, 3, 4, 5, 6",
+                (since,),
+            ).fetchall()
+        )
+        return decision_rows(rows)
 
 
 def _text(value: str | None) -> str | None:

@@ -21,11 +21,14 @@ from typing import TypeVar
 from gateway.store.base import (
     MAX_UNKNOWN_NAMES,
     ConsentRecord,
+    DailyCount,
+    DecisionCount,
     OutboxHit,
     OutboxRow,
     TrimResult,
     UnknownCookie,
     clean_name,
+    decision_rows,
     unknown_rows,
 )
 
@@ -98,6 +101,18 @@ MIGRATIONS = [
         PRIMARY KEY (rule, visitor)
     );
     CREATE INDEX cookie_rule_vouchers_by_visitor ON cookie_rule_vouchers (visitor);
+    """,
+    # The admin page: per-day sums every worker adds to (banner impressions, pages without
+    # the banner), and decisions counted by day from a bound.
+    """
+    CREATE TABLE daily_counts (
+        kind TEXT NOT NULL,
+        day TEXT NOT NULL,
+        label TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (kind, day, label)
+    );
+    CREATE INDEX IF NOT EXISTS consent_records_by_time ON consent_records (decided_at);
     """,
 ]
 
@@ -411,6 +426,37 @@ class SQLiteStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def add_daily_counts(self, day: str, counts: Mapping[tuple[str, str], int]) -> None:
+        rows = [(kind, day, clean_name(label), count) for (kind, label), count in counts.items()]
+        self._transaction(
+            lambda db: db.executemany(
+                "INSERT INTO daily_counts (kind, day, label, count) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (kind, day, label) DO UPDATE SET count = count + excluded.count",
+                rows,
+            )
+        )
+
+    def daily_counts(self, kind: str, since: str) -> list[DailyCount]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT day, kind, label, count FROM daily_counts WHERE kind = ? AND day >= ?"
+                " ORDER BY day, label",
+                (kind, since),
+            ).fetchall()
+        return [DailyCount(*row) for row in rows]
+
+    def decision_counts(self, since: datetime) -> list[DecisionCount]:
+        # decided_at is ISO 8601 in UTC: its first ten characters are the day, and text
+        # order is time order.
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT substr(decided_at, 1, 10), regime, country, policy_version, categories,"
+                " action, count(*) FROM consent_records WHERE decided_at >= ?"
+                " GROUP BY 1, 2, 3, 4, 5, 6",
+                (since.astimezone(UTC).isoformat(),),
+            ).fetchall()
+        return decision_rows(rows)
 
 
 def _chunks(ids: Sequence[int]) -> list[Sequence[int]]:

@@ -18,6 +18,7 @@ TABLES = (
     "cookie_rule_vouchers",
     "analytics_outbox",
     "analytics_salts",
+    "daily_counts",
     "schema_version",
 )
 

@@ -1,0 +1,305 @@
+"""The admin page's endpoints, below ``<api_prefix>/admin``.
+
+Mounted by the consent API only when ``admin_token`` is set (otherwise every admin path is
+the API's own 404). Each request is authorised by ``Authorization: Bearer <token>`` or by
+the session cookie the login form sets; anything else is a 401 that shows the login form.
+Forms are posted only from this site (``Origin``) and, with the cookie, carry the session's
+form token. Failed tokens are limited per client network (``auth.FailureLimiter``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from html import escape
+from urllib.parse import parse_qs, parse_qsl, quote, urlsplit
+
+from starlette.datastructures import Headers
+from starlette.responses import HTMLResponse, Response
+from starlette.types import Receive, Scope, Send
+
+from gateway.admin import pages
+from gateway.admin.auth import FailureLimiter, Sessions, Tokens, client_network
+from gateway.admin.classify import ClassifyError, classify
+from gateway.admin.daily import DailyCounts
+from gateway.admin.dashboard import Dashboard
+from gateway.analytics.collect import Collector
+from gateway.cookies.policy import ADMIN_COOKIE_NAME, CookiePolicy, classified_rules_path
+from gateway.endpoint import ApiRequest, ClientError, read_body
+from gateway.metrics import Metrics
+from gateway.proxies import client_address
+from gateway.settings import Settings
+from gateway.store.handle import StoreHandle
+
+ADMIN = "/admin"
+SESSION_COOKIE = ADMIN_COOKIE_NAME
+MAX_FORM_BYTES = 2048
+MAX_DAYS = 366
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+SECURITY_HEADERS = {
+    "content-security-policy": CSP,
+    "cache-control": "no-store",
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "same-origin",
+}
+logger = logging.getLogger("consent_gateway")
+
+
+@dataclass(frozen=True, slots=True)
+class AdminCall:
+    route: str  # below <api_prefix>/admin: "", "/login", ...
+    scope: Scope
+    receive: Receive
+    headers: Headers
+    request: ApiRequest
+
+
+class AdminEndpoints:
+    """What ``ConsentAPI`` hands ``<api_prefix>/admin...`` requests to."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: StoreHandle,
+        metrics: Metrics,
+        cookies: CookiePolicy,
+        reload_rules: Callable[[], None],
+        daily: DailyCounts,
+        collector: Collector | None = None,
+        write_pending: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.reload_rules = reload_rules
+        self.base = settings.api_prefix + ADMIN
+        self.tokens = Tokens(settings.admin_token)
+        self.sessions = Sessions(settings.secret, self.tokens, settings.admin_session_minutes * 60)
+        self.limiter = FailureLimiter()
+        self.templates = pages.Templates.load()
+        self.rules_file = classified_rules_path(settings)
+        self.dashboard = Dashboard(
+            settings,
+            self.templates,
+            store=store,
+            metrics=metrics,
+            cookies=cookies,
+            daily=daily,
+            collector=collector,
+            write_pending=write_pending,
+            rules_file=self.rules_file,
+        )
+        self._routes: dict[tuple[str, str], Callable[[AdminCall], Awaitable[Response]]] = {
+            ("", "GET"): self._dashboard,
+            ("/login", "GET"): self._login_form,
+            ("/login", "POST"): self._login,
+            ("/logout", "POST"): self._logout,
+            ("/classify", "POST"): self._classify,
+            ("/static/admin.css", "GET"): self._css,
+        }
+
+    async def __call__(
+        self, route: str, scope: Scope, receive: Receive, send: Send, request: ApiRequest
+    ) -> None:
+        method = "GET" if scope["method"] == "HEAD" else scope["method"]
+        below = route[len(ADMIN) :]
+        call = AdminCall(below, scope, receive, Headers(scope=scope), request)
+        handler = self._routes.get((below, method))
+        try:
+            if handler is None:
+                known = any(path == below for path, _ in self._routes)
+                raise ClientError(405 if known else 404, "no such admin page")
+            response = await handler(call)
+        except ClientError as error:
+            response = self._error(error)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        await response(scope, receive, send)
+
+    # -- authorisation -------------------------------------------------------------------
+
+    def _session(self, call: AdminCall) -> str | None:
+        value = _cookie(call.headers, SESSION_COOKIE)
+        return value if self.sessions.valid(value) else None
+
+    def _authorise(self, call: AdminCall) -> str | None:
+        """The session cookie's value (None: a bearer token) when the request may see the
+        page; ``ClientError`` 401 or 429 otherwise."""
+        token = _bearer(call.headers)
+        if token is not None:
+            if self._token_matches(call, token):
+                return None
+            raise ClientError(401, "a valid admin token is needed", headers=_CHALLENGE)
+        # Another scheme (Basic, from a proxy's own password in front) is not ours to judge.
+        session = self._session(call)
+        if session is None:
+            raise ClientError(401, "sign in to see the admin page", headers=_CHALLENGE)
+        return session
+
+    def _token_matches(self, call: AdminCall, token: str) -> bool:
+        network = client_network(client_address(call.scope))
+        wait = self.limiter.retry_after(network)
+        if wait:
+            raise ClientError(
+                429,
+                "too many failed attempts; try again later",
+                headers={"retry-after": str(wait)},
+            )
+        if self.tokens.match(token) is not None:
+            return True
+        self.limiter.failed(network)
+        logger.warning("admin: a wrong token from %s", network)
+        return False
+
+    def _refuse_cross_site(self, call: AdminCall) -> None:
+        """Forms are posted from this site's own pages only."""
+        origin = call.headers.get("origin")
+        if origin is not None:
+            host = call.request.host
+            if host is None or urlsplit(origin.lower()).netloc != host.lower():
+                raise ClientError(403, "cross-site requests are refused")
+        elif call.headers.get("sec-fetch-site") in ("cross-site", "same-site"):
+            raise ClientError(403, "cross-site requests are refused")
+
+    def _check_form_token(self, session: str | None, form: dict[str, str]) -> None:
+        if session is not None and not self.sessions.csrf_valid(session, form.get("csrf", "")):
+            raise ClientError(403, "the form has expired: reload the page and try again")
+
+    # -- pages ---------------------------------------------------------------------------
+
+    async def _login_form(self, call: AdminCall) -> Response:
+        if self._session(call) is not None:
+            return _redirect(self.base)
+        return self._login_page("", 200)
+
+    def _login_page(
+        self, message: str, status: int, headers: dict[str, str] | None = None
+    ) -> Response:
+        shown = f'<p class="error" role="alert">{escape(message)}</p>' if message else ""
+        body = self.templates.login.substitute(base=self.base, message=shown)
+        return HTMLResponse(body, status_code=status, headers=headers)
+
+    async def _login(self, call: AdminCall) -> Response:
+        self._refuse_cross_site(call)
+        form = await _form(call)
+        if not self._token_matches(call, form.get("token", "")):
+            return self._login_page("That token is not right.", 401, dict(_CHALLENGE))
+        digest = self.tokens.match(form.get("token", ""))
+        assert digest is not None
+        response = _redirect(self.base)
+        response.set_cookie(
+            SESSION_COOKIE,
+            self.sessions.issue(digest),
+            max_age=self.sessions.max_age,
+            path=self.base,
+            secure=call.request.secure,
+            httponly=True,
+            samesite="strict",
+        )
+        return response
+
+    async def _logout(self, call: AdminCall) -> Response:
+        self._refuse_cross_site(call)
+        session = self._authorise(call)
+        self._check_form_token(session, await _form(call))
+        response = _redirect(self.base + "/login")
+        response.delete_cookie(
+            SESSION_COOKIE,
+            path=self.base,
+            secure=call.request.secure,
+            httponly=True,
+            samesite="strict",
+        )
+        return response
+
+    async def _css(self, call: AdminCall) -> Response:
+        return Response(
+            self.templates.css,
+            media_type="text/css",
+            headers={"cache-control": "no-cache"},
+        )
+
+    async def _classify(self, call: AdminCall) -> Response:
+        self._refuse_cross_site(call)
+        session = self._authorise(call)
+        form = await _form(call)
+        self._check_form_token(session, form)
+        name, category = form.get("name", ""), form.get("category", "")
+        try:
+            await asyncio.to_thread(classify, self.rules_file, name, category)
+        except ClassifyError as error:
+            raise ClientError(400, str(error)) from None
+        except (OSError, ValueError) as error:
+            logger.error("admin: could not classify %r: %s", name, error)
+            raise ClientError(500, "the rules file could not be written; see the log") from None
+        try:
+            self.reload_rules()  # on the event loop: the memos it clears are the loop's
+        except ValueError as error:
+            logger.error("admin: classified %r, but the rules do not read: %s", name, error)
+            raise ClientError(500, "classified, but the rules could not be read again") from None
+        logger.info("admin: classified cookie %r as %s", name, category)
+        return _redirect(f"{self.base}?classified={quote(name, safe='')}#unknown")
+
+    async def _dashboard(self, call: AdminCall) -> Response:
+        try:
+            session = self._authorise(call)
+        except ClientError as error:
+            if error.status != 401 or _bearer(call.headers) is not None:
+                raise
+            return self._login_page("", 401, dict(_CHALLENGE))
+        query = parse_qs(call.scope.get("query_string", b"").decode("latin-1"))
+        days = _days(query.get("days", ["30"])[0])
+        consent_id = query.get("consent_id", [""])[0].strip()[:64]
+        classified = query.get("classified", [""])[0][:256]
+        csrf = self.sessions.csrf(session) if session is not None else None
+        return HTMLResponse(await self.dashboard.render(days, consent_id, classified, csrf))
+
+    def _error(self, error: ClientError) -> Response:
+        body = (
+            f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{error.status}'
+            f'</title><link rel="stylesheet" href="{self.base}/static/admin.css"></head><body>'
+            f'<main><p class="error" role="alert">{escape(error.message)}</p>'
+            f'<p><a href="{self.base}">Back to the admin page</a></p></main></body></html>'
+        )
+        return HTMLResponse(body, status_code=error.status, headers=error.headers)
+
+
+_CHALLENGE = {"www-authenticate": 'Bearer realm="consent-gateway admin"'}
+
+
+def _bearer(headers: Headers) -> str | None:
+    """The token of ``Authorization: Bearer <token>``; None without one."""
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+def _days(raw: str) -> int:
+    return min(MAX_DAYS, max(1, int(raw))) if raw.isdigit() and len(raw) < 5 else 30
+
+
+def _redirect(location: str) -> Response:
+    return Response(status_code=303, headers={"location": location})
+
+
+def _cookie(headers: Headers, name: str) -> str | None:
+    for header in headers.getlist("cookie"):
+        for part in header.split(";"):
+            key, sep, value = part.strip().partition("=")
+            if sep and key == name:
+                return value
+    return None
+
+
+async def _form(call: AdminCall) -> dict[str, str]:
+    media = call.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/x-www-form-urlencoded":
+        raise ClientError(415, "send an HTML form post")
+    body = await read_body(call.headers, call.receive, MAX_FORM_BYTES)
+    try:
+        return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+    except (UnicodeDecodeError, ValueError):
+        raise ClientError(400, "the form is not valid UTF-8 form data") from None
