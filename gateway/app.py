@@ -7,19 +7,22 @@ same way wherever it runs, and ``consent-gateway check`` builds exactly what a s
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
+import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from gateway.analytics.collect import Collector
 from gateway.api.routes import ConsentAPI
-from gateway.consent.agents import AgentClassifier
 from gateway.consent.codec import ConsentCookieCodec
-from gateway.consent.jurisdiction import CountryResolver, RegionTable
+from gateway.consent.jurisdiction import CountryResolver
 from gateway.consent.policy import ConsentPolicy
 from gateway.cookies.enforce import Enforcer
-from gateway.cookies.policy import CookiePolicy, consent_cookie_rule, site_rules
-from gateway.cookies.rules import load_rule_files
+from gateway.cookies.policy import CookiePolicy
 from gateway.html.banner import Banner
 from gateway.html.inject import Injector
 from gateway.html.rewriter import TrackerHook
@@ -28,10 +31,11 @@ from gateway.later import LaterWrite
 from gateway.memo import Memo
 from gateway.metrics import Metrics, MetricsListener
 from gateway.proxies import TrustedProxies
-from gateway.resources import rules_dir
+from gateway.ruleset import RuleSet, rule_sources
 from gateway.settings import Settings, listen_address
 from gateway.store import Store
 from gateway.store.handle import StoreHandle
+from gateway.watch import FileWatch, Poller, Signature
 
 SECONDS_PER_DAY = 86_400
 logger = logging.getLogger("consent_gateway")
@@ -66,10 +70,16 @@ class Gateway:
             else None
         )
         self.proxies = TrustedProxies(settings.trusted_proxies, settings.proxy_headers)
-        self.agents = AgentClassifier.load()
+        # The rule files as they are before they are read: a change from now on is seen.
+        self._own_trackers = trackers is None and settings.block_trackers != "never"
+        self.rules_watch = FileWatch(
+            lambda: rule_sources(self.settings, trackers=self._own_trackers)
+        )
+        rules = RuleSet.load(settings, trackers=self._own_trackers, geoip=False)
+        self.agents = rules.agents
         self.consent = ConsentPolicy(
             ConsentCookieCodec(settings.secret, settings.cookie_lifetime_days * SECONDS_PER_DAY),
-            RegionTable.load(),
+            rules.regions,
             CountryResolver(
                 country_header=settings.country_header,
                 subdivision_header=settings.subdivision_header,
@@ -80,12 +90,14 @@ class Gateway:
             default_regime=settings.default_regime,
             host_prefix=settings.cookie_host_prefix,
         )
-        self.cookies = CookiePolicy(settings, on_unknown=self.metrics.unknown_cookie)
+        self.cookies = CookiePolicy(
+            settings, classifier=rules.classifier, on_unknown=self.metrics.unknown_cookie
+        )
         self.store = StoreHandle(settings.database_url, store)
         self.banner = Banner.load(settings.api_prefix, settings=settings)
         self.enforcer = Enforcer(self.consent, self.cookies, self.agents, settings, self.metrics)
-        if trackers is None and settings.block_trackers != "never":
-            trackers = TrackerRules.load(containers=settings.gtm_containers)
+        if rules.trackers is not None:
+            trackers = rules.trackers
         self.injector = Injector(
             self.banner,
             self.metrics,
@@ -124,6 +136,16 @@ class Gateway:
             self._flush_unknown, lambda: self.cookies.unknown_log.flush_interval
         )
         self.cookies.unknown_log.on_pending = self._unknown_writes.soon
+        # Called with each rule set put in place (the access log's redaction lists).
+        self.rules_listeners: list[Callable[[RuleSet], None]] = []
+        # ``consent-gateway serve`` sets it: SIGHUP reads the rules again (``start``).
+        self.reload_on_hangup = False
+        self._rules_poller = Poller(
+            self.rules_watch, settings.rules_reload_interval, self._files_changed
+        )
+        self._reloading = asyncio.Lock()
+        self._hangups: set[asyncio.Task[bool]] = set()
+        self.metrics.rules_in_use(rules.counts())
 
     @property
     def memos(self) -> dict[str, list[Memo[Any, Any]]]:
@@ -153,14 +175,78 @@ class Gateway:
                 memo.clear()
         self.enforcer.forget_last_plans()
 
-    def reload_rules(self) -> None:
-        """Read the cookie rules again (the built-in files and the site's ``rule_files``),
-        then ``clear_memos``; a file that no longer reads raises ``ValueError`` and leaves
-        the rules as they were."""
-        site = [consent_cookie_rule(self.settings), *site_rules(self.settings)]
-        builtin = load_rule_files(rules_dir() / "cookies")
-        self.cookies.classifier.replace(builtin, site)
+    def reload_rules(self, reason: str = "reload_rules()") -> None:
+        """Read every rule file again (``RuleSet``: cookie, tracker, bot, region, analytics
+        rules, the GeoIP database) and put the rules in place, then ``clear_memos``; a file
+        that no longer reads raises ``ValueError`` (also logged and counted) and leaves the
+        rules as they were. ``reason`` goes into the log line."""
+        seen = self.rules_watch.look()
+        started = time.perf_counter()
+        try:
+            rules = self.load_rules()
+        except ValueError as error:
+            self._reload_failed(reason, error)
+            raise
+        self.rules_watch.seen = seen
+        self.apply_rules(rules, reason, time.perf_counter() - started)
+
+    def load_rules(self) -> RuleSet:
+        """The rules as the files say now, not yet in place: safe in a thread."""
+        return RuleSet.load(self.settings, trackers=self._own_trackers, geoip=True)
+
+    async def reload_rules_async(self, reason: str) -> bool:
+        """``reload_rules`` with the files read in a thread, never raising: a failure is
+        logged and counted, and the previous rules stay. Whether the new rules are in place."""
+        async with self._reloading:
+            seen = await asyncio.to_thread(self.rules_watch.look)
+            return await self._reload_off_loop(reason, seen)
+
+    async def _files_changed(self, changed: Sequence[Path], seen: dict[Path, Signature]) -> None:
+        names = ", ".join(path.name for path in changed)
+        async with self._reloading:
+            await self._reload_off_loop(f"{names} changed", seen)
+
+    async def _reload_off_loop(self, reason: str, seen: dict[Path, Signature]) -> bool:
+        started = time.perf_counter()
+        try:
+            rules = await asyncio.to_thread(self.load_rules)
+        except Exception as error:  # whatever a file holds, the gateway keeps serving
+            self.rules_watch.seen = seen  # a broken file is reported once, not at every look
+            self._reload_failed(reason, error)
+            return False
+        self.rules_watch.seen = seen
+        self.apply_rules(rules, reason, time.perf_counter() - started)
+        return True
+
+    def apply_rules(self, rules: RuleSet, reason: str = "", seconds: float = 0.0) -> None:
+        """Put ``rules`` in place in every part that uses them (one step on the event loop),
+        ``clear_memos``, and log and count it."""
+        self.cookies.classifier.adopt(rules.classifier)
+        self.agents.adopt(rules.agents)
+        self.injector.crawlers = self.agents.crawlers
+        self.consent.regions = rules.regions
+        if rules.trackers is not None and isinstance(self.injector.trackers, TrackerRules):
+            self.injector.trackers.adopt(rules.trackers)
+        if rules.geoip is not None:
+            self.consent.resolver.use_database(rules.geoip)
+        if self.collector is not None:
+            self.collector.redactor.rules = rules.redaction
+        for listener in self.rules_listeners:
+            listener(rules)
         self.clear_memos()
+        counts = rules.counts()
+        self.metrics.rules_in_use(counts)
+        self.metrics.rules_reloads.labels("ok").inc()
+        self.metrics.rules_stale.set(0)
+        figures = ", ".join(f"{count} {kind.replace('_', ' ')}" for kind, count in counts.items())
+        logger.info(
+            "rules reloaded (%s) in %.0f ms: %s", reason or "reload", seconds * 1000, figures
+        )
+
+    def _reload_failed(self, reason: str, error: BaseException) -> None:
+        self.metrics.rules_reloads.labels("error").inc()
+        self.metrics.rules_stale.set(1)
+        logger.error("rules not reloaded (%s), the previous rules stay in use: %s", reason, error)
 
     async def start(self) -> None:
         """Start the metrics listener (with ``metrics_listen``) and forwarding analytics
@@ -169,9 +255,20 @@ class Gateway:
             await self.metrics_listener.start()
         if self.collector is not None:
             await self.collector.start()
+        self._rules_poller.start()
+        if self.reload_on_hangup:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._hangup)
+
+    def _hangup(self) -> None:
+        task = asyncio.get_running_loop().create_task(self.reload_rules_async("SIGHUP"))
+        self._hangups.add(task)
+        task.add_done_callback(self._hangups.discard)
 
     async def aclose(self) -> None:
         """Write what is pending and close the store and the metrics listener."""
+        if self.reload_on_hangup:
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+        await self._rules_poller.aclose()
         if self.collector is not None:
             await self.collector.aclose()
         if self.metrics_listener is not None:

@@ -8,6 +8,7 @@ the request path, noting what the cookie declaration and ``consent-gateway scan`
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from gateway.consent.state import Category
 from gateway.cookies.declaration import SeenRules
@@ -26,9 +27,15 @@ def site_rules(settings: Settings) -> list[CookieRule]:
         CookieRule.from_mapping(rule, vendor=None, docs=None, origin="site", override=True)
         for rule in settings.cookies
     ]
-    for path in settings.rule_files:
+    for path in site_rule_paths(settings):
         rules.extend(load_site_rule_file(path))
     return rules
+
+
+def site_rule_paths(settings: Settings) -> list[Path]:
+    """The files ``site_rules`` reads, in order: what a running gateway watches for changes
+    (``rules_reload_interval``)."""
+    return list(settings.rule_files)
 
 
 def consent_cookie_rule(settings: Settings) -> CookieRule:
