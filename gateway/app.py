@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import time
 from collections.abc import Callable, Sequence
@@ -38,6 +39,14 @@ from gateway.store.handle import StoreHandle
 from gateway.watch import FileWatch, Poller, Signature
 
 SECONDS_PER_DAY = 86_400
+RULE_LABELS = {  # RuleSet.counts() in the log line of a reload
+    "cookie": "cookie rules",
+    "site_cookie": "of them the site's",
+    "tracker": "tracker vendors",
+    "bot_token": "bot tokens",
+    "region": "regions",
+    "analytics_name": "analytics names",
+}
 logger = logging.getLogger("consent_gateway")
 
 
@@ -238,15 +247,26 @@ class Gateway:
         self.metrics.rules_in_use(counts)
         self.metrics.rules_reloads.labels("ok").inc()
         self.metrics.rules_stale.set(0)
-        figures = ", ".join(f"{count} {kind.replace('_', ' ')}" for kind, count in counts.items())
+        figures = ", ".join(
+            f"{counts[kind]} {label}" for kind, label in RULE_LABELS.items() if kind in counts
+        )
         logger.info(
-            "rules reloaded (%s) in %.0f ms: %s", reason or "reload", seconds * 1000, figures
+            "rules reloaded in process %d (%s) in %.0f ms: %s",
+            os.getpid(),
+            reason or "reload",
+            seconds * 1000,
+            figures,
         )
 
     def _reload_failed(self, reason: str, error: BaseException) -> None:
         self.metrics.rules_reloads.labels("error").inc()
         self.metrics.rules_stale.set(1)
-        logger.error("rules not reloaded (%s), the previous rules stay in use: %s", reason, error)
+        logger.error(
+            "rules not reloaded in process %d (%s), the previous rules stay in use: %s",
+            os.getpid(),
+            reason,
+            error,
+        )
 
     async def start(self) -> None:
         """Start the metrics listener (with ``metrics_listen``) and forwarding analytics
