@@ -6,15 +6,19 @@ forwarded to a stand-in provider that succeeds, fails and refuses, serves some t
 metrics listener is scraped and parsed with ``prometheus_client.parser``. Every metric a
 query names must be exported, every label it matches on or groups ``by`` must be one the
 metric carries, and every ``{{label}}`` of a legend one the query keeps. A metric renamed
-in ``gateway/metrics.py`` fails this test until the dashboard follows.
+in ``gateway/metrics.py`` fails this test until the dashboard follows. Then Debian's
+Prometheus scrapes the same gateway and evaluates every query: valid PromQL, returning
+series with the labels its legend shows.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +33,9 @@ from starlette.routing import Route
 from gateway import ConsentMiddleware, Settings
 from tests.support.apps import SECRET
 from tests.support.providers import BROWSER_UA, FAST
-from tests.support.servers import running
+from tests.support.servers import free_port, running
 from tests.support.standin import StandIn
+from tests.support.upstreams import process
 
 pytestmark = pytest.mark.slow  # real servers, and a provider failing and recovering
 
@@ -114,12 +119,19 @@ def _traffic(site: str, stand_in: StandIn, metrics: str) -> str:
     return _scrape(metrics)
 
 
+@dataclass
+class Live:
+    """A gateway serving after some traffic: its metrics address, and what it exports, each
+    exported sample name -> its family and each family -> the label names its samples carry
+    (``FAILURE_ONLY``: the ones it declares)."""
+
+    metrics: str
+    names: dict[str, set[str]]
+    labels: dict[str, set[str]]
+
+
 @pytest.fixture(scope="module")
-def exported(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
-    """From a running gateway after some traffic: each exported sample name -> its family,
-    and each family -> the label names its samples carry."""
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     stand_in = StandIn().start()
     settings = Settings.load(
         environ={},
@@ -140,8 +152,14 @@ def exported(
                 for name in FAILURE_ONLY
                 for collector in [getattr(app.gateway.metrics, name.split("_", 2)[2])]
             }
+            yield Live(metrics, *_exported(text, declared))
     finally:
         stand_in.stop()
+
+
+def _exported(
+    text: str, declared: dict[str, set[str]]
+) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
     names: dict[str, set[str]] = {}
     labels: dict[str, set[str]] = dict(declared)
     families = list(text_string_to_metric_families(text))
@@ -166,10 +184,8 @@ def test_the_dashboard_is_grafana_json_with_queries() -> None:
     assert len(ids) == len(set(ids))
 
 
-def test_every_query_names_exported_metrics_and_labels(
-    exported: tuple[dict[str, set[str]], dict[str, set[str]]],
-) -> None:
-    names, labels = exported
+def test_every_query_names_exported_metrics_and_labels(live: Live) -> None:
+    names, labels = live.names, live.labels
     problems: list[str] = []
     used: set[str] = set()
     for where, expr, legend in _queries(json.loads(DASHBOARD.read_text())):
@@ -203,3 +219,100 @@ def test_every_query_names_exported_metrics_and_labels(
     assert not problems, "\n".join(problems)
     # The dashboard shows every family the gateway exports.
     assert set().union(*names.values()) - used == set()
+
+
+PROMETHEUS = shutil.which("prometheus")
+GRAFANA_VARIABLES = {  # what Grafana puts in place of its variables, for a query of its own
+    "$__rate_interval": "1m",
+    "$__range": "5m",
+    "$job": ".*",
+    "$instance": ".*",
+}
+LABEL_VALUES = re.compile(r"label_values\((.*),\s*([a-zA-Z_]+)\)")
+
+
+@pytest.fixture(scope="module")
+def prometheus(live: Live, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Debian's Prometheus server scraping the live gateway every second; its address."""
+    if PROMETHEUS is None:
+        pytest.fail("prometheus is not installed: apt-get install prometheus")
+    root = tmp_path_factory.mktemp("prometheus")
+    target = live.metrics.removeprefix("http://").removesuffix("/metrics")
+    (root / "prometheus.yml").write_text(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+        "scrape_configs:\n  - job_name: consent-gateway\n"
+        f"    static_configs:\n      - targets: ['{target}']\n"
+    )
+    port = free_port()
+    command = [
+        PROMETHEUS,
+        f"--config.file={root / 'prometheus.yml'}",
+        f"--storage.tsdb.path={root / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--log.level=warn",
+    ]
+    with (
+        (root / "prometheus.log").open("wb") as log,
+        process(command, port, "prometheus", stdout=log, stderr=log),
+    ):
+        url = f"http://127.0.0.1:{port}"
+        # Three scrapes at least: rate() and increase() need two samples in their window.
+        _until_value(url, "min(count_over_time(consent_gateway_rules_stale[5m]))", 3)
+        yield url
+
+
+def _query(prometheus: str, expr: str) -> list[dict[str, Any]]:
+    response = httpx.get(prometheus + "/api/v1/query", params={"query": expr}, timeout=30)
+    body = response.json()
+    assert response.status_code == 200 and body["status"] == "success", (expr, body)
+    result: list[dict[str, Any]] = body["data"]["result"]
+    return result
+
+
+def _until_value(prometheus: str, expr: str, at_least: float) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            result = _query(prometheus, expr)
+        except (httpx.HTTPError, AssertionError):
+            result = []  # not ready yet
+        if result and float(result[0]["value"][1]) >= at_least:
+            return
+        assert time.monotonic() < deadline, f"Prometheus never had {expr} >= {at_least}"
+        time.sleep(0.2)
+
+
+def _as_prometheus_sees_it(expr: str) -> str:
+    for variable, value in GRAFANA_VARIABLES.items():
+        expr = expr.replace(variable, value)
+    return expr
+
+
+def test_a_real_prometheus_evaluates_every_query(prometheus: str) -> None:
+    """Each query, with Grafana's variables filled in, is valid PromQL to Prometheus and,
+    unless it only counts failures this traffic does not cause, returns series carrying
+    the labels its legend shows."""
+    problems: list[str] = []
+    for where, expr, legend in _queries(json.loads(DASHBOARD.read_text())):
+        expr = _as_prometheus_sees_it(expr)
+        wanted = set(LEGEND.findall(legend))
+        variable = LABEL_VALUES.fullmatch(expr)
+        if variable is not None:  # Grafana's label_values(selector, label)
+            expr, label = variable.groups()
+            wanted = {label}
+        try:
+            result = _query(prometheus, expr)
+        except AssertionError as error:
+            problems.append(f"{where}: {error}")
+            continue
+        if not result:
+            metrics = {metric for metric, _ in SELECTOR.findall(expr)}
+            if not metrics <= {family + "_total" for family in FAILURE_ONLY}:
+                problems.append(f"{where}: no series for {expr}")
+            continue
+        for series in result:
+            missing = wanted - set(series["metric"])
+            if missing:
+                problems.append(f"{where}: a series without {sorted(missing)}: {series}")
+                break
+    assert not problems, "\n".join(problems)
