@@ -4,6 +4,7 @@ a broken file leaving the rules as they were, and the metrics of both."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -12,6 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
+from mmdb_writer import MMDBWriter
+from netaddr import IPSet
 
 from gateway import ConsentMiddleware
 from gateway.resources import rules_dir
@@ -187,3 +190,25 @@ def test_the_middleware_in_an_app_watches_its_rule_files(tmp_path: Path) -> None
         metrics = httpx.get(url + "/_consent/metrics").text
     reloads = _sample(metrics, "consent_gateway_rules_reloads_total", '{result="ok"}')
     assert reloads is not None and reloads >= 1  # a write seen half done reloads twice
+
+
+def _geoip(path: Path, place: dict[str, Any]) -> None:
+    """A City database placing 203.0.113.0/24 at ``place``, written whole over ``path``."""
+    writer = MMDBWriter(ip_version=6, database_type="GeoIP2-City", ipv4_compatible=True)
+    writer.insert_network(IPSet(["203.0.113.0/24"]), place)
+    new = path.with_suffix(".new")
+    writer.to_db_file(str(new))
+    os.replace(new, path)  # as geoipupdate replaces it
+
+
+async def test_a_replaced_geoip_database_is_opened_again(tmp_path: Path) -> None:
+    database = tmp_path / "city.mmdb"
+    _geoip(database, {"country": {"iso_code": "US"}, "subdivisions": [{"iso_code": "CA"}]})
+    middleware = ConsentMiddleware(_page_app(), _settings(tmp_path, geoip_database=database))
+    transport = httpx.ASGITransport(app=middleware, client=("203.0.113.9", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://shop.test") as client:
+        assert (await client.get("/_consent/state")).json()["regime"] == "opt-out"  # California
+        _geoip(database, {"country": {"iso_code": "DE"}})
+        assert (await client.get("/_consent/state")).json()["regime"] == "opt-out"  # not yet
+        assert await middleware.gateway.reload_rules_async("test")
+        assert (await client.get("/_consent/state")).json()["regime"] == "opt-in"  # Germany
