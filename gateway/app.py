@@ -7,14 +7,9 @@ same way wherever it runs, and ``consent-gateway check`` builds exactly what a s
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
-import signal
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from gateway.analytics.collect import Collector
@@ -32,21 +27,14 @@ from gateway.later import LaterWrite
 from gateway.memo import Memo
 from gateway.metrics import Metrics, MetricsListener
 from gateway.proxies import TrustedProxies
+from gateway.reload import Reloader
 from gateway.ruleset import RuleSet, rule_sources
 from gateway.settings import Settings, listen_address
 from gateway.store import Store
 from gateway.store.handle import StoreHandle
-from gateway.watch import FileWatch, Poller, Signature
+from gateway.watch import FileWatch
 
 SECONDS_PER_DAY = 86_400
-RULE_LABELS = {  # RuleSet.counts() in the log line of a reload
-    "cookie": "cookie rules",
-    "site_cookie": "of them the site's",
-    "tracker": "tracker vendors",
-    "bot_token": "bot tokens",
-    "region": "regions",
-    "analytics_name": "analytics names",
-}
 logger = logging.getLogger("consent_gateway")
 
 
@@ -81,9 +69,7 @@ class Gateway:
         self.proxies = TrustedProxies(settings.trusted_proxies, settings.proxy_headers)
         # The rule files as they are before they are read: a change from now on is seen.
         self._own_trackers = trackers is None and settings.block_trackers != "never"
-        self.rules_watch = FileWatch(
-            lambda: rule_sources(self.settings, trackers=self._own_trackers)
-        )
+        rules_watch = FileWatch(lambda: rule_sources(self.settings, trackers=self._own_trackers))
         rules = RuleSet.load(settings, trackers=self._own_trackers, geoip=False)
         self.agents = rules.agents
         self.consent = ConsentPolicy(
@@ -149,11 +135,13 @@ class Gateway:
         self.rules_listeners: list[Callable[[RuleSet], None]] = []
         # ``consent-gateway serve`` sets it: SIGHUP reads the rules again (``start``).
         self.reload_on_hangup = False
-        self._rules_poller = Poller(
-            self.rules_watch, settings.rules_reload_interval, self._files_changed
+        self.rules = Reloader(
+            rules_watch,
+            settings.rules_reload_interval,
+            self.load_rules,
+            self.apply_rules,
+            self.metrics,
         )
-        self._reloading = asyncio.Lock()
-        self._hangups: set[asyncio.Task[bool]] = set()
         self.metrics.rules_in_use(rules.counts())
 
     @property
@@ -186,50 +174,19 @@ class Gateway:
 
     def reload_rules(self, reason: str = "reload_rules()") -> None:
         """Read every rule file again (``RuleSet``: cookie, tracker, bot, region, analytics
-        rules, the GeoIP database) and put the rules in place, then ``clear_memos``; a file
-        that no longer reads raises ``ValueError`` (also logged and counted) and leaves the
-        rules as they were. ``reason`` goes into the log line."""
-        seen = self.rules_watch.look()
-        started = time.perf_counter()
-        try:
-            rules = self.load_rules()
-        except ValueError as error:
-            self._reload_failed(reason, error)
-            raise
-        self.rules_watch.seen = seen
-        self.apply_rules(rules, reason, time.perf_counter() - started)
+        rules, the GeoIP database) and put the rules in place (``apply_rules``); a file that
+        no longer reads raises ``ValueError`` (also logged and counted) and leaves the rules
+        as they were. ``reason`` goes into the log line. The watcher and SIGHUP call
+        ``rules.reload_async``, which reads the files in a thread."""
+        self.rules.reload(reason)
 
     def load_rules(self) -> RuleSet:
         """The rules as the files say now, not yet in place: safe in a thread."""
         return RuleSet.load(self.settings, trackers=self._own_trackers, geoip=True)
 
-    async def reload_rules_async(self, reason: str) -> bool:
-        """``reload_rules`` with the files read in a thread, never raising: a failure is
-        logged and counted, and the previous rules stay. Whether the new rules are in place."""
-        async with self._reloading:
-            seen = await asyncio.to_thread(self.rules_watch.look)
-            return await self._reload_off_loop(reason, seen)
-
-    async def _files_changed(self, changed: Sequence[Path], seen: dict[Path, Signature]) -> None:
-        names = ", ".join(path.name for path in changed)
-        async with self._reloading:
-            await self._reload_off_loop(f"{names} changed", seen)
-
-    async def _reload_off_loop(self, reason: str, seen: dict[Path, Signature]) -> bool:
-        started = time.perf_counter()
-        try:
-            rules = await asyncio.to_thread(self.load_rules)
-        except Exception as error:  # whatever a file holds, the gateway keeps serving
-            self.rules_watch.seen = seen  # a broken file is reported once, not at every look
-            self._reload_failed(reason, error)
-            return False
-        self.rules_watch.seen = seen
-        self.apply_rules(rules, reason, time.perf_counter() - started)
-        return True
-
-    def apply_rules(self, rules: RuleSet, reason: str = "", seconds: float = 0.0) -> None:
-        """Put ``rules`` in place in every part that uses them (one step on the event loop),
-        ``clear_memos``, and log and count it."""
+    def apply_rules(self, rules: RuleSet) -> None:
+        """Put ``rules`` in place in every part that uses them, in one step on the event
+        loop (each part keeps its memo, emptied), then ``clear_memos``."""
         self.cookies.classifier.adopt(rules.classifier)
         self.agents.adopt(rules.agents)
         self.injector.crawlers = self.agents.crawlers
@@ -243,30 +200,6 @@ class Gateway:
         for listener in self.rules_listeners:
             listener(rules)
         self.clear_memos()
-        counts = rules.counts()
-        self.metrics.rules_in_use(counts)
-        self.metrics.rules_reloads.labels("ok").inc()
-        self.metrics.rules_stale.set(0)
-        figures = ", ".join(
-            f"{counts[kind]} {label}" for kind, label in RULE_LABELS.items() if kind in counts
-        )
-        logger.info(
-            "rules reloaded in process %d (%s) in %.0f ms: %s",
-            os.getpid(),
-            reason or "reload",
-            seconds * 1000,
-            figures,
-        )
-
-    def _reload_failed(self, reason: str, error: BaseException) -> None:
-        self.metrics.rules_reloads.labels("error").inc()
-        self.metrics.rules_stale.set(1)
-        logger.error(
-            "rules not reloaded in process %d (%s), the previous rules stay in use: %s",
-            os.getpid(),
-            reason,
-            error,
-        )
 
     async def start(self) -> None:
         """Start the metrics listener (with ``metrics_listen``) and forwarding analytics
@@ -275,20 +208,11 @@ class Gateway:
             await self.metrics_listener.start()
         if self.collector is not None:
             await self.collector.start()
-        self._rules_poller.start()
-        if self.reload_on_hangup:
-            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._hangup)
-
-    def _hangup(self) -> None:
-        task = asyncio.get_running_loop().create_task(self.reload_rules_async("SIGHUP"))
-        self._hangups.add(task)
-        task.add_done_callback(self._hangups.discard)
+        self.rules.start(hangup=self.reload_on_hangup)
 
     async def aclose(self) -> None:
         """Write what is pending and close the store and the metrics listener."""
-        if self.reload_on_hangup:
-            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
-        await self._rules_poller.aclose()
+        await self.rules.aclose()
         if self.collector is not None:
             await self.collector.aclose()
         if self.metrics_listener is not None:

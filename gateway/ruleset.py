@@ -3,9 +3,9 @@
 The cookie rules (built-in and the site's ``rule_files``), the tracker rules, the bot tokens,
 the regions' regimes, the analytics redaction lists and the GeoIP database are read and
 compiled here in one go, with no effect on a running gateway: ``Gateway.apply_rules`` puts a
-set in place at once. Loading touches only its own objects, so it may run in a thread while
-the event loop serves requests; a file that does not read fails the whole set, and the
-rules in place stay.
+set in place at once (``gateway.reload`` decides when). Loading touches only its own
+objects, so it may run in a thread while the event loop serves requests; a file that does
+not read fails the whole set, and the rules in place stay.
 """
 
 from __future__ import annotations
@@ -23,6 +23,16 @@ from gateway.cookies.rules import Classifier, load_rule_files
 from gateway.html.trackers import TrackerRules
 from gateway.resources import rules_dir
 from gateway.settings import Settings
+
+# ``RuleSet.counts()`` in words, for the log line of a reload.
+LABELS = {
+    "cookie": "cookie rules",
+    "site_cookie": "of them the site's",
+    "tracker": "tracker vendors",
+    "bot_token": "bot tokens",
+    "region": "regions",
+    "analytics_name": "analytics names",
+}
 
 
 def rule_sources(settings: Settings, *, trackers: bool) -> list[Path]:
@@ -96,3 +106,10 @@ class RuleSet:
         if self.trackers is not None:
             found["tracker"] = len(self.trackers.trackers)
         return found
+
+    def describe(self) -> str:
+        """``counts`` in words: "980 cookie rules, 1 of them the site's, 42 tracker ..."."""
+        counts = self.counts()
+        return ", ".join(
+            f"{counts[kind]} {words}" for kind, words in LABELS.items() if kind in counts
+        )

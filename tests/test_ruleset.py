@@ -154,7 +154,7 @@ async def test_a_failed_reload_keeps_the_rules_and_says_so(
     middleware = ConsentMiddleware(_page_app(), _settings(tmp_path))
     gateway = middleware.gateway
     (rules_copy / "trackers.toml").write_text("[[vendor]]\nname = 'x'\n")
-    assert not await gateway.reload_rules_async("a test")
+    assert not await gateway.rules.reload_async("a test")
     assert "rules not reloaded" in caplog.text and "trackers.toml" in caplog.text
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=middleware), base_url="http://shop.test"
@@ -210,5 +210,5 @@ async def test_a_replaced_geoip_database_is_opened_again(tmp_path: Path) -> None
         assert (await client.get("/_consent/state")).json()["regime"] == "opt-out"  # California
         _geoip(database, {"country": {"iso_code": "DE"}})
         assert (await client.get("/_consent/state")).json()["regime"] == "opt-out"  # not yet
-        assert await middleware.gateway.reload_rules_async("test")
+        assert await middleware.gateway.rules.reload_async("test")
         assert (await client.get("/_consent/state")).json()["regime"] == "opt-in"  # Germany
