@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -80,7 +81,9 @@ class Reloader(Generic[Rules]):
         """Watch the files (unless the interval is 0), and reload on SIGHUP with ``hangup``
         (in the main thread's event loop only: where signals arrive)."""
         self._poller.start()
-        if hangup:
+        if hangup and threading.current_thread() is not threading.main_thread():
+            logger.warning("rules: SIGHUP reloads only with the event loop in the main thread")
+        elif hangup:
             self._before_hangup = signal.getsignal(signal.SIGHUP)
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._hangup)
             self._on_hangup = True
