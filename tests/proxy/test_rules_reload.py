@@ -31,6 +31,13 @@ def _rules(category: str) -> str:
     )
 
 
+def _write(path: Path, text: str) -> None:
+    """Replace ``path`` whole, as a deployment does: a look never sees it half written."""
+    new = path.with_suffix(".new")
+    new.write_text(text)
+    os.replace(new, path)
+
+
 def _children(pid: int) -> set[int]:
     """The worker processes of the supervisor ``pid``."""
     text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
@@ -103,7 +110,7 @@ def _gateway(tmp_path: Path, interval: str) -> Iterator[tuple[str, int, Path, ht
 def test_a_changed_rules_file_is_read_again_by_every_worker(tmp_path: Path) -> None:
     with _gateway(tmp_path, "0.2") as (url, pid, rules, consent):
         workers = _children(pid)
-        rules.write_text(_rules("marketing"))
+        _write(rules, _rules("marketing"))
         _wait_for(
             lambda: _processes_logging(tmp_path, "rules reloaded") >= workers,
             "not every worker reloaded the rules",
@@ -111,7 +118,7 @@ def test_a_changed_rules_file_is_read_again_by_every_worker(tmp_path: Path) -> N
         assert _every_request(url, consent, passes=False)  # marketing: refused, stripped
         assert "site-rules.toml changed" in _log(tmp_path)
 
-        rules.write_text("[[vendor]\nname = 'Shop'\n")  # broken: the marketing rule stays
+        _write(rules, "[[vendor]\nname = 'Shop'\n")  # broken: the marketing rule stays
         _wait_for(
             lambda: _processes_logging(tmp_path, "rules not reloaded") >= workers,
             "not every worker reported the broken file",
@@ -120,7 +127,7 @@ def test_a_changed_rules_file_is_read_again_by_every_worker(tmp_path: Path) -> N
         assert "site-rules.toml: not valid TOML" in _log(tmp_path)
         assert _children(pid) == workers  # the same workers, serving all along
 
-        rules.write_text(_rules("analytics"))  # mended: read again
+        _write(rules, _rules("analytics"))  # mended: read again
         _wait_for(lambda: _every_request(url, consent, passes=True), "the mended file was not read")
     assert "Traceback" not in _log(tmp_path)
 
@@ -128,7 +135,7 @@ def test_a_changed_rules_file_is_read_again_by_every_worker(tmp_path: Path) -> N
 def test_sighup_reloads_every_worker_without_restarting_them(tmp_path: Path) -> None:
     with _gateway(tmp_path, "0") as (url, pid, rules, consent):  # no watching
         workers = _children(pid)
-        rules.write_text(_rules("marketing"))
+        _write(rules, _rules("marketing"))
         assert _every_request(url, consent, passes=True)  # nothing looks at the file
         assert not _processes_logging(tmp_path, "rules reloaded")
         os.kill(pid, signal.SIGHUP)
