@@ -17,7 +17,8 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Generic, Protocol, TypeVar
+from types import FrameType
+from typing import Any, Generic, Protocol, TypeVar
 
 from gateway.metrics import Metrics
 from gateway.watch import FileWatch, Poller, Signature
@@ -56,7 +57,7 @@ class Reloader(Generic[Rules]):
         self._running = asyncio.Lock()
         self._hangups: set[asyncio.Task[bool]] = set()
         self._on_hangup = False
-        self._before_hangup: signal._HANDLER = signal.SIG_DFL
+        self._before_hangup: Callable[[int, FrameType | None], Any] | int = signal.SIG_DFL
 
     def reload(self, reason: str) -> None:
         """Load and apply in the calling thread; ``ValueError`` (logged and counted too) for
@@ -84,7 +85,8 @@ class Reloader(Generic[Rules]):
         if hangup and threading.current_thread() is not threading.main_thread():
             logger.warning("rules: SIGHUP reloads only with the event loop in the main thread")
         elif hangup:
-            self._before_hangup = signal.getsignal(signal.SIGHUP)
+            before = signal.getsignal(signal.SIGHUP)  # None: not set from Python
+            self._before_hangup = signal.SIG_DFL if before is None else before
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._hangup)
             self._on_hangup = True
 
