@@ -17,6 +17,7 @@ from mmdb_writer import MMDBWriter
 from netaddr import IPSet
 
 from gateway import ConsentMiddleware
+from gateway.proxy.access_log import AccessLog
 from gateway.resources import rules_dir
 from gateway.ruleset import RuleSet, rule_sources
 from gateway.settings import Settings
@@ -213,3 +214,21 @@ async def test_a_replaced_geoip_database_is_opened_again(tmp_path: Path) -> None
         assert (await client.get("/_consent/state")).json()["regime"] == "opt-out"  # not yet
         assert await middleware.gateway.rules.reload_async("test")
         assert (await client.get("/_consent/state")).json()["regime"] == "opt-in"  # Germany
+
+
+def test_the_access_log_takes_the_redaction_lists_of_a_reload(
+    tmp_path: Path, rules_copy: Path
+) -> None:
+    settings = _settings(tmp_path, upstream=["http://127.0.0.1:9"])
+    log = AccessLog.from_settings(settings)
+    assert log is not None
+    gateway = ConsentMiddleware(_page_app(), settings).gateway
+    gateway.rules_listeners.append(log.use_rules)  # as `serve` wires them
+    assert not log.redactor.rules.is_personal("zq_loyalty_card")
+    analytics = (rules_copy / "analytics.toml").read_text()
+    assert "names = [" in analytics
+    (rules_copy / "analytics.toml").write_text(
+        analytics.replace("names = [", 'names = ["zq_loyalty_card", ', 1)
+    )
+    gateway.reload_rules()
+    assert log.redactor.rules.is_personal("zq_loyalty_card")
