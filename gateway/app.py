@@ -8,7 +8,7 @@ same way wherever it runs, and ``consent-gateway check`` builds exactly what a s
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,14 +16,12 @@ from gateway.admin.daily import DailyCounts
 from gateway.admin.routes import AdminEndpoints
 from gateway.analytics.collect import Collector
 from gateway.api.routes import ConsentAPI
-from gateway.consent.agents import AgentClassifier
 from gateway.consent.codec import ConsentCookieCodec
-from gateway.consent.jurisdiction import CountryResolver, RegionTable
+from gateway.consent.jurisdiction import CountryResolver
 from gateway.consent.policy import ConsentPolicy
 from gateway.consent.state import ConsentState
 from gateway.cookies.enforce import Enforcer
-from gateway.cookies.policy import CookiePolicy, consent_cookie_rule, site_rules
-from gateway.cookies.rules import load_rule_files
+from gateway.cookies.policy import CookiePolicy
 from gateway.html.banner import Banner
 from gateway.html.inject import Injector
 from gateway.html.rewriter import TrackerHook
@@ -32,10 +30,12 @@ from gateway.later import LaterWrite
 from gateway.memo import Memo
 from gateway.metrics import Metrics, MetricsListener
 from gateway.proxies import TrustedProxies
-from gateway.resources import rules_dir
+from gateway.reload import Reloader
+from gateway.ruleset import RuleSet, rule_sources
 from gateway.settings import Settings, listen_address
 from gateway.store import Store
 from gateway.store.handle import StoreHandle
+from gateway.watch import FileWatch
 
 SECONDS_PER_DAY = 86_400
 logger = logging.getLogger("consent_gateway")
@@ -70,10 +70,14 @@ class Gateway:
             else None
         )
         self.proxies = TrustedProxies(settings.trusted_proxies, settings.proxy_headers)
-        self.agents = AgentClassifier.load()
+        # The rule files as they are before they are read: a change from now on is seen.
+        self._own_trackers = trackers is None and settings.block_trackers != "never"
+        rules_watch = FileWatch(lambda: rule_sources(self.settings, trackers=self._own_trackers))
+        rules = RuleSet.load(settings, trackers=self._own_trackers, geoip=False)
+        self.agents = rules.agents
         self.consent = ConsentPolicy(
             ConsentCookieCodec(settings.secret, settings.cookie_lifetime_days * SECONDS_PER_DAY),
-            RegionTable.load(),
+            rules.regions,
             CountryResolver(
                 country_header=settings.country_header,
                 subdivision_header=settings.subdivision_header,
@@ -84,12 +88,14 @@ class Gateway:
             default_regime=settings.default_regime,
             host_prefix=settings.cookie_host_prefix,
         )
-        self.cookies = CookiePolicy(settings, on_unknown=self.metrics.unknown_cookie)
+        self.cookies = CookiePolicy(
+            settings, classifier=rules.classifier, on_unknown=self.metrics.unknown_cookie
+        )
         self.store = StoreHandle(settings.database_url, store)
         self.banner = Banner.load(settings.api_prefix, settings=settings)
         self.enforcer = Enforcer(self.consent, self.cookies, self.agents, settings, self.metrics)
-        if trackers is None and settings.block_trackers != "never":
-            trackers = TrackerRules.load(containers=settings.gtm_containers)
+        if rules.trackers is not None:
+            trackers = rules.trackers
         self.injector = Injector(
             self.banner,
             self.metrics,
@@ -145,6 +151,18 @@ class Gateway:
             self._flush_unknown, lambda: self.cookies.unknown_log.flush_interval
         )
         self.cookies.unknown_log.on_pending = self._unknown_writes.soon
+        # Called with each rule set put in place (the access log's redaction lists).
+        self.rules_listeners: list[Callable[[RuleSet], None]] = []
+        # ``consent-gateway serve`` sets it: SIGHUP reads the rules again (``start``).
+        self.reload_on_hangup = False
+        self.rules = Reloader(
+            rules_watch,
+            settings.rules_reload_interval,
+            self.load_rules,
+            self.apply_rules,
+            self.metrics,
+        )
+        self.metrics.rules_in_use(rules.counts())
 
     @property
     def memos(self) -> dict[str, list[Memo[Any, Any]]]:
@@ -174,13 +192,33 @@ class Gateway:
                 memo.clear()
         self.enforcer.forget_last_plans()
 
-    def reload_rules(self) -> None:
-        """Read the cookie rules again (the built-in files and the site's ``rule_files``),
-        then ``clear_memos``; a file that no longer reads raises ``ValueError`` and leaves
-        the rules as they were."""
-        site = [consent_cookie_rule(self.settings), *site_rules(self.settings)]
-        builtin = load_rule_files(rules_dir() / "cookies")
-        self.cookies.classifier.replace(builtin, site)
+    def reload_rules(self, reason: str = "reload_rules()") -> None:
+        """Read every rule file again (``RuleSet``: cookie, tracker, bot, region, analytics
+        rules, the GeoIP database) and put the rules in place (``apply_rules``); a file that
+        no longer reads raises ``ValueError`` (also logged and counted) and leaves the rules
+        as they were. ``reason`` goes into the log line. The watcher and SIGHUP call
+        ``rules.reload_async``, which reads the files in a thread."""
+        self.rules.reload(reason)
+
+    def load_rules(self) -> RuleSet:
+        """The rules as the files say now, not yet in place: safe in a thread."""
+        return RuleSet.load(self.settings, trackers=self._own_trackers, geoip=True)
+
+    def apply_rules(self, rules: RuleSet) -> None:
+        """Put ``rules`` in place in every part that uses them, in one step on the event
+        loop (each part keeps its memo, emptied), then ``clear_memos``."""
+        self.cookies.classifier.adopt(rules.classifier)
+        self.agents.adopt(rules.agents)
+        self.injector.crawlers = self.agents.crawlers
+        self.consent.regions = rules.regions
+        if rules.trackers is not None and isinstance(self.injector.trackers, TrackerRules):
+            self.injector.trackers.adopt(rules.trackers)
+        if rules.geoip is not None:
+            self.consent.resolver.use_database(rules.geoip)
+        if self.collector is not None:
+            self.collector.redactor.rules = rules.redaction
+        for listener in self.rules_listeners:
+            listener(rules)
         self.clear_memos()
 
     async def start(self) -> None:
@@ -192,9 +230,11 @@ class Gateway:
             await self.collector.start()
         if self.daily is not None:
             self.daily.start()
+        self.rules.start(hangup=self.reload_on_hangup)
 
     async def aclose(self) -> None:
         """Write what is pending and close the store and the metrics listener."""
+        await self.rules.aclose()
         if self.collector is not None:
             await self.collector.aclose()
         if self.metrics_listener is not None:

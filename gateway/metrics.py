@@ -32,6 +32,7 @@ SKIP_REASONS = (
     "bot",  # a crawler (rules/bots.toml): nobody there to answer the banner
     "error",  # the rewriter failed; the page went out as the app sent it
 )
+RELOAD_RESULTS = ("ok", "error")
 CHOICES = ("accept_all", "reject_all", "custom", "withdraw")
 UNKNOWN_CATEGORY = "unknown"
 
@@ -235,6 +236,28 @@ class Metrics:
             ["provider"],
             registry=self.registry,
         )
+        self.rules_reloads = Counter(
+            "consent_gateway_rules_reloads",
+            "Times the rules were read again while running (a changed file, SIGHUP, a call), "
+            "by result: ok, or error (the previous rules stay in use).",
+            ["result"],
+            registry=self.registry,
+        )
+        self.rules_loaded = Gauge(
+            "consent_gateway_rules",
+            "Rules in use, by kind: cookie (site_cookie of them the site's own), tracker "
+            "(vendors), bot_token, region, analytics_name.",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.rules_stale = Gauge(
+            "consent_gateway_rules_stale",
+            "1 while the rule files as they are now could not be loaded: the gateway serves "
+            "the rules it loaded before.",
+            registry=self.registry,
+        )
+        for result in RELOAD_RESULTS:
+            self.rules_reloads.labels(result)
         categories = [c.value for c in Category] + [UNKNOWN_CATEGORY]
         self.neutralised = {
             category: self.trackers_neutralised.labels(category) for category in categories
@@ -263,6 +286,11 @@ class Metrics:
     def removed_child(self, category: str, direction: str) -> Any:
         """The child ``removed`` adds to, for callers that remember it."""
         return self._removed[(category, direction)]
+
+    def rules_in_use(self, counts: Mapping[str, int]) -> None:
+        """The rule counts of the rules just put in place."""
+        for kind, count in counts.items():
+            self.rules_loaded.labels(kind).set(count)
 
     def unknown_cookie(self) -> None:
         self.tally.add(self.unknown_cookies)

@@ -10,15 +10,20 @@ request line and headers over ``max_header_bytes`` together, as Node.js does at 
 
 from __future__ import annotations
 
+import copy
+import logging
+import os
 import signal
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import uvicorn
-from uvicorn.config import STARTUP_FAILURE
+from uvicorn.config import LOGGING_CONFIG, STARTUP_FAILURE
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.supervisors.multiprocess import Multiprocess
+
+logger = logging.getLogger("uvicorn.error")
 
 
 class _HeadTooLarge(Exception):
@@ -100,7 +105,24 @@ def options(max_header_bytes: int) -> dict[str, Any]:
     class Protocol(BoundedHttpToolsProtocol):
         max_head_bytes = max_header_bytes
 
-    return {"log_level": "info", "proxy_headers": False, "http": Protocol}
+    return {
+        "log_level": "info",
+        "log_config": log_config(),
+        "proxy_headers": False,
+        "http": Protocol,
+    }
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's logging, with the gateway's own lines (``consent_gateway``: rules
+    reloaded, the metrics listener, the proxy's errors) written the same way, from INFO."""
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["consent_gateway"] = {
+        "handlers": ["default"],
+        "level": "INFO",
+        "propagate": False,
+    }
+    return config
 
 
 def serve_options(max_header_bytes: int) -> dict[str, Any]:
@@ -133,6 +155,16 @@ class Supervisor(Multiprocess):
         for sock in self.sockets:
             sock.close()
         super().handle_term()
+
+    def handle_hup(self) -> None:
+        """SIGHUP reads the rules again in every worker (each worker's gateway handles it),
+        instead of uvicorn's restart of every worker."""
+        logger.info("Received SIGHUP, reloading the rules in every worker.")
+        for process in self.processes:
+            if process.pid is not None:
+                # One that just ended is started again by the supervisor, with the new rules.
+                with suppress(ProcessLookupError):
+                    os.kill(process.pid, signal.SIGHUP)
 
 
 def run(config: uvicorn.Config) -> int:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from typing import Any
 
 from starlette.types import ASGIApp
@@ -44,6 +46,13 @@ def build(settings: Settings) -> ASGIApp:
     log = AccessLog.from_settings(settings)
     app = ConsentMiddleware(proxy if log is None else log.upstream(proxy), settings)
     app.gateway.readiness_checks["upstream"] = proxy.upstreams.reachable
+    app.gateway.reload_on_hangup = True
+    if threading.current_thread() is threading.main_thread():
+        # Until the gateway starts and handles it, SIGHUP is ignored, not the end of the
+        # process: the rules it is about to read are the new ones anyway.
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    if log is not None:
+        app.gateway.rules_listeners.append(log.use_rules)
     guarded = upstream_faults(app)
     return guarded if log is None else log.around(guarded)
 

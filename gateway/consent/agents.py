@@ -93,6 +93,19 @@ class AgentClassifier:
         )
         self.memos = (self.seen, self._memo, self._descriptions)
 
+    @property
+    def token_count(self) -> int:
+        """How many tokens tell bots apart."""
+        return len(self._kind_of)
+
+    def adopt(self, other: AgentClassifier) -> None:
+        """Tell bots apart by ``other``'s tokens from now on (rules read again); the memos,
+        cleared, stay the ones the metrics count and the enforcer holds."""
+        self.crawlers = other.crawlers
+        self._kind_of, self._rank, self._pattern = other._kind_of, other._rank, other._pattern
+        for memo in self.memos:
+            memo.clear()
+
     @classmethod
     def load(cls, path: Path | None = None, cache_size: int = 10_000) -> AgentClassifier:
         """The tokens in ``path`` (default: the built-in ones); ``ValueError`` names the problem."""

@@ -86,6 +86,11 @@ class RegionTable:
                 raise ValueError(f"{path}: {code} has subdivision rules but no country entry")
         return cls(countries, subdivisions, fallbacks)
 
+    @property
+    def size(self) -> int:
+        """How many countries and subdivisions have a regime of their own."""
+        return len(self._countries) + len(self._subdivisions) + len(self._unknown_subdivision)
+
     def regime_for(self, country: str | None, subdivision: str | None = None) -> Regime | None:
         """The regime for a place, or None for an unknown country (the caller's default applies).
 
@@ -166,8 +171,16 @@ class CountryResolver:
     ) -> None:
         self.country_header = _header_name(country_header)
         self.subdivision_header = _header_name(subdivision_header)
-        self._reader = _open_database(geoip_database) if geoip_database else None
+        self._reader = open_geoip_database(geoip_database) if geoip_database else None
         self.reads_client_ip = self._reader is not None
+
+    def use_database(self, reader: maxminddb.Reader) -> None:
+        """Look addresses up in ``reader`` from now on (the file was replaced, as
+        geoipupdate does); the previous one is closed."""
+        previous, self._reader = self._reader, reader
+        self.reads_client_ip = True
+        if previous is not None:
+            previous.close()
 
     def inputs(self, headers: Mapping[bytes, bytes], client_ip: str | None) -> tuple[object, ...]:
         """Everything ``resolve`` reads, as a key: equal inputs resolve to the same place."""
@@ -219,7 +232,8 @@ def _header_name(name: str | None) -> bytes | None:
     return name.lower().encode("ascii")
 
 
-def _open_database(path: Path) -> maxminddb.Reader:
+def open_geoip_database(path: Path) -> maxminddb.Reader:
+    """The MaxMind database at ``path``; ``ValueError`` says why it cannot be read."""
     try:
         return maxminddb.open_database(str(path))
     except (OSError, ValueError, maxminddb.InvalidDatabaseError) as error:

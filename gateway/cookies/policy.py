@@ -35,10 +35,9 @@ def site_rules(settings: Settings) -> list[CookieRule]:
     if settings.admin_token:
         rules.insert(0, admin_cookie_rule(settings))
     classified = classified_rules_path(settings)
-    if classified.is_file():  # written by the admin page; until then there is none
-        rules.extend(load_site_rule_file(classified))
-    for path in settings.rule_files:
-        rules.extend(load_site_rule_file(path))
+    for path in site_rule_paths(settings):
+        if path != classified or path.is_file():  # the admin page writes it when first used
+            rules.extend(load_site_rule_file(path))
     return rules
 
 
@@ -67,6 +66,12 @@ def admin_cookie_rule(settings: Settings) -> CookieRule:
         docs=None,
         origin="gateway",
     )
+
+
+def site_rule_paths(settings: Settings) -> list[Path]:
+    """The files ``site_rules`` reads, in order (the admin page's classifications, then
+    ``rule_files``): what a running gateway watches for changes (``rules_reload_interval``)."""
+    return [classified_rules_path(settings), *settings.rule_files]
 
 
 def consent_cookie_rule(settings: Settings) -> CookieRule:

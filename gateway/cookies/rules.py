@@ -335,6 +335,12 @@ class Classifier:
         self._site, self._builtin = _RuleSet(site), _RuleSet(builtin)
         self.memo.clear()
 
+    def adopt(self, other: Classifier) -> None:
+        """Classify by ``other``'s rules from now on (compiled elsewhere, off the event
+        loop); this memo, cleared, stays the one the metrics count."""
+        self.rules, self._site, self._builtin = other.rules, other._site, other._builtin
+        self.memo.clear()
+
     @classmethod
     def default(cls, site: Sequence[CookieRule] = ()) -> Classifier:
         """The built-in database with the site's own rules in front."""

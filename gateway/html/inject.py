@@ -242,7 +242,7 @@ class Injector:
         self._script = banner.url("banner.js")
         self._style = banner.url("banner.css")
         self._api = api_prefix + "/state"
-        self._crawlers = crawlers  # bot kinds whose pages go out without the banner
+        self.crawlers = crawlers  # bot kinds whose pages go out without the banner
 
     def start(
         self,
@@ -265,7 +265,7 @@ class Injector:
             scope["state"].get("csp_nonce"),  # the app's, for the tags it inserts
             scope.get("scheme"),
             scope["method"] == "HEAD",
-            visit.bot_kind in self._crawlers,
+            visit.bot_kind in self.crawlers,
         )
         # Remembered by the plan (a remembered plan stands for its headers, and is hashed by
         # identity) and what was asked.

@@ -396,6 +396,14 @@ class TrackerRules:
         vendors.update((tracker.vendor, tracker) for _, tracker in ids)
         self.trackers = tuple(vendors.values())
 
+    def adopt(self, other: TrackerRules) -> None:
+        """Judge tags by ``other``'s rules from now on (rules read again); this memo,
+        cleared, stays the one the metrics count."""
+        self._hosts, self._anchors, self._ids = other._hosts, other._anchors, other._ids
+        self._containers, self._id_pattern = other._containers, other._id_pattern
+        self.trackers = other.trackers
+        self.memo.clear()
+
     @classmethod
     def load(
         cls, path: Path | None = None, containers: Mapping[str, Category] | None = None

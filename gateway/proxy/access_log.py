@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.analytics.redact import RedactionRules, Redactor
 from gateway.proxies import TrustedProxies
+from gateway.ruleset import RuleSet
 from gateway.settings import Settings
 
 KEY = "consent_gateway.access_log"  # the request's Entry, in scope["state"]
@@ -95,6 +96,10 @@ class AccessLog:
             proxies,
             full_addresses=settings.access_log_full_addresses,
         )
+
+    def use_rules(self, rules: RuleSet) -> None:
+        """The redaction lists of rules read again (``Gateway.rules_listeners``)."""
+        self.redactor.rules = rules.redaction
 
     def around(self, app: ASGIApp) -> ASGIApp:
         """``app`` (the middleware) logging each HTTP request once it is answered."""

@@ -141,6 +141,16 @@ class Settings(BaseModel):
         'the rule says `override = true`. A file that says `declare = "when-seen"` (an '
         "imported database) is declared only where the site uses its cookies.",
     )
+    rules_reload_interval: float = Field(
+        2.0,
+        ge=0,
+        description="Seconds between two looks at the rule files (the built-in ones, "
+        "`rule_files`, `geoip_database`) by a running gateway, each worker on its own: a "
+        "file whose inode, size or modification time changed makes it read every rule "
+        "again, off the request path; a file that does not read is logged and the previous "
+        "rules stay. 0 turns the watching off (SIGHUP to `consent-gateway serve` still "
+        "reloads).",
+    )
     expire_refused_cookies: bool = Field(
         True,
         description="Expire refused cookies the browser still sends, so withdrawing consent "

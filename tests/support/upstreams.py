@@ -182,6 +182,8 @@ OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\no
 NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
 ANSWERS = {
     b"/ok": OK,
+    b"/promo": b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+    b"Set-Cookie: promo_id=7; Path=/\r\nContent-Length: 2\r\n\r\nok",
     b"/bad-status": b"HTTP/1.1 2x0 OK\r\nContent-Length: 2\r\n\r\nok",
     b"/not-http": b"SSH-2.0-OpenSSH_9.2\r\n",
     b"/two-lengths": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 30\r\n\r\nok",
