@@ -3,6 +3,8 @@ and never a file the loader would refuse."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,6 +13,7 @@ import pytest
 
 from gateway import Settings
 from gateway.admin.classify import ClassifyError, classify
+from gateway.app import Gateway
 from gateway.consent.state import Category
 from gateway.cookies.policy import CookiePolicy, classified_rules_path
 from gateway.cookies.rules import load_site_rule_file
@@ -98,3 +101,26 @@ def test_the_gateway_reads_the_file_with_the_site_rules(tmp_path: Path) -> None:
     assert CookiePolicy(settings).classifier.classify("promo_ref") is None
     classify(classified_rules_path(settings), "promo_ref", "marketing", NOW)
     assert CookiePolicy(settings).category_of("promo_ref") is Category.MARKETING
+
+
+async def test_a_running_gateway_picks_up_another_worker_s_classification(
+    tmp_path: Path,
+) -> None:
+    """The admin page reloads only its own worker; the others watch the file it writes."""
+    settings = Settings.load(
+        environ={},
+        secret=SECRET,
+        database_url=f"sqlite:///{tmp_path}/c.db",
+        rules_reload_interval=0.05,
+    )
+    gateway = Gateway(settings)
+    await gateway.start()
+    try:
+        assert gateway.cookies.classifier.classify("promo_ref") is None
+        classify(classified_rules_path(settings), "promo_ref", "marketing", NOW)
+        deadline = time.monotonic() + 30
+        while gateway.cookies.category_of("promo_ref") is not Category.MARKETING:
+            assert time.monotonic() < deadline, "the classification was never read"
+            await asyncio.sleep(0.02)
+    finally:
+        await gateway.aclose()
