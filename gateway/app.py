@@ -124,7 +124,7 @@ class Gateway:
                 store=self.store,
                 metrics=self.metrics,
                 cookies=self.cookies,
-                reload_rules=self.reload_rules,
+                reload_rules=lambda reason: self.rules.reload_async(reason),
                 daily=self.daily,
                 collector=self.collector,
                 write_pending=self._flush_unknown,

@@ -70,7 +70,7 @@ class AdminEndpoints:
         store: StoreHandle,
         metrics: Metrics,
         cookies: CookiePolicy,
-        reload_rules: Callable[[], None],
+        reload_rules: Callable[[str], Awaitable[bool]],
         daily: DailyCounts,
         collector: Collector | None = None,
         write_pending: Callable[[], Awaitable[None]] | None = None,
@@ -236,11 +236,9 @@ class AdminEndpoints:
         except (OSError, ValueError) as error:
             logger.error("admin: could not classify %r: %s", name, error)
             raise ClientError(500, "the rules file could not be written; see the log") from None
-        try:
-            self.reload_rules()  # on the event loop: the memos it clears are the loop's
-        except ValueError as error:
-            logger.error("admin: classified %r, but the rules do not read: %s", name, error)
-            raise ClientError(500, "classified, but the rules could not be read again") from None
+        # Read in a thread and put in place on the loop; a failure is logged by the reload.
+        if not await self.reload_rules(f"{name!r} classified in the admin page"):
+            raise ClientError(500, "classified, but the rules could not be read again")
         logger.info("admin: classified cookie %r as %s", name, category)
         return _redirect(f"{self.base}?classified={quote(name, safe='')}#unknown")
 
