@@ -10,19 +10,75 @@ request line and headers over ``max_header_bytes`` together, as Node.js does at 
 
 from __future__ import annotations
 
+import asyncio
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import (
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
 from uvicorn.supervisors.multiprocess import Multiprocess
 
 
 class _HeadTooLarge(Exception):
     """Raised in a parser callback: the parser stops, and uvicorn calls send_400_response."""
+
+
+class HeadWithBody:
+    """The transport one request's cycle writes to: the response head, which uvicorn writes
+    on ``http.response.start``, is held until the first piece of body, so that both go out
+    in one write (each socket write is a good part of a small response's cost), and at
+    the latest until the end of the event loop's turn (a stream's head is not delayed)."""
+
+    __slots__ = ("_cycle", "_held", "_loop", "_started", "_transport")
+
+    def __init__(
+        self,
+        transport: asyncio.Transport,
+        cycle: RequestResponseCycle,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self._transport = transport
+        self._cycle = cycle
+        self._loop = loop
+        self._held: bytes | None = None
+        self._started = False  # the head went by (a 100 Continue before it is not held)
+
+    def write(self, data: bytes) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            if len(data) < 16384:
+                self._transport.write(held + data)  # a copy is cheaper than a writev's set-up
+            else:
+                self._transport.writelines((held, data))
+        elif not self._started and self._cycle.response_started:
+            self._started = True
+            self._held = data
+            self._loop.call_soon(self.flush)
+        else:
+            self._transport.write(data)
+
+    def flush(self) -> None:
+        """Write the held head (no body followed it within the loop's turn)."""
+        held = self._held
+        if held is not None:
+            self._held = None
+            if not self._transport.is_closing():
+                self._transport.write(held)
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
@@ -57,6 +113,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._reading_head = False
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle.transport is self.transport:  # a new request's
+            held = HeadWithBody(self.transport, cycle, self.loop)
+            cycle.transport = cast(asyncio.Transport, held)
 
     def data_received(self, data: bytes) -> None:
         self._reads += 1

@@ -282,12 +282,12 @@ class _Watch:
         self._receive = receive
         self._connection = connection
         self._task: asyncio.Task[None] | None = None
-        loop = asyncio.get_running_loop()
+        loop = connection.loop
         self._timer: asyncio.TimerHandle | None = loop.call_later(WATCH_AFTER, self._start)
 
     def _start(self) -> None:
         self._timer = None
-        self._task = asyncio.get_running_loop().create_task(self._watch())
+        self._task = self._connection.loop.create_task(self._watch())
 
     async def _watch(self) -> None:
         while True:

@@ -40,6 +40,7 @@ class UpstreamConnection(asyncio.Protocol):
     """A keep-alive connection; one request at a time (no pipelining)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, read_timeout: float) -> None:
+        self.loop = loop  # asyncio.get_running_loop() makes a getpid() system call (3.11)
         self._loop = loop
         self._read_timeout = read_timeout
         self.transport: asyncio.Transport | None = None
