@@ -179,11 +179,10 @@ class ProxyApp:
         target = scope.get("raw_path") or quote(scope["path"]).encode("ascii")
         if scope.get("query_string"):
             target += b"?" + scope["query_string"]
-        lines = [method.encode("ascii"), b" ", target, b" HTTP/1.1\r\n"]
-        for name, value in forwarded:
-            lines += [name, b": ", value, b"\r\n"]
-        lines.append(b"\r\n")
-        return b"".join(lines)
+        lines = [b"%s %s HTTP/1.1" % (method.encode("ascii"), target)]
+        lines += [name + b": " + value for name, value in forwarded]
+        lines += [b"", b""]
+        return b"\r\n".join(lines)
 
     def _headers(
         self,
@@ -198,7 +197,10 @@ class ProxyApp:
         client = scope.get("client")
         address = str(client[0]) if client else "unknown"
         peer = proxy.client[0] if isinstance(proxy, ProxyPeer) else address
-        if not any(name == b"host" for name, _ in headers):
+        for name, _ in headers:
+            if name == b"host":
+                break
+        else:
             # An HTTP/1.0 request may come without Host; HTTP/1.1 needs one: the address
             # the gateway was reached at.
             server = scope.get("server") or ("localhost", None)
