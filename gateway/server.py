@@ -103,11 +103,15 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._reading_head = True
 
     def on_url(self, url: bytes) -> None:
-        self._count(len(url))
+        self._head_bytes += len(url)
+        if self._head_bytes > self.max_head_bytes:
+            self._head_too_large()
         super().on_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._count(len(name) + len(value) + 4)  # ": " and CRLF
+        self._head_bytes += len(name) + len(value) + 4  # ": " and CRLF
+        if self._head_bytes > self.max_head_bytes:
+            self._head_too_large()
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
@@ -127,11 +131,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                 self._too_large = True
                 self._send_431()
 
-    def _count(self, size: int) -> None:
-        self._head_bytes += size
-        if self._head_bytes > self.max_head_bytes:
-            self._too_large = True
-            raise _HeadTooLarge
+    def _head_too_large(self) -> None:
+        self._too_large = True
+        raise _HeadTooLarge
 
     def send_400_response(self, msg: str) -> None:
         """uvicorn's answer to a request the parser gave up on."""

@@ -165,7 +165,11 @@ class UpstreamConnection(asyncio.Protocol):
             return  # 100 Continue and other interim responses: the client gets the final one
         self._status = status
         self._started = True
-        framed = any(name in (b"content-length", b"transfer-encoding") for name, _ in self._headers)
+        framed = False  # a loop, not any() over a generator: this runs for every response
+        for name, _ in self._headers:
+            if name == b"content-length" or name == b"transfer-encoding":
+                framed = True
+                break
         self._until_close = not framed and not self._head and status not in (204, 304)
         self._push(("start", status, self._headers))
         if self._head:
