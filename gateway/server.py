@@ -10,6 +10,7 @@ request line and headers over ``max_header_bytes`` together, as Node.js does at 
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 import os
@@ -20,7 +21,11 @@ from typing import Any
 
 import uvicorn
 from uvicorn.config import LOGGING_CONFIG, STARTUP_FAILURE
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import (
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
 from uvicorn.supervisors.multiprocess import Multiprocess
 
 logger = logging.getLogger("uvicorn.error")
@@ -28,6 +33,57 @@ logger = logging.getLogger("uvicorn.error")
 
 class _HeadTooLarge(Exception):
     """Raised in a parser callback: the parser stops, and uvicorn calls send_400_response."""
+
+
+class HeadWithBody:
+    """The transport one request's cycle writes to: the response head, which uvicorn writes
+    on ``http.response.start``, is held until the first piece of body, so that both go out
+    in one write (each socket write is a good part of a small response's cost), and at
+    the latest until the end of the event loop's turn (a stream's head is not delayed)."""
+
+    __slots__ = ("_cycle", "_held", "_loop", "_started", "_transport")
+
+    def __init__(
+        self,
+        transport: asyncio.Transport,
+        cycle: RequestResponseCycle,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self._transport = transport
+        self._cycle = cycle
+        self._loop = loop
+        self._held: bytes | None = None
+        self._started = False  # the head went by (a 100 Continue before it is not held)
+
+    def write(self, data: bytes) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            if len(data) < 16384:
+                self._transport.write(held + data)  # a copy is cheaper than a writev's set-up
+            else:
+                self._transport.writelines((held, data))
+        elif not self._started and self._cycle.response_started:
+            self._started = True
+            self._held = data
+            self._loop.call_soon(self.flush)
+        else:
+            self._transport.write(data)
+
+    def flush(self) -> None:
+        """Write the held head (no body followed it within the loop's turn)."""
+        held = self._held
+        if held is not None:
+            self._held = None
+            if not self._transport.is_closing():
+                self._transport.write(held)
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
@@ -52,16 +108,24 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._reading_head = True
 
     def on_url(self, url: bytes) -> None:
-        self._count(len(url))
+        self._head_bytes += len(url)
+        if self._head_bytes > self.max_head_bytes:
+            self._head_too_large()
         super().on_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._count(len(name) + len(value) + 4)  # ": " and CRLF
+        self._head_bytes += len(name) + len(value) + 4  # ": " and CRLF
+        if self._head_bytes > self.max_head_bytes:
+            self._head_too_large()
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
         self._reading_head = False
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle.transport is self.transport:  # a new request's
+            # (no typing.cast: a function call for every request)
+            cycle.transport = HeadWithBody(self.transport, cycle, self.loop)  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
         self._reads += 1
@@ -72,11 +136,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                 self._too_large = True
                 self._send_431()
 
-    def _count(self, size: int) -> None:
-        self._head_bytes += size
-        if self._head_bytes > self.max_head_bytes:
-            self._too_large = True
-            raise _HeadTooLarge
+    def _head_too_large(self) -> None:
+        self._too_large = True
+        raise _HeadTooLarge
 
     def send_400_response(self, msg: str) -> None:
         """uvicorn's answer to a request the parser gave up on."""

@@ -1,22 +1,28 @@
 """``consent-gateway demo`` bounds the request line and headers it accepts (431 beyond),
-run as a user runs it: the command in its own process."""
+run as a user runs it: the command in its own process; the server's protocol writes a
+response head with the body that follows it at once, never holding it for a late one."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from gateway.server import options
 from tests.support.apps import SECRET
+from tests.support.servers import running
 from tests.support.upstreams import started
 
 pytestmark = pytest.mark.slow  # the command in a process of its own
@@ -53,6 +59,7 @@ def serve(tmp_path: Path, **environ: str) -> Iterator[str]:
         process.wait(10)
 
 
+@pytest.mark.slow  # the command in a process of its own
 def test_serve_answers_431_to_a_request_head_over_16_kib(tmp_path: Path) -> None:
     with serve(tmp_path) as url, httpx.Client(base_url=url) as client:
         refused = client.get("/", headers={"cookie": "big=" + "x" * 17_000})
@@ -64,6 +71,7 @@ def test_serve_answers_431_to_a_request_head_over_16_kib(tmp_path: Path) -> None
         assert client.get("/", headers=headers).status_code == 200
 
 
+@pytest.mark.slow
 def test_a_header_without_end_is_cut_off(tmp_path: Path) -> None:
     with serve(tmp_path) as url:
         port = int(url.rsplit(":", 1)[1])
@@ -80,6 +88,7 @@ def test_a_header_without_end_is_cut_off(tmp_path: Path) -> None:
             assert client.get("/").status_code == 200
 
 
+@pytest.mark.slow
 def test_the_limit_is_a_setting(tmp_path: Path) -> None:
     limit = {"CONSENT_GATEWAY_MAX_HEADER_BYTES": "65536"}
     with serve(tmp_path, **limit) as url, httpx.Client(base_url=url) as client:
@@ -113,3 +122,54 @@ def test_demo_logs_truncated_addresses_and_exits_0_on_sigterm(tmp_path: Path) ->
     assert "127.0.0.0 - - [" in text and '"GET /about HTTP/1.1" 200 ' in text, text
     assert "127.0.0.1:" not in text.replace(f"http://127.0.0.1:{port}", ""), text
     assert "a@example.com" not in text
+
+
+def _read_head(sock: socket.socket) -> bytes:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        assert chunk, "the connection closed before the response head"
+        data += chunk
+    return data
+
+
+def test_a_head_waits_for_no_body_that_is_late() -> None:
+    """The server writes a response head with its first piece of body when that follows at
+    once: a head whose body is late (a stream) still goes out without it."""
+    release = threading.Event()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await asyncio.get_running_loop().run_in_executor(None, release.wait, 10)
+        await send({"type": "http.response.body", "body": b"late"})
+
+    with running(app, http=options(16 * 1024)["http"]) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            head = _read_head(sock)  # the body is not released yet: a timeout if held
+            assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+            release.set()
+            rest = head.split(b"\r\n\r\n", 1)[1]
+            while not rest.endswith(b"0\r\n\r\n"):
+                rest += sock.recv(4096)
+            assert rest == b"4\r\nlate\r\n0\r\n\r\n"
+
+
+def test_a_head_and_its_body_arrive_whole() -> None:
+    """A small response, head and body written together: both arrive, the head once."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        headers = [(b"content-length", b"5")]
+        await send({"type": "http.response.start", "status": 201, "headers": headers})
+        await send({"type": "http.response.body", "body": b"hello"})
+
+    http = options(16 * 1024)["http"]
+    with running(app, http=http) as url, httpx.Client(base_url=url) as client:
+        for _ in range(3):  # one keep-alive connection: each response framed right
+            response = client.get("/")
+            assert (response.status_code, response.content) == (201, b"hello")

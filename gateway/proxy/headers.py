@@ -52,6 +52,8 @@ _REPLACED = frozenset(
     }
 )
 _FRONT = frozenset({b"date", b"server"})
+_RESPONSE_DROPPED = HOP_BY_HOP | _FRONT
+_REQUEST_DROPPED = HOP_BY_HOP | _REPLACED
 _HTML = (b"text/html", b"text/*", b"*/*")
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 section 5.6.2
 
@@ -69,9 +71,10 @@ def response_headers(headers: Sequence[tuple[bytes, bytes]]) -> Headers:
     """An upstream response's headers without its hop-by-hop ones (the server in front
     frames the body again: ``Content-Length`` stays, ``Transfer-Encoding`` goes), nor its
     ``Date`` and ``Server``, which the server in front writes (as nginx hides them)."""
-    dropped = HOP_BY_HOP | _FRONT | connection_named(headers)
-    if not any(name in dropped for name, _ in headers):
-        return list(headers)
+    dropped = _RESPONSE_DROPPED
+    named = connection_named(headers)
+    if not named <= dropped:  # "Connection: keep-alive" names nothing more
+        dropped = dropped | named
     return [(name, value) for name, value in headers if name not in dropped]
 
 
@@ -92,8 +95,11 @@ def request_headers(
     is the address that connected, ``proxy`` what a trusted proxy's connection looked like
     (``scope["state"]["proxy"]``, None when the peer is not trusted), ``proxy_kind`` which
     headers the trusted proxies write (``x-forwarded`` or ``forwarded``)."""
-    dropped = HOP_BY_HOP | (connection_named(headers) - OWN) | _REPLACED
-    html = may_be_html(method, accept)
+    dropped = _REQUEST_DROPPED
+    named = connection_named(headers) - OWN
+    if not named <= dropped:
+        dropped = dropped | named
+    html: bool | None = None  # whether the response may be a page: asked when it matters
     result: Headers = []
     host: bytes | None = None
     chains: dict[bytes, list[bytes]] = {FORWARDED_FOR: [], FORWARDED: []}
@@ -104,8 +110,11 @@ def request_headers(
             host = value
         if name in dropped or name == b"host":
             continue
-        if name == b"accept-encoding" and html:
-            value = decodable_encodings(value)
+        if name == b"accept-encoding":
+            if html is None:
+                html = may_be_html(method, accept)
+            if html:
+                value = decodable_encodings(value)
         result.append((name, value))
     # Host as the gateway received it (from a trusted proxy, before its X-Forwarded-Host).
     original_host = proxy.host if proxy is not None else (host.decode("latin-1") if host else None)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gateway.proxy.connection import UpstreamConnection, UpstreamError
+from gateway.proxy.connection import UpstreamConnection, UpstreamError, Waits
 from gateway.settings import upstream_address
 
 
@@ -76,6 +76,7 @@ class Upstreams:
         self.keepalive = keepalive
         self.ready_interval = ready_interval
         self._next = 0
+        self._waits: Waits | None = None
 
     def order(self) -> list[Upstream]:
         """The upstreams to try for a request: from the next in turn, those marked down
@@ -100,10 +101,13 @@ class Upstreams:
                 return connection, True
             connection.close()
         loop = asyncio.get_running_loop()
+        if self._waits is None or self._waits.loop is not loop:
+            self._waits = Waits(loop)  # one for every connection of this loop
+        waits = self._waits
         try:
             async with asyncio.timeout(self.connect_timeout):
                 _, connection = await loop.create_connection(
-                    lambda: UpstreamConnection(loop, self.read_timeout),
+                    lambda: UpstreamConnection(loop, self.read_timeout, waits),
                     upstream.host,
                     upstream.port,
                     **self.tls_options(upstream),
