@@ -32,6 +32,7 @@ from gateway.resources import rules_dir
 from gateway.settings import Settings, listen_address
 from gateway.store import Store
 from gateway.store.handle import StoreHandle
+from gateway.store.retention import Retention
 
 SECONDS_PER_DAY = 86_400
 logger = logging.getLogger("consent_gateway")
@@ -82,6 +83,7 @@ class Gateway:
         )
         self.cookies = CookiePolicy(settings, on_unknown=self.metrics.unknown_cookie)
         self.store = StoreHandle(settings.database_url, store)
+        self.retention = Retention(self.store, settings.record_retention_days)
         self.banner = Banner.load(settings.api_prefix, settings=settings)
         self.enforcer = Enforcer(self.consent, self.cookies, self.agents, settings, self.metrics)
         if trackers is None and settings.block_trackers != "never":
@@ -163,10 +165,11 @@ class Gateway:
         self.clear_memos()
 
     async def start(self) -> None:
-        """Start the metrics listener (with ``metrics_listen``) and forwarding analytics
-        (when a provider is configured)."""
+        """Start the metrics listener (with ``metrics_listen``), the purge of old consent
+        records and forwarding analytics (when a provider is configured)."""
         if self.metrics_listener is not None:
             await self.metrics_listener.start()
+        self.retention.start()
         if self.collector is not None:
             await self.collector.start()
 
@@ -178,6 +181,7 @@ class Gateway:
             await self.metrics_listener.aclose()
         await self._unknown_writes.close()
         await self.api.seen_writes.close()
+        await self.retention.aclose()
         self.store.close()
 
     async def _flush_unknown(self) -> None:

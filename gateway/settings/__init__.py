@@ -152,6 +152,14 @@ class Settings(BaseModel):
         "directory; `sqlite:////abs/path` for an absolute one) or `postgresql://user@host/db` "
         "(install `consent-gateway[postgres]`).",
     )
+    record_retention_days: int = Field(
+        365,
+        ge=1,
+        le=3650,
+        description="How long consent records are kept, in days; the gateway deletes older "
+        "ones every hour, oldest first, in batches (`consent-gateway records purge` does it "
+        "at once). See [Consent records](records.md).",
+    )
     metrics: bool = Field(
         False,
         description="Also serve the Prometheus metrics on the public site, at "
