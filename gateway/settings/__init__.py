@@ -35,6 +35,9 @@ from gateway.settings.analytics import AnalyticsSettings
 ENV_PREFIX = "CONSENT_GATEWAY_"
 MAX_COOKIE_LIFETIME_DAYS = 395  # 13 months, the CNIL's and most DPAs' ceiling
 MAX_TEXT_LENGTH = 2000
+# Texts added after a site may have written a whole language of its own: a site language
+# without them still loads, and the banner leaves out what they label (the consent id).
+LATER_TEXT_KEYS = frozenset({"record_id", "records"})
 _LANGUAGE = re.compile(r"[a-z]{2,3}")
 _GTM_CONTAINER = re.compile(r"GTM-[A-Z0-9]{4,12}")
 
@@ -388,7 +391,7 @@ class Settings(BaseModel):
                 raise ValueError(
                     f"{language}: unknown text key(s) {unknown}; expected some of {sorted(keys)}"
                 )
-            missing = sorted(keys - set(texts))
+            missing = sorted(keys - set(texts) - LATER_TEXT_KEYS)
             if language not in languages and missing:
                 raise ValueError(
                     f"{language} is not a built-in language ({', '.join(sorted(languages))}), "

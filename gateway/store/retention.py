@@ -1,5 +1,6 @@
 """Consent records are kept ``record_retention_days`` and no longer: the running gateway
-purges the older ones once at start and then every hour, in batches. Every replica and
+purges the older ones a minute after it starts (not during start-up, when the store may not
+be wanted yet) and then every hour, in batches. Every replica and
 worker may run this: the store's purge takes the chain's anchor first, so they take turns
 and no record is purged twice or kept by mistake."""
 
@@ -13,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from gateway.store.handle import StoreHandle
 
 PURGE_INTERVAL_SECONDS = 3600.0
+FIRST_PURGE_SECONDS = 60.0
 PURGE_BATCH = 1000  # records a transaction deletes: short, so decisions never wait long
 logger = logging.getLogger("consent_gateway")
 
@@ -26,11 +28,13 @@ class Retention:
         days: int,
         *,
         interval: float = PURGE_INTERVAL_SECONDS,
+        first: float = FIRST_PURGE_SECONDS,
         batch: int = PURGE_BATCH,
     ) -> None:
         self.store = store
         self.days = days
         self.interval = interval
+        self.first = first
         self.batch = batch
         self.cycles = 0  # purges run (for tests and the curious)
         self.purged = 0  # records this process purged
@@ -60,11 +64,18 @@ class Retention:
                 await task
 
     async def _loop(self) -> None:
-        while not self._stop.is_set():
+        if await self._stopped_within(self.first):
+            return
+        while True:
             try:
                 await self.purge()
             except Exception:
                 logger.exception("could not purge old consent records; trying again later")
             self.cycles += 1
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.interval)
+            if await self._stopped_within(self.interval):
+                return
+
+    async def _stopped_within(self, seconds: float) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)
+        return self._stop.is_set()

@@ -348,10 +348,10 @@
       ]),
       intro(T.prefs_text),
       h("ul", { class: "cg-cats" }, CATS.map(category)),
-      h("p", { class: "cg-rec", hidden: true }, [
+      T.record_id && T.records ? h("p", { class: "cg-rec", hidden: true }, [
         T.record_id + " ", h("code", {}), " ",
         h("a", { href: api + "/records", text: T.records })
-      ])
+      ]) : null
     ].concat(notes(), [h("div", { class: "cg-btns" }, [
       button("save", T.save), button("accept", T.accept), button("reject", T.reject)
     ])]));
@@ -533,6 +533,7 @@
   // The visitor's consent id, which they may quote to the site (and a link to their records):
   // the page's own state leaves it out, so it is asked for when the dialog opens.
   function consentId() {
+    if (!dlg.querySelector(".cg-rec")) return;
     json(api + "/state", "include")
       .then(function (s) {
         var p = dlg.querySelector(".cg-rec");
