@@ -41,7 +41,7 @@ from gateway.consent.state import (
 )
 from gateway.cookies import declaration
 from gateway.cookies.enforce import Header, expire_refused
-from gateway.cookies.parse import build_set_cookie, expiry_headers
+from gateway.cookies.parse import build_set_cookie, expiry_headers, parse_cookie_header
 from gateway.cookies.policy import CookiePolicy
 from gateway.endpoint import ApiRequest, ClientError, Cors, read_body
 from gateway.html.banner import Banner
@@ -210,7 +210,7 @@ class ConsentAPI:
         """Every record of the visitor's consent id (GDPR Art. 15): only to this site's
         pages, with a consent cookie that verifies."""
         self._refuse_cross_site(call.headers, call.request)
-        consent_id = call.request.state.consent_id
+        consent_id = self._records_owner(call)
         records = []
         if consent_id is not None:
             try:
@@ -229,7 +229,7 @@ class ConsentAPI:
         """Erase the visitor's records (GDPR Art. 17) and expire the consent cookie."""
         self._refuse_cross_site(call.headers, call.request)
         request = call.request
-        consent_id = request.state.consent_id
+        consent_id = self._records_owner(call)
         if consent_id is None:
             raise ClientError(404, "this browser holds no valid consent cookie: nothing to erase")
         try:
@@ -248,6 +248,20 @@ class ConsentAPI:
             for line in expiry_headers(name, request.host, "/", secure=request.secure)
         )
         return self._with_cors(response, call.headers)
+
+    def _records_owner(self, call: Call) -> str | None:
+        """The consent id whose records this browser may read and erase: its current
+        choice's, or that of a consent cookie this gateway signed under an earlier
+        ``policy_version`` (still the visitor's own)."""
+        if call.request.state.consent_id is not None:
+            return call.request.state.consent_id
+        names = self.consent.consent_cookie_names
+        for name, value in parse_cookie_header(call.headers.get("cookie", "")):
+            if name in names:
+                found = self.consent.codec.signed_consent_id(value)
+                if found is not None:
+                    return found
+        return None
 
     async def _preflight_records(self, call: Call) -> Response:
         response = Response(status_code=204)

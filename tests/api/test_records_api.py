@@ -173,3 +173,21 @@ def test_records_answer_only_get_delete_and_options(client: httpx.Client) -> Non
     answer = client.post("/_consent/records", json={})
     assert answer.status_code == 405
     assert answer.headers["allow"] == "GET, HEAD, DELETE, OPTIONS"
+
+
+def test_a_cookie_of_an_earlier_policy_version_still_reads_and_erases_its_records(
+    client: httpx.Client, gateway: ConsentMiddleware, settings: Settings, database_url: str
+) -> None:
+    consent_id = choose(client, {"all": True})
+    cookies = dict(client.cookies.items())
+    options = {"database_url": database_url, "policy_version": "2"}
+    changed = ConsentMiddleware(
+        cookie_app(), Settings.load(environ={}, **{**settings.model_dump(), **options})
+    )
+    with running(changed) as url, httpx.Client(base_url=url, cookies=cookies) as visitor:
+        assert visitor.get("/_consent/state").json()["decided"] is False  # asked again
+        read = visitor.get("/_consent/records").json()
+        assert read["consent_id"] == consent_id
+        assert [r["policy_version"] for r in read["records"]] == ["1"]
+        assert visitor.delete("/_consent/records").json()["erased"]["consent_records"] == 1
+    assert history(gateway, consent_id) == []
