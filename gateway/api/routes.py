@@ -192,14 +192,14 @@ class ConsentAPI:
     async def _post_state(self, call: Call) -> Response:
         self._refuse_cross_site(call.headers, call.request)
         choice = await self._read_choice(call.headers, call.receive)
-        return await self._save(call.headers, call.request, choice, "grant")
+        return await self._save(call.headers, call.request, choice)
 
     async def _delete_state(self, call: Call) -> Response:
         self._refuse_cross_site(call.headers, call.request)
         body = await read_body(call.headers, call.receive, MAX_BODY_BYTES)
         where = _where_from_json(body) if body.strip() else Where()
         choice = Choice(ESSENTIAL_ONLY, "withdraw", where)
-        return await self._save(call.headers, call.request, choice, "withdraw")
+        return await self._save(call.headers, call.request, choice)
 
     async def _preflight_state(self, call: Call) -> Response:
         response = Response(status_code=204)
@@ -419,7 +419,7 @@ class ConsentAPI:
             categories=new.categories(),
             regime=old.regime.value,
             source=new.source.value,
-            action="withdraw" if choice.method == "withdraw" else "grant",
+            action=choice.action,
             country=old.country,
             subdivision=old.subdivision,
             user_agent=self._agent_summary(headers),
@@ -430,9 +430,7 @@ class ConsentAPI:
             language=language,
         )
 
-    async def _save(
-        self, headers: Headers, request: ApiRequest, choice: Choice, action: str
-    ) -> Response:
+    async def _save(self, headers: Headers, request: ApiRequest, choice: Choice) -> Response:
         settings = self.settings
         old = request.state
         granted, form = choice.granted, choice.method == "form"
@@ -452,7 +450,8 @@ class ConsentAPI:
             logger.exception("could not record a consent decision; the choice was not applied")
             self.metrics.store_errors.labels("record_consent").inc()
             raise ClientError(503, "the choice could not be recorded; please try again") from None
-        self.metrics.decisions.labels(old.regime.value, _choice_label(granted, action)).inc()
+        label = _choice_label(granted, choice.action)
+        self.metrics.decisions.labels(old.regime.value, label).inc()
         name = self.consent.consent_cookie_name(request.secure)
         cookie = build_set_cookie(
             name,
@@ -527,6 +526,11 @@ class Choice:
     granted: frozenset[Category]
     method: str
     where: Where
+
+    @property
+    def action(self) -> str:
+        """``withdraw`` or ``grant``, as records before the method had it."""
+        return "withdraw" if self.method == "withdraw" else "grant"
 
 
 def _where_from_json(body: bytes) -> Where:

@@ -1,6 +1,7 @@
 """``consent-gateway records``: the operator's tools for the consent records: export them,
 show one visitor's, erase one visitor's (a request received by e-mail), verify the chain,
-purge what is past ``record_retention_days``. See docs/records.md."""
+purge what is past ``record_retention_days``, and name the banner a record's hash stands
+for. See docs/records.md."""
 
 from __future__ import annotations
 
@@ -49,6 +50,12 @@ def add(commands: Commands) -> None:
     add_config(purge, "settings file (for database_url, record_retention_days)")
     purge.add_argument("--batch", type=int, default=PURGE_BATCH, help="records a transaction")
     purge.set_defaults(run=run_purge)
+
+    banners = actions.add_parser(
+        "banners", help="the banner hash of each language under these settings"
+    )
+    add_config(banners, "settings file (banner_texts and the settings that shape the banner)")
+    banners.set_defaults(run=run_banners)
 
 
 def moment(text: str) -> datetime:
@@ -149,3 +156,16 @@ def run_purge(args: argparse.Namespace) -> int:
         return 0
 
     return with_store(args, purge)
+
+
+def run_banners(args: argparse.Namespace) -> int:
+    """Which banner a record's ``banner_hash`` names: the hash each language's banner has
+    under this release and these settings (an older record's, under the release and
+    settings of its time)."""
+    from gateway.html.banner import Banner
+
+    settings = Settings.load(args.config)
+    banner = Banner.load(settings.api_prefix, settings=settings)
+    for language in sorted(banner.languages):
+        print(f"{language}\t{banner.shown_hash(language)}")
+    return 0

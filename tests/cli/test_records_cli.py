@@ -18,9 +18,11 @@ from typing import Any
 import psycopg
 import pytest
 
+from gateway import ConsentMiddleware, Settings
 from gateway.cli import main
 from gateway.store import ConsentRecord, Store, open_store, sqlite_path
 from gateway.store.base import GENESIS, RECORD_COLUMNS, appended, row_values
+from tests.support.apps import cookie_app
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -167,6 +169,7 @@ def fill(database_url: str, count: int) -> None:
 
 MEASURE = """
 import sys, os, time
+from gateway import ConsentMiddleware, Settings
 from gateway.cli import main
 from gateway.store import open_store
 open_store(sys.argv[1]).close()  # everything imported and opened once
@@ -203,3 +206,20 @@ def test_an_export_of_200000_records_streams_in_under_50_mb(
     print(done.stderr)
     assert done.returncode == 0, done.stderr
     assert "exported 200000 records" in done.stderr
+
+
+@pytest.mark.slow  # builds a gateway
+def test_banners_prints_the_hash_a_record_of_each_language_holds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "gateway.toml"
+    path.write_text(
+        'secret = "a-secret-of-32-characters-0123456789"\n[banner_texts.de]\ntitle = "Hallo"\n'
+    )
+    assert main(["records", "banners", "--config", str(path)]) == 0
+    printed = dict(line.split("\t") for line in capsys.readouterr().out.splitlines())
+    gateway = ConsentMiddleware(cookie_app(), Settings.load(path, environ={}))
+    banner = gateway.gateway.banner
+    assert printed["de"] == banner.shown_hash("de")
+    assert printed["en"] == banner.shown_hash("en") != printed["de"]
+    assert len(printed) == 10
