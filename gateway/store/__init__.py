@@ -14,6 +14,7 @@ from gateway.store.base import (
     Store,
     TrimResult,
     UnknownCookie,
+    VerifyResult,
 )
 
 
@@ -90,6 +91,7 @@ __all__ = [
     "Store",
     "TrimResult",
     "UnknownCookie",
+    "VerifyResult",
     "check_url",
     "describe_url",
     "open_existing_store",
