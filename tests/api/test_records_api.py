@@ -14,6 +14,7 @@ from gateway import ConsentMiddleware, Settings
 from gateway.store import ConsentRecord
 from tests.support.apps import cookie_app
 from tests.support.servers import running
+from tests.support.tables import traces
 
 pytestmark = pytest.mark.slow  # every test runs a real server
 
@@ -103,7 +104,7 @@ def test_unknown_or_malformed_fields_are_a_400_and_nothing_is_recorded(
 
 
 def test_the_visitor_reads_and_erases_their_records(
-    client: httpx.Client, gateway: ConsentMiddleware
+    client: httpx.Client, gateway: ConsentMiddleware, database_url: str
 ) -> None:
     consent_id = choose(client, {"all": True, "layer": "banner", "path": "/"})
     choose(client, {"all": False, "layer": "preferences", "path": "/"})
@@ -126,6 +127,7 @@ def test_the_visitor_reads_and_erases_their_records(
     assert expiring and all("Max-Age=0" in line for line in expiring)
     assert history(gateway, consent_id) == []
     assert len(history(gateway, other_id)) == 1
+    assert traces(database_url, consent_id) == []  # in no column of any table
     assert client.get("/_consent/records").json() == {"consent_id": None, "records": []}
     assert gateway.gateway.store.get().verify_records().ok
     other.close()
