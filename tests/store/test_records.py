@@ -5,6 +5,8 @@ databases from before the chain. On SQLite and the real local PostgreSQL."""
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -292,4 +294,36 @@ def sealed_on_postgres(database_url: str) -> None:
     store.record_consent(record("new"))
     result = store.verify_records()
     assert result.ok and result.checked == 3, result
+    store.close()
+
+
+APPEND = """
+import sys
+from datetime import UTC, datetime, timedelta
+from gateway.store import ConsentRecord, open_store
+store = open_store(sys.argv[1])
+for n in range(100):
+    at = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=n)
+    store.record_consent(
+        ConsentRecord(sys.argv[2], at, "1", {"essential": True}, "opt-in", "user", "grant",
+                      None, None, None, method="reject_all", layer="api")
+    )
+store.close()
+"""
+
+
+@pytest.mark.slow
+def test_processes_appending_at_once_never_fork_the_chain(database_url: str) -> None:
+    open_replica(database_url).close()  # migrated once, before they start
+    root = Path(__file__).resolve().parents[2]
+    writers = [
+        subprocess.Popen([sys.executable, "-c", APPEND, database_url, f"p{n}"], cwd=root)
+        for n in range(3)
+    ]
+    assert [writer.wait(timeout=120) for writer in writers] == [0, 0, 0]
+    store = open_replica(database_url)
+    result = store.verify_records()
+    assert result.ok, result
+    assert result.checked == result.head_sequence == 300
+    assert [len(store.consent_history(f"p{n}")) for n in range(3)] == [100, 100, 100]
     store.close()
