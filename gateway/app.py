@@ -83,7 +83,12 @@ class Gateway:
         )
         self.cookies = CookiePolicy(settings, on_unknown=self.metrics.unknown_cookie)
         self.store = StoreHandle(settings.database_url, store)
-        self.retention = Retention(self.store, settings.record_retention_days)
+        self.retention = Retention(
+            self.store,
+            settings.record_retention_days,
+            purged=self.metrics.records_removed.labels("purged").inc,
+            failed=self.metrics.store_errors.labels("purge_records").inc,
+        )
         self.banner = Banner.load(settings.api_prefix, settings=settings)
         self.enforcer = Enforcer(self.consent, self.cookies, self.agents, settings, self.metrics)
         if trackers is None and settings.block_trackers != "never":

@@ -238,6 +238,7 @@ class ConsentAPI:
             logger.exception("could not erase a visitor's consent records")
             self.metrics.store_errors.labels("erase_consent").inc()
             raise ClientError(503, "the records could not be erased; please try again") from None
+        self.metrics.records_removed.labels("erased").inc(erased.get("consent_records", 0))
         response = JSONResponse(
             {"consent_id": consent_id, "erased": erased}, headers={"cache-control": "no-store"}
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from gateway.store.handle import StoreHandle
@@ -30,12 +31,17 @@ class Retention:
         interval: float = PURGE_INTERVAL_SECONDS,
         first: float = FIRST_PURGE_SECONDS,
         batch: int = PURGE_BATCH,
+        purged: Callable[[int], object] = lambda count: None,
+        failed: Callable[[], object] = lambda: None,
     ) -> None:
+        """``purged`` hears how many records each purge removed, ``failed`` of a purge that
+        raised (the metrics, which live above the store)."""
         self.store = store
         self.days = days
         self.interval = interval
         self.first = first
         self.batch = batch
+        self.on_purged, self.on_failed = purged, failed
         self.cycles = 0  # purges run (for tests and the curious)
         self.purged = 0  # records this process purged
         self._task: asyncio.Task[None] | None = None
@@ -52,6 +58,7 @@ class Retention:
         older_than = datetime.now(UTC) - timedelta(days=self.days)
         count = await self.store.call(lambda store: store.purge_records(older_than, self.batch))
         self.purged += count
+        self.on_purged(count)
         if count:
             logger.info("purged %d consent records older than %d days", count, self.days)
         return count
@@ -71,6 +78,7 @@ class Retention:
                 await self.purge()
             except Exception:
                 logger.exception("could not purge old consent records; trying again later")
+                self.on_failed()
             self.cycles += 1
             if await self._stopped_within(self.interval):
                 return

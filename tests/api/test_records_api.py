@@ -128,6 +128,8 @@ def test_the_visitor_reads_and_erases_their_records(
     assert history(gateway, consent_id) == []
     assert len(history(gateway, other_id)) == 1
     assert traces(database_url, consent_id) == []  # in no column of any table
+    exposition = gateway.gateway.metrics.exposition().decode()
+    assert 'consent_gateway_records_removed_total{reason="erased"} 2.0' in exposition
     assert client.get("/_consent/records").json() == {"consent_id": None, "records": []}
     assert gateway.gateway.store.get().verify_records().ok
     other.close()

@@ -51,6 +51,8 @@ def test_records_past_the_limit_are_gone_after_one_purge_cycle(
             time.sleep(0.05)
         assert retention.cycles >= 1
         assert retention.purged == 3
+        metrics = gateway.gateway.metrics.exposition().decode()
+        assert 'consent_gateway_records_removed_total{reason="purged"} 3.0' in metrics
         check = open_store(database_url)
         kept = [n for n in range(6) if check.consent_history(f"visitor{n}")]
         assert kept == [3, 4, 5]
