@@ -35,6 +35,7 @@ from gateway.ruleset import RuleSet, rule_sources
 from gateway.settings import Settings, listen_address
 from gateway.store import Store
 from gateway.store.handle import StoreHandle
+from gateway.store.retention import Retention
 from gateway.watch import FileWatch
 
 SECONDS_PER_DAY = 86_400
@@ -92,6 +93,12 @@ class Gateway:
             settings, classifier=rules.classifier, on_unknown=self.metrics.unknown_cookie
         )
         self.store = StoreHandle(settings.database_url, store)
+        self.retention = Retention(
+            self.store,
+            settings.record_retention_days,
+            purged=self.metrics.records_removed.labels("purged").inc,
+            failed=self.metrics.store_errors.labels("purge_records").inc,
+        )
         self.banner = Banner.load(settings.api_prefix, settings=settings)
         self.enforcer = Enforcer(self.consent, self.cookies, self.agents, settings, self.metrics)
         if rules.trackers is not None:
@@ -222,10 +229,11 @@ class Gateway:
         self.clear_memos()
 
     async def start(self) -> None:
-        """Start the metrics listener (with ``metrics_listen``) and forwarding analytics
-        (when a provider is configured)."""
+        """Start the metrics listener (with ``metrics_listen``), the purge of old consent
+        records and forwarding analytics (when a provider is configured)."""
         if self.metrics_listener is not None:
             await self.metrics_listener.start()
+        self.retention.start()
         if self.collector is not None:
             await self.collector.start()
         if self.daily is not None:
@@ -243,6 +251,7 @@ class Gateway:
         await self.api.seen_writes.close()
         if self.daily is not None:
             await self.daily.aclose()
+        await self.retention.aclose()
         self.store.close()
 
     def banner_shown(self, state: ConsentState, request_headers: Mapping[bytes, bytes]) -> None:

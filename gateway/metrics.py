@@ -173,6 +173,13 @@ class Metrics:
             ["operation"],
             registry=self.registry,
         )
+        self.records_removed = Counter(
+            "consent_gateway_records_removed",
+            "Consent records removed: purged past record_retention_days, or erased by "
+            "their visitor.",
+            ["reason"],
+            registry=self.registry,
+        )
         self.pages_injected = Counter(
             "consent_gateway_pages_injected",
             "HTML pages the banner's tags were inserted into.",

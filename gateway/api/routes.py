@@ -34,13 +34,14 @@ from gateway.consent.state import (
     ESSENTIAL_ONLY,
     OPTIONAL_CATEGORIES,
     Category,
+    ConsentState,
     Decision,
     grants_from,
     new_consent_id,
 )
 from gateway.cookies import declaration
 from gateway.cookies.enforce import Header, expire_refused
-from gateway.cookies.parse import build_set_cookie, expiry_headers
+from gateway.cookies.parse import build_set_cookie, expiry_headers, parse_cookie_header
 from gateway.cookies.policy import CookiePolicy
 from gateway.endpoint import ApiRequest, ClientError, Cors, read_body
 from gateway.html.banner import Banner
@@ -49,10 +50,15 @@ from gateway.later import LaterWrite
 from gateway.metrics import CONTENT_TYPE, Metrics
 from gateway.settings import Settings
 from gateway.store import ConsentRecord
+from gateway.store.base import LAYERS
 from gateway.store.handle import StoreHandle
 
 MAX_BODY_BYTES = 4096
+MAX_PATH = 1024  # the longest page path a record keeps
 STATE_METHODS = "GET, POST, DELETE"  # what a preflight to /state may ask for
+RECORDS_METHODS = "GET, DELETE"  # and to /records
+WHERE = frozenset({"layer", "path", "language"})  # where a choice was given, beside it
+SHOWN_LAYERS = frozenset({"banner", "preferences", "form"})  # a record hashes these banners
 SEEN_FLUSH_SECONDS = 10.0  # seen cookie rules are written this long after the first of a batch
 DECLARATION_CACHE_SECONDS = 60.0  # how long one replica reuses the seen rules it read
 DECLARATION_CACHE_CONTROL = "public, max-age=300"
@@ -124,6 +130,11 @@ class ConsentAPI:
                 "DELETE": self._delete_state,
                 "OPTIONS": self._preflight_state,
             },
+            "/records": {
+                "GET": self._get_records,
+                "DELETE": self._delete_records,
+                "OPTIONS": self._preflight_records,
+            },
             "/declaration": {"GET": self._get_declaration},
             "/health": {"GET": self._get_health},
             "/ready": {"GET": self._get_ready},
@@ -190,16 +201,82 @@ class ConsentAPI:
 
     async def _post_state(self, call: Call) -> Response:
         self._refuse_cross_site(call.headers, call.request)
-        granted, form = await self._read_choice(call.headers, call.receive)
-        return await self._save(call.headers, call.request, granted, "grant", form)
+        choice = await self._read_choice(call.headers, call.receive)
+        return await self._save(call.headers, call.request, choice)
 
     async def _delete_state(self, call: Call) -> Response:
         self._refuse_cross_site(call.headers, call.request)
-        return await self._save(call.headers, call.request, ESSENTIAL_ONLY, "withdraw", None)
+        body = await read_body(call.headers, call.receive, MAX_BODY_BYTES)
+        where = _where_from_json(body) if body.strip() else Where()
+        choice = Choice(ESSENTIAL_ONLY, "withdraw", where)
+        return await self._save(call.headers, call.request, choice)
 
     async def _preflight_state(self, call: Call) -> Response:
         response = Response(status_code=204)
         response.raw_headers += self.cors.preflight(call.headers.get("origin"), STATE_METHODS)
+        return response
+
+    async def _get_records(self, call: Call) -> Response:
+        """Every record of the visitor's consent id (GDPR Art. 15): only to this site's
+        pages, with a consent cookie that verifies."""
+        self._refuse_cross_site(call.headers, call.request)
+        consent_id = self._records_owner(call)
+        records = []
+        if consent_id is not None:
+            try:
+                history = await self.store.call(lambda store: store.consent_history(consent_id))
+            except Exception:
+                logger.exception("could not read a visitor's consent records")
+                self.metrics.store_errors.labels("consent_history").inc()
+                raise ClientError(503, "the records could not be read; please try again") from None
+            records = [record.as_json() for record in history]
+        response = JSONResponse(
+            {"consent_id": consent_id, "records": records}, headers={"cache-control": "no-store"}
+        )
+        return self._with_cors(response, call.headers)
+
+    async def _delete_records(self, call: Call) -> Response:
+        """Erase the visitor's records (GDPR Art. 17) and expire the consent cookie."""
+        self._refuse_cross_site(call.headers, call.request)
+        request = call.request
+        consent_id = self._records_owner(call)
+        if consent_id is None:
+            raise ClientError(404, "this browser holds no valid consent cookie: nothing to erase")
+        try:
+            erased = await self.store.call(lambda store: store.erase_consent(consent_id))
+        except Exception:
+            logger.exception("could not erase a visitor's consent records")
+            self.metrics.store_errors.labels("erase_consent").inc()
+            raise ClientError(503, "the records could not be erased; please try again") from None
+        self.metrics.records_removed.labels("erased").inc(erased.get("consent_records", 0))
+        response = JSONResponse(
+            {"consent_id": consent_id, "erased": erased}, headers={"cache-control": "no-store"}
+        )
+        sent = [n for n in request.cookie_names if n in self.consent.consent_cookie_names]
+        response.raw_headers.extend(
+            (b"set-cookie", line.encode("latin-1"))
+            for name in dict.fromkeys(sent or [self.consent.consent_cookie_name(request.secure)])
+            for line in expiry_headers(name, request.host, "/", secure=request.secure)
+        )
+        return self._with_cors(response, call.headers)
+
+    def _records_owner(self, call: Call) -> str | None:
+        """The consent id whose records this browser may read and erase: its current
+        choice's, or that of a consent cookie this gateway signed under an earlier
+        ``policy_version`` (still the visitor's own)."""
+        if call.request.state.consent_id is not None:
+            return call.request.state.consent_id
+        names = self.consent.consent_cookie_names
+        for name, value in parse_cookie_header(call.headers.get("cookie", "")):
+            if name in names:
+                found = self.consent.codec.signed_consent_id(value)
+                if found is not None:
+                    return found
+        return None
+
+    async def _preflight_records(self, call: Call) -> Response:
+        response = Response(status_code=204)
+        response.raw_headers += self.cors.preflight(call.headers.get("origin"), RECORDS_METHODS)
         return response
 
     async def _get_asset(self, call: Call) -> Response:
@@ -330,27 +407,50 @@ class ConsentAPI:
             return True
         return request.host is not None and urlsplit(origin.lower()).netloc == request.host.lower()
 
-    async def _read_choice(
-        self, headers: Headers, receive: Receive
-    ) -> tuple[frozenset[Category], bool]:
+    async def _read_choice(self, headers: Headers, receive: Receive) -> Choice:
         body = await read_body(headers, receive, MAX_BODY_BYTES)
         media_type = headers.get("content-type", "").split(";")[0].strip().lower()
         if media_type == "application/x-www-form-urlencoded":
-            return _choice_from_form(body), True
+            return Choice(_choice_from_form(body), "form", Where(layer="form"))
         if media_type in ("application/json", ""):
-            return _choice_from_json(body), False
+            return _choice_from_json(body)
         raise ClientError(415, "send application/json or an HTML form post")
 
-    async def _save(
-        self,
-        headers: Headers,
-        request: ApiRequest,
-        granted: frozenset[Category],
-        action: str,
-        form: bool | None,
-    ) -> Response:
+    def _record(
+        self, headers: Headers, request: ApiRequest, choice: Choice, new: ConsentState
+    ) -> ConsentRecord:
+        """The proof of this decision: what was chosen, how, where and on which banner."""
+        old = request.state
+        where = choice.where
+        language = where.language if where.language in self.banner.languages else None
+        if language is None and where.layer in SHOWN_LAYERS:
+            language = self.settings.default_language
+        shown = (
+            self.banner.shown_hash(language) if where.layer in SHOWN_LAYERS and language else None
+        )
+        assert new.consent_id is not None and new.decided_at is not None
+        return ConsentRecord(
+            consent_id=new.consent_id,
+            decided_at=new.decided_at,
+            policy_version=new.policy_version,
+            categories=new.categories(),
+            regime=old.regime.value,
+            source=new.source.value,
+            action=choice.action,
+            country=old.country,
+            subdivision=old.subdivision,
+            user_agent=self._agent_summary(headers),
+            method=choice.method,
+            path=where.path or _page_path(headers, request),
+            layer=where.layer,
+            banner_hash=shown,
+            language=language,
+        )
+
+    async def _save(self, headers: Headers, request: ApiRequest, choice: Choice) -> Response:
         settings = self.settings
         old = request.state
+        granted, form = choice.granted, choice.method == "form"
         decision = Decision(
             consent_id=old.consent_id or new_consent_id(),
             granted=granted,
@@ -360,25 +460,15 @@ class ConsentAPI:
         new = self.consent.decided_state(
             decision, old.regime, old.country, old.subdivision, old.gpc, old.bot
         )
-        record = ConsentRecord(
-            consent_id=decision.consent_id,
-            decided_at=decision.decided_at,
-            policy_version=decision.policy_version,
-            categories=new.categories(),
-            regime=old.regime.value,
-            source=new.source.value,
-            action=action,
-            country=old.country,
-            subdivision=old.subdivision,
-            user_agent=self._agent_summary(headers),
-        )
+        record = self._record(headers, request, choice, new)
         try:
             await self.store.call(lambda store: store.record_consent(record))
         except Exception:
             logger.exception("could not record a consent decision; the choice was not applied")
             self.metrics.store_errors.labels("record_consent").inc()
             raise ClientError(503, "the choice could not be recorded; please try again") from None
-        self.metrics.decisions.labels(old.regime.value, _choice_label(granted, action)).inc()
+        label = _choice_label(granted, choice.action)
+        self.metrics.decisions.labels(old.regime.value, label).inc()
         name = self.consent.consent_cookie_name(request.secure)
         cookie = build_set_cookie(
             name,
@@ -436,6 +526,85 @@ class ConsentAPI:
         return response
 
 
+@dataclass(frozen=True, slots=True)
+class Where:
+    """Where a choice was given, as the banner (or an API client) says: the UI layer, the
+    page's path and the banner's language. Missing: ``api``, the Referer's path, none."""
+
+    layer: str = "api"
+    path: str | None = None
+    language: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """A choice as sent: the grants, how it was made (``store.base.METHODS``) and where."""
+
+    granted: frozenset[Category]
+    method: str
+    where: Where
+
+    @property
+    def action(self) -> str:
+        """``withdraw`` or ``grant``, as records before the method had it."""
+        return "withdraw" if self.method == "withdraw" else "grant"
+
+
+def _where_from_json(body: bytes) -> Where:
+    """``Where`` from a JSON body that holds nothing else (a withdrawal's)."""
+    data = _json_object(body)
+    where, rest = _where(data)
+    if rest:
+        raise ClientError(400, f"unexpected fields {sorted(rest)}; expected {sorted(WHERE)}")
+    return where
+
+
+def _where(data: Mapping[str, Any]) -> tuple[Where, dict[str, Any]]:
+    """The ``layer``, ``path`` and ``language`` of a JSON choice, checked, and the other
+    fields. Unknown layers are refused (400) rather than recorded as something else."""
+    layer = data.get("layer", "api")
+    if layer not in LAYERS:
+        raise ClientError(400, f"layer: expected one of {list(LAYERS)}")
+    path = data.get("path")
+    if path is not None:
+        if not isinstance(path, str) or not _is_path(path):
+            raise ClientError(400, f"path: expected a path on this site, at most {MAX_PATH} bytes")
+        path = _without_query(path)
+    language = data.get("language")
+    if language is not None and not (
+        isinstance(language, str) and len(language) <= 16 and language.isascii()
+    ):
+        raise ClientError(400, "language: expected a language code")
+    rest = {key: value for key, value in data.items() if key not in WHERE}
+    return Where(layer, path, language), rest
+
+
+def _is_path(path: str) -> bool:
+    return (
+        path.startswith("/")
+        and not path.startswith("//")
+        and len(path) <= MAX_PATH
+        and path.isascii()
+        and all(" " < c < "\x7f" for c in path)
+    )
+
+
+def _without_query(path: str) -> str:
+    """A page's path as a record keeps it: no query or fragment, which may hold personal
+    data (a search, an e-mail address in a link)."""
+    return path.split("?", 1)[0].split("#", 1)[0] or "/"
+
+
+def _page_path(headers: Headers, request: ApiRequest) -> str | None:
+    """The path of the page a choice came from, by its Referer when that is this site."""
+    referer = headers.get("referer", "")
+    parts = urlsplit(referer) if referer.isascii() else None
+    if parts is None or not request.host or parts.netloc.lower() != request.host.lower():
+        return None
+    path = parts.path or "/"
+    return path if _is_path(path) else None
+
+
 def _with_head(method: str) -> tuple[str, ...]:
     """``method`` as ``Allow`` lists it: GET with HEAD, which is answered as GET."""
     return (method, "HEAD") if method == "GET" else (method,)
@@ -445,7 +614,7 @@ _TRUE = {"true", "1", "on", "yes", "accept"}
 _FALSE = {"false", "0", "off", "no", "reject"}
 
 
-def _choice_from_json(body: bytes) -> frozenset[Category]:
+def _json_object(body: bytes) -> dict[str, Any]:
     try:
         data: Any = parse_json(body.decode("utf-8"))
     except UnicodeDecodeError:
@@ -454,10 +623,26 @@ def _choice_from_json(body: bytes) -> frozenset[Category]:
         raise ClientError(400, f"the body {error}") from None
     if not isinstance(data, dict):
         raise ClientError(400, 'send a JSON object: {"all": true} or {"categories": {...}}')
+    return data
+
+
+def _choice_from_json(body: bytes) -> Choice:
+    """``{"all": bool}`` or ``{"categories": {...}}``, with where it was given (``_where``);
+    ``"gpc": true`` beside ``"all": true`` grants everything but marketing, as the visitor's
+    Global Privacy Control asks (method ``gpc``)."""
+    where, data = _where(_json_object(body))
+    gpc = data.pop("gpc", False)
+    if not isinstance(gpc, bool):
+        raise ClientError(400, "gpc: expected true or false")
     if set(data) == {"all"} and isinstance(data["all"], bool):
-        return ALL_GRANTED if data["all"] else ESSENTIAL_ONLY
+        if not data["all"]:
+            return Choice(ESSENTIAL_ONLY, "reject_all", where)
+        if gpc:
+            return Choice(ALL_GRANTED - {Category.MARKETING}, "gpc", where)
+        return Choice(ALL_GRANTED, "gpc" if where.layer == "gpc" else "accept_all", where)
     if set(data) == {"categories"} and isinstance(data["categories"], dict):
-        return _grants(data["categories"])
+        granted = _grants(data["categories"])
+        return Choice(granted, "gpc" if where.layer == "gpc" else "custom", where)
     raise ClientError(400, 'send a JSON object: {"all": true} or {"categories": {...}}')
 
 

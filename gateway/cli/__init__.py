@@ -7,10 +7,20 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from gateway.cli import check, classify, declaration, demo, forward, rules, scan, serve
+from gateway.cli import (
+    check,
+    classify,
+    declaration,
+    demo,
+    forward,
+    records,
+    rules,
+    scan,
+    serve,
+)
 from gateway.settings import SettingsError
 
-COMMANDS = (demo, serve, forward, classify, scan, declaration, check, rules)
+COMMANDS = (demo, serve, forward, classify, scan, declaration, records, check, rules)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

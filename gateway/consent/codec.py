@@ -79,3 +79,16 @@ class ConsentCookieCodec:
             return None
         granted = grants_from({c: bool(bits & bit) for c, bit in GRANT_BITS.items()})
         return Decision(consent_id, granted, version, signed_at.astimezone(UTC))
+
+    def signed_consent_id(self, value: str) -> str | None:
+        """The consent id of a cookie this gateway signed and that has not expired, whatever
+        its policy version: a visitor's records stay theirs to read and erase after the
+        policy changed. ``None`` for anything else."""
+        if len(value) > MAX_COOKIE_VALUE_LENGTH:
+            return None
+        try:
+            payload = self._signer.unsign(value, max_age=self.max_age_seconds)
+            consent_id = payload.decode("ascii").split(".", 1)[0]
+        except (BadData, UnicodeDecodeError):
+            return None
+        return consent_id if _CONSENT_ID_PATTERN.fullmatch(consent_id) else None

@@ -34,7 +34,7 @@ import rcssmin
 import rjsmin
 from starlette.responses import Response
 
-from gateway.consent.state import OPTIONAL_CATEGORIES, ConsentState
+from gateway.consent.state import OPTIONAL_CATEGORIES, Category, ConsentState
 from gateway.html.content_coding import preferred
 from gateway.resources import static_dir
 from gateway.settings import Settings
@@ -118,11 +118,13 @@ class Banner:
         assets: dict[str, Asset],
         settings: Settings | None = None,
         texts: dict[str, dict[str, str]] | None = None,
+        layout: Mapping[str, str] | None = None,
     ) -> None:
         self.api_prefix = api_prefix
         self.settings = settings or Settings.load(environ={})
         self._assets = assets
         self._texts = texts or {}
+        self._shown = shown_hashes(self._texts, self.settings, layout or {})
         self._routes: dict[str, tuple[Asset, str]] = {}
         for name, asset in assets.items():
             self._routes["/" + name] = (asset, REVALIDATE)
@@ -165,7 +167,13 @@ class Banner:
         }
         encoded = json.dumps(config, separators=(",", ":")).encode()
         assets["banner.js"] = _asset("banner.js", script.replace(CONFIG_TOKEN, encoded))
-        return cls(api_prefix, assets, settings, texts)
+        # What lays the banner out (its script before the settings, its style): a new
+        # release that moves a button changes what a visitor was shown.
+        layout = {
+            "banner.js": hashlib.sha256(script).hexdigest(),
+            "banner.css": assets["banner.css"].etag.strip('"'),
+        }
+        return cls(api_prefix, assets, settings, texts, layout)
 
     def configure(self, settings: Settings) -> None:
         """Rebuild the assets for ``settings``: the middleware loads the banner with the
@@ -175,6 +183,17 @@ class Banner:
         loaded = Banner.load(self.api_prefix, settings=settings)
         self.settings, self._assets = loaded.settings, loaded._assets
         self._texts, self._routes = loaded._texts, loaded._routes
+        self._shown = loaded._shown
+
+    @property
+    def languages(self) -> frozenset[str]:
+        return frozenset(self._texts)
+
+    def shown_hash(self, language: str) -> str | None:
+        """The hash of the banner as a visitor saw it in ``language`` (its texts, the
+        settings that shape it, its layout), which a consent record keeps; None for a
+        language the banner does not have."""
+        return self._shown.get(language)
 
     def url(self, name: str) -> str:
         """The content-hashed URL of ``banner.js``, ``banner.css`` or ``consent-mode.js``."""
@@ -262,6 +281,29 @@ class Banner:
             f' lang="{language}" dir="{html.escape(texts.get("dir", "ltr"))}"'
             f' role="region" aria-label="{text("title")}">{forms}</div></noscript>'
         )
+
+
+def shown_hashes(
+    texts: Mapping[str, Mapping[str, str]], settings: Settings, layout: Mapping[str, str]
+) -> dict[str, str]:
+    """SHA-256 (hex) per language over the canonical JSON of what that banner showed:
+    the texts of the language, the categories offered, the settings that shape it and its
+    layout. Worked out once per gateway, not per decision."""
+    shaping = {
+        "categories": [category.value for category in Category],
+        "privacy_policy_url": settings.privacy_policy_url,
+        "reopen_control": settings.reopen_control,
+        "declared_vendors": sorted(settings.declared_vendors),
+        "declare_seen_cookies": settings.declare_seen_cookies,
+    }
+    found = {}
+    for language, strings in texts.items():
+        shown = {"language": language, "texts": dict(strings), "settings": shaping}
+        encoded = json.dumps(
+            {**shown, "layout": dict(layout)}, sort_keys=True, separators=(",", ":")
+        )
+        found[language] = hashlib.sha256(encoded.encode()).hexdigest()
+    return found
 
 
 def public_state(state: ConsentState) -> dict[str, object]:

@@ -36,6 +36,9 @@ ENV_PREFIX = "CONSENT_GATEWAY_"
 MAX_COOKIE_LIFETIME_DAYS = 395  # 13 months, the CNIL's and most DPAs' ceiling
 MAX_TEXT_LENGTH = 2000
 MIN_ADMIN_TOKEN_LENGTH = 24
+# Texts added after a site may have written a whole language of its own: a site language
+# without them still loads, and the banner leaves out what they label (the consent id).
+LATER_TEXT_KEYS = frozenset({"record_id", "records"})
 _LANGUAGE = re.compile(r"[a-z]{2,3}")
 _GTM_CONTAINER = re.compile(r"GTM-[A-Z0-9]{4,12}")
 
@@ -162,6 +165,14 @@ class Settings(BaseModel):
         "declaration's seen cookies are stored: `sqlite:///path` (relative to the working "
         "directory; `sqlite:////abs/path` for an absolute one) or `postgresql://user@host/db` "
         "(install `consent-gateway[postgres]`).",
+    )
+    record_retention_days: int = Field(
+        365,
+        ge=1,
+        le=3650,
+        description="How long consent records are kept, in days; the gateway deletes older "
+        "ones every hour, oldest first, in batches (`consent-gateway records purge` does it "
+        "at once). See [Consent records](records.md).",
     )
     metrics: bool = Field(
         False,
@@ -446,7 +457,7 @@ class Settings(BaseModel):
                 raise ValueError(
                     f"{language}: unknown text key(s) {unknown}; expected some of {sorted(keys)}"
                 )
-            missing = sorted(keys - set(texts))
+            missing = sorted(keys - set(texts) - LATER_TEXT_KEYS)
             if language not in languages and missing:
                 raise ValueError(
                     f"{language} is not a built-in language ({', '.join(sorted(languages))}), "

@@ -16,6 +16,7 @@ from gateway.store.base import (
     Store,
     TrimResult,
     UnknownCookie,
+    VerifyResult,
 )
 
 
@@ -94,6 +95,7 @@ __all__ = [
     "Store",
     "TrimResult",
     "UnknownCookie",
+    "VerifyResult",
     "check_url",
     "describe_url",
     "open_existing_store",

@@ -5,14 +5,17 @@ with ``FOR UPDATE SKIP LOCKED``: each hit is leased to one of them at a time."""
 
 from __future__ import annotations
 
-import json
 import threading
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
 from gateway.store.base import (
+    ERASED_COLUMNS,
+    GENESIS,
     MAX_UNKNOWN_NAMES,
+    RECORD_COLUMNS,
+    ChainCheck,
     ConsentRecord,
     DailyCount,
     DecisionCount,
@@ -20,8 +23,14 @@ from gateway.store.base import (
     OutboxRow,
     TrimResult,
     UnknownCookie,
+    VerifyResult,
+    appended,
     clean_name,
     decision_rows,
+    from_row,
+    purge_end,
+    row_values,
+    sealed_rows,
     unknown_rows,
 )
 
@@ -42,7 +51,7 @@ def require_psycopg() -> None:
         )
 
 
-MIGRATIONS = [
+MIGRATIONS: list[str | Callable[[Any, str], None]] = [
     """
     CREATE TABLE IF NOT EXISTS {p}consent_records (
         id BIGSERIAL PRIMARY KEY,
@@ -108,6 +117,10 @@ MIGRATIONS = [
     CREATE INDEX IF NOT EXISTS {p}cookie_rule_vouchers_by_visitor
         ON {p}cookie_rule_vouchers (visitor);
     """,
+    # Records form a hash chain (docs/records.md): the new fields, nullable content (an
+    # erased record keeps only its place in the chain), the records kept so far sealed in
+    # their order, and the chain's head and anchor.
+    lambda db, p: _chain_records(db, p),
     # The admin page's daily sums and decisions by day (see sqlite.py).
     """
     CREATE TABLE IF NOT EXISTS {p}daily_counts (
@@ -120,6 +133,55 @@ MIGRATIONS = [
     CREATE INDEX IF NOT EXISTS {p}consent_records_by_time ON {p}consent_records (decided_at);
     """,
 ]
+COLUMNS = ", ".join(RECORD_COLUMNS)
+SELECT_COLUMNS = COLUMNS.replace("categories", "categories::text")
+MARKS = ", ".join(["%s"] * len(RECORD_COLUMNS))
+ERASE = ", ".join(f"{name} = NULL" for name in ERASED_COLUMNS)
+EXPORT_ROWS = 2000  # rows a server-side cursor fetches at a time
+
+
+def _chain_records(db: Any, p: str) -> None:
+    table = f"{p}consent_records"
+    content = ("consent_id", "decided_at", "policy_version", "categories", "regime", "source")
+    db.execute(
+        f"ALTER TABLE {table} "
+        + ", ".join(f"ALTER COLUMN {name} DROP NOT NULL" for name in (*content, "action"))
+        + ", ADD COLUMN seq BIGINT, ADD COLUMN method TEXT, ADD COLUMN path TEXT,"
+        " ADD COLUMN layer TEXT, ADD COLUMN banner_hash TEXT, ADD COLUMN language TEXT,"
+        " ADD COLUMN nonce TEXT, ADD COLUMN prev_hash TEXT, ADD COLUMN record_hash TEXT,"
+        " ADD COLUMN erased_on DATE"
+    )
+    db.execute(f"CREATE TABLE {p}consent_chain (name TEXT PRIMARY KEY, seq BIGINT, hash TEXT)")
+    head = (0, GENESIS)
+    with db.cursor(name=f"{p}seal") as old:
+        old.itersize = EXPORT_ROWS
+        old.execute(f"SELECT id, {SELECT_COLUMNS} FROM {table} ORDER BY id")
+        ids: list[int] = []
+
+        def rows() -> Iterator[Any]:
+            for row in old:
+                ids.append(row[0])
+                yield row[1:]
+
+        with db.cursor() as update:
+            for row in sealed_rows(rows(), head):
+                update.execute(
+                    f"UPDATE {table} SET seq = %s, nonce = %s, prev_hash = %s, record_hash = %s"
+                    " WHERE id = %s",
+                    (row.sequence, row.nonce, row.prev_hash, row.record_hash, ids.pop()),
+                )
+                head = (row.sequence, row.record_hash)
+    db.execute(
+        f"ALTER TABLE {table} ALTER COLUMN seq SET NOT NULL,"
+        " ALTER COLUMN prev_hash SET NOT NULL, ALTER COLUMN record_hash SET NOT NULL"
+    )
+    db.execute(f"CREATE UNIQUE INDEX {p}consent_records_by_seq ON {table} (seq)")
+    db.execute(f"DROP INDEX IF EXISTS {p}consent_records_by_id")
+    db.execute(f"CREATE INDEX {p}consent_records_by_id ON {table} (consent_id, seq)")
+    db.execute(
+        f"INSERT INTO {p}consent_chain VALUES ('head', %s, %s), ('anchor', 0, %s)",
+        (*head, GENESIS),
+    )
 
 
 class PostgresStore:
@@ -158,41 +220,139 @@ class PostgresStore:
         row = db.execute(f"SELECT max(version) FROM {versions}").fetchone()
         current = row[0] or 0
         for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
-            db.execute(script.format(p=self._p))
+            if callable(script):
+                script(db, self._p)
+            else:
+                db.execute(script.format(p=self._p))
             db.execute(f"INSERT INTO {versions} VALUES (%s)", (number,))
 
     def record_consent(self, record: ConsentRecord) -> None:
-        def insert(db: Any) -> None:
+        def append(db: Any) -> None:
+            # The head row, locked until commit, serialises appends across replicas: the
+            # chain never forks.
+            head = db.execute(
+                f"SELECT seq, hash FROM {self._p}consent_chain WHERE name = 'head' FOR UPDATE"
+            ).fetchone()
+            row = appended(record, (head[0], head[1]))
             db.execute(
-                f"INSERT INTO {self._p}consent_records (consent_id, decided_at, policy_version,"
-                " categories, regime, source, action, country, subdivision, user_agent)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (
-                    record.consent_id,
-                    record.decided_at,
-                    record.policy_version,
-                    record.categories_json(),
-                    record.regime,
-                    record.source,
-                    record.action,
-                    record.country,
-                    record.subdivision,
-                    _text(record.user_agent),
-                ),
+                f"INSERT INTO {self._p}consent_records ({COLUMNS}) VALUES ({MARKS})",
+                row_values(row),
+            )
+            db.execute(
+                f"UPDATE {self._p}consent_chain SET seq = %s, hash = %s WHERE name = 'head'",
+                (row.sequence, row.record_hash),
             )
 
-        self._run(insert)
+        self._run(append)
 
     def consent_history(self, consent_id: str) -> list[ConsentRecord]:
         rows = self._run(
             lambda db: db.execute(
-                "SELECT consent_id, decided_at, policy_version, categories::text, regime, source,"
-                f" action, country, subdivision, user_agent FROM {self._p}consent_records"
-                " WHERE consent_id = %s ORDER BY id",
+                f"SELECT {SELECT_COLUMNS} FROM {self._p}consent_records"
+                " WHERE consent_id = %s ORDER BY seq",
                 (consent_id,),
             ).fetchall()
         )
-        return [ConsentRecord(r[0], r[1], r[2], json.loads(r[3]), *r[4:]) for r in rows]
+        return [record for row in rows if (record := from_row(row).record) is not None]
+
+    def erase_consent(self, consent_id: str) -> dict[str, int]:
+        p = self._p
+
+        def erase(db: Any) -> dict[str, int]:
+            return {
+                "consent_records": db.execute(
+                    f"UPDATE {p}consent_records SET {ERASE}, erased_on = CURRENT_DATE"
+                    " WHERE consent_id = %s",
+                    (consent_id,),
+                ).rowcount,
+                # Hits are redacted and hold no consent id; one a client put in a URL or an
+                # event would be there all the same.
+                "analytics_outbox": db.execute(
+                    f"DELETE FROM {p}analytics_outbox WHERE position(%s in payload) > 0",
+                    (consent_id.encode("utf-8"),),
+                ).rowcount,
+                "unknown_cookies": db.execute(
+                    f"DELETE FROM {p}unknown_cookies WHERE strpos(name, %s) > 0", (consent_id,)
+                ).rowcount,
+                "seen_cookie_rules": db.execute(
+                    f"DELETE FROM {p}seen_cookie_rules WHERE strpos(rule, %s) > 0",
+                    (consent_id,),
+                ).rowcount,
+                "cookie_rule_vouchers": db.execute(
+                    f"DELETE FROM {p}cookie_rule_vouchers WHERE strpos(rule, %s) > 0",
+                    (consent_id,),
+                ).rowcount,
+            }
+
+        return self._run(erase)
+
+    def export_records(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> Iterator[ConsentRecord]:
+        query = f"SELECT {SELECT_COLUMNS} FROM {self._p}consent_records WHERE nonce IS NOT NULL"
+        bounds: list[datetime] = []
+        if since is not None:
+            query += " AND decided_at >= %s"
+            bounds.append(since)
+        if until is not None:
+            query += " AND decided_at < %s"
+            bounds.append(until)
+        with psycopg.connect(self._url) as db:
+            for row in _server_side(db, query + " ORDER BY seq", bounds):
+                record = from_row(row).record
+                if record is not None:
+                    yield record
+
+    def verify_records(self) -> VerifyResult:
+        with psycopg.connect(self._url) as db:
+            # One snapshot: the chain's ends and its rows agree.
+            db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            ends = {
+                name: (seq, hash_)
+                for name, seq, hash_ in db.execute(
+                    f"SELECT name, seq, hash FROM {self._p}consent_chain"
+                ).fetchall()
+            }
+            check = ChainCheck(ends["anchor"], ends["head"])
+            query = f"SELECT {SELECT_COLUMNS} FROM {self._p}consent_records ORDER BY seq"
+            for row in _server_side(db, query, ()):
+                found = from_row(row)
+                if not check.add(
+                    found.sequence, found.record, found.nonce, found.prev_hash, found.record_hash
+                ):
+                    break
+        return check.result()
+
+    def purge_records(self, older_than: datetime, batch: int = 1000) -> int:
+        p = self._p
+
+        def purge(db: Any) -> int:
+            # The anchor row, locked until commit: replicas purging at once take turns, and
+            # each starts where the last one stopped.
+            anchor = db.execute(
+                f"SELECT seq FROM {p}consent_chain WHERE name = 'anchor' FOR UPDATE"
+            ).fetchone()
+            rows = db.execute(
+                f"SELECT seq, decided_at, record_hash FROM {p}consent_records WHERE seq > %s"
+                " ORDER BY seq LIMIT %s",
+                (anchor[0], batch),
+            ).fetchall()
+            count = purge_end(rows, older_than)
+            if count:
+                last, _, last_hash = rows[count - 1]
+                db.execute(f"DELETE FROM {p}consent_records WHERE seq <= %s", (last,))
+                db.execute(
+                    f"UPDATE {p}consent_chain SET seq = %s, hash = %s WHERE name = 'anchor'",
+                    (last, last_hash),
+                )
+            return count
+
+        total = 0
+        while True:
+            count = self._run(purge)
+            total += count
+            if count < batch:
+                return total
 
     def count_unknown_cookies(
         self, counts: Mapping[str, int], seen_at: datetime, errors: Mapping[str, int] | None = None
@@ -479,6 +639,15 @@ class PostgresStore:
             ).fetchall()
         )
         return decision_rows(rows)
+
+
+def _server_side(db: Any, query: str, parameters: Sequence[Any]) -> Iterator[Any]:
+    """The rows of ``query`` through a server-side cursor, ``EXPORT_ROWS`` at a time: a
+    table of any size streams in constant memory."""
+    with db.cursor(name="cg_stream") as cursor:
+        cursor.itersize = EXPORT_ROWS
+        cursor.execute(query, parameters)
+        yield from cursor
 
 
 def _text(value: str | None) -> str | None:

@@ -11,15 +11,19 @@ IMMEDIATE``), so two forwarders never lease the same hit."""
 
 from __future__ import annotations
 
-import json
+import contextlib
 import sqlite3
 import threading
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from gateway.store.base import (
+    ERASED_COLUMNS,
+    GENESIS,
     MAX_UNKNOWN_NAMES,
+    RECORD_COLUMNS,
+    ChainCheck,
     ConsentRecord,
     DailyCount,
     DecisionCount,
@@ -27,15 +31,22 @@ from gateway.store.base import (
     OutboxRow,
     TrimResult,
     UnknownCookie,
+    VerifyResult,
+    appended,
     clean_name,
     decision_rows,
+    from_row,
+    purge_end,
+    row_values,
+    sealed_rows,
     unknown_rows,
+    utc_text,
 )
 
 T = TypeVar("T")
 CHUNK = 500  # ids per statement, well below SQLite's bound-parameter limit
 
-MIGRATIONS = [
+MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     """
     CREATE TABLE consent_records (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -102,6 +113,10 @@ MIGRATIONS = [
     );
     CREATE INDEX cookie_rule_vouchers_by_visitor ON cookie_rule_vouchers (visitor);
     """,
+    # Records form a hash chain (docs/records.md): the table is rebuilt with the new fields,
+    # nullable content (an erased record keeps only its place in the chain), and the
+    # records kept so far are sealed in their order.
+    lambda db: _chain_records(db),
     # The admin page: per-day sums every worker adds to (banner impressions, pages without
     # the banner), and decisions counted by day from a bound.
     """
@@ -116,9 +131,60 @@ MIGRATIONS = [
     """,
 ]
 
+RECORDS_TABLE = """
+    CREATE TABLE consent_records (
+        seq INTEGER PRIMARY KEY,
+        consent_id TEXT,
+        decided_at TEXT,
+        policy_version TEXT,
+        categories TEXT,
+        regime TEXT,
+        source TEXT,
+        action TEXT,
+        country TEXT,
+        subdivision TEXT,
+        user_agent TEXT,
+        method TEXT,
+        path TEXT,
+        layer TEXT,
+        banner_hash TEXT,
+        language TEXT,
+        nonce TEXT,
+        prev_hash TEXT NOT NULL,
+        record_hash TEXT NOT NULL,
+        erased_on TEXT
+    )
+"""
+COLUMNS = ", ".join(RECORD_COLUMNS)
+MARKS = ", ".join("?" * len(RECORD_COLUMNS))
+ERASE = ", ".join(f"{name} = NULL" for name in ERASED_COLUMNS)
+
+
+def _chain_records(db: sqlite3.Connection) -> None:
+    db.execute("DROP INDEX consent_records_by_id")
+    db.execute("ALTER TABLE consent_records RENAME TO consent_records_unchained")
+    db.execute(RECORDS_TABLE)
+    db.execute("CREATE INDEX consent_records_by_id ON consent_records (consent_id, seq)")
+    db.execute("CREATE TABLE consent_chain (name TEXT PRIMARY KEY, seq INTEGER, hash TEXT)")
+    old = db.execute(
+        "SELECT NULL, consent_id, decided_at, policy_version, categories, regime, source,"
+        " action, country, subdivision, user_agent, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
+        " NULL FROM consent_records_unchained ORDER BY id"
+    )
+    head = (0, GENESIS)
+    insert = f"INSERT INTO consent_records ({COLUMNS}) VALUES ({MARKS})"
+    for row in sealed_rows(iter(old), head):
+        db.execute(insert, row_values(row))
+        head = (row.sequence, row.record_hash)
+    db.execute(
+        "INSERT INTO consent_chain VALUES ('head', ?, ?), ('anchor', 0, ?)", (*head, GENESIS)
+    )
+    db.execute("DROP TABLE consent_records_unchained")
+
 
 class SQLiteStore:
     def __init__(self, path: str, max_unknown_names: int = MAX_UNKNOWN_NAMES) -> None:
+        self._path = path
         self._lock = threading.Lock()
         self._max_unknown = max_unknown_names
         self._db = sqlite3.connect(path, check_same_thread=False, timeout=10, isolation_level=None)
@@ -132,47 +198,161 @@ class SQLiteStore:
         def migrate(db: sqlite3.Connection) -> None:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                for statement in script.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
+                if callable(script):
+                    script(db)
+                else:
+                    for statement in script.split(";"):
+                        if statement.strip():
+                            db.execute(statement)
                 db.execute(f"PRAGMA user_version = {number}")
 
         self._transaction(migrate)
 
     def record_consent(self, record: ConsentRecord) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO consent_records (consent_id, decided_at, policy_version, categories,"
-                " regime, source, action, country, subdivision, user_agent)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    record.consent_id,
-                    record.decided_at.astimezone(UTC).isoformat(),
-                    record.policy_version,
-                    record.categories_json(),
-                    record.regime,
-                    record.source,
-                    record.action,
-                    record.country,
-                    record.subdivision,
-                    record.user_agent,
-                ),
+        def append(db: sqlite3.Connection) -> None:
+            head = db.execute("SELECT seq, hash FROM consent_chain WHERE name = 'head'").fetchone()
+            row = appended(record, (head[0], head[1]))
+            db.execute(f"INSERT INTO consent_records ({COLUMNS}) VALUES ({MARKS})", row_values(row))
+            db.execute(
+                "UPDATE consent_chain SET seq = ?, hash = ? WHERE name = 'head'",
+                (row.sequence, row.record_hash),
             )
+
+        self._transaction(append)
 
     def consent_history(self, consent_id: str) -> list[ConsentRecord]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT consent_id, decided_at, policy_version, categories, regime, source,"
-                " action, country, subdivision, user_agent FROM consent_records"
-                " WHERE consent_id = ? ORDER BY id",
+                f"SELECT {COLUMNS} FROM consent_records WHERE consent_id = ? ORDER BY seq",
                 (consent_id,),
             ).fetchall()
-        return [
-            ConsentRecord(
-                row[0], datetime.fromisoformat(row[1]), row[2], json.loads(row[3]), *row[4:]
-            )
-            for row in rows
-        ]
+        return [record for row in rows if (record := from_row(row).record) is not None]
+
+    def erase_consent(self, consent_id: str) -> dict[str, int]:
+        erased_on = datetime.now(UTC).date().isoformat()
+        needle = consent_id.encode("utf-8")
+
+        def erase(db: sqlite3.Connection) -> dict[str, int]:
+            return {
+                "consent_records": db.execute(
+                    f"UPDATE consent_records SET {ERASE}, erased_on = ? WHERE consent_id = ?",
+                    (erased_on, consent_id),
+                ).rowcount,
+                # Hits are redacted and hold no consent id; one a client put in a URL or an
+                # event would be there all the same.
+                "analytics_outbox": db.execute(
+                    "DELETE FROM analytics_outbox WHERE instr(payload, ?) > 0", (needle,)
+                ).rowcount,
+                "unknown_cookies": db.execute(
+                    "DELETE FROM unknown_cookies WHERE instr(name, ?) > 0", (consent_id,)
+                ).rowcount,
+                "seen_cookie_rules": db.execute(
+                    "DELETE FROM seen_cookie_rules WHERE instr(rule, ?) > 0", (consent_id,)
+                ).rowcount,
+                "cookie_rule_vouchers": db.execute(
+                    "DELETE FROM cookie_rule_vouchers WHERE instr(rule, ?) > 0", (consent_id,)
+                ).rowcount,
+            }
+
+        # Freed space is overwritten, and the WAL copied back and emptied, so the erased
+        # values are not left in the file either.
+        with self._lock:
+            self._db.execute("PRAGMA secure_delete = ON")
+        try:
+            erased = self._transaction(erase)
+        finally:
+            with self._lock:
+                self._db.execute("PRAGMA secure_delete = OFF")
+                if self._path != ":memory:":
+                    self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return erased
+
+    def export_records(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> Iterator[ConsentRecord]:
+        query = f"SELECT {COLUMNS} FROM consent_records WHERE nonce IS NOT NULL"
+        bounds: list[str] = []
+        if since is not None:
+            query += " AND decided_at >= ?"
+            bounds.append(utc_text(since))
+        if until is not None:
+            query += " AND decided_at < ?"
+            bounds.append(utc_text(until))
+        for row in self._stream(query + " ORDER BY seq", bounds):
+            record = from_row(row).record
+            if record is not None:
+                yield record
+
+    def verify_records(self) -> VerifyResult:
+        with self._reader() as db:
+            db.execute("BEGIN")  # one snapshot: the chain's ends and its rows agree
+            try:
+                ends = dict(
+                    (name, (seq, hash_))
+                    for name, seq, hash_ in db.execute("SELECT name, seq, hash FROM consent_chain")
+                )
+                check = ChainCheck(ends["anchor"], ends["head"])
+                for row in db.execute(f"SELECT {COLUMNS} FROM consent_records ORDER BY seq"):
+                    found = from_row(row)
+                    if not check.add(
+                        found.sequence,
+                        found.record,
+                        found.nonce,
+                        found.prev_hash,
+                        found.record_hash,
+                    ):
+                        break
+            finally:
+                db.execute("COMMIT")
+        return check.result()
+
+    def purge_records(self, older_than: datetime, batch: int = 1000) -> int:
+        def purge(db: sqlite3.Connection) -> int:
+            anchor = db.execute("SELECT seq FROM consent_chain WHERE name = 'anchor'").fetchone()
+            rows = [
+                (seq, None if decided is None else datetime.fromisoformat(decided), hash_)
+                for seq, decided, hash_ in db.execute(
+                    "SELECT seq, decided_at, record_hash FROM consent_records WHERE seq > ?"
+                    " ORDER BY seq LIMIT ?",
+                    (anchor[0], batch),
+                )
+            ]
+            count = purge_end(rows, older_than)
+            if count:
+                last, _, last_hash = rows[count - 1]
+                db.execute("DELETE FROM consent_records WHERE seq <= ?", (last,))
+                db.execute(
+                    "UPDATE consent_chain SET seq = ?, hash = ? WHERE name = 'anchor'",
+                    (last, last_hash),
+                )
+            return count
+
+        total = 0
+        while True:
+            count = self._transaction(purge)
+            total += count
+            if count < batch:
+                return total
+
+    def _reader(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """A connection of its own for long reads, so they hold up no writer (WAL readers
+        see a snapshot); the shared one for an in-memory database."""
+        if self._path == ":memory:":
+            return _locked(self._lock, self._db)
+        return contextlib.closing(
+            sqlite3.connect(self._path, check_same_thread=False, timeout=10, isolation_level=None)
+        )
+
+    def _stream(self, query: str, parameters: Sequence[Any]) -> Iterator[Sequence[Any]]:
+        """The rows of ``query``, read by cursor (never all at once; an in-memory database,
+        small by nature, is read at once so the shared connection is not held)."""
+        if self._path == ":memory:":
+            with self._lock:
+                rows = self._db.execute(query, parameters).fetchall()
+            yield from rows
+            return
+        with self._reader() as db:
+            yield from db.execute(query, parameters)
 
     def count_unknown_cookies(
         self, counts: Mapping[str, int], seen_at: datetime, errors: Mapping[str, int] | None = None
@@ -457,6 +637,12 @@ class SQLiteStore:
                 (since.astimezone(UTC).isoformat(),),
             ).fetchall()
         return decision_rows(rows)
+
+
+@contextlib.contextmanager
+def _locked(lock: threading.Lock, db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    with lock:
+        yield db
 
 
 def _chunks(ids: Sequence[int]) -> list[Sequence[int]]:

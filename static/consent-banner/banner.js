@@ -21,7 +21,7 @@
   var listeners = [];
   var ran = {}; // categories whose gated content ran on this page
   var chain = Promise.resolve(); // gated scripts run one after the other, in page order
-  var api, T, root, bar, dlg, reopen, opener, pad, busy, wantOpen, declared;
+  var api, T, root, bar, dlg, reopen, opener, pad, busy, wantOpen, declared, lang;
 
   function warn(e) {
     if (w.console) console.warn("consent-gateway:", e);
@@ -88,15 +88,22 @@
     if (summary() !== before) emit();
   }
 
-  function send(method, body) {
+  // Every choice says where it was given (the record of it keeps that): the UI layer
+  // ("banner", "preferences", or "api" for the JS API), the page's path, the language shown.
+  function send(method, body, layer) {
     if (busy) return Promise.reject(new Error("a choice is being saved"));
     busy = true;
     error("");
-    var init = { method: method, credentials: "include" };
-    if (body) {
-      init.headers = { "content-type": "application/json" };
-      init.body = JSON.stringify(body);
-    }
+    body = body || {};
+    body.layer = layer || "api";
+    body.path = location.pathname.slice(0, 1024);
+    if (lang) body.language = lang;
+    var init = {
+      method: method,
+      credentials: "include",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body)
+    };
     return fetch(api + "/state", init)
       .then(function (r) {
         if (!r.ok) throw new Error("the consent API answered " + r.status);
@@ -116,7 +123,7 @@
         }
       );
   }
-  function set(choices) {
+  function set(choices, layer) {
     choices = choices || {};
     var c = {};
     for (var k in choices) {
@@ -125,15 +132,14 @@
     OPTIONAL.forEach(function (k) {
       c[k] = k in choices ? choices[k] === true : allows(k);
     });
-    return send("POST", { categories: c });
+    return send("POST", { categories: c }, layer);
   }
-  function acceptAll() {
+  function acceptAll(layer) {
     // With GPC, "all" stops short of marketing: only its own switch turns that on.
-    if (gpc()) return set({ preferences: true, analytics: true, marketing: false });
-    return send("POST", { all: true });
+    return send("POST", gpc() ? { all: true, gpc: true } : { all: true }, layer);
   }
-  function rejectAll() {
-    return state.decided ? send("DELETE") : send("POST", { all: false });
+  function rejectAll(layer) {
+    return state.decided ? send("DELETE", null, layer) : send("POST", { all: false }, layer);
   }
 
   // Gated content: <script type="text/plain" data-consent="analytics" [src]>,
@@ -249,7 +255,7 @@
           missing.forEach(function (k) {
             c[k] = true;
           });
-          set(c).catch(warn);
+          set(c, "banner").catch(warn);
         }
       });
     });
@@ -341,7 +347,11 @@
           text: "\u00d7" })
       ]),
       intro(T.prefs_text),
-      h("ul", { class: "cg-cats" }, CATS.map(category))
+      h("ul", { class: "cg-cats" }, CATS.map(category)),
+      T.record_id && T.records ? h("p", { class: "cg-rec", hidden: true }, [
+        T.record_id + " ", h("code", {}), " ",
+        h("a", { href: api + "/records", text: T.records })
+      ]) : null
     ].concat(notes(), [h("div", { class: "cg-btns" }, [
       button("save", T.save), button("accept", T.accept), button("reject", T.reject)
     ])]));
@@ -425,17 +435,18 @@
     if (!b) return;
     var action = b.getAttribute("data-a");
     var fromBar = bar.contains(b);
+    var layer = fromBar ? "banner" : "preferences";
     var done;
     if (action === "customize" || action === "open") return open();
     if (action === "close") return close();
-    if (action === "accept") done = acceptAll();
-    else if (action === "reject") done = rejectAll();
+    if (action === "accept") done = acceptAll(layer);
+    else if (action === "reject") done = rejectAll(layer);
     else if (action === "save") {
       var c = {};
       each(dlg.querySelectorAll("input[data-c]:not([disabled])"), function (i) {
         c[i.getAttribute("data-c")] = i.checked;
       });
-      done = set(c);
+      done = set(c, layer);
     }
     if (!done) return;
     done.then(function () {
@@ -456,6 +467,7 @@
       i.checked = allows(i.getAttribute("data-c"));
     });
     declaration();
+    consentId();
     if (dlg.showModal) dlg.showModal();
     else dlg.setAttribute("open", "");
     focusable()[0].focus();
@@ -518,6 +530,18 @@
         warn(e);
       });
   }
+  // The visitor's consent id, which they may quote to the site (and a link to their records):
+  // the page's own state leaves it out, so it is asked for when the dialog opens.
+  function consentId() {
+    if (!dlg.querySelector(".cg-rec")) return;
+    json(api + "/state", "include")
+      .then(function (s) {
+        var p = dlg.querySelector(".cg-rec");
+        p.querySelector("code").textContent = s.consent_id || "";
+        p.hidden = !s.consent_id;
+      })
+      .catch(warn);
+  }
   function cookieList(cookies) {
     return h("details", { class: "cg-ck" }, [
       h("summary", { text: T.cookies + " (" + cookies.length + ")" }),
@@ -562,9 +586,15 @@
     open: function () {
       open();
     },
-    acceptAll: acceptAll,
-    rejectAll: rejectAll,
-    set: set,
+    acceptAll: function () {
+      return acceptAll("api");
+    },
+    rejectAll: function () {
+      return rejectAll("api");
+    },
+    set: function (choices) {
+      return set(choices, "api");
+    },
     on: function (type, fn) {
       if (type !== "change" || typeof fn !== "function") return function () {};
       listeners.push(fn);
@@ -606,7 +636,7 @@
         open();
       }
     });
-    var lang = language();
+    lang = language();
     if (!given && d.head) stylesheet();
     var texts = json(locale(lang), "omit").catch(function () {
       return json(locale(C.d), "omit");

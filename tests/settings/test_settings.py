@@ -111,6 +111,13 @@ def test_a_language_the_banner_lacks_needs_every_text() -> None:
     assert settings.default_language == "fi"
 
 
+def test_a_site_language_written_before_the_consent_id_texts_still_loads() -> None:
+    english = json.loads((locales_dir() / "en.json").read_text(encoding="utf-8"))
+    older = {key: f"fi {key}" for key in english if key not in ("record_id", "records")}
+    settings = Settings.load(environ={}, banner_texts={"fi": older | {"dir": "ltr"}})
+    assert "record_id" not in settings.banner_texts["fi"]
+
+
 def test_banner_settings_from_a_file(tmp_path: Path) -> None:
     path = tmp_path / "gateway.toml"
     path.write_text(

@@ -52,7 +52,7 @@ def test_records_round_trip_in_order(store: Store) -> None:
     store.record_consent(first)
     store.record_consent(second)
     store.record_consent(record("other"))
-    assert store.consent_history("abc") == [first, second]
+    assert [r.content() for r in store.consent_history("abc")] == [first, second]
     assert store.consent_history("missing") == []
 
 

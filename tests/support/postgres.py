@@ -13,6 +13,7 @@ POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 # The tables a store creates, for dropping those made under a prefix of their own.
 TABLES = (
     "consent_records",
+    "consent_chain",
     "unknown_cookies",
     "seen_cookie_rules",
     "cookie_rule_vouchers",
