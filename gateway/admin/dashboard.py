@@ -150,7 +150,7 @@ class Dashboard:
             outbox=pages.outbox_table(await self._providers(), texts["empty"]["outbox"]),
             skipped=pages.skipped_table(skipped, texts["skip_reasons"], texts["empty"]["skipped"]),
             consent_id=escape(consent_id),
-            records=pages.records_table(records, texts["empty"]["records"], texts["records_gap"]),
+            records=pages.records_table(records, consent_id, self.base, csrf, texts),
         )
 
     async def _providers(self) -> list[pages.ProviderFigures]:

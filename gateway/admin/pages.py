@@ -12,6 +12,7 @@ from html import escape
 from pathlib import Path
 from string import Template
 from typing import Any
+from urllib.parse import quote
 
 from gateway.admin.charts import Series, shares, stacked_bars
 from gateway.admin.daily import split_label
@@ -239,28 +240,47 @@ def skipped_table(counts: Iterable[DailyCount], reasons: Mapping[str, str], empt
     )
 
 
-def records_table(records: Sequence[ConsentRecord] | None, empty: str, gap: str) -> str:
-    """The records of one consent id, oldest first. Export and erasure are not offered
-    here yet: they need the store's ``export_records`` and ``erase_consent``."""
+def records_table(
+    records: Sequence[ConsentRecord] | None,
+    consent_id: str,
+    base: str,
+    csrf: str | None,
+    texts: Mapping[str, Any],
+) -> str:
+    """The records of one consent id, oldest first, with a JSON download and a form that
+    erases them."""
     if records is None:
         return ""
     if not records:
-        return f'<p>{escape(empty)}</p><p class="note">{escape(gap)}</p>'
+        return f"<p>{escape(texts['empty']['records'])}</p>"
     rows = []
     for r in records:
         granted = ", ".join(name for name, on in r.categories.items() if on)
         rows.append(
-            f"<tr><td>{_time(r.decided_at)}</td><td>{escape(r.action)}</td>"
+            f"<tr><td>{_time(r.decided_at)}</td><td>{escape(r.method or r.action)}</td>"
             f"<td>{escape(granted)}</td><td>{escape(r.regime)}</td>"
             f"<td>{escape(r.country or '')}{'-' + escape(r.subdivision) if r.subdivision else ''}"
-            f"</td><td>{escape(r.policy_version)}</td><td>{escape(r.source)}</td>"
+            f"</td><td>{escape(r.policy_version)}</td><td>{escape(r.layer or r.source)}"
+            f"{' ' + escape(r.path) if r.path else ''}</td>"
             f"<td>{escape(r.user_agent or '')}</td></tr>"
         )
+    quoted = quote(consent_id, safe="")
+    csrf_field = (
+        f'<input type="hidden" name="csrf" value="{escape(csrf)}">' if csrf is not None else ""
+    )
     return (
-        '<table><thead><tr><th scope="col">Decided (UTC)</th><th scope="col">Action</th>'
+        '<table><thead><tr><th scope="col">Decided (UTC)</th><th scope="col">Method</th>'
         '<th scope="col">Granted</th><th scope="col">Regime</th><th scope="col">Place</th>'
-        '<th scope="col">Policy</th><th scope="col">Source</th><th scope="col">Browser</th>'
-        f'</tr></thead><tbody>{"".join(rows)}</tbody></table><p class="note">{escape(gap)}</p>'
+        '<th scope="col">Policy</th><th scope="col">Where</th><th scope="col">Browser</th>'
+        f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        f'<p><a href="{base}/records.json?consent_id={quoted}" download>'
+        "Download these records (JSON)</a></p>"
+        f'<form method="post" action="{base}/erase">'
+        f'<input type="hidden" name="consent_id" value="{escape(consent_id)}">{csrf_field}'
+        f'<p class="note">{escape(texts["records_erase"])}</p>'
+        '<p><input type="checkbox" id="erase-confirm" name="confirm" value="yes" required>'
+        ' <label for="erase-confirm">I want these records erased</label></p>'
+        '<button type="submit">Erase these records</button></form>'
     )
 
 

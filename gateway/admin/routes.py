@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from html import escape
 from urllib.parse import parse_qs, parse_qsl, quote, urlsplit
 
 from starlette.datastructures import Headers
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from gateway.admin import pages
@@ -37,6 +37,7 @@ ADMIN = "/admin"
 SESSION_COOKIE = ADMIN_COOKIE_NAME
 MAX_FORM_BYTES = 2048
 MAX_DAYS = 366
+MAX_CONSENT_ID = 64  # longer than any id the gateway issues
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
@@ -76,6 +77,8 @@ class AdminEndpoints:
         write_pending: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.reload_rules = reload_rules
+        self.store = store
+        self.metrics = metrics
         self.base = settings.api_prefix + ADMIN
         self.tokens = Tokens(settings.admin_token)
         self.sessions = Sessions(settings.secret, self.tokens, settings.admin_session_minutes * 60)
@@ -99,6 +102,8 @@ class AdminEndpoints:
             ("/login", "POST"): self._login,
             ("/logout", "POST"): self._logout,
             ("/classify", "POST"): self._classify,
+            ("/records.json", "GET"): self._records_json,
+            ("/erase", "POST"): self._erase,
             ("/static/admin.css", "GET"): self._css,
         }
 
@@ -242,6 +247,52 @@ class AdminEndpoints:
         logger.info("admin: classified cookie %r as %s", name, category)
         return _redirect(f"{self.base}?classified={quote(name, safe='')}#unknown")
 
+    async def _records_json(self, call: AdminCall) -> Response:
+        """Every record of one consent id, as the visitor's own ``GET /records`` gives them
+        (for answering a request for access received by e-mail)."""
+        self._authorise(call)
+        consent_id = _consent_id(parse_qs(call.scope.get("query_string", b"").decode("latin-1")))
+        try:
+            history = await self.store.call(lambda store: store.consent_history(consent_id))
+        except Exception:
+            logger.exception("admin: could not read consent records")
+            raise ClientError(503, "the database did not answer; see the log") from None
+        body = {"consent_id": consent_id, "records": [record.as_json() for record in history]}
+        return JSONResponse(
+            body,
+            headers={
+                "cache-control": "no-store",
+                "content-disposition": 'attachment; filename="consent-records.json"',
+            },
+        )
+
+    async def _erase(self, call: AdminCall) -> Response:
+        """Erase one consent id's records (GDPR Art. 17), as ``records erase`` does. The id
+        is not logged: the erasure leaves no trace of it."""
+        self._refuse_cross_site(call)
+        session = self._authorise(call)
+        form = await _form(call)
+        self._check_form_token(session, form)
+        if form.get("confirm") != "yes":
+            raise ClientError(400, "tick the box to confirm the erasure")
+        consent_id = _consent_id({"consent_id": [form.get("consent_id", "")]})
+        try:
+            erased = await self.store.call(lambda store: store.erase_consent(consent_id))
+        except Exception:
+            logger.exception("admin: could not erase consent records")
+            raise ClientError(503, "the database did not answer; nothing was erased") from None
+        self.metrics.records_removed.labels("erased").inc(erased.get("consent_records", 0))
+        logger.info("admin: erased the records of one consent id: %s", erased)
+        counts = ", ".join(f"{rows} from {table}" for table, rows in sorted(erased.items()))
+        return HTMLResponse(
+            f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Erased</title>'
+            f'<link rel="stylesheet" href="{self.base}/static/admin.css"></head><body><main>'
+            f'<p class="flash" role="status">Erased: {escape(counts or "nothing was stored")}.'
+            f'</p><p><a href="{self.base}#records">Back to the admin page</a></p></main>'
+            "</body></html>",
+            headers={"cache-control": "no-store"},
+        )
+
     async def _dashboard(self, call: AdminCall) -> Response:
         try:
             session = self._authorise(call)
@@ -251,7 +302,7 @@ class AdminEndpoints:
             return self._login_page("", 401, dict(_CHALLENGE))
         query = parse_qs(call.scope.get("query_string", b"").decode("latin-1"))
         days = _days(query.get("days", ["30"])[0])
-        consent_id = query.get("consent_id", [""])[0].strip()[:64]
+        consent_id = query.get("consent_id", [""])[0].strip()[:MAX_CONSENT_ID]
         classified = query.get("classified", [""])[0][:256]
         csrf = self.sessions.csrf(session) if session is not None else None
         return HTMLResponse(await self.dashboard.render(days, consent_id, classified, csrf))
@@ -273,6 +324,14 @@ def _bearer(headers: Headers) -> str | None:
     """The token of ``Authorization: Bearer <token>``; None without one."""
     scheme, _, token = headers.get("authorization", "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" else None
+
+
+def _consent_id(query: Mapping[str, list[str]]) -> str:
+    """The ``consent_id`` asked for; a 400 without one (or with one longer than any id)."""
+    consent_id = query.get("consent_id", [""])[0].strip()
+    if not consent_id or len(consent_id) > MAX_CONSENT_ID:
+        raise ClientError(400, "name one consent id")
+    return consent_id
 
 
 def _days(raw: str) -> int:

@@ -33,7 +33,7 @@ def form_token(page: str) -> str:
 def test_without_a_token_every_admin_path_is_the_apis_404(tmp_path: Path) -> None:
     with admin_site(tmp_path, admin_token=[]) as site, httpx.Client() as client:
         unknown = client.get(site.url + "/_consent/no-such-thing")
-        for path in ("", "/", "/login", "/static/admin.css", "/classify"):
+        for path in ("", "/", "/login", "/static/admin.css", "/classify", "/erase"):
             for method in ("GET", "POST"):
                 answer = client.request(method, site.admin + path, headers=BEARER)
                 assert answer.status_code == 404 == unknown.status_code
@@ -217,3 +217,70 @@ def test_the_charts_count_decisions_and_visits_without_a_choice(
     assert fr is not None
     assert re.findall(r">(\d+) \(", fr.group(1)) == ["0", "1", "0", "2"]
     assert "<code>not_document</code>" in page
+
+
+def test_records_of_one_consent_id_download_and_erase(database_url: str, tmp_path: Path) -> None:
+    """A request received by e-mail: the operator finds the id, downloads its records and
+    erases them; another visitor's records stay."""
+    with (
+        admin_site(tmp_path, database_url=database_url) as site,
+        httpx.Client() as quoted,
+        httpx.Client() as other,
+        httpx.Client(headers=BEARER) as admin,
+    ):
+        for visitor, choices in (
+            (quoted, ({"all": True}, {"all": False})),
+            (other, ({"all": True},)),
+        ):
+            for body in choices:
+                visitor.post(site.url + "/_consent/state", json=body, headers=same_origin(site))
+        mine = quoted.get(site.url + "/_consent/records", headers=same_origin(site)).json()
+        consent_id = mine["consent_id"]
+        assert consent_id and len(mine["records"]) == 2
+
+        page = admin.get(site.admin, params={"consent_id": consent_id}).text
+        assert page.count("<td>accept_all</td>") == 1 and "<td>reject_all</td>" in page
+        assert f"/records.json?consent_id={consent_id}" in page
+        assert (
+            httpx.get(site.admin + "/records.json", params={"consent_id": consent_id}).status_code
+            == 401
+        )
+        download = admin.get(site.admin + "/records.json", params={"consent_id": consent_id})
+        assert download.status_code == 200 and download.headers["cache-control"] == "no-store"
+        assert download.json() == mine
+
+        erase = {"consent_id": consent_id, "confirm": "yes"}
+        unconfirmed = admin.post(site.admin + "/erase", data={"consent_id": consent_id})
+        assert unconfirmed.status_code == 400
+        cross = admin.post(
+            site.admin + "/erase", data=erase, headers={"origin": "https://evil.test"}
+        )
+        assert cross.status_code == 403
+        assert (
+            len(
+                quoted.get(site.url + "/_consent/records", headers=same_origin(site)).json()[
+                    "records"
+                ]
+            )
+            == 2
+        )
+
+        done = admin.post(site.admin + "/erase", data=erase)
+        assert done.status_code == 200 and "2 from consent_records" in done.text
+        assert (
+            quoted.get(site.url + "/_consent/records", headers=same_origin(site)).json()["records"]
+            == []
+        )
+        assert (
+            len(
+                other.get(site.url + "/_consent/records", headers=same_origin(site)).json()[
+                    "records"
+                ]
+            )
+            == 1
+        )
+        assert (
+            "No records of this consent id."
+            in admin.get(site.admin, params={"consent_id": consent_id}).text
+        )
+        assert admin.get(site.admin + "/records.json").status_code == 400
