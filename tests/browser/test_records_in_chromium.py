@@ -60,7 +60,9 @@ def test_the_dialog_shows_the_consent_id_of_the_cookie_and_links_to_the_records(
         href = link.get_attribute("href")
         assert href == site.url + "/_consent/records"
         dialog(page).get_by_role("switch", name="Marketing").uncheck()
-        dialog(page).get_by_role("button", name="Save choices").click()
+        # Marketing scripts ran on this page: withdrawing marketing reloads it (banner.js).
+        with page.expect_navigation():
+            dialog(page).get_by_role("button", name="Save choices").click()
         reopen.wait_for()
 
         page.goto(href)
