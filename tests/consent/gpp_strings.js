@@ -65,6 +65,9 @@ function randomString(random) {
 }
 
 function decode(string) {
+  // The library reads a string that does not start with a GPP header ("DB": type 3, version
+  // 1) as a TCF v2 TC string, or as nothing when it is empty: not a GPP string either way.
+  if (!string.startsWith("DB")) return { error: "not a GPP string" };
   try {
     const model = new GppModel(string);
     const header = string.split("~")[0];
