@@ -5,10 +5,7 @@ decode as it reads them. Then the opt-out mapping of ``rules/gpp.toml``."""
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import random
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +26,8 @@ from gateway.consent.gpp import (
     gpp_opt_outs,
 )
 from gateway.consent.state import Category
+from tests.support import gpp as gpp_library
 
-HERE = Path(__file__).parent
-NODE_MODULES = HERE.parent / "js" / "node_modules"
-SCRIPT = HERE / "gpp_strings.js"
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 SEED, COUNT = 19, 240
 # Where the gateway refuses what the library reads (gateway/consent/gpp.py says why): the
@@ -50,32 +45,10 @@ EVERYTHING = frozenset(Category)
 NO_MARKETING = EVERYTHING - {Category.MARKETING}
 
 
-def node(*args: str, stdin: str | None = None) -> str:
-    if not (NODE_MODULES / "@iabgpp" / "cmpapi").is_dir():
-        pytest.fail("@iabgpp/cmpapi is not installed: npm ci --prefix tests/js")
-    env = {**os.environ, "NODE_PATH": str(NODE_MODULES)}
-    done = subprocess.run(
-        ["node", str(SCRIPT), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-        timeout=60,
-    )
-    return done.stdout
-
-
 @pytest.fixture(scope="module")
 def library_strings() -> list[dict[str, Any]]:
     """COUNT random choices, encoded and decoded by the library."""
-    lines = node("generate", str(SEED), str(COUNT)).splitlines()
-    return [json.loads(line) for line in lines]
-
-
-def library_decode(strings: list[str]) -> list[dict[str, Any]]:
-    decoded: list[dict[str, Any]] = json.loads(node("decode", stdin=json.dumps(strings)))
-    return decoded
+    return gpp_library.library_strings(SEED, COUNT)
 
 
 def as_library(gpp: GppString) -> dict[str, Any]:
@@ -176,7 +149,7 @@ def test_damaged_strings_are_refused_or_decoded_as_the_library_does(
         "",
     ]
     strings += wrong_header
-    library = library_decode(strings)
+    library = gpp_library.library_decode(strings)
     counts = {"identical": 0, "not read": 0, "both refuse": 0, "stricter": 0}
     for string, theirs in zip(strings, library, strict=True):
         ours = gateway_reading(string)

@@ -1,5 +1,5 @@
 // GPP strings written and read by the IAB's own library, @iabgpp/cmpapi (npm registry), for
-// tests/consent/test_gpp.py. Run with NODE_PATH=tests/js/node_modules:
+// tests/support/gpp.py (the tests and benchmarks/bench_gpp.py). Run with NODE_PATH=tests/js/node_modules:
 //   node gpp_strings.js generate SEED COUNT   COUNT random usnat/uspv1 choices, encoded by the
 //                                             library's GppModel: one JSON line each,
 //                                             {"string": ..., "library": <decoded>}
