@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.consent.state import OPTIONAL_CATEGORIES, Category
@@ -36,6 +36,9 @@ _HEADER_VERSION = 1
 _MAX_FIBONACCI_BITS = 24  # a section id of at most 75,024: registered ids are below 30
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _BITS = {char: format(index, "06b") for index, char in enumerate(_ALPHABET)}
+_VALUES = {char: index for index, char in enumerate(_ALPHABET)}
+# A character's three 2-bit values: usnat's fields after its 6-bit version are all 2 bits
+_PAIRS = {char: (index >> 4, index >> 2 & 3, index & 3) for index, char in enumerate(_ALPHABET)}
 _FIBONACCI = [1, 2]
 while len(_FIBONACCI) < _MAX_FIBONACCI_BITS:
     _FIBONACCI.append(_FIBONACCI[-1] + _FIBONACCI[-2])
@@ -106,11 +109,17 @@ class GppString:
 
     @property
     def usnat(self) -> UsNat | None:
-        return next((s for s in self.sections if isinstance(s, UsNat)), None)
+        for section in self.sections:
+            if isinstance(section, UsNat):
+                return section
+        return None
 
     @property
     def uspv1(self) -> UspV1 | None:
-        return next((s for s in self.sections if isinstance(s, UspV1)), None)
+        for section in self.sections:
+            if isinstance(section, UspV1):
+                return section
+        return None
 
 
 def decode_gpp(value: str) -> GppString:
@@ -186,18 +195,22 @@ def _usnat(text: str) -> UsNat:
     core, *rest = text.split(".")
     if len(rest) > 1:
         raise GppError("usnat: more than one subsection")
-    bits = _bits(core, "usnat section")
-    if len(bits) < 6:
+    if not core:
         raise GppError("usnat: the core segment is cut short")
-    version = int(bits[:6], 2)
+    version = _VALUES.get(core[0])
+    if version is None:
+        raise GppError("usnat: a character outside base64url")
     layout = _USNAT_LAYOUTS.get(version)
     if layout is None:
         raise GppError(f"usnat: unknown version {version}")
     sensitive, children, lengths = layout
     if len(core) not in lengths:
         raise GppError(f"usnat: a version {version} core segment of {len(core)} characters")
-    pairs = [int(bits[i : i + 2], 2) for i in range(6, 6 + 2 * (13 + sensitive + children), 2)]
-    if 3 in pairs:
+    try:
+        pairs = [value for char in core[1:] for value in _PAIRS[char]]
+    except KeyError:
+        raise GppError("usnat: a character outside base64url") from None
+    if 3 in pairs[: 13 + sensitive + children]:
         raise GppError("usnat: a 2-bit field holds 3, which no value means")
     lists, tail = 9 + sensitive, 9 + sensitive + children
     return UsNat(
@@ -222,12 +235,14 @@ def _usnat(text: str) -> UsNat:
 
 
 def _gpc(text: str) -> bool:
-    bits = _bits(text, "usnat GPC subsection")
-    if len(bits) < 3:
+    if not text:
         raise GppError("usnat: the GPC subsection is cut short")
-    if bits[:2] != "01":
+    if not _VALUES.keys() >= set(text):
+        raise GppError("usnat: a character outside base64url")
+    first = _VALUES[text[0]]
+    if first >> 4 != 1:
         raise GppError("usnat: a subsection of unknown type")
-    return bits[2] == "1"
+    return bool(first & 8)
 
 
 def _uspv1(text: str) -> UspV1:
@@ -269,6 +284,17 @@ class GppMapping:
     """Which opt-outs refuse which optional category (``rules/gpp.toml``)."""
 
     refused_by: Mapping[Category, frozenset[str]]
+    # The granted categories for each set of opt-outs, by their bits in SIGNALS order: 32
+    # answers worked out once, so a request only looks one up
+    granted: tuple[frozenset[Category], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        answers = []
+        for bits in range(1 << len(SIGNALS)):
+            active = {signal for index, signal in enumerate(SIGNALS) if bits >> index & 1}
+            refused = {c for c, signals in self.refused_by.items() if active & signals}
+            answers.append(frozenset({Category.ESSENTIAL, *OPTIONAL_CATEGORIES}) - refused)
+        object.__setattr__(self, "granted", tuple(answers))
 
     @classmethod
     def load(cls, path: Path | None = None) -> GppMapping:
@@ -297,15 +323,6 @@ def gpp_categories(gpp: GppString, mapping: GppMapping) -> frozenset[Category] |
     or ``None`` when it holds neither ``usnat`` nor ``uspv1``."""
     if gpp.usnat is None and gpp.uspv1 is None:
         return None
-    opt_outs = gpp_opt_outs(gpp)
-    active = {signal for signal in SIGNALS if getattr(opt_outs, signal)}
-    return frozenset(
-        {
-            Category.ESSENTIAL,
-            *(
-                category
-                for category in OPTIONAL_CATEGORIES
-                if not active & mapping.refused_by.get(category, frozenset())
-            ),
-        }
-    )
+    o = gpp_opt_outs(gpp)
+    flags = (o.sale, o.sharing, o.targeted_advertising, o.sensitive_data, o.gpc is True)
+    return mapping.granted[sum(1 << index for index, flag in enumerate(flags) if flag)]
