@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -361,3 +362,18 @@ def test_a_bad_mapping_file_is_refused_with_its_problem(
     path.write_text(text)
     with pytest.raises(ValueError, match=problem):
         GppMapping.load(path)
+
+
+def test_the_docs_show_the_built_in_mapping_and_a_true_example() -> None:
+    page = (Path(__file__).parents[2] / "docs" / "cmp" / "gpp.md").read_text()
+    toml_block = page.split("```toml\n", 1)[1].split("```", 1)[0]
+    documented = tomllib.loads(toml_block)["refused-by"]
+    assert {Category(k): frozenset(v) for k, v in documented.items()} == dict(
+        GppMapping.load().refused_by
+    )
+    gpp = decode_gpp("DBABzw~1YYN~CVVWAAAAAACA.QA")
+    assert "DBABzw~1YYN~CVVWAAAAAACA.QA" in page
+    assert gpp.section_ids == (6, 7)
+    assert gpp.uspv1 == UspV1(1, "Y", "Y", "N")
+    assert gpp_opt_outs(gpp) == OptOuts(True, True, False, False, False)
+    assert gpp_categories(gpp, GppMapping.load()) == NO_MARKETING
