@@ -9,11 +9,12 @@ Every other section (the TCF ones, the state sections) is kept as its raw text, 
 
 The decoder agrees field by field with the IAB's own library (``@iabgpp/cmpapi``, checked by
 ``tests/consent/test_gpp.py``) on every string both accept; it refuses some strings the
-library reads, so that a damaged string is never taken for a choice: a header version
-other than 1, a ``usnat`` length that does not match its version, a 2-bit value of 3, a GPC
-subsection of another type, more than one subsection, and a ``uspv1`` string other than
-``1`` and three of ``Y``, ``N``, ``-``. Anything malformed raises ``GppError``, a
-``ValueError``, and nothing else; the input's length and the work per string are bounded.
+library reads, so that a damaged string is never taken for a choice: an empty string, a
+header version other than 1, a section id coded in more than 24 bits, a ``usnat`` length
+that does not match its version, a 2-bit value of 3, a GPC subsection of another type, more
+than one subsection, and a ``uspv1`` string other than ``1`` and three of ``Y``, ``N``,
+``-``. Anything malformed raises ``GppError``, a ``ValueError``, and nothing else; the
+input's length and the work per string are bounded.
 
 Which opt-out refuses which category is data: ``rules/gpp.toml``.
 """
@@ -33,7 +34,7 @@ USPV1_ID = 6
 USNAT_ID = 7
 _HEADER_TYPE = 3
 _HEADER_VERSION = 1
-_MAX_FIBONACCI_BITS = 24  # a section id of at most 75,024: registered ids are below 30
+_MAX_FIBONACCI_BITS = 24  # an id step of at most 121,392: registered ids are below 30
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _BITS = {char: format(index, "06b") for index, char in enumerate(_ALPHABET)}
 _VALUES = {char: index for index, char in enumerate(_ALPHABET)}
