@@ -1,0 +1,397 @@
+"""IAB TCF v2.2/2.3 TC strings: decoded, checked, and mapped onto the gateway's categories.
+
+A TC string is what a registered TCF CMP stores (the ``euconsent-v2`` cookie): dot-separated
+base64url segments, the core segment first. Each segment is read as one integer
+(``int.from_bytes`` of the decoded bytes) and its fields are cut out with shifts and masks.
+Anything malformed raises ``TCStringError``, never another exception: the caller treats it as
+no consent.
+
+Vendor sets are kept the way they were encoded, so decoding costs what the string costs: a
+bit field as its bits, a range encoding as its merged range bounds. A 40-bit range entry
+claiming vendors 1 to 65535 costs two numbers, not 65,535 (``VendorSet``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import tomllib
+from array import array
+from bisect import bisect_right
+from collections.abc import Collection, Iterator, Mapping, Set
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from pathlib import Path
+
+from gateway.consent.state import OPTIONAL_CATEGORIES
+from gateway.memo import Memo
+from gateway.resources import rules_dir
+
+MAX_TC_STRING_LENGTH = 64 * 1024  # characters; a cookie is at most 4 KiB anyway
+MEMO_BYTES = 4 * 1024 * 1024  # of TC strings remembered
+# TCF 2.3: from this day, a TC string without the disclosed-vendors segment is invalid.
+DISCLOSED_VENDORS_REQUIRED_FROM = datetime(2026, 3, 1, tzinfo=UTC)
+# An encoder pads a segment to whole base64 characters, bytes or (the IAB's own library)
+# 24 bits: more than 23 bits left after the last field are not padding but something else.
+_MAX_PADDING_BITS = 23
+
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CORE, _DISCLOSED, _ALLOWED, _PUBLISHER = 0, 1, 2, 3
+_SEGMENT_NAMES = {_DISCLOSED: "disclosed vendors", _ALLOWED: "allowed vendors"}
+_SEGMENT_NAMES[_PUBLISHER] = "publisher TC"
+
+
+class TCStringError(ValueError):
+    """The TC string cannot be read: it means no consent."""
+
+
+class VendorSet(Set[int]):
+    """Vendor ids, stored as encoded: a bit field's bits (vendor 1 the highest of
+    ``width``), or sorted, merged bounds ``[start, end + 1, ...]`` of ranges. Membership
+    is one shift or one bisection; only iterating walks the vendors one by one."""
+
+    __slots__ = ("_bits", "_bounds", "_width")
+
+    def __init__(self, bits: int = 0, width: int = 0, bounds: array[int] | None = None) -> None:
+        self._bits = bits
+        self._width = width
+        self._bounds = bounds
+
+    @classmethod
+    def from_ranges(cls, ranges: list[tuple[int, int]]) -> VendorSet:
+        """The vendors in the inclusive ``ranges``, overlapping or not, in any order."""
+        bounds: array[int] = array("I")
+        for start, end in sorted(ranges):
+            if bounds and start <= bounds[-1]:
+                bounds[-1] = max(bounds[-1], end + 1)
+            else:
+                bounds.append(start)
+                bounds.append(end + 1)
+        return cls(bounds=bounds)
+
+    def __contains__(self, vendor: object) -> bool:
+        if not isinstance(vendor, int):
+            return False
+        if self._bounds is not None:
+            return bool(bisect_right(self._bounds, vendor) & 1)
+        return 0 < vendor <= self._width and bool(self._bits >> (self._width - vendor) & 1)
+
+    def __len__(self) -> int:
+        bounds = self._bounds
+        if bounds is not None:
+            return sum(bounds[1::2]) - sum(bounds[0::2])
+        return self._bits.bit_count()
+
+    def __iter__(self) -> Iterator[int]:
+        bounds = self._bounds
+        if bounds is not None:
+            for index in range(0, len(bounds), 2):
+                yield from range(bounds[index], bounds[index + 1])
+        elif self._bits:
+            text = format(self._bits, f"0{self._width}b")
+            for match in re.finditer("1", text):
+                yield match.start() + 1
+
+    def __hash__(self) -> int:
+        return self._hash()
+
+    def __repr__(self) -> str:
+        return f"VendorSet({sorted(self)!r})" if len(self) <= 20 else f"VendorSet(<{len(self)}>)"
+
+
+EMPTY_VENDORS = VendorSet()
+
+
+@dataclass(frozen=True, slots=True)
+class PublisherTC:
+    """The publisher TC segment: the site's own purposes and its custom purposes."""
+
+    purposes_consent: frozenset[int]
+    purposes_li_transparency: frozenset[int]
+    num_custom_purposes: int
+    custom_purposes_consent: frozenset[int]
+    custom_purposes_li_transparency: frozenset[int]
+
+
+@dataclass(frozen=True, slots=True)
+class TCString:
+    """A decoded TC string (TCF v2): the core segment and the optional segments."""
+
+    version: int
+    created: datetime
+    last_updated: datetime
+    cmp_id: int
+    cmp_version: int
+    consent_screen: int
+    consent_language: str
+    vendor_list_version: int
+    tcf_policy_version: int
+    is_service_specific: bool
+    use_non_standard_texts: bool
+    special_feature_optins: frozenset[int]
+    purposes_consent: frozenset[int]
+    purposes_li_transparency: frozenset[int]
+    purpose_one_treatment: bool
+    publisher_cc: str
+    vendor_consents: VendorSet
+    vendor_legitimate_interests: VendorSet
+    # (purpose id, restriction type, vendors), sorted; one entry per purpose and type
+    publisher_restrictions: tuple[tuple[int, int, VendorSet], ...]
+    disclosed_vendors: VendorSet | None
+    allowed_vendors: VendorSet | None
+    publisher_tc: PublisherTC | None
+
+
+class _Bits:
+    """A segment's bits as one integer, read from the most significant end."""
+
+    __slots__ = ("length", "name", "position", "value")
+
+    def __init__(self, segment: str, name: str) -> None:
+        extra = -len(segment) % 4  # "A" is six zero bits: whole bytes, shifted off below
+        try:
+            raw = base64.urlsafe_b64decode(segment + "A" * extra)
+        except (binascii.Error, ValueError):  # pragma: no cover - the pattern was checked
+            raise TCStringError(f"{name} segment: not base64url") from None
+        self.value = int.from_bytes(raw, "big") >> (6 * extra)
+        self.length = 6 * len(segment)
+        self.position = 0
+        self.name = name
+
+    def read(self, width: int, field: str) -> int:
+        end = self.position + width
+        if end > self.length:
+            raise TCStringError(f"{self.name} segment: cut short in {field}")
+        self.position = end
+        return (self.value >> (self.length - end)) & ((1 << width) - 1)
+
+    def ids(self, width: int, field: str) -> frozenset[int]:
+        """A fixed bit field of ``width`` bits: the ids (from 1) whose bit is set."""
+        bits = self.read(width, field)
+        return frozenset(i for i in range(1, width + 1) if bits >> (width - i) & 1)
+
+    def letters(self, field: str) -> str:
+        code = self.read(12, field)
+        first, second = code >> 6, code & 63
+        if first > 25 or second > 25:
+            raise TCStringError(f"{self.name} segment: {field} is not two letters")
+        return chr(65 + first) + chr(65 + second)
+
+    def vendors(self, field: str) -> VendorSet:
+        """A vendor section: MaxVendorId, then a bit field or range entries."""
+        max_id = self.read(16, field)
+        if not self.read(1, field):
+            return VendorSet(self.read(max_id, field), max_id)
+        ranges = self.ranges(field)
+        if ranges and max(end for _, end in ranges) > max_id:
+            raise TCStringError(f"{self.name} segment: {field} names a vendor above its maximum")
+        return VendorSet.from_ranges(ranges)
+
+    def ranges(self, field: str) -> list[tuple[int, int]]:
+        """NumEntries, then each a single vendor id or a start and end id (inclusive)."""
+        ranges = []
+        for _ in range(self.read(12, field)):
+            is_range = self.read(1, field)
+            start = self.read(16, field)
+            end = self.read(16, field) if is_range else start
+            if start == 0 or end < start:
+                raise TCStringError(f"{self.name} segment: {field} has a bad range {start}-{end}")
+            ranges.append((start, end))
+        return ranges
+
+    def finish(self) -> None:
+        """What follows the last field is padding: a few zero bits."""
+        left = self.length - self.position
+        if left > _MAX_PADDING_BITS or self.value & ((1 << left) - 1):
+            raise TCStringError(f"{self.name} segment: {left} bits follow the last field")
+
+
+def _time(deciseconds: int) -> datetime:
+    return _EPOCH + timedelta(milliseconds=100 * deciseconds)
+
+
+def decode_tc_string(value: str) -> TCString:
+    """The TC string ``value``, every field checked; ``TCStringError`` says what is wrong."""
+    if not isinstance(value, str):
+        raise TCStringError("a TC string is text")
+    if len(value) > MAX_TC_STRING_LENGTH:
+        raise TCStringError(f"longer than {MAX_TC_STRING_LENGTH} characters")
+    segments = value.split(".")
+    for segment in segments:
+        if not _BASE64URL.fullmatch(segment):
+            raise TCStringError("a segment is empty or not base64url (A-Z a-z 0-9 - _)")
+    core = _Bits(segments[0], "core")
+    version = core.read(6, "Version")
+    if version != 2:
+        raise TCStringError(f"version {version}, not 2 (TCF v2), or the core segment is not first")
+    created = _time(core.read(36, "Created"))
+    last_updated = _time(core.read(36, "LastUpdated"))
+    cmp_id = core.read(12, "CmpId")
+    cmp_version = core.read(12, "CmpVersion")
+    consent_screen = core.read(6, "ConsentScreen")
+    consent_language = core.letters("ConsentLanguage")
+    vendor_list_version = core.read(12, "VendorListVersion")
+    tcf_policy_version = core.read(6, "TcfPolicyVersion")
+    is_service_specific = bool(core.read(1, "IsServiceSpecific"))
+    use_non_standard_texts = bool(core.read(1, "UseNonStandardTexts"))
+    special_feature_optins = core.ids(12, "SpecialFeatureOptIns")
+    purposes_consent = core.ids(24, "PurposesConsent")
+    purposes_li_transparency = core.ids(24, "PurposesLITransparency")
+    purpose_one_treatment = bool(core.read(1, "PurposeOneTreatment"))
+    publisher_cc = core.letters("PublisherCC")
+    vendor_consents = core.vendors("VendorConsents")
+    vendor_legitimate_interests = core.vendors("VendorLegitimateInterests")
+    restricted: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for _ in range(core.read(12, "NumPubRestrictions")):
+        key = (core.read(6, "PurposeId"), core.read(2, "RestrictionType"))
+        restricted.setdefault(key, []).extend(core.ranges("PubRestrictionEntry"))
+    core.finish()
+    optional: dict[int, _Bits] = {}
+    for segment in segments[1:]:
+        kind = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".index(segment[0])
+        kind >>= 3
+        if kind not in _SEGMENT_NAMES:
+            raise TCStringError(f"segment type {kind} is not a TCF v2 segment after the core")
+        if kind in optional:
+            raise TCStringError(f"the {_SEGMENT_NAMES[kind]} segment comes twice")
+        bits = optional[kind] = _Bits(segment, _SEGMENT_NAMES[kind])
+        bits.read(3, "SegmentType")
+    disclosed_vendors = allowed_vendors = None
+    publisher_tc = None
+    if _DISCLOSED in optional:
+        disclosed_vendors = optional[_DISCLOSED].vendors("DisclosedVendors")
+    if _ALLOWED in optional:
+        allowed_vendors = optional[_ALLOWED].vendors("AllowedVendors")
+    if _PUBLISHER in optional:
+        publisher_tc = _publisher_tc(optional[_PUBLISHER])
+    for bits in optional.values():
+        bits.finish()
+    if disclosed_vendors is None and created >= DISCLOSED_VENDORS_REQUIRED_FROM:
+        raise TCStringError(
+            "created after 2026-02-28 without the disclosed vendors segment (TCF 2.3)"
+        )
+    return TCString(
+        version=version,
+        created=created,
+        last_updated=last_updated,
+        cmp_id=cmp_id,
+        cmp_version=cmp_version,
+        consent_screen=consent_screen,
+        consent_language=consent_language,
+        vendor_list_version=vendor_list_version,
+        tcf_policy_version=tcf_policy_version,
+        is_service_specific=is_service_specific,
+        use_non_standard_texts=use_non_standard_texts,
+        special_feature_optins=special_feature_optins,
+        purposes_consent=purposes_consent,
+        purposes_li_transparency=purposes_li_transparency,
+        purpose_one_treatment=purpose_one_treatment,
+        publisher_cc=publisher_cc,
+        vendor_consents=vendor_consents,
+        vendor_legitimate_interests=vendor_legitimate_interests,
+        publisher_restrictions=tuple(
+            (purpose, kind, VendorSet.from_ranges(ranges))
+            for (purpose, kind), ranges in sorted(restricted.items())
+        ),
+        disclosed_vendors=disclosed_vendors,
+        allowed_vendors=allowed_vendors,
+        publisher_tc=publisher_tc,
+    )
+
+
+def _publisher_tc(bits: _Bits) -> PublisherTC:
+    purposes_consent = bits.ids(24, "PubPurposesConsent")
+    purposes_li_transparency = bits.ids(24, "PubPurposesLITransparency")
+    count = bits.read(6, "NumCustomPurposes")
+    return PublisherTC(
+        purposes_consent=purposes_consent,
+        purposes_li_transparency=purposes_li_transparency,
+        num_custom_purposes=count,
+        custom_purposes_consent=bits.ids(count, "CustomPurposesConsent"),
+        custom_purposes_li_transparency=bits.ids(count, "CustomPurposesLITransparency"),
+    )
+
+
+def load_tcf_table(path: Path | None = None) -> dict[str, frozenset[int]]:
+    """The purposes each category needs, from ``path`` (default: ``rules/tcf.toml``);
+    ``ValueError`` names the problem."""
+    path = path or rules_dir() / "tcf.toml"
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise ValueError(f"{path}: cannot read the TCF purposes ({error})") from None
+    categories = data.get("categories")
+    if set(data) != {"categories"} or not isinstance(categories, dict):
+        raise ValueError(f"{path}: must hold only a [categories] table")
+    return check_tcf_table(categories, str(path))
+
+
+def check_tcf_table(
+    table: Mapping[str, object], origin: str = "TCF table"
+) -> dict[str, frozenset[int]]:
+    """``table`` checked: known optional categories, each a non-empty list of purpose ids."""
+    known = {str(category) for category in OPTIONAL_CATEGORIES}
+    checked: dict[str, frozenset[int]] = {}
+    for category, purposes in table.items():
+        if category not in known:
+            raise ValueError(f"{origin}: {category!r} is not one of {sorted(known)}")
+        if (
+            isinstance(purposes, str | bytes)
+            or not isinstance(purposes, Collection)
+            or not purposes
+            or not all(type(p) is int and 1 <= p <= 24 for p in purposes)
+        ):
+            raise ValueError(f"{origin}: {category} must list TCF purpose ids from 1 to 24")
+        checked[category] = frozenset(purposes)
+    return checked
+
+
+@cache
+def default_tcf_table() -> dict[str, frozenset[int]]:
+    """The built-in table (``rules/tcf.toml``), read once."""
+    return load_tcf_table()
+
+
+def tcf_categories(
+    tc: TCString, table: Mapping[str, Collection[int]] | None = None
+) -> frozenset[str]:
+    """The optional categories ``tc`` grants: those whose purposes all have consent."""
+    consented = tc.purposes_consent
+    return frozenset(
+        category
+        for category, purposes in (default_tcf_table() if table is None else table).items()
+        if purposes and consented.issuperset(purposes)
+    )
+
+
+class TCFCategories:
+    """Categories by TC string, remembered per string (they come again with each request);
+    ``None`` for a string that cannot be read: no consent."""
+
+    __slots__ = ("memo", "table")
+
+    def __init__(
+        self, table: Mapping[str, Collection[int]] | None = None, cache_size: int = 10_000
+    ) -> None:
+        self.table = check_tcf_table(table) if table is not None else default_tcf_table()
+        self.memo: Memo[str, frozenset[str] | None] = Memo(
+            "tcf_strings", cache_size, MEMO_BYTES, MAX_TC_STRING_LENGTH
+        )
+
+    def __call__(self, value: str) -> frozenset[str] | None:
+        memo = self.memo
+        answer = memo.table.get(value, _UNSEEN)
+        if answer is not _UNSEEN:
+            memo.hits += 1
+            return answer  # type: ignore[return-value]
+        try:
+            granted: frozenset[str] | None = tcf_categories(decode_tc_string(value), self.table)
+        except TCStringError:
+            granted = None
+        return memo.put(value, granted, len(value))
+
+
+_UNSEEN: object = object()
