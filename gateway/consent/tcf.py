@@ -95,6 +95,11 @@ class VendorSet(Set[int]):
             for match in re.finditer("1", text):
                 yield match.start() + 1
 
+    @property
+    def ranged(self) -> bool:
+        """Whether the string held ranges (or a bit field): how its encoder chose."""
+        return self._bounds is not None
+
     def __hash__(self) -> int:
         return self._hash()
 
@@ -247,6 +252,8 @@ def decode_tc_string(value: str) -> TCString:
     restricted: dict[tuple[int, int], list[tuple[int, int]]] = {}
     for _ in range(core.read(12, "NumPubRestrictions")):
         key = (core.read(6, "PurposeId"), core.read(2, "RestrictionType"))
+        if key[0] == 0 or key[1] == 3:
+            raise TCStringError(f"core segment: publisher restriction {key} is not defined")
         restricted.setdefault(key, []).extend(core.ranges("PubRestrictionEntry"))
     core.finish()
     optional: dict[int, _Bits] = {}
@@ -295,6 +302,7 @@ def decode_tc_string(value: str) -> TCString:
         publisher_restrictions=tuple(
             (purpose, kind, VendorSet.from_ranges(ranges))
             for (purpose, kind), ranges in sorted(restricted.items())
+            if ranges  # a restriction on no vendor restricts nothing
         ),
         disclosed_vendors=disclosed_vendors,
         allowed_vendors=allowed_vendors,
