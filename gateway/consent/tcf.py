@@ -160,7 +160,8 @@ class _Bits:
     def __init__(self, segment: str, name: str) -> None:
         extra = -len(segment) % 4  # "A" is six zero bits: whole bytes, zeros after the end
         try:
-            self.raw = base64.urlsafe_b64decode(segment + "A" * extra)
+            # eight zero bytes after the end: a read of a few bytes never comes up short
+            self.raw = base64.urlsafe_b64decode(segment + "A" * extra) + bytes(8)
         except (binascii.Error, ValueError):  # pragma: no cover - the pattern was checked
             raise TCStringError(f"{name} segment: not base64url") from None
         self.length = 6 * len(segment)
@@ -200,15 +201,28 @@ class _Bits:
         return VendorSet.from_ranges(ranges)
 
     def ranges(self, field: str) -> list[tuple[int, int]]:
-        """NumEntries, then each a single vendor id or a start and end id (inclusive)."""
+        """NumEntries, then each a single vendor id or a start and end id (inclusive). Each
+        entry (17 or 33 bits) is cut out of the six bytes it lies in, in one go."""
+        count = self.read(12, field)
+        raw, position, length = self.raw, self.position, self.length
         ranges = []
-        for _ in range(self.read(12, field)):
-            is_range = self.read(1, field)
-            start = self.read(16, field)
-            end = self.read(16, field) if is_range else start
+        for _ in range(count):
+            byte = position >> 3
+            chunk = int.from_bytes(raw[byte : byte + 6], "big")
+            left = 48 - (position & 7)  # bits of ``chunk`` from ``position`` on
+            start = chunk >> (left - 17) & 0xFFFF
+            if chunk >> (left - 1) & 1:
+                end = chunk >> (left - 33) & 0xFFFF
+                position += 33
+            else:
+                end = start
+                position += 17
+            if position > length:
+                raise TCStringError(f"{self.name} segment: cut short in {field}")
             if start == 0 or end < start:
                 raise TCStringError(f"{self.name} segment: {field} has a bad range {start}-{end}")
             ranges.append((start, end))
+        self.position = position
         return ranges
 
     def finish(self) -> None:
