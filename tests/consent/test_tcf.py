@@ -43,10 +43,9 @@ STRICTER = (
     "bits follow the last field",  # non-zero padding, or more than 23 bits of it
     "TCF 2.3",  # created from 2026-03-01 without the disclosed vendors segment
     "above its maximum",  # a range entry past the section's MaxVendorId
-    "bad range",  # vendor id 0, or a range that ends before it starts
-    "is not defined",  # publisher restriction on purpose 0, or restriction type 3
+    "bad range",  # a range that ends before it starts
     "comes twice",  # an optional segment repeated (the library keeps the last)
-    "not a TCF v2 segment",  # a second core segment, or segment types 4 to 7
+    "not a TCF v2 segment",  # a second core segment
 )
 
 
@@ -416,3 +415,50 @@ def test_a_wrong_table_file_is_refused(tmp_path: Path) -> None:
     path.write_text("analytics = [1]\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"\[categories\]"):
         load_tcf_table(path)
+
+
+def restriction(purpose: int, kind: int) -> str:
+    return (
+        format(1, "012b")
+        + format(purpose, "06b")
+        + format(kind, "02b")
+        + "0" * 11
+        + "1"
+        + "0" * 5
+        + "101"
+    )
+
+
+@pytest.mark.slow  # the library runs in Node
+def test_where_the_gateway_is_stricter_than_the_library_and_where_both_refuse() -> None:
+    empty = "0" * 17
+    disclosed = segment_of("001" + format(3, "016b") + "0" + "101")
+    stricter = {
+        "above its maximum": core_bits(
+            format(3, "016b") + "1" + format(1, "012b") + "0" + format(9, "016b")
+        ),
+        "bad range": core_bits(
+            format(9, "016b")
+            + "1"
+            + format(1, "012b")
+            + "1"
+            + format(9, "016b")
+            + format(3, "016b")
+        ),
+        "comes twice": core_bits(empty),
+    }
+    strings = {reason: encode(bits) for reason, bits in stricter.items()}
+    strings["comes twice"] = encode(stricter["comes twice"], disclosed, disclosed)
+    for entry, (reason, string) in zip(
+        library_decode(list(strings.values())), strings.items(), strict=True
+    ):
+        assert entry["fields"] is not None, reason
+        with pytest.raises(TCStringError, match=reason):
+            decode_tc_string(string)
+    refused = [
+        encode(core_bits(empty, restriction(2, 3))),
+        encode(core_bits(empty, restriction(0, 1))),
+        encode(core_bits(format(3, "016b") + "1" + format(1, "012b") + "0" + "0" * 16)),
+        encode(core_bits(empty), segment_of("101" + "0" * 21)),
+    ]
+    assert compare(library_decode(refused)) == {"same": 0, "both refuse": 4, "stricter": 0}
