@@ -19,7 +19,7 @@ import re
 import tomllib
 from array import array
 from bisect import bisect_right
-from collections.abc import Collection, Iterator, Mapping, Set
+from collections.abc import Collection, Iterable, Iterator, Mapping, Set
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -94,6 +94,11 @@ class VendorSet(Set[int]):
             text = format(self._bits, f"0{self._width}b")
             for match in re.finditer("1", text):
                 yield match.start() + 1
+
+    @classmethod
+    def _from_iterable(cls, values: Iterable[int]) -> frozenset[int]:  # type: ignore[override]
+        """Set operations (``&``, ``|``, ``-``) answer frozensets."""
+        return frozenset(values)
 
     @property
     def ranged(self) -> bool:

@@ -26,6 +26,7 @@ from gateway.consent.tcf import (
     TCFCategories,
     TCString,
     TCStringError,
+    VendorSet,
     check_tcf_table,
     decode_tc_string,
     load_tcf_table,
@@ -462,3 +463,31 @@ def test_where_the_gateway_is_stricter_than_the_library_and_where_both_refuse() 
         encode(core_bits(empty), segment_of("101" + "0" * 21)),
     ]
     assert compare(library_decode(refused)) == {"same": 0, "both refuse": 4, "stricter": 0}
+
+
+def test_vendor_sets_behave_as_frozen_sets_in_either_encoding() -> None:
+    bit_field = decode_tc_string(
+        encode(core_bits(format(6, "016b") + "0" + "100101"))
+    ).vendor_consents
+    ranged = VendorSet.from_ranges([(6, 6), (1, 1), (4, 4), (4, 4)])
+    for vendors in (bit_field, ranged):
+        assert vendors == frozenset({1, 4, 6}) and frozenset({1, 4, 6}) == vendors
+        assert list(vendors) == [1, 4, 6] and len(vendors) == 3
+        assert hash(vendors) == hash(frozenset({1, 4, 6}))
+        assert 4 in vendors and 5 not in vendors and 0 not in vendors and 7 not in vendors
+        assert "4" not in vendors and None not in vendors
+        assert vendors & {4, 5} == {4}
+    assert not bit_field.ranged and ranged.ranged
+    assert list(VendorSet.from_ranges([(3, 9), (1, 4), (11, 12)])) == [*range(1, 10), 11, 12]
+    assert len(VendorSet()) == 0 and list(VendorSet()) == []
+    assert repr(ranged) == "VendorSet([1, 4, 6])"
+    assert repr(VendorSet.from_ranges([(1, 65535)])) == "VendorSet(<65535>)"
+
+
+def test_a_string_longer_than_the_memo_takes_is_worked_out_each_time() -> None:
+    mapper = TCFCategories(cache_size=2)
+    bits = core_bits(format(0, "016b") + "0")
+    strings = [encode(bits), encode(bits[:152] + "0" + bits[153:]), encode(bits) + ".BAAA"]
+    answers = [mapper(s) for s in strings]
+    assert answers == [frozenset({"preferences", "analytics", "marketing"}), frozenset(), None]
+    assert len(mapper.memo.table) <= 2 and mapper.memo.evictions == 1
