@@ -185,15 +185,7 @@ class _Bits:
 
     def ids(self, width: int, field: str) -> frozenset[int]:
         """A fixed bit field of ``width`` bits: the ids (from 1) whose bit is set."""
-        bits = self.read(width, field)
-        return frozenset(i for i in range(1, width + 1) if bits >> (width - i) & 1)
-
-    def letters(self, field: str) -> str:
-        code = self.read(12, field)
-        first, second = code >> 6, code & 63
-        if first > 25 or second > 25:
-            raise TCStringError(f"{self.name} segment: {field} is not two letters")
-        return chr(65 + first) + chr(65 + second)
+        return _ids(self.read(width, field), width)
 
     def vendors(self, field: str) -> VendorSet:
         """A vendor section: MaxVendorId, then a bit field or range entries."""
@@ -237,6 +229,19 @@ class _Bits:
             raise TCStringError(f"{self.name} segment: {left} bits follow the last field")
 
 
+def _ids(bits: int, width: int) -> frozenset[int]:
+    """The ids (from 1, the highest of ``width`` bits) whose bit is set."""
+    return frozenset(i for i in range(1, width + 1) if bits >> (width - i) & 1)
+
+
+def _letters(code: int, field: str) -> str:
+    """Two letters, six bits each, A as 0."""
+    first, second = code >> 6, code & 63
+    if first > 25 or second > 25:
+        raise TCStringError(f"core segment: {field} is not two letters")
+    return chr(65 + first) + chr(65 + second)
+
+
 def _time(deciseconds: int) -> datetime:
     return _EPOCH + timedelta(milliseconds=100 * deciseconds)
 
@@ -255,21 +260,24 @@ def decode_tc_string(value: str) -> TCString:
     version = core.read(6, "Version")
     if version != 2:
         raise TCStringError(f"version {version}, not 2 (TCF v2), or the core segment is not first")
-    created = _time(core.read(36, "Created"))
-    last_updated = _time(core.read(36, "LastUpdated"))
-    cmp_id = core.read(12, "CmpId")
-    cmp_version = core.read(12, "CmpVersion")
-    consent_screen = core.read(6, "ConsentScreen")
-    consent_language = core.letters("ConsentLanguage")
-    vendor_list_version = core.read(12, "VendorListVersion")
-    tcf_policy_version = core.read(6, "TcfPolicyVersion")
-    is_service_specific = bool(core.read(1, "IsServiceSpecific"))
-    use_non_standard_texts = bool(core.read(1, "UseNonStandardTexts"))
-    special_feature_optins = core.ids(12, "SpecialFeatureOptIns")
-    purposes_consent = core.ids(24, "PurposesConsent")
-    purposes_li_transparency = core.ids(24, "PurposesLITransparency")
-    purpose_one_treatment = bool(core.read(1, "PurposeOneTreatment"))
-    publisher_cc = core.letters("PublisherCC")
+    # Created to PublisherCC: 207 bits of fixed fields, read at once, taken from the right
+    header = core.read(207, "the fields from Created to PublisherCC")
+    country = header & 0xFFF
+    purpose_one_treatment = bool(header >> 12 & 1)
+    purposes_li_transparency = _ids(header >> 13 & 0xFFFFFF, 24)
+    purposes_consent = _ids(header >> 37 & 0xFFFFFF, 24)
+    special_feature_optins = _ids(header >> 61 & 0xFFF, 12)
+    use_non_standard_texts = bool(header >> 73 & 1)
+    is_service_specific = bool(header >> 74 & 1)
+    tcf_policy_version = header >> 75 & 0x3F
+    vendor_list_version = header >> 81 & 0xFFF
+    consent_language = _letters(header >> 93 & 0xFFF, "ConsentLanguage")
+    publisher_cc = _letters(country, "PublisherCC")
+    consent_screen = header >> 105 & 0x3F
+    cmp_version = header >> 111 & 0xFFF
+    cmp_id = header >> 123 & 0xFFF
+    last_updated = _time(header >> 135 & 0xFFFFFFFFF)
+    created = _time(header >> 171)
     vendor_consents = core.vendors("VendorConsents")
     vendor_legitimate_interests = core.vendors("VendorLegitimateInterests")
     restricted: dict[tuple[int, int], list[tuple[int, int]]] = {}
