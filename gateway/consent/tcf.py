@@ -252,7 +252,9 @@ def decode_tc_string(value: str) -> TCString:
         raise TCStringError("a TC string is text")
     if len(value) > MAX_TC_STRING_LENGTH:
         raise TCStringError(f"longer than {MAX_TC_STRING_LENGTH} characters")
-    segments = value.split(".")
+    segments = value.split(".", 4)
+    if len(segments) > 4:
+        raise TCStringError("more than four segments (the core and three optional ones)")
     for segment in segments:
         if not _BASE64URL.fullmatch(segment):
             raise TCStringError("a segment is empty or not base64url (A-Z a-z 0-9 - _)")
