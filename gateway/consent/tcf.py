@@ -1,13 +1,13 @@
 """IAB TCF v2.2/2.3 TC strings: decoded, checked, and mapped onto the gateway's categories.
 
 A TC string is what a registered TCF CMP stores (the ``euconsent-v2`` cookie): dot-separated
-base64url segments, the core segment first. Each segment is read as one integer
-(``int.from_bytes`` of the decoded bytes) and its fields are cut out with shifts and masks.
-Anything malformed raises ``TCStringError``, never another exception: the caller treats it as
-no consent.
+base64url segments, the core segment first. Each segment is decoded to bytes once; a field
+is ``int.from_bytes`` of the few bytes it spans, shifted and masked (the core's fixed fields,
+207 bits, in one read). Anything malformed raises ``TCStringError``, never another
+exception: the caller treats it as no consent.
 
 Vendor sets are kept the way they were encoded, so decoding costs what the string costs: a
-bit field as its bits, a range encoding as its merged range bounds. A 40-bit range entry
+bit field as its bits, a range encoding as its merged range bounds. A 33-bit range entry
 claiming vendors 1 to 65535 costs two numbers, not 65,535 (``VendorSet``).
 """
 
@@ -39,9 +39,14 @@ _MAX_PADDING_BITS = 23
 
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_CORE, _DISCLOSED, _ALLOWED, _PUBLISHER = 0, 1, 2, 3
-_SEGMENT_NAMES = {_DISCLOSED: "disclosed vendors", _ALLOWED: "allowed vendors"}
-_SEGMENT_NAMES[_PUBLISHER] = "publisher TC"
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+# Segment types after the core (the first three bits of a segment; the core's are 000)
+_DISCLOSED, _ALLOWED, _PUBLISHER = 1, 2, 3
+_SEGMENT_NAMES = {
+    _DISCLOSED: "disclosed vendors",
+    _ALLOWED: "allowed vendors",
+    _PUBLISHER: "publisher TC",
+}
 
 
 class TCStringError(ValueError):
@@ -291,8 +296,7 @@ def decode_tc_string(value: str) -> TCString:
     core.finish()
     optional: dict[int, _Bits] = {}
     for segment in segments[1:]:
-        kind = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".index(segment[0])
-        kind >>= 3
+        kind = _ALPHABET.index(segment[0]) >> 3
         if kind not in _SEGMENT_NAMES:
             raise TCStringError(f"segment type {kind} is not a TCF v2 segment after the core")
         if kind in optional:
