@@ -31,14 +31,14 @@ def parse(value: str, closed: bool) -> Mapping[str, bool] | None:
     interactions = fields.get("interactionCount", ["0"])[0]
     if not interactions.isdigit():
         raise ValueError("interactionCount is not a number")
-    if not closed and int(interactions) == 0:
-        return None
     choices: dict[str, bool] = {}
     for group in groups[0].split(","):
         group_id, colon, flag = group.partition(":")
         if not colon or not group_id or flag not in ("0", "1"):
             raise ValueError(f"{group!r} is not a group id and 0 or 1")
         choices[group_id] = flag == "1"
+    if not closed and int(interactions) == 0:
+        return None
     return choices
 
 
