@@ -77,32 +77,36 @@ def test_cookiebot_choice_strips_the_marketing_cookie_and_keeps_ga(
 def test_withdrawn_in_the_cmp_expires_what_the_browser_still_holds(
     make_gateway: Gateway,
 ) -> None:
-    with running(make_gateway(consent_source="cookieconsent")) as base:
-        with httpx.Client(base_url=base) as client:
-            accepted = {"categories": ["necessary", "analytics", "marketing"], "services": {}}
-            client.cookies.set("cc_cookie", quote(json.dumps(accepted)), domain="127.0.0.1")
-            client.get("/")
-            assert {"_ga", "_fbp"} <= set(client.cookies.keys())
-            assert client.get("/").json()["received"] == ["_fbp", "_ga", "cc_cookie", "sessionid"]
+    with (
+        running(make_gateway(consent_source="cookieconsent")) as base,
+        httpx.Client(base_url=base) as client,
+    ):
+        accepted = {"categories": ["necessary", "analytics", "marketing"], "services": {}}
+        client.cookies.set("cc_cookie", quote(json.dumps(accepted)), domain="127.0.0.1")
+        client.get("/")
+        assert {"_ga", "_fbp"} <= set(client.cookies.keys())
+        assert client.get("/").json()["received"] == ["_fbp", "_ga", "cc_cookie", "sessionid"]
 
-            rejected = {"categories": ["necessary"], "services": {"analytics": [], "ads": []}}
-            client.cookies.set("cc_cookie", quote(json.dumps(rejected)), domain="127.0.0.1")
-            response = client.get("/")
-            assert response.json()["received"] == ["cc_cookie", "sessionid"]
-            assert {"_ga", "_fbp"} <= expired_names(response)
+        rejected = {"categories": ["necessary"], "services": {"analytics": [], "ads": []}}
+        client.cookies.set("cc_cookie", quote(json.dumps(rejected)), domain="127.0.0.1")
+        response = client.get("/")
+        assert response.json()["received"] == ["cc_cookie", "sessionid"]
+        assert {"_ga", "_fbp"} <= expired_names(response)
 
 
 def test_a_malformed_cmp_cookie_is_no_consent_and_counted(make_gateway: Gateway) -> None:
-    with running(make_gateway(consent_source=["onetrust"])) as base:
-        with httpx.Client(base_url=base) as client:
-            client.cookies.set("OptanonConsent", "groups=C0002%3Ayes%2C", domain="127.0.0.1")
-            response = client.get("/")
-            assert response.status_code == 200
-            assert set_cookie_names(response) == {"sessionid"}
-            assert client.get("/_consent/state").json()["decided"] is False
-            metrics = client.get("/_consent/metrics").text
-            assert "consent_gateway_invalid_consent_cookies_total 3.0" in metrics
-            assert 'consent_gateway_cache_misses_total{cache="cmp_choices"} 1.0' in metrics
+    with (
+        running(make_gateway(consent_source=["onetrust"])) as base,
+        httpx.Client(base_url=base) as client,
+    ):
+        client.cookies.set("OptanonConsent", "groups=C0002%3Ayes%2C", domain="127.0.0.1")
+        response = client.get("/")
+        assert response.status_code == 200
+        assert set_cookie_names(response) == {"sessionid"}
+        assert client.get("/_consent/state").json()["decided"] is False
+        metrics = client.get("/_consent/metrics").text
+        assert "consent_gateway_invalid_consent_cookies_total 3.0" in metrics
+        assert 'consent_gateway_cache_misses_total{cache="cmp_choices"} 1.0' in metrics
 
 
 GA4 = '<script async src="https://www.googletagmanager.com/gtag/js?id=G-X1Y2Z3"></script>'
@@ -117,24 +121,28 @@ async def _page(request: Request) -> HTMLResponse:
 
 def test_trackers_follow_the_cmp_choice_and_no_banner_is_inserted(make_gateway: Gateway) -> None:
     app = Starlette(routes=[Route("/", _page)])
-    with running(make_gateway(app, consent_source=["klaro"], block_trackers="always")) as base:
-        with httpx.Client(base_url=base) as client:
-            refused = client.get("/")
-            assert 'type="text/plain"' in refused.text
-            assert "googletagmanager" in refused.text
-            assert "/_consent/banner" not in refused.text
-            assert set_cookie_names(refused) == set()
+    with (
+        running(make_gateway(app, consent_source=["klaro"], block_trackers="always")) as base,
+        httpx.Client(base_url=base) as client,
+    ):
+        refused = client.get("/")
+        assert 'type="text/plain"' in refused.text
+        assert "googletagmanager" in refused.text
+        assert "/_consent/banner" not in refused.text
+        assert set_cookie_names(refused) == set()
 
-            client.cookies.set("klaro", quote('{"matomo":true}'), domain="127.0.0.1")
-            granted = client.get("/")
-            assert granted.text == PAGE
-            assert set_cookie_names(granted) == {"_ga"}
+        client.cookies.set("klaro", quote('{"matomo":true}'), domain="127.0.0.1")
+        granted = client.get("/")
+        assert granted.text == PAGE
+        assert set_cookie_names(granted) == {"_ga"}
 
 
 def test_with_an_adapter_the_gateway_cookie_is_not_read(make_gateway: Gateway) -> None:
-    with running(make_gateway(consent_source=["klaro"])) as base:
-        with httpx.Client(base_url=base) as client:
-            client.post("/_consent/state", json={"all": True}, headers={"origin": base})
-            assert "cg_consent" in client.cookies
-            assert client.get("/_consent/state").json()["decided"] is False
-            assert set_cookie_names(client.get("/")) == {"sessionid"}
+    with (
+        running(make_gateway(consent_source=["klaro"])) as base,
+        httpx.Client(base_url=base) as client,
+    ):
+        client.post("/_consent/state", json={"all": True}, headers={"origin": base})
+        assert "cg_consent" in client.cookies
+        assert client.get("/_consent/state").json()["decided"] is False
+        assert set_cookie_names(client.get("/")) == {"sessionid"}
