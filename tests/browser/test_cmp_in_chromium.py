@@ -20,6 +20,7 @@ from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import Route
 
 from gateway import ConsentMiddleware, Settings
+from gateway.resources import static_dir
 from tests.support.apps import SECRET
 from tests.support.js import node_module
 from tests.support.servers import running
@@ -73,6 +74,8 @@ FILES = {
     "klaro.css": "klaro/dist/klaro.min.css",
 }
 
+SNIPPET = static_dir() / "cmp" / "usercentrics-cookie.js"
+
 
 def shop(cmp: str) -> Starlette:
     """A page with the CMP's tags and a Google tag, setting an analytics cookie (``_ga``)
@@ -90,6 +93,8 @@ def shop(cmp: str) -> Starlette:
 
     async def asset(request: Request) -> Response:
         name = request.path_params["name"]
+        if name == SNIPPET.name:  # the gateway's own, from static/
+            return FileResponse(SNIPPET)
         if name not in FILES:
             return Response(status_code=404)
         return FileResponse(node_module(FILES[name]))
@@ -179,3 +184,45 @@ def test_klaro_choice_is_enforced(
         state = page.evaluate("fetch('/_consent/state').then((r) => r.json())")
         assert state["source"] == "klaro"
         assert state["categories"]["marketing"] is runs
+
+
+# Usercentrics' script is a hosted service; this stand-in has the two calls of its Browser UI
+# v2 API the snippet uses (UC_UI.isConsentRequired, UC_UI.getServicesBaseInfo) and fires its
+# UC_UI_CMP_EVENT when the visitor chooses.
+USERCENTRICS = """
+<script>
+window.UC_UI = {
+  chosen: false,
+  services: [
+    {id: "a", name: "Google Analytics", categorySlug: "marketing", consent: {status: false}},
+    {id: "b", name: "Hotjar", categorySlug: "functional", consent: {status: false}}
+  ],
+  isConsentRequired: function () { return !this.chosen; },
+  getServicesBaseInfo: function () { return this.services; },
+  choose: function (accepted) {
+    this.chosen = true;
+    this.services.forEach(function (s) { s.consent.status = accepted; });
+    window.dispatchEvent(new CustomEvent("UC_UI_CMP_EVENT", {detail: {type: "ACCEPT_ALL"}}));
+  }
+};
+</script>
+<script src="/cmp/usercentrics-cookie.js"></script>
+"""
+
+
+@pytest.mark.parametrize(("accepted", "cookies"), [(True, {"_fbp"}), (False, set())])
+def test_usercentrics_snippet_copies_the_choice_into_the_cookie_the_gateway_reads(
+    context: BrowserContext, page: Page, accepted: bool, cookies: set[str]
+) -> None:
+    with site(USERCENTRICS, "usercentrics", context) as base:
+        first_visit(page, base)
+        assert "uc_consent=" not in page.evaluate("document.cookie")
+        page.evaluate(f"UC_UI.choose({'true' if accepted else 'false'})")
+        page.wait_for_function("document.cookie.includes('uc_consent=')")
+
+        response = page.goto(base + "/")
+        # Marketing follows the choice; no Usercentrics category maps to analytics here.
+        assert set_cookie_names(response) == cookies
+        state = page.evaluate("fetch('/_consent/state').then((r) => r.json())")
+        assert state["source"] == "usercentrics"
+        assert state["categories"]["preferences"] is accepted

@@ -230,6 +230,15 @@ def test_osano_categories() -> None:
     assert read("osano", osano_consentmanager=quote(value, safe="")) == {E, P, A}
 
 
+# Usercentrics (through static/cmp/usercentrics-cookie.js)
+
+
+def test_usercentrics_snippet_cookie() -> None:
+    """What the snippet writes: one boolean per Usercentrics category slug."""
+    value = quote(json.dumps({"essential": True, "functional": True, "marketing": False}))
+    assert read("usercentrics", uc_consent=value) == {E, P}
+
+
 # What every adapter shares
 
 
@@ -258,6 +267,7 @@ def test_absent_cookie_is_no_choice() -> None:
         ("complianz", "cmplz_marketing", "yes"),
         ("klaro", "klaro", quote('{"matomo": "true"}')),
         ("klaro", "klaro", quote('{"a": {"b": true}}')),
+        ("usercentrics", "uc_consent", quote('["essential"]')),
         ("osano", "osano_consentmanager", "not base64 !!"),
         ("osano", "osano_consentmanager", base64.b64encode(b'{"ANALYTICS":"YES"}').decode()),
         ("osano", "osano_consentmanager", base64.b64encode(b"\xff\xfe").decode()),

@@ -19,6 +19,7 @@ from gateway.consent.adapters import (
     klaro,
     onetrust,
     osano,
+    usercentrics,
 )
 from gateway.consent.adapters.base import Adapter, AdapterConfig, config
 from gateway.consent.state import Category, Source
@@ -32,6 +33,7 @@ ADAPTERS: dict[str, Callable[[AdapterConfig], Adapter]] = {
     "klaro": klaro.adapter,
     "cookieconsent": cookieconsent.adapter,
     "osano": osano.adapter,
+    "usercentrics": usercentrics.adapter,
 }
 CHOICES_SIZE = 10_000
 CHOICES_BYTES = 4 * 1024 * 1024

@@ -24,6 +24,7 @@ from typing import Protocol
 from urllib.parse import unquote
 
 from gateway.consent.state import OPTIONAL_CATEGORIES, Category, Source
+from gateway.json_input import parse_json
 from gateway.resources import rules_dir
 
 # The longest CMP cookie value read: a browser keeps at most 4,096 bytes per cookie.
@@ -131,8 +132,12 @@ def one_cookie(
     return OneCookie(source, (settings.cookie,), settings.categories, parse)
 
 
-def boolean(value: object, where: str) -> bool:
-    """``value`` when it is a JSON boolean; ``ValueError`` naming ``where`` otherwise."""
-    if not isinstance(value, bool):
-        raise ValueError(f"{where}: expected true or false")
-    return value
+def json_booleans(value: str) -> dict[str, bool]:
+    """A (percent-encoded) JSON object of booleans, ``{"name": true, ...}``."""
+    document = parse_json(cookie_text(value), max_depth=1)
+    if not isinstance(document, dict):
+        raise ValueError("not a JSON object")
+    for name, on in document.items():
+        if not isinstance(on, bool):
+            raise ValueError(f"{name}: expected true or false")
+    return document
