@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
-from gateway.consent.adapters import CHOICES_MAX_KEY, ConsentSource
+from gateway.consent.adapters import CHOICES_MAX_KEY, ConsentSource, Reading
 from gateway.consent.codec import MAX_COOKIE_VALUE_LENGTH, ConsentCookieCodec
 from gateway.consent.jurisdiction import (
     CountryResolver,
@@ -78,11 +78,16 @@ class ConsentPolicy:
         """What ``state`` reads of the request's cookies, as ``(name, "name=value")``
         pieces: the values of the consent cookies, or, with adapters, one value (or
         ``None``) per cookie they read."""
-        names = self.read_cookie_names
-        pairs = [(n, piece.partition("=")[2].strip(" \t")) for n, piece in pieces if n in names]
-        if self.source is None:
-            return tuple([value for _, value in pairs])
-        return self.source.values(pairs)
+        source = self.source
+        if source is None:
+            names = self.consent_cookie_names
+            return tuple(
+                [piece.partition("=")[2].strip(" \t") for n, piece in pieces if n in names]
+            )
+        read = self.read_cookie_names
+        return source.values(
+            (n, piece.partition("=")[2].strip(" \t")) for n, piece in pieces if n in read
+        )
 
     def state(
         self,
@@ -108,7 +113,8 @@ class ConsentPolicy:
         country, subdivision = self.resolver.resolve(headers, client_ip)
         regime = self.regions.regime_for(country, subdivision) or self.default_regime
         if self.source is not None:
-            result = self.cmp_state(consent_cookies, regime, country, subdivision, gpc, bot)
+            reading = self.source.read(consent_cookies)
+            result = self.cmp_state(reading, regime, country, subdivision, gpc, bot)
             return self._file(key, result, consent_cookies, place)
         decisions = [
             self.codec.decode(value, self.policy_version)
@@ -152,7 +158,7 @@ class ConsentPolicy:
 
     def cmp_state(
         self,
-        values: tuple[str | None, ...],
+        reading: Reading,
         regime: Regime,
         country: str | None,
         subdivision: str | None,
@@ -162,8 +168,6 @@ class ConsentPolicy:
         """The state from the choice the site's CMP stored (``consent_source``), or the
         regime's default when it stored none or its cookie does not read. A CMP's cookie
         lasts as long as the browser keeps it: the state holds until it changes."""
-        assert self.source is not None
-        reading = self.source.read(values)
         if reading.granted is None or reading.source is None:
             granted, source = default_grants(regime, gpc)
             decided = False
