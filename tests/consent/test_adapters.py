@@ -113,10 +113,22 @@ def onetrust(groups: str, interactions: int = 1) -> str:
     return value.replace("interactionCount=1", f"interactionCount={interactions}")
 
 
+def test_onetrust_published_example() -> None:
+    """An ``OptanonConsent`` value as published with its group ids (C0001 essential, C0002
+    performance, C0003 functional, C0004 targeting, C0005 social media) in the README of
+    ``@commercetools-frontend/cookie-consent``, https://npmjs.com/package/@commercetools-
+    frontend/cookie-consent, which reads it with ``URLSearchParams``."""
+    value = (
+        "isGpcEnabled=0&datestamp=Wed+Feb+01+2023+12%3A35%3A32+GMT%2B0100+(Central+European"
+        "+Standard+Time)&version=202209.1.0&isIABGlobal=false&hosts=&consentId=7f3cf16d-b3e1-"
+        "4781-8db1-61482d0a9dff&interactionCount=1&landingPath=NotLandingPage&groups=C0001%3A1"
+        "%2CC0002%3A0%2CC0003%3A1%2CC0004%3A1%2CC0005%3A1&geolocation=AT%3B9&AwaitingReconsent"
+        "=false"
+    )
+    assert read("onetrust", OptanonConsent=value) == {E, P, M}
+
+
 def test_onetrust_groups() -> None:
-    """OneTrust's ``OptanonConsent``: ``groups`` lists category ids with 1 or 0, default
-    ids C0001-C0005 (OneTrust, "Cookie consent: categories and their ids" and "Cookies set
-    by OneTrust", docs/cmp/onetrust.md)."""
     value = onetrust("C0001:1,C0002:1,C0003:0,C0004:0,C0005:0")
     assert read("onetrust", OptanonConsent=value, OptanonAlertBoxClosed="2026-12-07") == {E, A}
 
@@ -148,14 +160,30 @@ def test_onetrust_site_group_ids() -> None:
 # CookieYes
 
 
-def test_cookieyes_documented_value() -> None:
-    """``cookieyes-consent`` as CookieYes documents it (https://www.cookieyes.com/
-    documentation/cookies-set-by-cookieyes/; its "retrieve consent" article)."""
+def test_cookieyes_value() -> None:
+    """``cookieyes-consent`` as CookieYes writes it (the cookie CookieYes' article "Cookies
+    installed by CookieYes and their purposes", https://www.cookieyes.com/cookies-installed-
+    by-cookieyes-and-their-purposes/, names; this value as sites using it send it)."""
     value = (
         "consentid:ZTJkNzQ5ZjEtYjg2,consent:yes,action:yes,necessary:yes,functional:no,"
         "analytics:yes,performance:yes,advertisement:no,other:no"
     )
     assert read("cookieyes", **{"cookieyes-consent": value}) == {E, A}
+
+
+def test_cookieyes_newer_value_with_consent_time() -> None:
+    """Newer versions add ``consent_time`` (milliseconds) and name ``others``."""
+    value = (
+        "consentid:bVh6aFV5S2E2UmVYbzg2M1RYMGtaODRVRlV6TEszTGI,consent:no,action:yes,"
+        "necessary:yes,functional:no,analytics:no,performance:no,advertisement:no,others:no,"
+        "consent_time:1738777649814"
+    )
+    assert read("cookieyes", **{"cookieyes-consent": value}) == {E}
+
+
+def test_cookieyes_a_word_other_than_yes_refuses() -> None:
+    value = "consentid:x,consent:yes,action:yes,necessary:yes,analytics:maybe,performance:yes"
+    assert read("cookieyes", **{"cookieyes-consent": value}) == {E}
 
 
 def test_cookieyes_before_an_action_is_no_choice() -> None:
@@ -167,9 +195,8 @@ def test_cookieyes_before_an_action_is_no_choice() -> None:
 
 
 def test_complianz_cookies() -> None:
-    """One cookie per category, ``allow`` or ``deny`` (https://complianz.io/
-    cookie-names-and-usage/; https://complianz.io/cookies-from-complianz-what-are-they-for-
-    and-how-you-use-them/)."""
+    """One cookie per category, ``allow`` or ``deny`` (https://complianz.io/cookies-from-
+    complianz-what-are-they-for-and-how-you-use-them/)."""
     assert read(
         "complianz",
         cmplz_functional="allow",
@@ -212,10 +239,9 @@ def osano(choices: dict[str, str]) -> str:
 
 
 def test_osano_categories() -> None:
-    """``osano_consentmanager``: base64 JSON of Osano's categories, ACCEPT or DENY
-    (Osano's ``Osano.cm.getConsent()`` reference, https://docs.osano.com/hc/en-us/articles/
-    22484342106516; the cookie as Edgee's Osano mapping reads it,
-    https://www.edgee.cloud/docs/components/consent-management/osano-consent-mapping)."""
+    """``osano_consentmanager``: base64 JSON of Osano's categories, ACCEPT or DENY, the
+    categories Edgee's Osano mapping documents reading from this cookie
+    (https://www.edgee.cloud/docs/components/consent-management/osano-consent-mapping)."""
     value = osano(
         {
             "ESSENTIAL": "ACCEPT",
@@ -262,7 +288,6 @@ def test_absent_cookie_is_no_choice() -> None:
         ("onetrust", "OptanonConsent", "interactionCount=x&groups=C0001%3A1"),
         ("onetrust", "OptanonConsent", "consentId=abc"),
         ("onetrust", "OptanonConsent", "groups=C0002%3Ayes%2C"),
-        ("cookieyes", "cookieyes-consent", "necessary:yes,action:yes,analytics:maybe"),
         ("cookieyes", "cookieyes-consent", "garbage"),
         ("complianz", "cmplz_marketing", "yes"),
         ("klaro", "klaro", quote('{"matomo": "true"}')),

@@ -1,4 +1,5 @@
-"""Complianz's ``cmplz_<category>`` cookies (https://complianz.io/cookie-names-and-usage/).
+"""Complianz's ``cmplz_<category>`` cookies (https://complianz.io/cookies-from-complianz-what-
+are-they-for-and-how-you-use-them/).
 
 One cookie per category, ``allow`` or ``deny``: ``cmplz_functional``, ``cmplz_preferences``,
 ``cmplz_statistics``, ``cmplz_marketing``. The adapter's ``cookie`` is their prefix

@@ -1,9 +1,10 @@
 """CookieYes's ``cookieyes-consent`` cookie.
 
-CookieYes documents it (https://www.cookieyes.com/documentation/cookies-set-by-cookieyes/,
-and its consent-retrieval article) as comma-separated ``key:value`` pairs:
+Comma-separated ``key:value`` pairs, as CookieYes writes it (values seen on sites using
+it; CookieYes' article "Cookies installed by CookieYes and their purposes" names the cookie):
 ``consentid:<id>,consent:yes,action:yes,necessary:yes,functional:no,analytics:no,
-performance:no,advertisement:no,other:no``. ``action:yes`` says the visitor acted on the
+performance:no,advertisement:no,other:no``, newer versions adding
+``consent_time:<milliseconds>``. ``action:yes`` says the visitor acted on the
 banner; before that the values are the banner's defaults.
 """
 
@@ -14,12 +15,13 @@ from collections.abc import Mapping
 from gateway.consent.adapters.base import AdapterConfig, OneCookie, cookie_text, one_cookie
 from gateway.consent.state import Source
 
-# Keys that are not categories.
+# Keys that are not categories; so is any key whose value is a number (``consent_time``).
 NOT_CATEGORIES = frozenset({"consentid", "consent", "action", "lastRenewedDate"})
 
 
 def parse(value: str) -> Mapping[str, bool] | None:
-    """Each category with its consent; ``None`` before the visitor acted."""
+    """Each category with its consent (``yes``; any other word is a refusal); ``None``
+    before the visitor acted."""
     pairs: dict[str, str] = {}
     for part in cookie_text(value).split(","):
         key, colon, flag = part.partition(":")
@@ -30,14 +32,11 @@ def parse(value: str) -> Mapping[str, bool] | None:
         raise ValueError("no necessary: not a CookieYes consent")
     if pairs.get("action") != "yes":
         return None
-    choices: dict[str, bool] = {}
-    for key, flag in pairs.items():
-        if key in NOT_CATEGORIES:
-            continue
-        if flag not in ("yes", "no"):
-            raise ValueError(f"{key}: expected yes or no")
-        choices[key] = flag == "yes"
-    return choices
+    return {
+        key: flag == "yes"
+        for key, flag in pairs.items()
+        if key not in NOT_CATEGORIES and not flag.isdigit()
+    }
 
 
 def adapter(settings: AdapterConfig) -> OneCookie:

@@ -4,8 +4,9 @@
 ...&interactionCount=1&groups=C0001%3A1%2CC0002%3A0%2C...``): ``groups`` lists each cookie
 category id with ``1`` (consent) or ``0``. OneTrust writes it before any choice, with the
 geolocation rule's defaults; the choice is the visitor's once they closed the banner
-(``OptanonAlertBoxClosed``, a date) or interacted (``interactionCount`` above 0). See
-OneTrust's "Cookies set by OneTrust" and "Cookie category ids" articles (docs/cmp/onetrust.md).
+(``OptanonAlertBoxClosed``, a date) or interacted (``interactionCount`` above 0). A
+published example with the default ids:
+https://npmjs.com/package/@commercetools-frontend/cookie-consent.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 Osano keeps the visitor's choice as base64-encoded JSON of its categories, each
 ``"ACCEPT"`` or ``"DENY"``: ``{"ESSENTIAL":"ACCEPT","STORAGE":"ACCEPT","MARKETING":"DENY",
-"PERSONALIZATION":"DENY","ANALYTICS":"ACCEPT","OPT_OUT":"DENY"}`` (Osano's "Cookies set by
-Osano" and its ``Osano.cm.getConsent()`` reference, docs/cmp/osano.md).
+"PERSONALIZATION":"DENY","ANALYTICS":"ACCEPT","OPT_OUT":"DENY"}`` (the categories Edgee's
+Osano mapping reads from this cookie; sources in docs/cmp/osano.md).
 """
 
 from __future__ import annotations
