@@ -67,8 +67,8 @@ def test_cookiebot_minus_one_is_no_choice() -> None:
 
 
 def test_cookieconsent_v3_value() -> None:
-    """The v3 cookie, as ``cookieconsent.umd.js`` 3.1.0 writes it (``encodeURIComponent(
-    JSON.stringify(...))``; https://cookieconsent.orestbida.com/advanced/cookie-values.html)."""
+    """The v3 cookie's fields, as ``dist/cookieconsent.umd.js`` 3.1.0 writes them
+    (``encodeURIComponent(JSON.stringify(...))``)."""
     value = {
         "categories": ["necessary", "analytics"],
         "revision": 0,
@@ -83,9 +83,23 @@ def test_cookieconsent_v3_value() -> None:
     assert read("cookieconsent", cc_cookie=quote(json.dumps(value), safe="")) == {E, A}
 
 
+def test_cookieconsent_value_written_in_chromium() -> None:
+    """The cookie vanilla-cookieconsent 3.1.0 wrote in Chromium after "Accept all", verbatim
+    (tests/browser/test_cmp_in_chromium.py's page)."""
+    value = (
+        "%7B%22categories%22%3A%5B%22necessary%22%2C%22analytics%22%2C%22ads%22%5D%2C%22revisi"
+        "on%22%3A0%2C%22data%22%3Anull%2C%22consentTimestamp%22%3A%222026-12-07T20%3A55%3A58.48"
+        "2Z%22%2C%22consentId%22%3A%220669e6b7-c338-44bf-ad5a-782217c8e800%22%2C%22services%22%"
+        "3A%7B%22necessary%22%3A%5B%5D%2C%22analytics%22%3A%5B%5D%2C%22ads%22%3A%5B%5D%7D%2C%22"
+        "languageCode%22%3A%22en%22%2C%22lastConsentTimestamp%22%3A%222026-12-07T20%3A55%3A58.4"
+        "82Z%22%2C%22expirationTime%22%3A1812401758483%7D"
+    )
+    assert read("cookieconsent", cc_cookie=value) == {E, A, M}
+
+
 def test_cookieconsent_reject_all_names_every_category_in_services() -> None:
     """Rejecting all keeps the read-only category only; ``services`` still names the others
-    (https://cookieconsent.orestbida.com/advanced/cookie-values.html)."""
+    (``dist/cookieconsent.umd.js`` 3.1.0 fills ``services`` for every configured category)."""
     value = {"categories": ["necessary"], "revision": 0, "services": {"necessary": [], "ads": []}}
     assert read("cookieconsent", cc_cookie=quote(json.dumps(value))) == {E}
 

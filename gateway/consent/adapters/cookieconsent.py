@@ -1,6 +1,6 @@
 """vanilla-cookieconsent's ``cc_cookie`` (github.com/orestbida/cookieconsent).
 
-Version 3 writes JSON (https://cookieconsent.orestbida.com/advanced/cookie-values.html):
+Version 3 writes JSON (as ``dist/cookieconsent.umd.js`` 3.1.0 writes it, percent-encoded):
 ``{"categories": [accepted], "revision": 0, "data": null, "consentTimestamp": "...",
 "consentId": "...", "services": {"<category>": [accepted services], ...},
 "lastConsentTimestamp": "...", "expirationTime": ...}``; ``services`` names every category
