@@ -12,7 +12,7 @@ from gateway.consent.adapters import ADAPTERS
 from gateway.consent.state import Category
 
 GATEWAY = "gateway"
-_COOKIE_NAME = r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,128}$"  # an RFC 6265 token
+_COOKIE_NAME = r"^[A-Za-z0-9_.\-]{1,128}$"
 
 
 class AdapterSettings(BaseModel):
@@ -31,7 +31,7 @@ class AdapterSettings(BaseModel):
         default_factory=dict,
         description="The CMP's own categories (Cookiebot's and CookieYes's category names, "
         "OneTrust's group ids, Klaro's service names, cookieconsent's category names, "
-        "Osano's categories) mapped onto the gateway's: `{C0007 = \"marketing\"}`, merged "
+        "Osano's categories, Usercentrics' category slugs) mapped onto the gateway's: `{C0007 = \"marketing\"}`, merged "
         "over the defaults of `rules/cmp.toml`. A category is granted when the cookie names "
         "at least one key mapped to it and grants every one it names.",
     )
