@@ -31,9 +31,10 @@ class AdapterSettings(BaseModel):
         default_factory=dict,
         description="The CMP's own categories (Cookiebot's and CookieYes's category names, "
         "OneTrust's group ids, Klaro's service names, cookieconsent's category names, "
-        "Osano's categories, Usercentrics' category slugs) mapped onto the gateway's: `{C0007 = \"marketing\"}`, merged "
-        "over the defaults of `rules/cmp.toml`. A category is granted when the cookie names "
-        "at least one key mapped to it and grants every one it names.",
+        "Osano's categories, Usercentrics' category slugs) mapped onto the gateway's: "
+        '`{C0007 = "marketing"}`, merged over the defaults of `rules/cmp.toml`. A category is '
+        "granted when the cookie names at least one key mapped to it and grants every one it "
+        "names.",
     )
 
 
