@@ -4,9 +4,11 @@ ConsentMiddleware. Imported by uvicorn in a subprocess (``benchmarks.apps:bare``
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -37,6 +39,32 @@ settings = Settings.load(
     database_url=f"sqlite:///{os.path.join(tempfile.gettempdir(), 'bench-consent.sqlite3')}",
 )
 gateway = ConsentMiddleware(Starlette(routes=[Route("/", page)]), settings)
+
+
+# The same app, the visitor's choice read from vanilla-cookieconsent's cookie (consent_source).
+gateway_cookieconsent = ConsentMiddleware(
+    Starlette(routes=[Route("/", page)]),
+    Settings.load(environ={}, **{**settings.model_dump(), "consent_source": ["cookieconsent"]}),
+)
+
+# An "accept all" cc_cookie as vanilla-cookieconsent 3.1.0 writes it (captured in Chromium).
+CC_COOKIE_ACCEPTED = quote(
+    json.dumps(
+        {
+            "categories": ["necessary", "analytics", "ads"],
+            "revision": 0,
+            "data": None,
+            "consentTimestamp": "2026-12-07T20:55:58.482Z",
+            "consentId": "0669e6b7-c338-44bf-ad5a-782217c8e800",
+            "services": {"necessary": [], "analytics": [], "ads": []},
+            "languageCode": "en",
+            "lastConsentTimestamp": "2026-12-07T20:55:58.482Z",
+            "expirationTime": 1812401758483,
+        },
+        separators=(",", ":"),
+    ),
+    safe="",
+)
 
 
 def accepted_consent_cookie() -> str:

@@ -11,9 +11,12 @@ Scenarios:
   agents   the same with 10,000 distinct User-Agent strings rotating (bot check uncached)
   distinct every request from a new visitor: its own session id and _ga value, so no Cookie
            header and no session Set-Cookie repeats (nothing remembered per bytes helps)
+``--consent-source cookieconsent`` runs the gateway with ``consent_source =
+["cookieconsent"]`` and the visitor's choice in an "accept all" ``cc_cookie`` (as
+vanilla-cookieconsent writes it) in place of the gateway's signed cookie.
 
     python benchmarks/bench_middleware.py [--rounds 5] [--seconds 5] [--scenario cookies]
-        [--together]
+        [--consent-source gateway] [--together]
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.apps import accepted_consent_cookie  # noqa: E402
+from benchmarks.apps import CC_COOKIE_ACCEPTED, accepted_consent_cookie  # noqa: E402
 
 LUA_ROTATE_AGENTS = """
 local agents = {}
@@ -53,7 +56,7 @@ local i = 0
 request = function()
   i = i + 1
   wrk.headers["Cookie"] = string.format(
-    "sessionid=%%016x; _ga=GA1.1.%%d.1700000000; cg_consent=%s", i, i)
+    "sessionid=%%016x; _ga=GA1.1.%%d.1700000000; %s", i, i)
   return wrk.format("GET", "/")
 end
 """
@@ -169,26 +172,33 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--scenario", choices=["cookies", "agents", "distinct"], default="cookies")
     parser.add_argument(
+        "--consent-source",
+        choices=["gateway", "cookieconsent"],
+        default="gateway",
+        help="where the visitor's choice is read: the gateway's cookie or a CMP's",
+    )
+    parser.add_argument(
         "--together",
         action="store_true",
         help="load both servers at once (sharing core 1) instead of in alternating rounds",
     )
     args = parser.parse_args()
-    cookie = (
-        f"sessionid=0123456789abcdef; _ga=GA1.1.1234567890.1700000000; "
-        f"cg_consent={accepted_consent_cookie()}"
-    )
+    if args.consent_source == "cookieconsent":
+        consent, target = f"cc_cookie={CC_COOKIE_ACCEPTED}", "benchmarks.apps:gateway_cookieconsent"
+    else:
+        consent, target = f"cg_consent={accepted_consent_cookie()}", "benchmarks.apps:gateway"
+    cookie = f"sessionid=0123456789abcdef; _ga=GA1.1.1234567890.1700000000; {consent}"
     script = None
     with tempfile.TemporaryDirectory() as tmp:
         if args.scenario == "distinct":
             script = Path(tmp) / "distinct.lua"
-            script.write_text(LUA_DISTINCT_VISITORS % accepted_consent_cookie())
+            script.write_text(LUA_DISTINCT_VISITORS % consent.replace("%", "%%"))
         if args.scenario == "agents":
             agents_file = Path(tmp) / "agents.txt"
             agents_file.write_text("\n".join(browser_agents(10_000)) + "\n")
             script = Path(tmp) / "agents.lua"
             script.write_text(LUA_ROTATE_AGENTS % agents_file)
-        with serve("benchmarks.apps:bare") as bare_url, serve("benchmarks.apps:gateway") as gw_url:
+        with serve("benchmarks.apps:bare") as bare_url, serve(target) as gw_url:
             for url in (bare_url, gw_url):
                 wrk(url, 2, cookie, script)  # warm-up
             bare, gateway = [], []
@@ -206,7 +216,8 @@ def main() -> None:
                 )
     ratio = statistics.median(g / b for g, b in zip(gateway, bare, strict=True))
     print(
-        f"scenario {args.scenario}: median bare {statistics.median(bare):.0f} req/s, "
+        f"scenario {args.scenario} ({args.consent_source}): "
+        f"median bare {statistics.median(bare):.0f} req/s, "
         f"gateway {statistics.median(gateway):.0f} req/s, median ratio {ratio:.1%}"
     )
 

@@ -16,6 +16,8 @@ from gateway.admin.daily import DailyCounts
 from gateway.admin.routes import AdminEndpoints
 from gateway.analytics.collect import Collector
 from gateway.api.routes import ConsentAPI
+from gateway.consent.adapters import ConsentSource
+from gateway.consent.adapters import build as build_source
 from gateway.consent.codec import ConsentCookieCodec
 from gateway.consent.jurisdiction import CountryResolver
 from gateway.consent.policy import ConsentPolicy
@@ -40,6 +42,17 @@ from gateway.watch import FileWatch
 
 SECONDS_PER_DAY = 86_400
 logger = logging.getLogger("consent_gateway")
+
+
+def consent_source(settings: Settings) -> ConsentSource | None:
+    """The adapters ``consent_source`` names, with their ``consent_adapters`` tables;
+    ``None`` for the gateway's own cookie."""
+    if not isinstance(settings.consent_source, list):
+        return None
+    site = {
+        name: (table.cookie, table.categories) for name, table in settings.consent_adapters.items()
+    }
+    return build_source(settings.consent_source, site)
 
 
 class Gateway:
@@ -88,6 +101,7 @@ class Gateway:
             policy_version=settings.policy_version,
             default_regime=settings.default_regime,
             host_prefix=settings.cookie_host_prefix,
+            source=consent_source(settings),
         )
         self.cookies = CookiePolicy(
             settings, classifier=rules.classifier, on_unknown=self.metrics.unknown_cookie
@@ -106,7 +120,7 @@ class Gateway:
         self.injector = Injector(
             self.banner,
             self.metrics,
-            insert=settings.inject_banner,
+            insert=settings.banner_inserted,
             block_trackers=settings.block_trackers,
             trackers=trackers,
             api_prefix=settings.api_prefix,
@@ -178,6 +192,7 @@ class Gateway:
         found: list[Memo[Any, Any]] = [
             *self.agents.memos,
             self.consent.states,
+            *([self.consent.source.choices] if self.consent.source is not None else []),
             self.cookies.classifier.memo,
             *self.enforcer.memos,
             *self.injector.memos,

@@ -158,7 +158,8 @@ class Metrics:
         )
         self.invalid_consent_cookies = Counter(
             "consent_gateway_invalid_consent_cookies",
-            "Consent cookies that were tampered, expired, malformed or signed with an unknown key.",
+            "Consent cookies that were tampered, expired, malformed or signed with an unknown key; "
+            "with consent_source, CMP cookies that do not read.",
             registry=self.registry,
         )
         self.bot_requests = Counter(

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
+from gateway.consent.adapters import CHOICES_MAX_KEY, ConsentSource, Reading
 from gateway.consent.codec import MAX_COOKIE_VALUE_LENGTH, ConsentCookieCodec
 from gateway.consent.jurisdiction import (
     CountryResolver,
@@ -53,6 +54,7 @@ class ConsentPolicy:
         policy_version: str,
         default_regime: Regime,
         host_prefix: bool = False,
+        source: ConsentSource | None = None,
     ) -> None:
         self.codec = codec
         self.regions = regions
@@ -62,13 +64,34 @@ class ConsentPolicy:
         self.host_prefix = host_prefix
         # Both names are always read: a browser keeps the other one after the setting changes.
         self.consent_cookie_names = (cookie_name, HOST_PREFIX + cookie_name)
+        # With ``consent_source`` adapters, their cookies are read instead of the gateway's.
+        self.source = source
+        self.read_cookie_names = frozenset(
+            source.cookie_names if source is not None else self.consent_cookie_names
+        )
+        max_key = STATE_MAX_KEY if source is None else CHOICES_MAX_KEY
         self.states: Memo[tuple[object, ...], tuple[ConsentState, bool, float]] = Memo(
-            "consent_states", STATE_CACHE_SIZE, STATE_CACHE_BYTES, STATE_MAX_KEY
+            "consent_states", STATE_CACHE_SIZE, STATE_CACHE_BYTES, max_key
+        )
+
+    def cookie_values(self, pieces: Iterable[tuple[str, str]]) -> tuple[str | None, ...]:
+        """What ``state`` reads of the request's cookies, as ``(name, "name=value")``
+        pieces: the values of the consent cookies, or, with adapters, one value (or
+        ``None``) per cookie they read."""
+        source = self.source
+        if source is None:
+            names = self.consent_cookie_names
+            return tuple(
+                [piece.partition("=")[2].strip(" \t") for n, piece in pieces if n in names]
+            )
+        read = self.read_cookie_names
+        return source.values(
+            (n, piece.partition("=")[2].strip(" \t")) for n, piece in pieces if n in read
         )
 
     def state(
         self,
-        consent_cookies: tuple[str, ...],
+        consent_cookies: tuple[str | None, ...],
         headers: Mapping[bytes, bytes],
         client_ip: str | None,
         bot: bool,
@@ -76,8 +99,9 @@ class ConsentPolicy:
         """The visitor's consent state, whether a consent cookie failed verification, and
         until when (a Unix time) the state holds.
 
-        ``headers`` holds the request headers by lower-case name (the policy reads
-        ``Sec-GPC`` and the country headers); ``bot`` says whether the client is a bot.
+        ``consent_cookies`` comes from ``cookie_values``; ``headers`` holds the request
+        headers by lower-case name (the policy reads ``Sec-GPC`` and the country headers);
+        ``bot`` says whether the client is a bot.
         """
         gpc = gpc_enabled(headers.get(b"sec-gpc"))
         place = self.resolver.inputs(headers, client_ip)
@@ -88,7 +112,15 @@ class ConsentPolicy:
             return cached
         country, subdivision = self.resolver.resolve(headers, client_ip)
         regime = self.regions.regime_for(country, subdivision) or self.default_regime
-        decisions = [self.codec.decode(value, self.policy_version) for value in consent_cookies]
+        if self.source is not None:
+            reading = self.source.read(consent_cookies)
+            result = self.cmp_state(reading, regime, country, subdivision, gpc, bot)
+            return self._file(key, result, consent_cookies, place)
+        decisions = [
+            self.codec.decode(value, self.policy_version)
+            for value in consent_cookies
+            if value is not None
+        ]
         valid = [decision for decision in decisions if decision is not None]
         invalid = not valid and bool(consent_cookies)
         if valid:
@@ -111,9 +143,48 @@ class ConsentPolicy:
                 bot=bot,
             )
             valid_until = math.inf
-        size = sum(map(len, consent_cookies))
+        return self._file(key, (state, invalid, valid_until), consent_cookies, place)
+
+    def _file(
+        self,
+        key: tuple[object, ...],
+        result: tuple[ConsentState, bool, float],
+        consent_cookies: tuple[str | None, ...],
+        place: tuple[object, ...],
+    ) -> tuple[ConsentState, bool, float]:
+        size = sum(len(value) for value in consent_cookies if value is not None)
         size += sum(len(part) for part in place if isinstance(part, bytes | str))
-        return self.states.put(key, (state, invalid, valid_until), size)
+        return self.states.put(key, result, size)
+
+    def cmp_state(
+        self,
+        reading: Reading,
+        regime: Regime,
+        country: str | None,
+        subdivision: str | None,
+        gpc: bool,
+        bot: bool,
+    ) -> tuple[ConsentState, bool, float]:
+        """The state from the choice the site's CMP stored (``consent_source``), or the
+        regime's default when it stored none or its cookie does not read. A CMP's cookie
+        lasts as long as the browser keeps it: the state holds until it changes."""
+        if reading.granted is None or reading.source is None:
+            granted, source = default_grants(regime, gpc)
+            decided = False
+        else:
+            granted, source, decided = reading.granted, reading.source, True
+        state = ConsentState(
+            granted=granted,
+            decided=decided,
+            source=source,
+            policy_version=self.policy_version,
+            regime=regime,
+            country=country,
+            subdivision=subdivision,
+            gpc=gpc,
+            bot=bot,
+        )
+        return state, reading.invalid, math.inf
 
     def consent_cookie_name(self, secure: bool) -> str:
         """The name a choice is saved under: with ``cookie_host_prefix``, ``__Host-`` and the

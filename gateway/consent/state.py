@@ -29,11 +29,24 @@ GRANT_BITS = {Category.PREFERENCES: 1, Category.ANALYTICS: 2, Category.MARKETING
 
 
 class Source(StrEnum):
-    """Where the grants came from."""
+    """Where the grants came from: the visitor's choice in the gateway's cookie, the regime's
+    default, GPC, or the choice a site's own CMP stored (named by its adapter,
+    ``consent_source``)."""
 
     USER = "user"
     DEFAULT = "default"
     GPC = "gpc"
+    TCF = "tcf"
+    GPP = "gpp"
+    COOKIEBOT = "cookiebot"
+    ONETRUST = "onetrust"
+    COOKIEYES = "cookieyes"
+    COMPLIANZ = "complianz"
+    KLARO = "klaro"
+    COOKIECONSENT = "cookieconsent"
+    DIDOMI = "didomi"
+    OSANO = "osano"
+    USERCENTRICS = "usercentrics"
 
 
 class Regime(StrEnum):

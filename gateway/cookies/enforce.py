@@ -143,7 +143,6 @@ class Enforcer:
         self.cookies = cookies
         self.metrics = metrics
         self._expire_refused = settings.expire_refused_cookies
-        self._consent_cookies = consent.consent_cookie_names
         resolver = consent.resolver
         # The request headers a visit depends on (the place headers only when configured);
         # the client address only counts with a GeoIP database.
@@ -265,10 +264,9 @@ class Enforcer:
         if self._declares and raw_cookie and bot_kind is None:
             shown_by = self._network(scope, client_ip)
         pieces = split_cookie_header(raw_cookie.decode("latin-1"))
-        consent = self._consent_cookies
-        values = [piece.partition("=")[2].strip(" \t") for n, piece in pieces if n in consent]
+        values = self.consent.cookie_values(pieces)
         state, invalid, valid_until = self.consent.state(
-            tuple(values), headers, client_ip, bot_kind is not None
+            values, headers, client_ip, bot_kind is not None
         )
         categories: list[str] = []
         unknown: list[str] = []

@@ -27,10 +27,12 @@ from pydantic import (
     field_validator,
 )
 
+from gateway.consent.adapters import ADAPTERS
 from gateway.consent.state import POLICY_VERSION_PATTERN, Category, Regime
 from gateway.json_input import JSONInputError, parse_json
 from gateway.resources import static_dir
 from gateway.settings.analytics import AnalyticsSettings
+from gateway.settings.cmp import AdapterSettings, adapter_names, known_adapters
 
 ENV_PREFIX = "CONSENT_GATEWAY_"
 MAX_COOKIE_LIFETIME_DAYS = 395  # 13 months, the CNIL's and most DPAs' ceiling
@@ -234,7 +236,28 @@ class Settings(BaseModel):
         description="Other origins (`https://www.shop.example`) whose pages may read and "
         "change the visitor's consent through the API, with CORS: the embed snippet's pages.",
     )
-    inject_banner: bool = Field(True, description="Insert the banner's tags into HTML pages.")
+    consent_source: Literal["gateway"] | list[str] = Field(
+        "gateway",
+        description="Where the visitor's choice comes from: `\"gateway\"`, the gateway's own "
+        "signed cookie and banner, or a list of adapters that read the choice the site's own "
+        'consent banner (CMP) already stored in its cookies: `["cookiebot"]`, one or more of '
+        + ", ".join(f"`{name}`" for name in ADAPTERS)
+        + ". With adapters, the gateway's cookie is not read, the banner is not inserted "
+        "(`inject_banner`), and a visitor whose CMP cookie is absent or does not read gets "
+        "the regime's default. In the environment, names separated by commas. See "
+        "[Consent sources](cmp/index.md).",
+    )
+    consent_adapters: dict[str, AdapterSettings] = Field(
+        default_factory=dict,
+        description="Per adapter of `consent_source`, `[consent_adapters.<name>]`: the CMP's "
+        "cookie name and its categories mapped onto the gateway's, over the defaults of "
+        "`rules/cmp.toml`.",
+    )
+    inject_banner: bool | None = Field(
+        None,
+        description="Insert the banner's tags into HTML pages. Unset: yes with "
+        '`consent_source = "gateway"`, no with adapters (the site\'s own CMP asks).',
+    )
     block_trackers: Literal["opt-in", "always", "never"] = Field(
         "opt-in",
         description="Make known trackers in HTML pages inert until their category is granted: "
@@ -378,6 +401,37 @@ class Settings(BaseModel):
         "for, and how hits are redacted and forwarded. Without a provider nothing is "
         "collected.",
     )
+
+    @field_validator("consent_source", mode="before")
+    @classmethod
+    def _adapter_list(cls, value: object) -> object:
+        return adapter_names(value)
+
+    @field_validator("consent_source")
+    @classmethod
+    def _known_adapters(cls, value: str | list[str]) -> str | list[str]:
+        return known_adapters(value)
+
+    @field_validator("consent_adapters")
+    @classmethod
+    def _adapters_in_use(
+        cls, value: dict[str, AdapterSettings], info: ValidationInfo
+    ) -> dict[str, AdapterSettings]:
+        source = info.data.get("consent_source")
+        used = source if isinstance(source, list) else []
+        for name in value:
+            if name not in used:
+                raise ValueError(
+                    f"[consent_adapters.{name}] does nothing: {name!r} is not in consent_source"
+                )
+        return value
+
+    @property
+    def banner_inserted(self) -> bool:
+        """Whether pages get the banner: ``inject_banner``, or by ``consent_source``."""
+        if self.inject_banner is not None:
+            return self.inject_banner
+        return self.consent_source == "gateway"
 
     @field_validator("secret", mode="before")
     @classmethod
@@ -621,6 +675,8 @@ _STRUCTURED = {
     "analytics",
     "gtm_containers",
     "upstream",
+    "consent_source",
+    "consent_adapters",
 }
 
 

@@ -1,0 +1,62 @@
+"""The ``consent_source`` setting's adapter tables: ``[consent_adapters.<name>]``.
+
+Each adapter reads a CMP's cookie with the cookie name and category mapping of
+``rules/cmp.toml``; a table here changes either for one site.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.consent.adapters import ADAPTERS
+from gateway.consent.state import Category
+
+GATEWAY = "gateway"
+_COOKIE_NAME = r"^[A-Za-z0-9_.\-]{1,128}$"
+
+
+class AdapterSettings(BaseModel):
+    """One adapter's table: its cookie and how the CMP's categories map onto the gateway's."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cookie: str | None = Field(
+        None,
+        pattern=_COOKIE_NAME,
+        description="The name of the CMP's cookie, when the site renamed it (Complianz: the "
+        "prefix of its `cmplz_` cookies). Unset: the CMP's default name "
+        "(`rules/cmp.toml`).",
+    )
+    categories: dict[str, Category] = Field(
+        default_factory=dict,
+        description="The CMP's own categories (Cookiebot's and CookieYes's category names, "
+        "OneTrust's group ids, Klaro's service names, cookieconsent's category names, "
+        "Osano's categories, Usercentrics' category slugs) mapped onto the gateway's: "
+        '`{C0007 = "marketing"}`, merged over the defaults of `rules/cmp.toml`. A category is '
+        "granted when the cookie names at least one key mapped to it and grants every one it "
+        "names.",
+    )
+
+
+def adapter_names(value: object) -> object:
+    """``"cookiebot"`` or ``"cookiebot,onetrust"`` (the environment) as a list;
+    ``"gateway"`` stays."""
+    if isinstance(value, str) and value.strip() != GATEWAY:
+        return [name.strip() for name in value.split(",") if name.strip()]
+    return value
+
+
+def known_adapters(value: str | list[str]) -> str | list[str]:
+    """``"gateway"``, or adapters that exist, each once."""
+    if isinstance(value, str):
+        if value != GATEWAY:
+            raise ValueError(f'expected "gateway" or a list of adapters: {", ".join(ADAPTERS)}')
+        return value
+    if not value:
+        raise ValueError('name at least one adapter, or "gateway"')
+    for name in value:
+        if name not in ADAPTERS:
+            raise ValueError(f"unknown adapter {name!r}; expected some of {', '.join(ADAPTERS)}")
+    if len(set(value)) != len(value):
+        raise ValueError("an adapter is named twice")
+    return value

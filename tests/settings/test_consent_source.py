@@ -1,0 +1,75 @@
+"""``consent_source`` accepts the gateway or adapters that exist, and each adapter table
+must belong to one in use: no setting silently does nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.consent.adapters import ADAPTERS
+from gateway.settings import Settings, SettingsError
+from tests.support.apps import SECRET
+
+
+def load(**values: object) -> Settings:
+    return Settings.load(environ={}, secret=SECRET, **values)
+
+
+def test_gateway_by_default_with_the_banner() -> None:
+    settings = load()
+    assert settings.consent_source == "gateway"
+    assert settings.banner_inserted is True
+
+
+def test_an_adapter_turns_the_banner_off_unless_asked() -> None:
+    assert load(consent_source=["cookiebot"]).banner_inserted is False
+    assert load(consent_source=["cookiebot"], inject_banner=True).banner_inserted is True
+    assert load(inject_banner=False).banner_inserted is False
+
+
+def test_from_the_environment_names_separated_by_commas() -> None:
+    environ = {"CONSENT_GATEWAY_CONSENT_SOURCE": "cookiebot, onetrust"}
+    settings = Settings.load(environ=environ, secret=SECRET)
+    assert settings.consent_source == ["cookiebot", "onetrust"]
+    json_list = {"CONSENT_GATEWAY_CONSENT_SOURCE": '["klaro"]'}
+    assert Settings.load(environ=json_list, secret=SECRET).consent_source == ["klaro"]
+    gateway = {"CONSENT_GATEWAY_CONSENT_SOURCE": "gateway"}
+    assert Settings.load(environ=gateway, secret=SECRET).consent_source == "gateway"
+
+
+@pytest.mark.parametrize("name", sorted(ADAPTERS))
+def test_every_adapter_is_accepted(name: str) -> None:
+    assert load(consent_source=[name]).consent_source == [name]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (["usercentric"], "unknown adapter 'usercentric'"),
+        ([], "name at least one adapter"),
+        (["klaro", "klaro"], "named twice"),
+        ("gateway,klaro", "unknown adapter 'gateway'"),
+    ],
+)
+def test_unknown_or_repeated_adapters_are_refused(value: object, message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        load(consent_source=value)
+
+
+def test_an_adapter_table_needs_its_adapter_in_use() -> None:
+    with pytest.raises(SettingsError, match=r"\[consent_adapters.klaro\] does nothing"):
+        load(consent_source=["cookiebot"], consent_adapters={"klaro": {}})
+    settings = load(
+        consent_source=["klaro"],
+        consent_adapters={"klaro": {"categories": {"hotjar": "analytics"}}},
+    )
+    assert settings.consent_adapters["klaro"].categories == {"hotjar": "analytics"}
+
+
+def test_an_adapter_table_refuses_unknown_keys_categories_and_cookie_names() -> None:
+    for table in (
+        {"groups": {}},
+        {"categories": {"C0002": "statistics"}},
+        {"cookie": "bad name;"},
+    ):
+        with pytest.raises(SettingsError, match="consent_adapters"):
+            load(consent_source=["onetrust"], consent_adapters={"onetrust": table})
