@@ -38,6 +38,8 @@ ENV_PREFIX = "CONSENT_GATEWAY_"
 MAX_COOKIE_LIFETIME_DAYS = 395  # 13 months, the CNIL's and most DPAs' ceiling
 MAX_TEXT_LENGTH = 2000
 MIN_ADMIN_TOKEN_LENGTH = 24
+# Consent sources whose mapping is a rules file of their own, not `categories`.
+RULES_MAPPED_ADAPTERS = frozenset({"tcf", "gpp"})
 # Texts added after a site may have written a whole language of its own: a site language
 # without them still loads, and the banner leaves out what they label (the consent id).
 LATER_TEXT_KEYS = frozenset({"record_id", "records"})
@@ -419,10 +421,15 @@ class Settings(BaseModel):
     ) -> dict[str, AdapterSettings]:
         source = info.data.get("consent_source")
         used = source if isinstance(source, list) else []
-        for name in value:
+        for name, adapter in value.items():
             if name not in used:
                 raise ValueError(
                     f"[consent_adapters.{name}] does nothing: {name!r} is not in consent_source"
+                )
+            if name in RULES_MAPPED_ADAPTERS and adapter.categories:
+                raise ValueError(
+                    f"[consent_adapters.{name}] categories do nothing: {name} maps its "
+                    f"choices by rules/{name}.toml"
                 )
         return value
 

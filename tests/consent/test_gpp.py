@@ -366,7 +366,8 @@ def test_a_bad_mapping_file_is_refused_with_its_problem(
 
 def test_the_docs_show_the_built_in_mapping_and_a_true_example() -> None:
     page = (Path(__file__).parents[2] / "docs" / "cmp" / "gpp.md").read_text()
-    toml_block = page.split("```toml\n", 1)[1].split("```", 1)[0]
+    blocks = [block.split("```", 1)[0] for block in page.split("```toml\n")[1:]]
+    toml_block = next(block for block in blocks if "[refused-by]" in block)
     documented = tomllib.loads(toml_block)["refused-by"]
     assert {Category(k): frozenset(v) for k, v in documented.items()} == dict(
         GppMapping.load().refused_by

@@ -2,6 +2,7 @@
 // gateway's decoder tests.
 //   node tcf_strings.js encode GVL.json SEED COUNT   random consents, encoded, then decoded
 //   node tcf_strings.js decode < strings.json         each string decoded, or its error
+//   node tcf_strings.js purposes GVL.json 1,7,8       a string made now, those purposes consented
 // Both print JSON: a list of {string, fields} (fields null and error set when the library
 // refuses the string). Vendor sets are sorted id lists; dates are milliseconds.
 "use strict";
@@ -142,10 +143,21 @@ function main() {
     const gvl = new GVL(JSON.parse(fs.readFileSync(gvlPath, "utf8")));
     const next = random(Number(seed));
     out = range(0, Number(count) - 1).map((i) => decode(consent(gvl, next, i)));
+  } else if (mode === "purposes") {
+    // as a CMP writes it today: every vendor consented, all disclosed (TCF 2.3)
+    const gvl = new GVL(JSON.parse(fs.readFileSync(gvlPath, "utf8")));
+    const model = new TCModel(gvl);
+    model.cmpId = 300;
+    model.cmpVersion = 1;
+    model.purposeConsents.set(seed ? seed.split(",").map(Number) : []);
+    const vendorIds = Object.keys(gvl.vendors).map(Number);
+    model.vendorConsents.set(vendorIds);
+    model.vendorsDisclosed.set(vendorIds);
+    out = [decode(TCString.encode(model, { segments: ["core", "vendorsDisclosed"] }))];
   } else if (mode === "decode") {
     out = JSON.parse(fs.readFileSync(0, "utf8")).map(decode);
   } else {
-    throw new Error("usage: tcf_strings.js encode GVL SEED COUNT | decode < strings.json");
+    throw new Error("usage: tcf_strings.js encode GVL SEED COUNT | purposes GVL IDS | decode < strings.json");
   }
   process.stdout.write(JSON.stringify(out));
 }

@@ -73,3 +73,13 @@ def test_an_adapter_table_refuses_unknown_keys_categories_and_cookie_names() -> 
     ):
         with pytest.raises(SettingsError, match="consent_adapters"):
             load(consent_source=["onetrust"], consent_adapters={"onetrust": table})
+
+
+@pytest.mark.parametrize("name", ["tcf", "gpp"])
+def test_the_iab_sources_take_a_cookie_name_but_no_categories(name: str) -> None:
+    """Their mapping is a rules file (rules/tcf.toml, rules/gpp.toml): a `categories` table
+    would silently do nothing."""
+    chosen = load(consent_source=[name], consent_adapters={name: {"cookie": "my_string"}})
+    assert chosen.consent_adapters[name].cookie == "my_string"
+    with pytest.raises(SettingsError, match=f"rules/{name}.toml"):
+        load(consent_source=[name], consent_adapters={name: {"categories": {"7": "analytics"}}})

@@ -16,9 +16,11 @@ from gateway.consent.adapters import (
     cookiebot,
     cookieconsent,
     cookieyes,
+    gpp,
     klaro,
     onetrust,
     osano,
+    tcf,
     usercentrics,
 )
 from gateway.consent.adapters.base import Adapter, AdapterConfig, config
@@ -34,6 +36,8 @@ ADAPTERS: dict[str, Callable[[AdapterConfig], Adapter]] = {
     "cookieconsent": cookieconsent.adapter,
     "osano": osano.adapter,
     "usercentrics": usercentrics.adapter,
+    "tcf": tcf.adapter,
+    "gpp": gpp.adapter,
 }
 CHOICES_SIZE = 10_000
 CHOICES_BYTES = 4 * 1024 * 1024
