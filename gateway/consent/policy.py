@@ -130,18 +130,7 @@ class ConsentPolicy:
             first_expiry = min(decision.decided_at.timestamp() for decision in valid)
             valid_until = first_expiry + self.codec.max_age_seconds
         else:
-            granted, source = default_grants(regime, gpc)
-            state = ConsentState(
-                granted=granted,
-                decided=False,
-                source=source,
-                policy_version=self.policy_version,
-                regime=regime,
-                country=country,
-                subdivision=subdivision,
-                gpc=gpc,
-                bot=bot,
-            )
+            state = self.default_state(regime, country, subdivision, gpc, bot)
             valid_until = math.inf
         return self._file(key, (state, invalid, valid_until), consent_cookies, place)
 
@@ -169,13 +158,29 @@ class ConsentPolicy:
         regime's default when it stored none or its cookie does not read. A CMP's cookie
         lasts as long as the browser keeps it: the state holds until it changes."""
         if reading.granted is None or reading.source is None:
-            granted, source = default_grants(regime, gpc)
-            decided = False
+            state = self.default_state(regime, country, subdivision, gpc, bot)
         else:
-            granted, source, decided = reading.granted, reading.source, True
-        state = ConsentState(
+            state = ConsentState(
+                granted=reading.granted,
+                decided=True,
+                source=reading.source,
+                policy_version=self.policy_version,
+                regime=regime,
+                country=country,
+                subdivision=subdivision,
+                gpc=gpc,
+                bot=bot,
+            )
+        return state, reading.invalid, math.inf
+
+    def default_state(
+        self, regime: Regime, country: str | None, subdivision: str | None, gpc: bool, bot: bool
+    ) -> ConsentState:
+        """The state of a visitor with no choice stored: what the regime (and GPC) grant."""
+        granted, source = default_grants(regime, gpc)
+        return ConsentState(
             granted=granted,
-            decided=decided,
+            decided=False,
             source=source,
             policy_version=self.policy_version,
             regime=regime,
@@ -184,7 +189,6 @@ class ConsentPolicy:
             gpc=gpc,
             bot=bot,
         )
-        return state, reading.invalid, math.inf
 
     def consent_cookie_name(self, secure: bool) -> str:
         """The name a choice is saved under: with ``cookie_host_prefix``, ``__Host-`` and the

@@ -14,6 +14,7 @@ import pytest
 from gateway.consent.adapters import build
 from gateway.consent.gpp import GppMapping, decode_gpp, gpp_categories
 from gateway.consent.state import Category, Source
+from tests.integration.test_consent_sources import set_cookie_names
 from tests.support.apps import Gateway
 from tests.support.gpp import library_strings
 from tests.support.js import node_module
@@ -44,14 +45,6 @@ def tc_string(*purposes: int) -> str:
     [entry] = json.loads(result.stdout)
     assert entry["fields"]["purposeConsents"] == sorted(purposes)  # as the library reads it
     return str(entry["string"])
-
-
-def set_cookie_names(response: httpx.Response) -> set[str]:
-    return {
-        line.split("=", 1)[0]
-        for line in response.headers.get_list("set-cookie")
-        if "max-age=0" not in line.lower()
-    }
 
 
 def test_tcf_purposes_decide_the_categories() -> None:
