@@ -449,6 +449,13 @@ class ConsentAPI:
 
     async def _save(self, headers: Headers, request: ApiRequest, choice: Choice) -> Response:
         settings = self.settings
+        if settings.consent_source != "gateway":
+            # The choice lives in the site's own CMP cookie; one saved here would be ignored.
+            raise ClientError(
+                409,
+                "choices are made in this site's own consent banner "
+                f"({', '.join(settings.consent_source)}), not through this API",
+            )
         old = request.state
         granted, form = choice.granted, choice.method == "form"
         decision = Decision(

@@ -258,7 +258,8 @@ class Settings(BaseModel):
     inject_banner: bool | None = Field(
         None,
         description="Insert the banner's tags into HTML pages. Unset: yes with "
-        '`consent_source = "gateway"`, no with adapters (the site\'s own CMP asks).',
+        '`consent_source = "gateway"`, no with adapters (the site\'s own CMP asks; `true` '
+        "is refused there: the banner's choices would go into a cookie no adapter reads).",
     )
     block_trackers: Literal["opt-in", "always", "never"] = Field(
         "opt-in",
@@ -431,6 +432,17 @@ class Settings(BaseModel):
                     f"[consent_adapters.{name}] categories do nothing: {name} maps its "
                     f"choices by rules/{name}.toml"
                 )
+        return value
+
+    @field_validator("inject_banner")
+    @classmethod
+    def _no_banner_beside_a_cmp(cls, value: bool | None, info: ValidationInfo) -> bool | None:
+        if value and info.data.get("consent_source", "gateway") != "gateway":
+            raise ValueError(
+                "true does nothing useful with consent_source adapters: the banner's choices "
+                "would be saved in the gateway's own cookie, which is not read; the site's "
+                "own consent banner asks"
+            )
         return value
 
     @property

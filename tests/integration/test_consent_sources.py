@@ -138,11 +138,32 @@ def test_trackers_follow_the_cmp_choice_and_no_banner_is_inserted(make_gateway: 
 
 
 def test_with_an_adapter_the_gateway_cookie_is_not_read(make_gateway: Gateway) -> None:
+    """A consent cookie the gateway signed (before the site moved to its own CMP, say) is
+    valid, and still not read."""
+    with running(make_gateway()) as before, httpx.Client(base_url=before) as client:
+        client.post("/_consent/state", json={"all": True}, headers={"origin": before})
+        accepted = client.cookies["cg_consent"]
     with (
         running(make_gateway(consent_source=["klaro"])) as base,
         httpx.Client(base_url=base) as client,
     ):
-        client.post("/_consent/state", json={"all": True}, headers={"origin": base})
-        assert "cg_consent" in client.cookies
+        client.cookies.set("cg_consent", accepted, domain="127.0.0.1")
         assert client.get("/_consent/state").json()["decided"] is False
         assert set_cookie_names(client.get("/")) == {"sessionid"}
+
+
+def test_the_state_api_refuses_to_save_a_choice_no_adapter_would_read(
+    make_gateway: Gateway,
+) -> None:
+    """With a CMP deciding, a choice saved in the gateway's own cookie would be ignored: the
+    API says so (409) and records nothing, and reading the state still works."""
+    gateway: ConsentMiddleware = make_gateway(consent_source=["cookiebot"])
+    with running(gateway) as base, httpx.Client(base_url=base) as client:
+        origin = {"origin": base}
+        for method, body in (("POST", {"all": True}), ("DELETE", None)):
+            answer = client.request(method, "/_consent/state", json=body, headers=origin)
+            assert answer.status_code == 409
+            assert "cookiebot" in answer.json()["error"]
+            assert not answer.headers.get_list("set-cookie")
+        assert client.get("/_consent/records", headers=origin).json()["records"] == []
+        assert client.get("/_consent/state").json()["source"] == "default"
