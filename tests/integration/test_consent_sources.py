@@ -16,6 +16,8 @@ from starlette.routing import Route
 from gateway import ConsentMiddleware
 from tests.support.apps import Gateway
 from tests.support.servers import running
+from tests.support.set_cookies import expired_names
+from tests.support.set_cookies import set_cookie_names as set_cookie_list
 
 pytestmark = pytest.mark.slow  # every test runs a real server
 
@@ -33,19 +35,7 @@ COOKIEBOT_ALL = quote(
 
 def set_cookie_names(response: httpx.Response) -> set[str]:
     """Cookies the response sets (not the ones it expires)."""
-    return {
-        line.split("=", 1)[0]
-        for line in response.headers.get_list("set-cookie")
-        if "max-age=0" not in line.lower()
-    }
-
-
-def expired_names(response: httpx.Response) -> set[str]:
-    return {
-        line.split("=", 1)[0]
-        for line in response.headers.get_list("set-cookie")
-        if "max-age=0" in line.lower()
-    }
+    return set(set_cookie_list(response))
 
 
 def test_cookiebot_choice_strips_the_marketing_cookie_and_keeps_ga(

@@ -14,25 +14,9 @@ from starlette.routing import Route
 from gateway import ConsentMiddleware
 from gateway.consent.state import Regime
 from tests.support.servers import running
+from tests.support.set_cookies import expired_names, set_cookie_names
 
 pytestmark = pytest.mark.slow  # every test runs a real server
-
-
-def set_cookie_names(response: httpx.Response) -> list[str]:
-    """Cookies the response sets (not the ones it expires)."""
-    return [
-        line.split("=", 1)[0]
-        for line in response.headers.get_list("set-cookie")
-        if "max-age=0" not in line.lower()
-    ]
-
-
-def expired_names(response: httpx.Response) -> set[str]:
-    return {
-        line.split("=", 1)[0]
-        for line in response.headers.get_list("set-cookie")
-        if "max-age=0" in line.lower()
-    }
 
 
 def same_origin(base: str) -> dict[str, str]:
