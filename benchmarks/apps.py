@@ -47,6 +47,12 @@ gateway_cookieconsent = ConsentMiddleware(
     Settings.load(environ={}, **{**settings.model_dump(), "consent_source": ["cookieconsent"]}),
 )
 
+# The same app, the visitor's choice read from an IAB TC string (a registered TCF CMP's).
+gateway_tcf = ConsentMiddleware(
+    Starlette(routes=[Route("/", page)]),
+    Settings.load(environ={}, **{**settings.model_dump(), "consent_source": ["tcf"]}),
+)
+
 # An "accept all" cc_cookie as vanilla-cookieconsent 3.1.0 writes it (captured in Chromium).
 CC_COOKIE_ACCEPTED = quote(
     json.dumps(

@@ -13,7 +13,9 @@ Scenarios:
            header and no session Set-Cookie repeats (nothing remembered per bytes helps)
 ``--consent-source cookieconsent`` runs the gateway with ``consent_source =
 ["cookieconsent"]`` and the visitor's choice in an "accept all" ``cc_cookie`` (as
-vanilla-cookieconsent writes it) in place of the gateway's signed cookie.
+vanilla-cookieconsent writes it) in place of the gateway's signed cookie; ``--consent-source
+tcf`` with ``consent_source = ["tcf"]`` and an ``euconsent-v2`` TC string granting every
+purpose, with 1,000 vendor consents in a bit field (``bench_tcf.tc_string``).
 
     python benchmarks/bench_middleware.py [--rounds 5] [--seconds 5] [--scenario cookies]
         [--consent-source gateway] [--together]
@@ -39,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.apps import CC_COOKIE_ACCEPTED, accepted_consent_cookie  # noqa: E402
+from benchmarks.bench_tcf import tc_string  # noqa: E402
 
 LUA_ROTATE_AGENTS = """
 local agents = {}
@@ -173,7 +176,7 @@ def main() -> None:
     parser.add_argument("--scenario", choices=["cookies", "agents", "distinct"], default="cookies")
     parser.add_argument(
         "--consent-source",
-        choices=["gateway", "cookieconsent"],
+        choices=["gateway", "cookieconsent", "tcf"],
         default="gateway",
         help="where the visitor's choice is read: the gateway's cookie or a CMP's",
     )
@@ -185,6 +188,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.consent_source == "cookieconsent":
         consent, target = f"cc_cookie={CC_COOKIE_ACCEPTED}", "benchmarks.apps:gateway_cookieconsent"
+    elif args.consent_source == "tcf":
+        consent, target = f"euconsent-v2={tc_string(ranged=False)}", "benchmarks.apps:gateway_tcf"
     else:
         consent, target = f"cg_consent={accepted_consent_cookie()}", "benchmarks.apps:gateway"
     cookie = f"sessionid=0123456789abcdef; _ga=GA1.1.1234567890.1700000000; {consent}"
