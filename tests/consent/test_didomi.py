@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+import tomllib
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -20,8 +23,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.consent.adapters import build
-from gateway.consent.adapters.base import SiteTable
+from gateway.consent.adapters.base import SiteTable, config
 from gateway.consent.state import Category, Source
+from gateway.settings import Settings
+from tests.support.apps import SECRET
 
 E, P, A, M = Category.ESSENTIAL, Category.PREFERENCES, Category.ANALYTICS, Category.MARKETING
 
@@ -268,3 +273,27 @@ def test_any_json_in_the_token_reads_or_is_refused(document: dict[str, Any]) -> 
 def test_storage_refused_never_grants_an_optional_category(enabled: set[str]) -> None:
     site = SiteTable(categories={"custom": P})
     assert granted(token(sorted(enabled), ["cookies"]), site) == {E}
+
+
+PAGE = Path(__file__).parents[2] / "docs" / "cmp" / "didomi.md"
+
+
+def test_the_docs_show_the_built_in_mapping() -> None:
+    """Each row of the page's mapping table: the purpose ids in it and the category."""
+    documented: dict[str, Category] = {}
+    mapping = PAGE.read_text().split("## Mapping", 1)[1].split("\n## ", 1)[0]
+    for row in re.findall(r"^\| (`.*) \| (\w[\w ]*) \|$", mapping, re.MULTILINE):
+        ids, category = row
+        if category != "see below":
+            documented.update(dict.fromkeys(re.findall(r"`(\w+)`", ids), Category(category)))
+    assert documented == dict(config("didomi").categories)
+
+
+def test_the_docs_example_settings_load_and_read_the_renamed_cookies() -> None:
+    example = PAGE.read_text().split("## Example", 1)[1].split("```toml\n", 1)[1]
+    values = tomllib.loads(example.split("```", 1)[0])
+    settings = Settings.load(environ={}, secret=SECRET, **values)
+    table = settings.consent_adapters["didomi"]
+    site = SiteTable(table.cookie, table.categories, table.tc_cookie)
+    assert reading(site, dmt=token(["cookies", "audience-stats"])) == ({E, A}, False)
+    assert reading(site, tcstring="not a TC string") == (None, True)
