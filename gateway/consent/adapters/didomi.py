@@ -32,12 +32,19 @@ SECTIONS = ("purposes", "purposes_li", "vendors", "vendors_li")
 MAX_DEPTH = 3
 
 
-def _ids(section: Mapping[str, object], key: str) -> set[str]:
-    """One ``enabled`` or ``disabled`` list of a section: absent, or strings."""
-    ids = section.get(key, [])
-    if not isinstance(ids, list) or not all(isinstance(item, str) for item in ids):
-        raise ValueError(f"{key}: expected a list of ids")
-    return set(ids)
+def _lists(document: Mapping[str, object], name: str) -> tuple[set[str], set[str]]:
+    """The ``enabled`` and ``disabled`` ids of one section of the token; each may be absent,
+    anything else than a list of strings does not read."""
+    section = document.get(name, {})
+    if not isinstance(section, dict):
+        raise ValueError(f"{name}: expected an object")
+    lists = []
+    for key in ("enabled", "disabled"):
+        ids = section.get(key, [])
+        if not isinstance(ids, list) or not all(isinstance(item, str) for item in ids):
+            raise ValueError(f"{name}.{key}: expected a list of ids")
+        lists.append(set(ids))
+    return lists[0], lists[1]
 
 
 def parse(value: str) -> dict[str, bool]:
@@ -48,17 +55,11 @@ def parse(value: str) -> dict[str, bool]:
     document = parse_json(raw.decode("utf-8"), max_depth=MAX_DEPTH)
     if not isinstance(document, dict):
         raise ValueError("not a Didomi token")
-    choices: dict[str, bool] = {}
-    for name in SECTIONS:
-        section = document.get(name, {})
-        if not isinstance(section, dict):
-            raise ValueError(f"{name}: expected an object")
-        enabled, disabled = _ids(section, "enabled"), _ids(section, "disabled")
-        if name == "purposes":
-            if enabled & disabled:
-                raise ValueError(f"purposes both enabled and disabled: {enabled & disabled}")
-            choices = {**dict.fromkeys(enabled, True), **dict.fromkeys(disabled, False)}
-    return choices
+    sections = {name: _lists(document, name) for name in SECTIONS}
+    enabled, disabled = sections["purposes"]
+    if enabled & disabled:
+        raise ValueError(f"purposes both enabled and disabled: {sorted(enabled & disabled)}")
+    return {**dict.fromkeys(enabled, True), **dict.fromkeys(disabled, False)}
 
 
 def token_grants(value: str, categories: Mapping[str, Category]) -> frozenset[Category]:
