@@ -18,6 +18,7 @@ from gateway.analytics.collect import Collector
 from gateway.api.routes import ConsentAPI
 from gateway.consent.adapters import ConsentSource
 from gateway.consent.adapters import build as build_source
+from gateway.consent.adapters.base import SiteTable
 from gateway.consent.codec import ConsentCookieCodec
 from gateway.consent.jurisdiction import CountryResolver
 from gateway.consent.policy import ConsentPolicy
@@ -50,7 +51,8 @@ def consent_source(settings: Settings) -> ConsentSource | None:
     if not isinstance(settings.consent_source, list):
         return None
     site = {
-        name: (table.cookie, table.categories) for name, table in settings.consent_adapters.items()
+        name: SiteTable(table.cookie, table.categories, table.tc_cookie)
+        for name, table in settings.consent_adapters.items()
     }
     return build_source(settings.consent_source, site)
 

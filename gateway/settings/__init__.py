@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from gateway.consent.adapters import ADAPTERS
+from gateway.consent.adapters.base import config
 from gateway.consent.state import POLICY_VERSION_PATTERN, Category, Regime
 from gateway.json_input import JSONInputError, parse_json
 from gateway.resources import static_dir
@@ -431,6 +432,11 @@ class Settings(BaseModel):
                 raise ValueError(
                     f"[consent_adapters.{name}] categories do nothing: {name} maps its "
                     f"choices by rules/{name}.toml"
+                )
+            if adapter.tc_cookie is not None and config(name).tc_cookie is None:
+                raise ValueError(
+                    f"[consent_adapters.{name}] tc_cookie does nothing: {name} reads no TC "
+                    "string beside its own cookie"
                 )
         return value
 

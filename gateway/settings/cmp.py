@@ -27,11 +27,18 @@ class AdapterSettings(BaseModel):
         "prefix of its `cmplz_` cookies). Unset: the CMP's default name "
         "(`rules/cmp.toml`).",
     )
+    tc_cookie: str | None = Field(
+        None,
+        pattern=_COOKIE_NAME,
+        description="Didomi only: the name of the cookie holding the IAB TC string Didomi "
+        "writes beside its own, when the site renamed it. Unset: `euconsent-v2`.",
+    )
     categories: dict[str, Category] = Field(
         default_factory=dict,
         description="The CMP's own categories (Cookiebot's and CookieYes's category names, "
         "OneTrust's group ids, Klaro's service names, cookieconsent's category names, "
-        "Osano's categories, Usercentrics' category slugs) mapped onto the gateway's: "
+        "Osano's categories, Usercentrics' category slugs, Didomi's purpose ids) mapped onto "
+        "the gateway's: "
         '`{C0007 = "marketing"}`, merged over the defaults of `rules/cmp.toml`. A category is '
         "granted when the cookie names at least one key mapped to it and grants every one it "
         "names.",

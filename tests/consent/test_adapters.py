@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.consent.adapters import ADAPTERS, NO_CHOICE, ConsentSource, build
-from gateway.consent.adapters.base import config, grants
+from gateway.consent.adapters.base import SiteTable, config, grants
 from gateway.consent.state import Category, Source
 from gateway.settings import RULES_MAPPED_ADAPTERS
 
@@ -167,7 +167,7 @@ def test_onetrust_before_a_choice_is_no_choice() -> None:
 
 def test_onetrust_site_group_ids() -> None:
     """A site's own group ids, mapped in its settings."""
-    source = build(["onetrust"], {"onetrust": (None, {"C0007": Category.MARKETING})})
+    source = build(["onetrust"], {"onetrust": SiteTable(categories={"C0007": Category.MARKETING})})
     value = onetrust("C0001:1,C0002:0,C0007:1")
     assert source.read(source.values([("OptanonConsent", value)])).granted == {E, M}
 
@@ -241,7 +241,8 @@ def test_klaro_services() -> None:
 
 
 def test_klaro_site_services() -> None:
-    source = build(["klaro"], {"klaro": (None, {"hotjar": Category.ANALYTICS, "matomo": E})})
+    site = SiteTable(categories={"hotjar": Category.ANALYTICS, "matomo": E})
+    source = build(["klaro"], {"klaro": site})
     value = quote(json.dumps({"hotjar": True, "matomo": False}))
     assert source.read(source.values([("klaro", value)])).granted == {E, A}
 

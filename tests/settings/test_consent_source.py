@@ -85,3 +85,20 @@ def test_the_iab_sources_take_a_cookie_name_but_no_categories(name: str) -> None
     assert chosen.consent_adapters[name].cookie == "my_string"
     with pytest.raises(SettingsError, match=f"rules/{name}.toml"):
         load(consent_source=[name], consent_adapters={name: {"categories": {"7": "analytics"}}})
+
+
+def test_didomi_takes_its_token_cookie_the_tc_string_cookie_and_purposes() -> None:
+    """Didomi can rename both of its cookies (https://developers.didomi.io/cmp/web-sdk/
+    consent-notice/cookies); its purposes are the site's to map."""
+    table = {"cookie": "dt", "tc_cookie": "tc", "categories": {"newsletter": "preferences"}}
+    chosen = load(consent_source=["didomi"], consent_adapters={"didomi": table})
+    assert chosen.consent_adapters["didomi"].tc_cookie == "tc"
+    with pytest.raises(SettingsError, match="consent_adapters"):
+        load(consent_source=["didomi"], consent_adapters={"didomi": {"tc_cookie": "a;b"}})
+
+
+@pytest.mark.parametrize("name", ["cookiebot", "tcf"])
+def test_only_didomi_takes_a_tc_cookie(name: str) -> None:
+    """Other adapters read no TC string beside their cookie: ``tc_cookie`` would do nothing."""
+    with pytest.raises(SettingsError, match=rf"\[consent_adapters.{name}\] tc_cookie does nothing"):
+        load(consent_source=[name], consent_adapters={name: {"tc_cookie": "tc"}})

@@ -16,6 +16,7 @@ from gateway.consent.adapters import (
     cookiebot,
     cookieconsent,
     cookieyes,
+    didomi,
     gpp,
     klaro,
     onetrust,
@@ -23,7 +24,7 @@ from gateway.consent.adapters import (
     tcf,
     usercentrics,
 )
-from gateway.consent.adapters.base import Adapter, AdapterConfig, config
+from gateway.consent.adapters.base import Adapter, AdapterConfig, SiteTable, config
 from gateway.consent.state import Category, Source
 from gateway.memo import Memo
 
@@ -36,6 +37,7 @@ ADAPTERS: dict[str, Callable[[AdapterConfig], Adapter]] = {
     "cookieconsent": cookieconsent.adapter,
     "osano": osano.adapter,
     "usercentrics": usercentrics.adapter,
+    "didomi": didomi.adapter,
     "tcf": tcf.adapter,
     "gpp": gpp.adapter,
 }
@@ -58,15 +60,13 @@ class Reading:
 NO_CHOICE = Reading(None, None, False)
 
 
-def build(
-    names: Iterable[str], site: Mapping[str, tuple[str | None, Mapping[str, Category]]]
-) -> ConsentSource:
-    """The adapters ``names``, each with its built-in configuration and the site's
-    ``(cookie, categories)`` over it; ``KeyError`` for a name no adapter has."""
+def build(names: Iterable[str], site: Mapping[str, SiteTable]) -> ConsentSource:
+    """The adapters ``names``, each with its built-in configuration and the site's table
+    over it; ``KeyError`` for a name no adapter has."""
     adapters = []
     for name in names:
-        cookie, categories = site.get(name, (None, {}))
-        adapters.append(ADAPTERS[name](config(name).with_site(cookie, categories)))
+        settings = config(name).with_site(site.get(name, SiteTable()))
+        adapters.append(ADAPTERS[name](settings))
     return ConsentSource(adapters)
 
 

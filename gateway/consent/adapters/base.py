@@ -51,31 +51,42 @@ class Adapter(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class SiteTable:
+    """What a site's ``[consent_adapters.<name>]`` table changes: ``None`` or empty, nothing."""
+
+    cookie: str | None = None
+    categories: Mapping[str, Category] = field(default_factory=dict)
+    tc_cookie: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class AdapterConfig:
-    """How one adapter is set up: its cookie (a name, or Complianz's prefix) and the CMP's
-    keys by category. ``config(name)`` gives the built-in one from ``rules/cmp.toml``;
-    ``with_site`` merges the site's settings over it."""
+    """How one adapter is set up: its cookie (a name, or Complianz's prefix), the CMP's keys
+    by category, and for a CMP that also writes a TC string (Didomi) that string's cookie.
+    ``config(name)`` gives the built-in one from ``rules/cmp.toml``; ``with_site`` merges
+    the site's settings over it."""
 
     cookie: str
     categories: Mapping[str, Category] = field(default_factory=dict)
+    tc_cookie: str | None = None
 
-    def with_site(
-        self, cookie: str | None, categories: Mapping[str, Category] | None
-    ) -> AdapterConfig:
-        """This configuration with the site's cookie name and category mapping over it."""
-        merged = {**self.categories, **(categories or {})}
-        return AdapterConfig(cookie or self.cookie, merged)
+    def with_site(self, site: SiteTable) -> AdapterConfig:
+        """This configuration with the site's cookie names and category mapping over it."""
+        merged = {**self.categories, **site.categories}
+        tc_cookie = site.tc_cookie or self.tc_cookie
+        return AdapterConfig(site.cookie or self.cookie, merged, tc_cookie)
 
 
 @cache
 def builtin_rules() -> dict[str, AdapterConfig]:
-    """``rules/cmp.toml``: each adapter's default cookie and category mapping."""
+    """``rules/cmp.toml``: each adapter's default cookies and category mapping."""
     with (rules_dir() / "cmp.toml").open("rb") as handle:
         data = tomllib.load(handle)
     return {
         name: AdapterConfig(
             str(table["cookie"]),
             {key: Category(value) for key, value in table.get("categories", {}).items()},
+            table.get("tc_cookie"),
         )
         for name, table in data.items()
     }

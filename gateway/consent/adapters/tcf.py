@@ -15,17 +15,22 @@ from gateway.consent.state import Category, Source
 from gateway.consent.tcf import decode_tc_string, tcf_categories
 
 
+def tc_grants(value: str | None) -> frozenset[Category] | None:
+    """The categories a TC string cookie's value grants; ``None`` when it is absent or
+    blank, ``TCStringError`` when it does not read. Didomi's adapter reads one too."""
+    if value is None or not value.strip():
+        return None
+    granted = tcf_categories(decode_tc_string(value.strip()))
+    return frozenset({Category.ESSENTIAL, *map(Category, granted)})
+
+
 @dataclass(frozen=True, slots=True)
 class TCFAdapter:
     source: Source
     cookie_names: tuple[str, ...]
 
     def read(self, values: Sequence[str | None]) -> frozenset[Category] | None:
-        value = values[0]
-        if value is None or not value.strip():
-            return None
-        granted = tcf_categories(decode_tc_string(value.strip()))
-        return frozenset({Category.ESSENTIAL, *map(Category, granted)})
+        return tc_grants(values[0])
 
 
 def adapter(settings: AdapterConfig) -> TCFAdapter:
