@@ -50,6 +50,7 @@ class Visitor:
     marketing: bool  # marketing consent and no Sec-GPC: click ids, ad signals
     salt: bytes
     anonymous: bool = False  # ``anonymize = "always"``: no address leaves, not even one claimed
+    tc_string: str | None = None  # the TC string the choice was read from (GA4 ``gdpr_consent``)
     _hashes: dict[str, bytes] = field(default_factory=dict)
 
     @property
@@ -60,8 +61,10 @@ class Visitor:
 
     def anonymised(self) -> Visitor:
         """The visitor as a provider with ``anonymize = "always"`` sees everyone: without
-        analytics and marketing consent and without an address."""
-        return dataclasses.replace(self, analytics=False, marketing=False, anonymous=True)
+        analytics and marketing consent, an address or a TC string."""
+        return dataclasses.replace(
+            self, analytics=False, marketing=False, anonymous=True, tc_string=None
+        )
 
     def hash(self, site: str) -> bytes:
         """The cookieless visitor id for ``site`` (stable for a UTC day)."""

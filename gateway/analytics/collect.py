@@ -252,12 +252,16 @@ class Collector:
         address = client_address(scope)
         user_agent = headers.get("user-agent", "")
         language = headers.get("accept-language")
+        marketing = state.allows(Category.MARKETING)
         return Visitor(
             ip=self.redactor.ip(address),
             user_agent=self.redactor.user_agent(user_agent),
             raw_user_agent=user_agent,
             language=language.split(",")[0].strip()[:35] if language else None,
             analytics=state.allows(Category.ANALYTICS),
-            marketing=state.allows(Category.MARKETING) and not state.gpc,
+            marketing=marketing and not state.gpc,
             salt=await self.salts.current(),
+            # Passed on only while it says what the hit enforces: GPC refusing the marketing
+            # a TC string granted makes it say more.
+            tc_string=None if marketing and state.gpc else state.tc_string,
         )

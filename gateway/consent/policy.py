@@ -170,6 +170,7 @@ class ConsentPolicy:
                 subdivision=subdivision,
                 gpc=gpc,
                 bot=bot,
+                tc_string=reading.tc_string,
             )
         return state, reading.invalid, math.inf
 

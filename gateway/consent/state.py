@@ -75,6 +75,9 @@ class ConsentState:
     subdivision: str | None = None
     gpc: bool = False
     bot: bool = False
+    # The IAB TC string the choice was read from (a TCF consent source), passed on to
+    # analytics providers that honour it; not part of the public view.
+    tc_string: str | None = None
 
     def allows(self, category: Category | str) -> bool:
         """True when cookies of ``category`` may be set and read."""

@@ -17,12 +17,19 @@ several events, one per line, each a query string of its own (``en``, ``ep.*``, 
   and the consent signals say so: ``gcs`` ``G1<ad_storage><analytics_storage>``, ``gcd``
   ``11<ad_storage>1<analytics_storage>1<ad_user_data>1<ad_personalization>5`` with ``q``
   (denied) for what the visitor did not grant, ``npa=1``. The gateway only ever turns a
-  signal to denied, never to granted.
+  signal to denied, never to granted;
+- IAB TCF (``gdpr``, ``gdpr_consent``, as gtag sends them for Google to honour the TC
+  string): the client's are always removed. When the visitor's choice was read from a TC
+  string (``consent_source = ["tcf"]``, or another adapter with ``tc_string_at``),
+  ``gdpr=1`` and ``gdpr_consent=<that string>`` are set instead: the signal forwarded is the
+  choice enforced. Not for an anonymised visitor (``anonymize = "always"``), when GPC refused
+  marketing the string granted, or when another consent source narrowed its choice.
 
 ``/mp/collect`` (JSON ``client_id``, ``user_id``, ``events``, ``user_properties``,
 ``user_data``, ``consent``, ``ip_override``, ``user_location``): the same rules in the JSON
 form; ``ip_override`` is the truncated IP, ``consent`` is set to ``DENIED`` without marketing
-consent, and the ``api_secret`` comes from the settings only. Each hit carries the time it
+consent, and the ``api_secret`` comes from the settings only (the Measurement Protocol
+has no TC string field: none is added). Each hit carries the time it
 was received (``timestamp_micros``) so a hit that waited in the outbox keeps its time.
 """
 
@@ -68,7 +75,7 @@ _CLIENT_ONLY = ("uid", "sid", "sct", "_uid")  # ids that exist only with analyti
 _PERSON = ("up.", "upn.")
 _PAGES = ("dl", "page_location")  # gtag's and the Measurement Protocol's names
 _REFERRERS = ("dr", "page_referrer")
-_REWRITTEN = ("gcs", "gcd", "npa", "_uip", "uip")
+_REWRITTEN = ("gcs", "gcd", "npa", "_uip", "uip", "gdpr", "gdpr_consent")
 _USER_DATA = ("em", "_em", "ecid")
 MAX_EVENTS = 25  # the Measurement Protocol's limit per request
 
@@ -109,6 +116,14 @@ def consent_signals(
         client = template[position] if match is not None else None
         template[position] = _letter(client, allowed)
     return {"gcs": gcs, "gcd": "".join(template)}
+
+
+def tcf_signals(visitor: Visitor) -> Pairs:
+    """``gdpr`` and ``gdpr_consent`` for a visitor whose choice was read from a TC string:
+    that string, the one enforced. Otherwise none: the client's cannot be vouched for."""
+    if visitor.tc_string is None:
+        return []
+    return [("gdpr", "1"), ("gdpr_consent", visitor.tc_string)]
 
 
 class GA4(ProviderBase[GA4Settings]):
@@ -152,6 +167,11 @@ class GA4(ProviderBase[GA4Settings]):
             shared.append(("npa", "1"))
         elif client_npa is not None:
             shared.append(("npa", client_npa))
+        tcf = tcf_signals(visitor)
+        client_tcf = [(k, v) for k, v in shared_before if k in ("gdpr", "gdpr_consent")]
+        if client_tcf and client_tcf != tcf:
+            count(redactions, "consent_signals")
+        shared += tcf
         if visitor.forwarded_ip:
             shared.append(("_uip", visitor.forwarded_ip))
         data = {"q": shared, "e": events}

@@ -4,6 +4,10 @@
 with ``adapter(config: AdapterConfig) -> Adapter`` (the contract is in ``base``). Adding
 one is a module and a line below. ``ConsentSource`` reads the adapters a site chose, with
 their answers remembered by cookie values.
+
+An adapter that reads an IAB TC string says which of its cookies holds it with an optional
+``tc_string_at`` attribute (an index into its ``cookie_names``): the reading then carries the
+string, for the analytics providers that pass it on (GA4's ``gdpr_consent``).
 """
 
 from __future__ import annotations
@@ -50,11 +54,13 @@ CHOICES_MAX_KEY = 16 * 1024
 @dataclass(frozen=True, slots=True)
 class Reading:
     """What the CMPs' cookies say: the granted categories and which adapter's choice they
-    are (``None``, ``None``: no choice stored), and whether a cookie did not read."""
+    are (``None``, ``None``: no choice stored), whether a cookie did not read, and the TC
+    string the choice was read from (``None`` unless it grants exactly what is enforced)."""
 
     granted: frozenset[Category] | None
     source: Source | None
     invalid: bool
+    tc_string: str | None = None
 
 
 NO_CHOICE = Reading(None, None, False)
@@ -114,6 +120,7 @@ class ConsentSource:
 
     def _read(self, values: tuple[str | None, ...]) -> Reading:
         found: list[tuple[frozenset[Category], Source]] = []
+        tc_strings: list[tuple[frozenset[Category], str]] = []
         invalid = False
         for adapter, positions in zip(self.adapters, self._positions, strict=True):
             own = [values[i] for i in positions]
@@ -126,8 +133,25 @@ class ConsentSource:
                 continue
             if granted is not None:
                 found.append((granted, adapter.source))
+                tc_string = _tc_string(adapter, own)
+                if tc_string is not None:
+                    tc_strings.append((granted, tc_string))
         if not found:
             return Reading(None, None, invalid)
         least = min(found, key=lambda item: len(item[0]))
         granted = frozenset.intersection(*(item[0] for item in found))
-        return Reading(granted, least[1], False)
+        # A TC string passed on must say what is enforced: none when another adapter's
+        # choice narrowed it, or when two different strings were read.
+        matching = {tc for grants, tc in tc_strings if grants == granted}
+        tc_string = matching.pop() if len(matching) == 1 else None
+        return Reading(granted, least[1], False, tc_string)
+
+
+def _tc_string(adapter: Adapter, own: Sequence[str | None]) -> str | None:
+    """The TC string ``adapter`` read among its cookie values ``own`` (its ``tc_string_at``
+    attribute names which), or ``None``."""
+    at = getattr(adapter, "tc_string_at", None)
+    if not isinstance(at, int):
+        return None
+    value = own[at]
+    return (value.strip() or None) if value is not None else None

@@ -10,6 +10,10 @@ An adapter is a small pure object: ``cookie_names`` are the cookies it reads (ne
 - ``ValueError`` (or a subclass, such as the TCF decoder's ``TCStringError``): the cookie is
   there but does not read. The gateway counts it and treats it as no consent, never a crash.
 
+An adapter that reads an IAB TC string may say which of its cookies holds it with an
+``int`` attribute ``tc_string_at`` (an index into ``cookie_names``): the consent state then
+carries the string, and GA4 hits pass it on as ``gdpr_consent``.
+
 ``ConsentSource`` (``gateway.consent.adapters``) remembers each answer by the cookie values,
 so ``read`` runs once per distinct value.
 """

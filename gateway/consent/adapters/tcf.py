@@ -2,7 +2,8 @@
 
 The string is decoded by ``gateway.consent.tcf`` (every field checked; a malformed, cut or
 TCF 2.3-invalid string raises ``TCStringError``, a ``ValueError``: no consent) and its
-purposes are mapped onto categories by the table in ``rules/tcf.toml``.
+purposes are mapped onto categories by the table in ``rules/tcf.toml``. The string read is
+carried on the consent state (``tc_string_at``), for the providers that pass it on.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ def tc_grants(value: str | None) -> frozenset[Category] | None:
 class TCFAdapter:
     source: Source
     cookie_names: tuple[str, ...]
+    tc_string_at: int = 0  # the TC string it reads, passed on to GA4 as ``gdpr_consent``
 
     def read(self, values: Sequence[str | None]) -> frozenset[Category] | None:
         return tc_grants(values[0])
