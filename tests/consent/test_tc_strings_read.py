@@ -1,15 +1,17 @@
 """A consent source carries the TC string its choice was read from, only while that string
-says what is enforced: the one GA4 hits then pass on as ``gdpr_consent``."""
+says what is enforced: the one GA4 hits then pass on as ``gdpr_consent``. The strings come
+from the IAB's own library (``@iabtechlabtcf/core``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import pytest
 
-from gateway.consent.adapters import ConsentSource, build
-from gateway.consent.adapters.base import config
-from gateway.consent.adapters.cookiebot import adapter as cookiebot
+from gateway.consent.adapters import build
 from gateway.consent.state import Category, Source
+from tests.consent.test_didomi import ANALYTICS_PURPOSES, IAB_PURPOSES, token
+from tests.integration.test_iab_sources import tc_string
+
+pytestmark = pytest.mark.slow  # the strings come from Node
 
 ANALYTICS = frozenset({Category.ESSENTIAL, Category.ANALYTICS})
 # A Cookiebot choice granting statistics only, and one granting everything.
@@ -17,41 +19,48 @@ COOKIEBOT_ANALYTICS = "{stamp:'a',necessary:true,preferences:false,statistics:tr
 COOKIEBOT_ALL = "{stamp:'a',necessary:true,preferences:true,statistics:true,marketing:true}"
 
 
-@dataclass(frozen=True, slots=True)
-class TokenAndTCString:
-    """An adapter shaped like a CMP that keeps its own token beside ``euconsent-v2`` (as
-    Didomi does): its choice is in the token, the TC string is its second cookie."""
-
-    source: Source = Source.DIDOMI
-    cookie_names: tuple[str, ...] = ("token", "euconsent-v2")
-    tc_string_at: int = 1
-
-    def read(self, values: Sequence[str | None]) -> frozenset[Category] | None:
-        token = values[0]
-        if token is None:
-            return None
-        if token not in ("analytics", "all"):
-            raise ValueError("not a token")
-        return ANALYTICS if token == "analytics" else frozenset(Category)
+@pytest.fixture(scope="module")
+def strings() -> dict[str, str]:
+    """TC strings consenting to every purpose, and to storage and measurement only."""
+    return {"all": tc_string(*range(1, 11)), "analytics": tc_string(1, 7, 8, 9, 10)}
 
 
-def test_the_tc_string_read_is_carried_by_the_position_the_adapter_names() -> None:
-    source = ConsentSource([TokenAndTCString()])
-    reading = source.read(source.values([("token", "analytics"), ("euconsent-v2", " CP1 ")]))
+def test_the_tcf_adapter_carries_the_string_it_read(strings: dict[str, str]) -> None:
+    source = build(["tcf"], {})
+    reading = source.read(source.values([("euconsent-v2", f" {strings['analytics']} ")]))
     assert (reading.granted, reading.source, reading.tc_string) == (
         ANALYTICS,
-        Source.DIDOMI,
-        "CP1",
+        Source.TCF,
+        strings["analytics"],
     )
-    no_string = source.read(source.values([("token", "analytics")]))
-    assert no_string.granted == ANALYTICS and no_string.tc_string is None
+    cut = source.read(source.values([("euconsent-v2", strings["analytics"][:20])]))
+    assert (cut.granted, cut.invalid, cut.tc_string) == (None, True, None)
 
 
-def test_no_string_without_a_choice_or_when_the_cookie_does_not_read() -> None:
-    source = ConsentSource([TokenAndTCString()])
-    assert source.read(source.values([("euconsent-v2", "CP1")])).tc_string is None
-    invalid = source.read(source.values([("token", "bad"), ("euconsent-v2", "CP1")]))
-    assert (invalid.granted, invalid.invalid, invalid.tc_string) == (None, True, None)
+def test_didomi_carries_its_string_only_when_the_token_does_not_narrow_it(
+    strings: dict[str, str],
+) -> None:
+    source = build(["didomi"], {})
+    everything = token(IAB_PURPOSES)
+    narrowed_by_string = source.read(
+        source.values([("didomi_token", everything), ("euconsent-v2", strings["analytics"])])
+    )
+    assert narrowed_by_string.granted == ANALYTICS
+    assert narrowed_by_string.tc_string == strings["analytics"]
+
+    # The token grants analytics only, the string everything: Google would be told more.
+    narrowed_by_token = source.read(
+        source.values(
+            [
+                ("didomi_token", token(["cookies", *ANALYTICS_PURPOSES])),
+                ("euconsent-v2", strings["all"]),
+            ]
+        )
+    )
+    assert narrowed_by_token.granted == ANALYTICS and narrowed_by_token.tc_string is None
+
+    token_only = source.read(source.values([("didomi_token", everything)]))
+    assert token_only.granted == frozenset(Category) and token_only.tc_string is None
 
 
 def test_an_adapter_without_a_tc_string_carries_none() -> None:
@@ -60,27 +69,15 @@ def test_an_adapter_without_a_tc_string_carries_none() -> None:
     assert reading.granted == ANALYTICS and reading.tc_string is None
 
 
-def test_a_string_another_source_narrowed_is_not_carried() -> None:
+def test_a_string_another_source_narrowed_is_not_carried(strings: dict[str, str]) -> None:
     """Cookiebot granting less than the TC string: what is enforced is narrower than what
     the string says, so it would grant Google more than the visitor has here."""
-    source = ConsentSource([TokenAndTCString(), cookiebot(config("cookiebot"))])
+    source = build(["tcf", "cookiebot"], {})
     narrowed = source.read(
-        source.values(
-            [
-                ("token", "all"),
-                ("euconsent-v2", "CP1"),
-                ("CookieConsent", COOKIEBOT_ANALYTICS),
-            ]
-        )
+        source.values([("euconsent-v2", strings["all"]), ("CookieConsent", COOKIEBOT_ANALYTICS)])
     )
     assert narrowed.granted == ANALYTICS and narrowed.tc_string is None
     same = source.read(
-        source.values(
-            [
-                ("token", "analytics"),
-                ("euconsent-v2", "CP1"),
-                ("CookieConsent", COOKIEBOT_ALL),
-            ]
-        )
+        source.values([("euconsent-v2", strings["analytics"]), ("CookieConsent", COOKIEBOT_ALL)])
     )
-    assert same.granted == ANALYTICS and same.tc_string == "CP1"
+    assert same.granted == ANALYTICS and same.tc_string == strings["analytics"]

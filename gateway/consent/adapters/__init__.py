@@ -134,8 +134,10 @@ class ConsentSource:
             if granted is not None:
                 found.append((granted, adapter.source))
                 tc_string = _tc_string(adapter, own)
-                if tc_string is not None:
-                    tc_strings.append((granted, tc_string))
+                if (
+                    tc_string is not None
+                ):  # what the string grants alone (Didomi's token may narrow it)
+                    tc_strings.append((tcf.tc_grants(tc_string) or granted, tc_string))
         if not found:
             return Reading(None, None, invalid)
         least = min(found, key=lambda item: len(item[0]))

@@ -78,6 +78,7 @@ class Didomi:
     cookie_names: tuple[str, ...]
     categories: Mapping[str, Category]
     source: Source = Source.DIDOMI
+    tc_string_at: int = 1  # the TC string, passed on to GA4 when it says what is enforced
 
     def read(self, values: Sequence[str | None]) -> frozenset[Category] | None:
         token, tc_string = values
