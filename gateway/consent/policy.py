@@ -64,14 +64,19 @@ class ConsentPolicy:
         self.host_prefix = host_prefix
         # Both names are always read: a browser keeps the other one after the setting changes.
         self.consent_cookie_names = (cookie_name, HOST_PREFIX + cookie_name)
+        self.use_source(source)
+        max_key = STATE_MAX_KEY if source is None else CHOICES_MAX_KEY
+        self.states: Memo[tuple[object, ...], tuple[ConsentState, bool, float]] = Memo(
+            "consent_states", STATE_CACHE_SIZE, STATE_CACHE_BYTES, max_key
+        )
+
+    def use_source(self, source: ConsentSource | None) -> None:
+        """Read the choice through ``source`` from now on (rules read again: a new one,
+        remembering nothing), and the cookies it reads; with ``None``, the gateway's own."""
         # With ``consent_source`` adapters, their cookies are read instead of the gateway's.
         self.source = source
         self.read_cookie_names = frozenset(
             source.cookie_names if source is not None else self.consent_cookie_names
-        )
-        max_key = STATE_MAX_KEY if source is None else CHOICES_MAX_KEY
-        self.states: Memo[tuple[object, ...], tuple[ConsentState, bool, float]] = Memo(
-            "consent_states", STATE_CACHE_SIZE, STATE_CACHE_BYTES, max_key
         )
 
     def cookie_values(self, pieces: Iterable[tuple[str, str]]) -> tuple[str | None, ...]:

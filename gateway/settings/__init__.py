@@ -432,6 +432,10 @@ class Settings(BaseModel):
                     f"[consent_adapters.{name}] categories do nothing: {name} maps its "
                     f"choices by rules/{name}.toml"
                 )
+            if name != "tcf" and adapter.purposes:
+                raise ValueError(
+                    f"[consent_adapters.{name}] purposes do nothing: only tcf reads TCF purposes"
+                )
         return value
 
     @field_validator("inject_banner")

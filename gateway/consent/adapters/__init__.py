@@ -23,7 +23,7 @@ from gateway.consent.adapters import (
     tcf,
     usercentrics,
 )
-from gateway.consent.adapters.base import Adapter, AdapterConfig, config
+from gateway.consent.adapters.base import Adapter, AdapterConfig, load_configs
 from gateway.consent.state import Category, Source
 from gateway.memo import Memo
 
@@ -59,14 +59,22 @@ NO_CHOICE = Reading(None, None, False)
 
 
 def build(
-    names: Iterable[str], site: Mapping[str, tuple[str | None, Mapping[str, Category]]]
+    names: Iterable[str],
+    site: Mapping[str, tuple[str | None, Mapping[str, Category]]],
+    *,
+    tcf_purposes: Mapping[str, frozenset[int]] | None = None,
 ) -> ConsentSource:
-    """The adapters ``names``, each with its built-in configuration and the site's
-    ``(cookie, categories)`` over it; ``KeyError`` for a name no adapter has."""
+    """The adapters ``names``, each with its built-in configuration (the rules files, read
+    now: ``ValueError`` names one that does not read) and the site's ``(cookie,
+    categories)`` over it, and for TCF the site's purposes by category; ``KeyError`` for a
+    name no adapter has. A new source remembers nothing: its answers follow these rules."""
+    names = list(names)
+    configs = load_configs(names)
     adapters = []
     for name in names:
         cookie, categories = site.get(name, (None, {}))
-        adapters.append(ADAPTERS[name](config(name).with_site(cookie, categories)))
+        purposes = tcf_purposes if name == "tcf" else None
+        adapters.append(ADAPTERS[name](configs[name].with_site(cookie, categories, purposes)))
     return ConsentSource(adapters)
 
 

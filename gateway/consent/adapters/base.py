@@ -12,23 +12,31 @@ An adapter is a small pure object: ``cookie_names`` are the cookies it reads (ne
 
 ``ConsentSource`` (``gateway.consent.adapters``) remembers each answer by the cookie values,
 so ``read`` runs once per distinct value.
+
+The rules files (``rules/cmp.toml``, and ``rules/tcf.toml`` and ``rules/gpp.toml`` for the
+adapters they map) are read by ``load_configs`` each time it is called, never remembered: a
+running gateway reads them again with its other rules (``gateway.ruleset``).
 """
 
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from functools import cache
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote
 
+from gateway.consent.gpp import GppMapping
 from gateway.consent.state import OPTIONAL_CATEGORIES, Category, Source
+from gateway.consent.tcf import load_tcf_table
 from gateway.json_input import parse_json
 from gateway.resources import rules_dir
 
 # The longest CMP cookie value read: a browser keeps at most 4,096 bytes per cookie.
 MAX_VALUE_LENGTH = 4096
+# The adapters that map a CMP's choice by a rules file of their own, beside rules/cmp.toml.
+MAPPING_FILES = {"tcf": "tcf.toml", "gpp": "gpp.toml"}
 
 
 class Adapter(Protocol):
@@ -53,38 +61,78 @@ class Adapter(Protocol):
 @dataclass(frozen=True, slots=True)
 class AdapterConfig:
     """How one adapter is set up: its cookie (a name, or Complianz's prefix) and the CMP's
-    keys by category. ``config(name)`` gives the built-in one from ``rules/cmp.toml``;
-    ``with_site`` merges the site's settings over it."""
+    keys by category; for TCF the purposes each category needs (``purposes``), for GPP the
+    opt-outs that refuse each (``opt_outs``). ``config(name)`` gives the built-in one from
+    the rules files; ``with_site`` merges the site's settings over it."""
 
     cookie: str
     categories: Mapping[str, Category] = field(default_factory=dict)
+    purposes: Mapping[str, frozenset[int]] | None = None
+    opt_outs: GppMapping | None = None
 
     def with_site(
-        self, cookie: str | None, categories: Mapping[str, Category] | None
+        self,
+        cookie: str | None,
+        categories: Mapping[str, Category] | None,
+        purposes: Mapping[str, frozenset[int]] | None = None,
     ) -> AdapterConfig:
-        """This configuration with the site's cookie name and category mapping over it."""
+        """This configuration with the site's cookie name, category mapping and (TCF)
+        purposes by category over it: a category the site lists takes its list."""
         merged = {**self.categories, **(categories or {})}
-        return AdapterConfig(cookie or self.cookie, merged)
+        by_category = self.purposes
+        if purposes:
+            by_category = {**(by_category or {}), **purposes}
+        return replace(self, cookie=cookie or self.cookie, categories=merged, purposes=by_category)
 
 
-@cache
-def builtin_rules() -> dict[str, AdapterConfig]:
-    """``rules/cmp.toml``: each adapter's default cookie and category mapping."""
-    with (rules_dir() / "cmp.toml").open("rb") as handle:
-        data = tomllib.load(handle)
-    return {
-        name: AdapterConfig(
-            str(table["cookie"]),
-            {key: Category(value) for key, value in table.get("categories", {}).items()},
-        )
-        for name, table in data.items()
-    }
+def rule_paths(names: Iterable[str]) -> list[Path]:
+    """The rules files the adapters ``names`` are set up from: what ``load_configs`` reads."""
+    base = rules_dir()
+    return [base / "cmp.toml", *(base / MAPPING_FILES[n] for n in names if n in MAPPING_FILES)]
+
+
+def builtin_rules(path: Path | None = None) -> dict[str, AdapterConfig]:
+    """``rules/cmp.toml`` (or ``path``): each adapter's default cookie and category mapping;
+    ``ValueError`` names the file and the problem."""
+    path = path or rules_dir() / "cmp.toml"
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise ValueError(f"{path}: cannot read the CMP rules ({error})") from None
+    configs = {}
+    for name, table in data.items():
+        cookie = table.get("cookie") if isinstance(table, dict) else None
+        categories = table.get("categories", {}) if isinstance(table, dict) else None
+        if not isinstance(cookie, str) or not cookie or not isinstance(categories, dict):
+            raise ValueError(f"{path}: [{name}] needs a cookie name and a categories table")
+        try:
+            mapping = {str(key): Category(value) for key, value in categories.items()}
+        except ValueError:
+            raise ValueError(
+                f"{path}: [{name}.categories] maps onto a category that is not one of "
+                f"{', '.join(Category)}"
+            ) from None
+        configs[name] = AdapterConfig(cookie, mapping)
+    return configs
+
+
+def load_configs(names: Iterable[str]) -> dict[str, AdapterConfig]:
+    """The built-in configuration of each adapter of ``names``, from the rules files as they
+    are now (``rule_paths``); ``ValueError`` names a file that does not read. An adapter
+    ``rules/cmp.toml`` does not list reads a cookie of its own name and has no mapping."""
+    names = list(names)
+    builtin = builtin_rules()
+    configs = {name: builtin.get(name, AdapterConfig(name)) for name in names}
+    if "tcf" in configs:
+        configs["tcf"] = replace(configs["tcf"], purposes=load_tcf_table())
+    if "gpp" in configs:
+        configs["gpp"] = replace(configs["gpp"], opt_outs=GppMapping.load())
+    return configs
 
 
 def config(name: str) -> AdapterConfig:
-    """The built-in configuration of adapter ``name`` (``rules/cmp.toml``); an adapter the
-    file does not list reads a cookie of its own name and has no mapping."""
-    return builtin_rules().get(name, AdapterConfig(name))
+    """The built-in configuration of adapter ``name``, read from the rules files now."""
+    return load_configs([name])[name]
 
 
 def grants(choices: Mapping[str, bool], mapping: Mapping[str, Category]) -> frozenset[Category]:
