@@ -43,7 +43,7 @@ class AdapterSettings(BaseModel):
         "consent in the TC string for a category to be granted, "
         "`{ analytics = [1, 8], marketing = [1, 2, 3, 4] }`. A category listed here takes "
         "this list instead of the one in `rules/tcf.toml`; the others keep the file's. See "
-        "[IAB TCF](cmp/tcf.md#mapping-purposes-onto-categories).",
+        "[IAB TCF](cmp/tcf.md#your-own-table).",
     )
 
     @field_validator("purposes", mode="before")
