@@ -190,6 +190,7 @@ def test_a_changed_cmp_mapping_decides_the_next_requests(
     middleware = ConsentMiddleware(cookie_app(), settings)
     with running(middleware) as url:
         assert _ga_passes(url)  # statistics: analytics, granted
+        before = httpx.get(url + "/_consent/metrics").text
         _cookiebot_statistics(rules_copy, "marketing")  # statistics granted, marketing not
         _until(lambda: not _ga_passes(url), "the changed cmp.toml was not read")
         assert (
@@ -213,6 +214,10 @@ def test_a_changed_cmp_mapping_decides_the_next_requests(
     assert _sample(metrics, "consent_gateway_rules_reloads_total", '{result="error"}') == 1
     assert _sample(metrics, "consent_gateway_rules_stale") == 0
     assert caplog.text.count("rules not reloaded") == 1  # reported once, not at every look
+    # The answers were worked out again with each mapping; the memo's counters went on.
+    choices, misses = '{cache="cmp_choices"}', "consent_gateway_cache_misses_total"
+    counted = _sample(before, misses, choices) or 0
+    assert counted >= 1 and (_sample(metrics, misses, choices) or 0) >= counted + 2
     assert "cmp.toml" in caplog.text
 
 
