@@ -142,6 +142,7 @@ def test_the_cmp_mappings_are_watched_for_the_adapters_in_use(tmp_path: Path) ->
             "[cookiebot]\ncookie = 'CookieConsent'\n[cookiebot.categories]\nstatistics = 'stats'\n",
         ),
         ("cookiebot", "cmp.toml", "[cookiebot\n"),
+        ("cookiebot", "cmp.toml", "[cookiebot]\ncategories = {}\n"),  # no cookie name
         ("tcf", "tcf.toml", "[categories]\nanalytics = [1, 25]\n"),
         ("gpp", "gpp.toml", "[refused-by]\nmarketing = ['selling']\n"),
     ],
