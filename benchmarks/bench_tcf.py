@@ -5,9 +5,10 @@ vendors, a few publisher restrictions), in the two encodings a CMP's encoder pic
 bit field (vendors spread over ids 1 to 1,200) and ranges (the same count in 50 runs over
 ids 1 to 2,000: as many entries as keep ranges shorter than a bit field, so what an encoder
 such as the IAB's, which picks the shorter, would write). Measured:
-``TCFCategories`` (what a request costs: the memo, keyed by the string, answers a returning
-visitor), ``decode_tc_string`` + ``tcf_categories`` without the memo (a visitor's first
-request), and ``decode_tc_string`` alone. Best of the rounds; the load average is printed.
+the TCF adapter's ``ConsentSource.read`` (what a request costs: the source's ``cmp_choices``
+memo, keyed by the cookie values, answers a returning visitor), ``decode_tc_string`` +
+``tcf_categories`` without the memo (a visitor's first request), and ``decode_tc_string``
+alone. Best of the rounds; the load average is printed.
 
     python benchmarks/bench_tcf.py [--rounds 5] [--seconds 1]
 """
@@ -24,7 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gateway.consent.tcf import TCFCategories, decode_tc_string, tcf_categories
+from gateway.consent.adapters import build
+from gateway.consent.tcf import decode_tc_string, load_tcf_table, tcf_categories
 
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
@@ -109,14 +111,20 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=1.0)
     options = parser.parse_args()
     print(f"load average before: {os.getloadavg()[0]:.2f}")
+    table = load_tcf_table()
     for name, ranged in (("bit field", False), ("ranges", True)):
         string = tc_string(ranged)
         tc = decode_tc_string(string)
         assert len(tc.vendor_consents) == 1000 and tc.vendor_consents.ranged == ranged
-        mapper = TCFCategories()
-        memo = rate(lambda s=string, m=mapper: m(s), options.seconds, options.rounds)
+        source = build(["tcf"], {})  # as the gateway builds it for consent_source = ["tcf"]
+        values = source.values([("euconsent-v2", string)])
+        reading = source.read(values)
+        assert reading.granted is not None and not reading.invalid
+        memo = rate(lambda v=values, r=source.read: r(v), options.seconds, options.rounds)
         fresh = rate(
-            lambda s=string: tcf_categories(decode_tc_string(s)), options.seconds, options.rounds
+            lambda s=string: tcf_categories(decode_tc_string(s), table),
+            options.seconds,
+            options.rounds,
         )
         raw = rate(lambda s=string: decode_tc_string(s), options.seconds, options.rounds)
         print(

@@ -16,9 +16,6 @@ from gateway.admin.daily import DailyCounts
 from gateway.admin.routes import AdminEndpoints
 from gateway.analytics.collect import Collector
 from gateway.api.routes import ConsentAPI
-from gateway.consent.adapters import ConsentSource
-from gateway.consent.adapters import build as build_source
-from gateway.consent.adapters.base import SiteTable
 from gateway.consent.codec import ConsentCookieCodec
 from gateway.consent.jurisdiction import CountryResolver
 from gateway.consent.policy import ConsentPolicy
@@ -43,18 +40,6 @@ from gateway.watch import FileWatch
 
 SECONDS_PER_DAY = 86_400
 logger = logging.getLogger("consent_gateway")
-
-
-def consent_source(settings: Settings) -> ConsentSource | None:
-    """The adapters ``consent_source`` names, with their ``consent_adapters`` tables;
-    ``None`` for the gateway's own cookie."""
-    if not isinstance(settings.consent_source, list):
-        return None
-    site = {
-        name: SiteTable(table.cookie, table.categories, table.tc_cookie)
-        for name, table in settings.consent_adapters.items()
-    }
-    return build_source(settings.consent_source, site)
 
 
 class Gateway:
@@ -103,7 +88,7 @@ class Gateway:
             policy_version=settings.policy_version,
             default_regime=settings.default_regime,
             host_prefix=settings.cookie_host_prefix,
-            source=consent_source(settings),
+            source=rules.source,
         )
         self.cookies = CookiePolicy(
             settings, classifier=rules.classifier, on_unknown=self.metrics.unknown_cookie
@@ -218,10 +203,10 @@ class Gateway:
 
     def reload_rules(self, reason: str = "reload_rules()") -> None:
         """Read every rule file again (``RuleSet``: cookie, tracker, bot, region, analytics
-        rules, the GeoIP database) and put the rules in place (``apply_rules``); a file that
-        no longer reads raises ``ValueError`` (also logged and counted) and leaves the rules
-        as they were. ``reason`` goes into the log line. The watcher and SIGHUP call
-        ``rules.reload_async``, which reads the files in a thread."""
+        rules, the CMP mappings, the GeoIP database) and put the rules in place
+        (``apply_rules``); a file that no longer reads raises ``ValueError`` (also logged and
+        counted) and leaves the rules as they were. ``reason`` goes into the log line. The
+        watcher and SIGHUP call ``rules.reload_async``, which reads the files in a thread."""
         self.rules.reload(reason)
 
     def load_rules(self) -> RuleSet:
@@ -235,6 +220,7 @@ class Gateway:
         self.agents.adopt(rules.agents)
         self.injector.crawlers = self.agents.crawlers
         self.consent.regions = rules.regions
+        self.consent.use_source(rules.source)
         if rules.trackers is not None and isinstance(self.injector.trackers, TrackerRules):
             self.injector.trackers.adopt(rules.trackers)
         if rules.geoip is not None:

@@ -1,11 +1,12 @@
 """``RuleSet``: every rule the gateway reads from files, loaded together.
 
 The cookie rules (built-in and the site's ``rule_files``), the tracker rules, the bot tokens,
-the regions' regimes, the analytics redaction lists and the GeoIP database are read and
-compiled here in one go, with no effect on a running gateway: ``Gateway.apply_rules`` puts a
-set in place at once (``gateway.reload`` decides when). Loading touches only its own
-objects, so it may run in a thread while the event loop serves requests; a file that does
-not read fails the whole set, and the rules in place stay.
+the regions' regimes, the analytics redaction lists, the GeoIP database and, with
+``consent_source`` adapters, the CMP mappings (``rules/cmp.toml``, ``tcf.toml``, ``gpp.toml``)
+are read and compiled here in one go, with no effect on a running gateway:
+``Gateway.apply_rules`` puts a set in place at once (``gateway.reload`` decides when).
+Loading touches only its own objects, so it may run in a thread while the event loop serves
+requests; a file that does not read fails the whole set, and the rules in place stay.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from pathlib import Path
 import maxminddb
 
 from gateway.analytics.redact import RedactionRules
+from gateway.consent.adapters import ConsentSource
+from gateway.consent.adapters import build as build_source
+from gateway.consent.adapters.base import SiteTable
+from gateway.consent.adapters.base import rule_paths as cmp_rule_paths
 from gateway.consent.agents import AgentClassifier
 from gateway.consent.jurisdiction import RegionTable, open_geoip_database
 from gateway.cookies.policy import consent_cookie_rule, site_rule_paths, site_rules
@@ -35,6 +40,18 @@ LABELS = {
 }
 
 
+def consent_source(settings: Settings) -> ConsentSource | None:
+    """The adapters ``consent_source`` names, with their ``consent_adapters`` tables over the
+    rules files as they are now; ``None`` for the gateway's own cookie."""
+    if not isinstance(settings.consent_source, list):
+        return None
+    site = {
+        name: SiteTable(table.cookie, table.categories, table.tc_cookie, table.purposes)
+        for name, table in settings.consent_adapters.items()
+    }
+    return build_source(settings.consent_source, site)
+
+
 def rule_sources(settings: Settings, *, trackers: bool) -> list[Path]:
     """Every file a ``RuleSet`` reads (and the built-in cookie rules' directory, which
     changes when a file is added or removed): what a running gateway watches. ``trackers``:
@@ -45,6 +62,8 @@ def rule_sources(settings: Settings, *, trackers: bool) -> list[Path]:
     paths += [base / "bots.toml", base / "regions.toml", base / "analytics.toml"]
     if trackers:
         paths.append(base / "trackers.toml")
+    if isinstance(settings.consent_source, list):
+        paths += cmp_rule_paths(settings.consent_source)
     paths += site_rule_paths(settings)
     if settings.geoip_database is not None:
         paths.append(settings.geoip_database)
@@ -63,6 +82,7 @@ class RuleSet:
     redaction: RedactionRules
     geoip: maxminddb.Reader | None
     site_cookie_rules: int  # of the classifier's rules, the site's own
+    source: ConsentSource | None  # the consent_source adapters, remembering nothing yet
 
     @classmethod
     def load(cls, settings: Settings, *, trackers: bool, geoip: bool) -> RuleSet:
@@ -85,6 +105,7 @@ class RuleSet:
                     else None
                 ),
                 site_cookie_rules=len(own),
+                source=consent_source(settings),
             )
         except OSError as error:  # unreadable: permissions, a directory in a file's place
             problem = f"{error.filename}: cannot read the rules ({error.strerror})"

@@ -215,7 +215,7 @@ def _values(annotation: Any) -> list[str]:
 
 def _name(annotation: Any, plural: bool = False) -> str:
     origin, args = get_origin(annotation), get_args(annotation)
-    if origin is list:
+    if origin in (list, frozenset):  # a frozenset is written as a list
         return "list of " + _name(args[0], plural=True)
     table = "tables" if plural else "table"
     if origin is dict and _values(args[1]):

@@ -1,11 +1,15 @@
 """``RuleSet``: every rule file loaded together, and ``Gateway`` putting a new set in place:
-cookie, tracker and bot rules read again (from a copy of the built-in rules changed on disk),
-a broken file leaving the rules as they were, and the metrics of both."""
+cookie, tracker and bot rules and the CMP mappings read again (from a copy of the built-in
+rules changed on disk), a broken file leaving the rules as they were, and the metrics of
+both."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
 import shutil
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from mmdb_writer import MMDBWriter
 from netaddr import IPSet
 
@@ -21,8 +26,9 @@ from gateway.proxy.access_log import AccessLog
 from gateway.resources import rules_dir
 from gateway.ruleset import RuleSet, rule_sources
 from gateway.settings import Settings
-from tests.support.apps import SECRET, sets_cookies
+from tests.support.apps import SECRET, cookie_app, sets_cookies
 from tests.support.servers import running
+from tests.support.set_cookies import set_cookie_names
 
 # Where ``rules_dir`` was imported by name: each reads the copy in these tests.
 READERS = (
@@ -32,6 +38,9 @@ READERS = (
     "gateway.consent.jurisdiction",
     "gateway.html.trackers",
     "gateway.analytics.redact",
+    "gateway.consent.adapters.base",
+    "gateway.consent.tcf",
+    "gateway.consent.gpp",
 )
 PAGE = (
     b"<!doctype html><html><head><title>t</title>"
@@ -45,6 +54,11 @@ category = "marketing"
 why = "It follows visitors across sites for advertising."
 scripts = ["cdn.zq-tracker.example"]
 """
+# Cookiebot's CookieConsent: statistics granted, marketing refused (percent-encoded as sent).
+COOKIEBOT_STATISTICS = (
+    "%7Bstamp%3A%27abc%3D%3D%27%2Cnecessary%3Atrue%2Cpreferences%3Afalse%2Cstatistics%3Atrue"
+    "%2Cmarketing%3Afalse%2Cmethod%3A%27explicit%27%2Cver%3A1%2Cutc%3A1700000000000%7D"
+)
 
 
 @pytest.fixture
@@ -106,6 +120,142 @@ def test_the_sources_are_every_file_read(tmp_path: Path) -> None:
     assert set((rules_dir() / "cookies").glob("*.toml")) <= set(sources)
     without = rule_sources(_settings(tmp_path), trackers=False)
     assert "trackers.toml" not in {path.name for path in without}
+    assert "cmp.toml" not in names  # the gateway's own cookie: no CMP read
+
+
+def test_the_cmp_mappings_are_watched_for_the_adapters_in_use(tmp_path: Path) -> None:
+    def watched(*adapters: str) -> set[str]:
+        settings = _settings(tmp_path, consent_source=list(adapters))
+        return {path.name for path in rule_sources(settings, trackers=False)}
+
+    assert {"cmp.toml"} <= watched("cookiebot")
+    assert not {"tcf.toml", "gpp.toml"} & watched("cookiebot")  # not read: cannot break it
+    assert {"cmp.toml", "tcf.toml", "gpp.toml"} <= watched("onetrust", "tcf", "gpp")
+
+
+@pytest.mark.parametrize(
+    ("adapter", "name", "broken"),
+    [
+        (
+            "cookiebot",
+            "cmp.toml",
+            "[cookiebot]\ncookie = 'CookieConsent'\n[cookiebot.categories]\nstatistics = 'stats'\n",
+        ),
+        ("cookiebot", "cmp.toml", "[cookiebot\n"),
+        ("cookiebot", "cmp.toml", "[cookiebot]\ncategories = {}\n"),  # no cookie name
+        ("tcf", "tcf.toml", "[categories]\nanalytics = [1, 25]\n"),
+        ("gpp", "gpp.toml", "[refused-by]\nmarketing = ['selling']\n"),
+    ],
+)
+def test_a_broken_cmp_mapping_fails_the_set_naming_it(
+    tmp_path: Path, rules_copy: Path, adapter: str, name: str, broken: str
+) -> None:
+    settings = _settings(tmp_path, consent_source=[adapter])
+    assert RuleSet.load(settings, trackers=False, geoip=False).source is not None
+    (rules_copy / name).write_text(broken)
+    with pytest.raises(ValueError, match=re.escape(name)):
+        RuleSet.load(settings, trackers=False, geoip=False)
+
+
+def _cookiebot_statistics(rules: Path, category: str) -> None:
+    """rules/cmp.toml with Cookiebot's ``statistics`` mapped onto ``category``, replaced
+    whole (a look never sees it half written)."""
+    text = (rules / "cmp.toml").read_text()
+    current = re.search(r'(?m)^statistics = "\w+"$', text)
+    assert current is not None and "[cookiebot.categories]" in text[: current.start()]
+    new = rules / "cmp.toml.new"
+    new.write_text(text[: current.start()] + f'statistics = "{category}"' + text[current.end() :])
+    os.replace(new, rules / "cmp.toml")
+
+
+def _ga_passes(url: str) -> bool:
+    """Whether the site's ``_ga`` (analytics) reaches a visitor whose Cookiebot cookie grants
+    statistics and refuses marketing."""
+    response = httpx.get(url, cookies={"CookieConsent": COOKIEBOT_STATISTICS})
+    assert response.status_code == 200
+    return "_ga" in set_cookie_names(response)
+
+
+def _until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 60
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+@pytest.mark.slow  # a real server, polled until the watcher has looked
+def test_a_changed_cmp_mapping_decides_the_next_requests(
+    tmp_path: Path, rules_copy: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = _settings(tmp_path, consent_source=["cookiebot"], rules_reload_interval=0.05)
+    middleware = ConsentMiddleware(cookie_app(), settings)
+    with running(middleware) as url:
+        assert _ga_passes(url)  # statistics: analytics, granted
+        before = httpx.get(url + "/_consent/metrics").text
+        _cookiebot_statistics(rules_copy, "marketing")  # statistics granted, marketing not
+        _until(lambda: not _ga_passes(url), "the changed cmp.toml was not read")
+        assert (
+            httpx.get(
+                url + "/_consent/state", cookies={"CookieConsent": COOKIEBOT_STATISTICS}
+            ).json()["categories"]["analytics"]
+            is False
+        )
+
+        (rules_copy / "cmp.toml").write_text("[cookiebot]\ncookie = 'CookieConsent'\n[x\n")
+        _until(lambda: "rules not reloaded" in caplog.text, "the broken cmp.toml was not seen")
+        assert not _ga_passes(url)  # the last rules that read stay
+        metrics = httpx.get(url + "/_consent/metrics").text
+        assert _sample(metrics, "consent_gateway_rules_stale") == 1
+
+        shutil.copy(rules_dir() / "cmp.toml", rules_copy / "cmp.toml.new")
+        os.replace(rules_copy / "cmp.toml.new", rules_copy / "cmp.toml")
+        _until(lambda: _ga_passes(url), "the mended cmp.toml was not read")
+        metrics = httpx.get(url + "/_consent/metrics").text
+    assert _sample(metrics, "consent_gateway_rules_reloads_total", '{result="ok"}') == 2
+    assert _sample(metrics, "consent_gateway_rules_reloads_total", '{result="error"}') == 1
+    assert _sample(metrics, "consent_gateway_rules_stale") == 0
+    assert caplog.text.count("rules not reloaded") == 1  # reported once, not at every look
+    # The answers were worked out again with each mapping; the memo's counters went on.
+    choices, misses = '{cache="cmp_choices"}', "consent_gateway_cache_misses_total"
+    counted = _sample(before, misses, choices) or 0
+    assert counted >= 1 and (_sample(metrics, misses, choices) or 0) >= counted + 2
+    assert "cmp.toml" in caplog.text
+
+
+@pytest.mark.slow  # a real server in the test's event loop, where SIGHUP arrives
+async def test_sighup_reads_the_cmp_mapping_again(tmp_path: Path, rules_copy: Path) -> None:
+    settings = _settings(tmp_path, consent_source=["cookiebot"], rules_reload_interval=0)
+    middleware = ConsentMiddleware(cookie_app(), settings)
+    middleware.gateway.reload_on_hangup = True  # as `consent-gateway serve` sets it
+    config = uvicorn.Config(middleware, host="127.0.0.1", port=0, log_level="warning")
+    server = uvicorn.Server(config)
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as serve leaves it until started
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            assert not task.done(), "uvicorn did not start"
+            await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        cookies = {"CookieConsent": COOKIEBOT_STATISTICS}
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", cookies=cookies
+        ) as client:
+
+            async def ga_passes() -> bool:
+                return "_ga" in set_cookie_names(await client.get("/"))
+
+            assert await ga_passes()
+            _cookiebot_statistics(rules_copy, "marketing")
+            assert await ga_passes()  # nothing watches: not yet
+            os.kill(os.getpid(), signal.SIGHUP)
+            deadline = time.monotonic() + 60
+            while await ga_passes():
+                assert time.monotonic() < deadline, "SIGHUP did not read cmp.toml again"
+                await asyncio.sleep(0.05)
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 30)
+        signal.signal(signal.SIGHUP, before)
 
 
 def test_a_broken_file_fails_the_whole_set_naming_it(tmp_path: Path, rules_copy: Path) -> None:

@@ -64,14 +64,27 @@ class ConsentPolicy:
         self.host_prefix = host_prefix
         # Both names are always read: a browser keeps the other one after the setting changes.
         self.consent_cookie_names = (cookie_name, HOST_PREFIX + cookie_name)
+        self.source: ConsentSource | None = None
+        self.use_source(source)
+        max_key = STATE_MAX_KEY if source is None else CHOICES_MAX_KEY
+        self.states: Memo[tuple[object, ...], tuple[ConsentState, bool, float]] = Memo(
+            "consent_states", STATE_CACHE_SIZE, STATE_CACHE_BYTES, max_key
+        )
+
+    def use_source(self, source: ConsentSource | None) -> None:
+        """Read the choice through ``source`` from now on (rules read again: a new one,
+        remembering nothing), and the cookies it reads; with ``None``, the gateway's own.
+        The memo's counts go on from the source it replaces: they are counters."""
+        previous = self.source
+        if previous is not None and source is not None and previous is not source:
+            counts, before = source.choices, previous.choices
+            counts.hits += before.hits
+            counts.misses += before.misses
+            counts.evictions += before.evictions
         # With ``consent_source`` adapters, their cookies are read instead of the gateway's.
         self.source = source
         self.read_cookie_names = frozenset(
             source.cookie_names if source is not None else self.consent_cookie_names
-        )
-        max_key = STATE_MAX_KEY if source is None else CHOICES_MAX_KEY
-        self.states: Memo[tuple[object, ...], tuple[ConsentState, bool, float]] = Memo(
-            "consent_states", STATE_CACHE_SIZE, STATE_CACHE_BYTES, max_key
         )
 
     def cookie_values(self, pieces: Iterable[tuple[str, str]]) -> tuple[str | None, ...]:

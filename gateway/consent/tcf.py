@@ -22,15 +22,12 @@ from bisect import bisect_right
 from collections.abc import Collection, Iterable, Iterator, Mapping, Set
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cache
 from pathlib import Path
 
 from gateway.consent.state import OPTIONAL_CATEGORIES
-from gateway.memo import Memo
 from gateway.resources import rules_dir
 
 MAX_TC_STRING_LENGTH = 64 * 1024  # characters; a cookie is at most 4 KiB anyway
-MEMO_BYTES = 4 * 1024 * 1024  # of TC strings remembered
 # TCF 2.3: from this day, a TC string without the disclosed-vendors segment is invalid.
 DISCLOSED_VENDORS_REQUIRED_FROM = datetime(2026, 3, 1, tzinfo=UTC)
 # An encoder pads a segment to whole base64 characters, bytes or (the IAB's own library)
@@ -394,49 +391,12 @@ def check_tcf_table(
     return checked
 
 
-@cache
-def default_tcf_table() -> dict[str, frozenset[int]]:
-    """The built-in table (``rules/tcf.toml``), read once."""
-    return load_tcf_table()
-
-
-def tcf_categories(
-    tc: TCString, table: Mapping[str, Collection[int]] | None = None
-) -> frozenset[str]:
-    """The optional categories ``tc`` grants: those whose purposes all have consent."""
+def tcf_categories(tc: TCString, table: Mapping[str, Collection[int]]) -> frozenset[str]:
+    """The optional categories ``tc`` grants by ``table`` (``load_tcf_table``): those whose
+    purposes all have consent."""
     consented = tc.purposes_consent
     return frozenset(
         category
-        for category, purposes in (default_tcf_table() if table is None else table).items()
+        for category, purposes in table.items()
         if purposes and consented.issuperset(purposes)
     )
-
-
-class TCFCategories:
-    """Categories by TC string, remembered per string (they come again with each request);
-    ``None`` for a string that cannot be read: no consent."""
-
-    __slots__ = ("memo", "table")
-
-    def __init__(
-        self, table: Mapping[str, Collection[int]] | None = None, cache_size: int = 10_000
-    ) -> None:
-        self.table = check_tcf_table(table) if table is not None else default_tcf_table()
-        self.memo: Memo[str, frozenset[str] | None] = Memo(
-            "tcf_strings", cache_size, MEMO_BYTES, MAX_TC_STRING_LENGTH
-        )
-
-    def __call__(self, value: str) -> frozenset[str] | None:
-        memo = self.memo
-        answer = memo.table.get(value, _UNSEEN)
-        if answer is not _UNSEEN:
-            memo.hits += 1
-            return answer  # type: ignore[return-value]
-        try:
-            granted: frozenset[str] | None = tcf_categories(decode_tc_string(value), self.table)
-        except TCStringError:
-            granted = None
-        return memo.put(value, granted, len(value))
-
-
-_UNSEEN: object = object()

@@ -41,6 +41,8 @@ MAX_TEXT_LENGTH = 2000
 MIN_ADMIN_TOKEN_LENGTH = 24
 # Consent sources whose mapping is a rules file of their own, not `categories`.
 RULES_MAPPED_ADAPTERS = frozenset({"tcf", "gpp"})
+# The adapters that read a TC string, whose purposes map by rules/tcf.toml and `purposes`.
+TCF_PURPOSES_ADAPTERS = frozenset({"tcf", "didomi"})
 # Texts added after a site may have written a whole language of its own: a site language
 # without them still loads, and the banner leaves out what they label (the consent id).
 LATER_TEXT_KEYS = frozenset({"record_id", "records"})
@@ -437,6 +439,11 @@ class Settings(BaseModel):
                 raise ValueError(
                     f"[consent_adapters.{name}] tc_cookie does nothing: {name} reads no TC "
                     "string beside its own cookie"
+                )
+            if name not in TCF_PURPOSES_ADAPTERS and adapter.purposes:
+                raise ValueError(
+                    f"[consent_adapters.{name}] purposes do nothing: only "
+                    f"{' and '.join(sorted(TCF_PURPOSES_ADAPTERS))} read TCF purposes"
                 )
         return value
 

@@ -6,10 +6,11 @@ Each adapter reads a CMP's cookie with the cookie name and category mapping of
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gateway.consent.adapters import ADAPTERS
 from gateway.consent.state import Category
+from gateway.consent.tcf import check_tcf_table
 
 GATEWAY = "gateway"
 _COOKIE_NAME = r"^[A-Za-z0-9_.\-]{1,128}$"
@@ -43,6 +44,23 @@ class AdapterSettings(BaseModel):
         "granted when the cookie names at least one key mapped to it and grants every one it "
         "names.",
     )
+    purposes: dict[str, frozenset[int]] = Field(
+        default_factory=dict,
+        description="`tcf` and `didomi` only: the purposes (ids 1 to 24) that must all have "
+        "the visitor's consent in the TC string for a category to be granted, "
+        "`{ analytics = [1, 8], marketing = [1, 2, 3, 4] }`. A category listed here takes "
+        "this list instead of the one in `rules/tcf.toml`; the others keep the file's. See "
+        "[IAB TCF](cmp/tcf.md#your-own-table).",
+    )
+
+    @field_validator("purposes", mode="before")
+    @classmethod
+    def _tcf_table(cls, value: object) -> object:
+        """Checked as the TCF table is: known optional categories, each a non-empty list of
+        purpose ids from 1 to 24 (no strings or booleans turned into numbers)."""
+        if not isinstance(value, dict):
+            return value
+        return check_tcf_table(value, "purposes")
 
 
 def adapter_names(value: object) -> object:

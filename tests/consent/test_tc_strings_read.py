@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.consent.adapters import build
+from gateway.consent.adapters.base import SiteTable
 from gateway.consent.state import Category, Source
 from tests.consent.test_didomi import ANALYTICS_PURPOSES, IAB_PURPOSES, token
 from tests.integration.test_iab_sources import tc_string
@@ -22,7 +23,11 @@ COOKIEBOT_ALL = "{stamp:'a',necessary:true,preferences:true,statistics:true,mark
 @pytest.fixture(scope="module")
 def strings() -> dict[str, str]:
     """TC strings consenting to every purpose, and to storage and measurement only."""
-    return {"all": tc_string(*range(1, 11)), "analytics": tc_string(1, 7, 8, 9, 10)}
+    return {
+        "all": tc_string(*range(1, 11)),
+        "analytics": tc_string(1, 7, 8, 9, 10),
+        "storage and content measurement": tc_string(1, 8),
+    }
 
 
 def test_the_tcf_adapter_carries_the_string_it_read(strings: dict[str, str]) -> None:
@@ -81,3 +86,14 @@ def test_a_string_another_source_narrowed_is_not_carried(strings: dict[str, str]
         source.values([("euconsent-v2", strings["analytics"]), ("CookieConsent", COOKIEBOT_ALL)])
     )
     assert same.granted == ANALYTICS and same.tc_string == strings["analytics"]
+
+
+def test_didomis_tc_string_maps_by_the_sites_purposes(strings: dict[str, str]) -> None:
+    """``[consent_adapters.didomi] purposes`` decides what Didomi's TC string grants, as
+    ``[consent_adapters.tcf] purposes`` does for the tcf adapter."""
+    pairs = [("euconsent-v2", strings["storage and content measurement"])]
+    default = build(["didomi"], {})
+    assert default.read(default.values(pairs)).granted == {Category.ESSENTIAL}
+    site = SiteTable(purposes={"analytics": frozenset({1, 8})})
+    own = build(["didomi"], {"didomi": site})
+    assert own.read(own.values(pairs)).granted == ANALYTICS

@@ -21,9 +21,11 @@ from typing import Any
 
 import pytest
 
+from gateway.consent.adapters import build
+from gateway.consent.adapters.base import SiteTable
+from gateway.consent.state import Category
 from gateway.consent.tcf import (
     MAX_TC_STRING_LENGTH,
-    TCFCategories,
     TCString,
     TCStringError,
     VendorSet,
@@ -410,7 +412,7 @@ def test_categories_follow_the_default_table() -> None:
     by_purposes = {}
     for entry in generated():
         tc = decode_tc_string(entry["string"])
-        granted = tcf_categories(tc)
+        granted = tcf_categories(tc, table)
         consented = tc.purposes_consent
         assert granted == {c for c, needed in table.items() if needed <= consented}
         by_purposes[granted] = consented
@@ -419,22 +421,30 @@ def test_categories_follow_the_default_table() -> None:
 
 def test_categories_need_purpose_one_in_the_default_table() -> None:
     bits = core_bits(format(0, "016b") + "0")
+    table = load_tcf_table()
     everything = decode_tc_string(encode(bits))  # purposes 1 to 11
-    assert tcf_categories(everything) == {"preferences", "analytics", "marketing"}
+    assert tcf_categories(everything, table) == {"preferences", "analytics", "marketing"}
     no_storage = decode_tc_string(encode(bits[:152] + "0" + bits[153:]))
     assert no_storage.purposes_consent == frozenset(range(2, 12))
-    assert tcf_categories(no_storage) == frozenset()
+    assert tcf_categories(no_storage, table) == frozenset()
     assert tcf_categories(no_storage, {"analytics": [8]}) == {"analytics"}
 
 
 @pytest.mark.slow  # the library runs in Node
-def test_remembered_categories_by_string() -> None:
-    mapper = TCFCategories({"analytics": [1, 8]})
+def test_the_sites_purposes_decide_and_answers_are_remembered_by_string() -> None:
+    source = build(["tcf"], {"tcf": SiteTable(purposes={"analytics": frozenset({1, 8})})})
     string = generated()[1]["string"]
-    first = mapper(string)
-    assert mapper(string) is first and mapper.memo.hits == 1 and mapper.memo.misses == 1
-    assert first == tcf_categories(decode_tc_string(string), {"analytics": [1, 8]})
-    assert mapper("CQ") is None and mapper("CQ") is None and mapper.memo.hits == 2
+    values = source.values([("euconsent-v2", string)])
+    first = source.read(values)
+    assert source.read(values) is first
+    assert (source.choices.hits, source.choices.misses) == (1, 1)
+    tc = decode_tc_string(string)
+    table = {**load_tcf_table(), "analytics": frozenset({1, 8})}
+    expected = {Category.ESSENTIAL, *map(Category, tcf_categories(tc, table))}
+    assert first.granted == expected and first.source is not None
+    cut = source.values([("euconsent-v2", "CQ")])
+    assert source.read(cut).invalid and source.read(cut).granted is None
+    assert source.choices.hits == 2
 
 
 @pytest.mark.parametrize(
@@ -444,8 +454,6 @@ def test_remembered_categories_by_string() -> None:
 def test_a_wrong_table_is_refused(table: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match="TCF table"):
         check_tcf_table(table)
-    with pytest.raises(ValueError, match="TCF table"):
-        TCFCategories(table)
 
 
 def test_a_wrong_table_file_is_refused(tmp_path: Path) -> None:
@@ -519,10 +527,10 @@ def test_vendor_sets_behave_as_frozen_sets_in_either_encoding() -> None:
     assert repr(VendorSet.from_ranges([(1, 65535)])) == "VendorSet(<65535>)"
 
 
-def test_a_string_longer_than_the_memo_takes_is_worked_out_each_time() -> None:
-    mapper = TCFCategories(cache_size=2)
+def test_strings_read_through_the_tcf_adapter() -> None:
+    source = build(["tcf"], {})
     bits = core_bits(format(0, "016b") + "0")
     strings = [encode(bits), encode(bits[:152] + "0" + bits[153:]), encode(bits) + ".BAAA"]
-    answers = [mapper(s) for s in strings]
-    assert answers == [frozenset({"preferences", "analytics", "marketing"}), frozenset(), None]
-    assert len(mapper.memo.table) <= 2 and mapper.memo.evictions == 1
+    readings = [source.read(source.values([("euconsent-v2", s)])) for s in strings]
+    assert [r.granted for r in readings] == [frozenset(Category), {Category.ESSENTIAL}, None]
+    assert [r.invalid for r in readings] == [False, False, True]

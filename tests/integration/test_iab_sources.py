@@ -80,6 +80,24 @@ def test_a_tc_string_decides_set_cookie_through_the_server(make_gateway: Gateway
         assert set_cookie_names(client.get("/")) == {"sessionid"}  # does not read: no consent
 
 
+def test_the_sites_tcf_purposes_decide_through_the_server(make_gateway: Gateway) -> None:
+    """``[consent_adapters.tcf] purposes``: analytics needs purposes 1 and 8 on this site
+    (rules/tcf.toml asks for 1, 7, 8, 9 and 10); marketing keeps the file's 1 to 4."""
+    measured = tc_string(1, 8)
+    gateway = make_gateway(
+        consent_source=["tcf"],
+        consent_adapters={"tcf": {"purposes": {"analytics": [1, 8]}}},
+    )
+    with running(gateway) as base, httpx.Client(base_url=base) as client:
+        client.cookies.set("euconsent-v2", measured, domain="127.0.0.1")
+        assert set_cookie_names(client.get("/")) == {"sessionid", "_ga"}
+        client.cookies.set("euconsent-v2", tc_string(1, 2, 3, 4), domain="127.0.0.1")
+        assert set_cookie_names(client.get("/")) == {"sessionid", "_fbp"}
+    with running(make_gateway(consent_source=["tcf"])) as base, httpx.Client(base_url=base) as c:
+        c.cookies.set("euconsent-v2", measured, domain="127.0.0.1")
+        assert set_cookie_names(c.get("/")) == {"sessionid"}  # the file's table: no analytics
+
+
 def test_a_gpp_opt_out_of_sale_refuses_marketing_through_the_server(
     make_gateway: Gateway,
 ) -> None:

@@ -102,3 +102,53 @@ def test_only_didomi_takes_a_tc_cookie(name: str) -> None:
     """Other adapters read no TC string beside their cookie: ``tc_cookie`` would do nothing."""
     with pytest.raises(SettingsError, match=rf"\[consent_adapters.{name}\] tc_cookie does nothing"):
         load(consent_source=[name], consent_adapters={name: {"tc_cookie": "tc"}})
+
+
+def test_the_tcf_purposes_table_is_the_sites_over_the_rules_file() -> None:
+    """A category the site lists needs its purposes; the others keep rules/tcf.toml's."""
+    purposes = {"analytics": [1, 8], "marketing": [1, 2, 3, 4]}
+    chosen = load(consent_source=["tcf"], consent_adapters={"tcf": {"purposes": purposes}})
+    assert chosen.consent_adapters["tcf"].purposes == {
+        "analytics": {1, 8},
+        "marketing": {1, 2, 3, 4},
+    }
+    environ = {
+        "CONSENT_GATEWAY_CONSENT_SOURCE": "tcf",
+        "CONSENT_GATEWAY_CONSENT_ADAPTERS": '{"tcf": {"purposes": {"analytics": [1, 8]}}}',
+    }
+    from_environment = Settings.load(environ=environ, secret=SECRET)
+    assert from_environment.consent_adapters["tcf"].purposes == {"analytics": {1, 8}}
+
+
+@pytest.mark.parametrize(
+    ("purposes", "message"),
+    [
+        ({"statistics": [1]}, "'statistics' is not one of"),
+        ({"essential": [1]}, "'essential' is not one of"),
+        ({"analytics": []}, "analytics must list TCF purpose ids from 1 to 24"),
+        ({"analytics": [0, 1]}, "analytics must list TCF purpose ids from 1 to 24"),
+        ({"marketing": [1, 25]}, "marketing must list TCF purpose ids from 1 to 24"),
+        ({"analytics": ["1"]}, "analytics must list TCF purpose ids"),  # not turned into 1
+        ({"analytics": [True]}, "analytics must list TCF purpose ids"),
+        ({"analytics": 8}, "analytics must list TCF purpose ids"),
+    ],
+)
+def test_a_wrong_tcf_purposes_table_is_refused_naming_the_setting(
+    purposes: object, message: str
+) -> None:
+    with pytest.raises(SettingsError, match=message) as error:
+        load(consent_source=["tcf"], consent_adapters={"tcf": {"purposes": purposes}})
+    assert "consent_adapters.tcf.purposes" in str(error.value)
+
+
+def test_purposes_belong_to_tcf_alone() -> None:
+    for name in ("gpp", "onetrust"):
+        with pytest.raises(SettingsError, match=rf"\[consent_adapters.{name}\] purposes do"):
+            load(consent_source=[name], consent_adapters={name: {"purposes": {"analytics": [1]}}})
+
+
+def test_didomi_takes_tcf_purposes_for_the_tc_string_it_reads() -> None:
+    chosen = load(
+        consent_source=["didomi"], consent_adapters={"didomi": {"purposes": {"analytics": [1, 8]}}}
+    )
+    assert chosen.consent_adapters["didomi"].purposes == {"analytics": {1, 8}}

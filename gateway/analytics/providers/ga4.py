@@ -20,7 +20,7 @@ several events, one per line, each a query string of its own (``en``, ``ep.*``, 
   signal to denied, never to granted;
 - IAB TCF (``gdpr``, ``gdpr_consent``, as gtag sends them for Google to honour the TC
   string): the client's are always removed. When the visitor's choice was read from a TC
-  string (``consent_source = ["tcf"]``, or another adapter with ``tc_string_at``),
+  string (``consent_source = ["tcf"]``, or ``"didomi"`` with its ``euconsent-v2``),
   ``gdpr=1`` and ``gdpr_consent=<that string>`` are set instead: the signal forwarded is the
   choice enforced. Not for an anonymised visitor (``anonymize = "always"``), when GPC refused
   marketing the string granted, or when another consent source narrowed its choice.

@@ -5,9 +5,9 @@ with ``adapter(config: AdapterConfig) -> Adapter`` (the contract is in ``base``)
 one is a module and a line below. ``ConsentSource`` reads the adapters a site chose, with
 their answers remembered by cookie values.
 
-An adapter that reads an IAB TC string says which of its cookies holds it with an optional
-``tc_string_at`` attribute (an index into its ``cookie_names``): the reading then carries the
-string, for the analytics providers that pass it on (GA4's ``gdpr_consent``).
+An adapter that reads an IAB TC string says so with a ``tc_string`` method (``base.ReadsTCString``):
+the reading then carries the string, while it says what is enforced, for the analytics
+providers that pass it on (GA4's ``gdpr_consent``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,13 @@ from gateway.consent.adapters import (
     tcf,
     usercentrics,
 )
-from gateway.consent.adapters.base import Adapter, AdapterConfig, SiteTable, config
+from gateway.consent.adapters.base import (
+    Adapter,
+    AdapterConfig,
+    ReadsTCString,
+    SiteTable,
+    load_configs,
+)
 from gateway.consent.state import Category, Source
 from gateway.memo import Memo
 
@@ -67,12 +73,15 @@ NO_CHOICE = Reading(None, None, False)
 
 
 def build(names: Iterable[str], site: Mapping[str, SiteTable]) -> ConsentSource:
-    """The adapters ``names``, each with its built-in configuration and the site's table
-    over it; ``KeyError`` for a name no adapter has."""
-    adapters = []
-    for name in names:
-        settings = config(name).with_site(site.get(name, SiteTable()))
-        adapters.append(ADAPTERS[name](settings))
+    """The adapters ``names``, each with its built-in configuration (the rules files, read
+    now: ``ValueError`` names one that does not read) and the site's table over it;
+    ``KeyError`` for a name no adapter has. A new source remembers nothing: its answers
+    follow these rules."""
+    names = list(names)
+    configs = load_configs(names)
+    adapters = [
+        ADAPTERS[name](configs[name].with_site(site.get(name, SiteTable()))) for name in names
+    ]
     return ConsentSource(adapters)
 
 
@@ -120,7 +129,7 @@ class ConsentSource:
 
     def _read(self, values: tuple[str | None, ...]) -> Reading:
         found: list[tuple[frozenset[Category], Source]] = []
-        tc_strings: list[tuple[frozenset[Category], str]] = []
+        tc_strings: list[tuple[str, frozenset[Category]]] = []
         invalid = False
         for adapter, positions in zip(self.adapters, self._positions, strict=True):
             own = [values[i] for i in positions]
@@ -133,27 +142,16 @@ class ConsentSource:
                 continue
             if granted is not None:
                 found.append((granted, adapter.source))
-                tc_string = _tc_string(adapter, own)
-                if (
-                    tc_string is not None
-                ):  # what the string grants alone (Didomi's token may narrow it)
-                    tc_strings.append((tcf.tc_grants(tc_string) or granted, tc_string))
+                if isinstance(adapter, ReadsTCString):
+                    read = adapter.tc_string(own)
+                    if read is not None:
+                        tc_strings.append(read)
         if not found:
             return Reading(None, None, invalid)
         least = min(found, key=lambda item: len(item[0]))
         granted = frozenset.intersection(*(item[0] for item in found))
         # A TC string passed on must say what is enforced: none when another adapter's
-        # choice narrowed it, or when two different strings were read.
-        matching = {tc for grants, tc in tc_strings if grants == granted}
+        # choice (or Didomi's own token) narrowed it, or when two different strings were read.
+        matching = {tc for tc, grants in tc_strings if grants == granted}
         tc_string = matching.pop() if len(matching) == 1 else None
         return Reading(granted, least[1], False, tc_string)
-
-
-def _tc_string(adapter: Adapter, own: Sequence[str | None]) -> str | None:
-    """The TC string ``adapter`` read among its cookie values ``own`` (its ``tc_string_at``
-    attribute names which), or ``None``."""
-    at = getattr(adapter, "tc_string_at", None)
-    if not isinstance(at, int):
-        return None
-    value = own[at]
-    return (value.strip() or None) if value is not None else None

@@ -20,8 +20,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from gateway.consent.adapters.base import AdapterConfig, config, cookie_text, grants
-from gateway.consent.adapters.tcf import tc_grants
+from gateway.consent.adapters.tcf import Purposes, tc_grants, tc_string
 from gateway.consent.state import ESSENTIAL_ONLY, Category, Source
+from gateway.consent.tcf import load_tcf_table
 from gateway.json_input import parse_json
 
 # Didomi's id of TCF purpose 1, "Store and/or access information on a device".
@@ -77,20 +78,25 @@ class Didomi:
 
     cookie_names: tuple[str, ...]
     categories: Mapping[str, Category]
+    purposes: Purposes  # the TC string's purposes by category (rules/tcf.toml)
     source: Source = Source.DIDOMI
-    tc_string_at: int = 1  # the TC string, passed on to GA4 when it says what is enforced
 
     def read(self, values: Sequence[str | None]) -> frozenset[Category] | None:
-        token, tc_string = values
-        answers = [tc_grants(tc_string)]
+        token, tc_value = values
+        answers = [tc_grants(tc_value, self.purposes)]
         if token is not None and token.strip():
             answers.append(token_grants(token, self.categories))
         found = [granted for granted in answers if granted is not None]
         return frozenset.intersection(*found) if found else None
+
+    def tc_string(self, values: Sequence[str | None]) -> tuple[str, frozenset[Category]] | None:
+        """The TC string Didomi wrote and what it grants alone (the token may narrow it)."""
+        return tc_string(values[1], self.purposes)
 
 
 def adapter(settings: AdapterConfig) -> Didomi:
     """The Didomi adapter: ``cookie`` is the token's cookie, ``tc_cookie`` the TC string's
     (unset: the one the ``tcf`` adapter reads)."""
     tc_cookie = settings.tc_cookie or config("tcf").cookie
-    return Didomi((settings.cookie, tc_cookie), settings.categories)
+    purposes = settings.purposes if settings.purposes is not None else load_tcf_table()
+    return Didomi((settings.cookie, tc_cookie), settings.categories, purposes)

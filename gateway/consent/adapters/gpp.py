@@ -30,5 +30,7 @@ class GppAdapter:
 
 
 def adapter(settings: AdapterConfig) -> GppAdapter:
-    """The GPP adapter: the cookie of ``settings``, the mapping of rules/gpp.toml."""
-    return GppAdapter(Source.GPP, (settings.cookie,), GppMapping.load())
+    """The GPP adapter: the cookie and opt-outs mapping of ``settings`` (unset: the mapping
+    of rules/gpp.toml, read now)."""
+    mapping = settings.opt_outs if settings.opt_outs is not None else GppMapping.load()
+    return GppAdapter(Source.GPP, (settings.cookie,), mapping)
