@@ -23,7 +23,12 @@ from gateway.consent.adapters.base import SiteTable
 from gateway.consent.adapters.base import rule_paths as cmp_rule_paths
 from gateway.consent.agents import AgentClassifier
 from gateway.consent.jurisdiction import RegionTable, open_geoip_database
-from gateway.cookies.policy import consent_cookie_rule, site_rule_paths, site_rules
+from gateway.cookies.policy import (
+    cmp_cookie_rules,
+    consent_cookie_rule,
+    site_rule_paths,
+    site_rules,
+)
 from gateway.cookies.rules import Classifier, load_rule_files
 from gateway.html.trackers import TrackerRules
 from gateway.resources import rules_dir
@@ -90,9 +95,14 @@ class RuleSet:
         ``geoip``: open ``geoip_database`` too (the gateway opened its own at start)."""
         try:
             own = site_rules(settings)
+            builtin = load_rule_files(rules_dir() / "cookies")
+            source = consent_source(settings)
             site = [consent_cookie_rule(settings), *own]
+            classifier = Classifier(builtin, site)
+            if source is not None and (cmp := cmp_cookie_rules(source.cookie_names, classifier)):
+                classifier = Classifier(builtin, [site[0], *cmp, *own])
             return cls(
-                classifier=Classifier(load_rule_files(rules_dir() / "cookies"), site),
+                classifier=classifier,
                 agents=AgentClassifier.load(),
                 regions=RegionTable.load(),
                 trackers=(
@@ -105,7 +115,7 @@ class RuleSet:
                     else None
                 ),
                 site_cookie_rules=len(own),
-                source=consent_source(settings),
+                source=source,
             )
         except OSError as error:  # unreadable: permissions, a directory in a file's place
             problem = f"{error.filename}: cannot read the rules ({error.strerror})"

@@ -7,7 +7,7 @@ the request path, noting what the cookie declaration and ``consent-gateway scan`
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from gateway.consent.state import Category
@@ -88,6 +88,26 @@ def consent_cookie_rule(settings: Settings) -> CookieRule:
         docs=None,
         origin="gateway",
     )
+
+
+def cmp_cookie_rules(names: Iterable[str], classifier: Classifier) -> list[CookieRule]:
+    """Essential rules for the cookies the ``consent_source`` adapters read (``names``) that
+    ``classifier`` does not call essential already: the gateway never hides from the app,
+    or expires, the choice it reads, under whatever name the site's CMP keeps it and
+    whatever ``unknown_cookies`` says."""
+    rules = []
+    for name in names:
+        known = classifier.classify(name)
+        if known is None or known.category is not Category.ESSENTIAL:
+            rule = {
+                "name": name,
+                "match": MatchKind.EXACT.value,
+                "category": Category.ESSENTIAL.value,
+                "retention": "as the site's consent banner sets it",
+                "purpose": "Stores the visitor's consent choices (the site's consent banner).",
+            }
+            rules.append(CookieRule.from_mapping(rule, vendor=None, docs=None, origin="gateway"))
+    return rules
 
 
 class CookiePolicy:

@@ -157,3 +157,30 @@ def test_the_state_api_refuses_to_save_a_choice_no_adapter_would_read(
             assert not answer.headers.get_list("set-cookie")
         assert client.get("/_consent/records", headers=origin).json()["records"] == []
         assert client.get("/_consent/state").json()["source"] == "default"
+
+
+@pytest.mark.parametrize(
+    ("source", "cookie", "value"),
+    [
+        ("cookiebot", "site_consent", COOKIEBOT_ANALYTICS),
+        ("complianz", "site_cmplz_", "allow"),
+    ],
+)
+def test_the_cmps_own_cookie_is_never_hidden_or_expired(
+    make_gateway: Gateway, source: str, cookie: str, value: str
+) -> None:
+    """With unknown cookies denied, a CMP cookie under a name no rule knows (the site's own
+    name, or Complianz's prefix) still reaches the app and stays in the browser: the gateway
+    must not delete the choice it reads."""
+    gateway = make_gateway(
+        consent_source=[source],
+        consent_adapters={source: {"cookie": cookie}},
+        unknown_cookies="deny",
+    )
+    name = cookie + "statistics" if cookie.endswith("_") else cookie
+    with running(gateway) as base, httpx.Client(base_url=base) as client:
+        client.cookies.set(name, value, domain="127.0.0.1")
+        response = client.get("/")
+        assert name in response.json()["received"]
+        assert name not in expired_names(response)
+        assert client.get("/_consent/state").json()["source"] == source
