@@ -51,7 +51,9 @@ def consent_source(settings: Settings) -> ConsentSource | None:
     if not isinstance(settings.consent_source, list):
         return None
     site = {
-        name: SiteTable(table.cookie, table.categories, table.tc_cookie, table.purposes)
+        name: SiteTable(
+            table.cookie, table.categories, table.tc_cookie, table.purposes, table.refused_by
+        )
         for name, table in settings.consent_adapters.items()
     }
     return build_source(settings.consent_source, site)

@@ -309,14 +309,28 @@ class GppMapping:
         table = data.get("refused-by")
         if not isinstance(table, dict) or set(data) != {"refused-by"}:
             raise ValueError(f"{path}: expected one table, [refused-by]")
-        refused_by: dict[Category, frozenset[str]] = {}
-        for name, signals in table.items():
-            if name not in OPTIONAL_CATEGORIES:
-                raise ValueError(f"{path}: {name!r} is not an optional category")
-            if not isinstance(signals, list) or not set(signals) <= set(SIGNALS):
-                raise ValueError(f"{path}: {name} must list some of {', '.join(SIGNALS)}")
-            refused_by[Category(name)] = frozenset(signals)
-        return cls(refused_by)
+        return cls(check_refused_by(table, str(path)))
+
+    def with_site(self, refused_by: Mapping[Category, frozenset[str]]) -> GppMapping:
+        """This mapping with the site's lists over it: a category listed takes its list."""
+        return GppMapping({**self.refused_by, **refused_by}) if refused_by else self
+
+
+def check_refused_by(
+    table: Mapping[str, object], origin: str = "GPP mapping"
+) -> dict[Category, frozenset[str]]:
+    """``table`` checked: optional categories, each a list of opt-outs of ``SIGNALS`` (an
+    empty list: refused by none)."""
+    refused_by: dict[Category, frozenset[str]] = {}
+    for name, signals in table.items():
+        if name not in OPTIONAL_CATEGORIES:
+            raise ValueError(f"{origin}: {name!r} is not an optional category")
+        if not isinstance(signals, list | tuple | frozenset | set) or not set(signals) <= set(
+            SIGNALS
+        ):
+            raise ValueError(f"{origin}: {name} must list some of {', '.join(SIGNALS)}")
+        refused_by[Category(name)] = frozenset(signals)
+    return refused_by
 
 
 def gpp_categories(gpp: GppString, mapping: GppMapping) -> frozenset[Category] | None:

@@ -440,6 +440,10 @@ class Settings(BaseModel):
                     f"[consent_adapters.{name}] tc_cookie does nothing: {name} reads no TC "
                     "string beside its own cookie"
                 )
+            if name != "gpp" and adapter.refused_by:
+                raise ValueError(
+                    f"[consent_adapters.{name}] refused_by does nothing: only gpp reads opt-outs"
+                )
             if name not in TCF_PURPOSES_ADAPTERS and adapter.purposes:
                 raise ValueError(
                     f"[consent_adapters.{name}] purposes do nothing: only "

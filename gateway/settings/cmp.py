@@ -9,6 +9,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gateway.consent.adapters import ADAPTERS
+from gateway.consent.gpp import check_refused_by
 from gateway.consent.state import Category
 from gateway.consent.tcf import check_tcf_table
 
@@ -52,6 +53,23 @@ class AdapterSettings(BaseModel):
         "this list instead of the one in `rules/tcf.toml`; the others keep the file's. See "
         "[IAB TCF](cmp/tcf.md#your-own-table).",
     )
+
+    refused_by: dict[Category, frozenset[str]] = Field(
+        default_factory=dict,
+        description="`gpp` only: the opt-outs (`sale`, `sharing`, `targeted_advertising`, "
+        "`sensitive_data`, `gpc`) that refuse each category, "
+        '`{ analytics = ["sale", "sharing"] }`. A category listed here takes this list '
+        "instead of the one in `rules/gpp.toml`; the others keep the file's. See "
+        "[IAB GPP](cmp/gpp.md#from-opt-outs-to-categories).",
+    )
+
+    @field_validator("refused_by", mode="before")
+    @classmethod
+    def _gpp_table(cls, value: object) -> object:
+        """Checked as rules/gpp.toml is: optional categories, each a list of opt-outs."""
+        if not isinstance(value, dict):
+            return value
+        return check_refused_by(value, "refused_by")
 
     @field_validator("purposes", mode="before")
     @classmethod

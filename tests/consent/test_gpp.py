@@ -14,6 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway.consent.adapters import build
+from gateway.consent.adapters.base import SiteTable
 from gateway.consent.gpp import (
     MAX_LENGTH,
     GppError,
@@ -379,3 +381,17 @@ def test_the_docs_show_the_built_in_mapping_and_a_true_example() -> None:
     assert gpp.uspv1 == UspV1(1, "Y", "Y", "N")
     assert gpp_opt_outs(gpp) == OptOuts(True, True, False, False, False)
     assert gpp_categories(gpp, GppMapping.load()) == NO_MARKETING
+
+
+def test_the_sites_refused_by_decides_over_the_rules_file() -> None:
+    """``[consent_adapters.gpp] refused_by``: a site whose analytics vendor buys the data
+    refuses analytics on a sale opt-out; a category it does not list keeps the file's."""
+    opted_out_of_sale = [("__gpp", "DBABzw~1YYN~CVVWAAAAAACA.QA")]
+    default = build(["gpp"], {})
+    assert default.read(default.values(opted_out_of_sale)).granted == NO_MARKETING
+    site = SiteTable(refused_by={Category.ANALYTICS: frozenset({"sale", "sharing"})})
+    own = build(["gpp"], {"gpp": site})
+    assert own.read(own.values(opted_out_of_sale)).granted == {
+        Category.ESSENTIAL,
+        Category.PREFERENCES,
+    }

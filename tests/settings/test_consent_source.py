@@ -152,3 +152,31 @@ def test_didomi_takes_tcf_purposes_for_the_tc_string_it_reads() -> None:
         consent_source=["didomi"], consent_adapters={"didomi": {"purposes": {"analytics": [1, 8]}}}
     )
     assert chosen.consent_adapters["didomi"].purposes == {"analytics": {1, 8}}
+
+
+def test_the_gpp_opt_outs_table_is_the_sites_over_the_rules_file() -> None:
+    chosen = load(
+        consent_source=["gpp"],
+        consent_adapters={"gpp": {"refused_by": {"analytics": ["sale", "sharing"]}}},
+    )
+    assert chosen.consent_adapters["gpp"].refused_by == {"analytics": {"sale", "sharing"}}
+
+
+@pytest.mark.parametrize(
+    ("refused_by", "message"),
+    [
+        ({"statistics": ["sale"]}, "'statistics' is not an optional category"),
+        ({"essential": ["sale"]}, "'essential' is not an optional category"),
+        ({"analytics": ["selling"]}, "analytics must list some of sale, sharing"),
+        ({"analytics": "sale"}, "analytics must list some of"),
+    ],
+)
+def test_a_wrong_gpp_table_is_refused_naming_the_setting(refused_by: object, message: str) -> None:
+    with pytest.raises(SettingsError, match=message) as error:
+        load(consent_source=["gpp"], consent_adapters={"gpp": {"refused_by": refused_by}})
+    assert "refused_by" in str(error.value)
+
+
+def test_refused_by_belongs_to_gpp_alone() -> None:
+    with pytest.raises(SettingsError, match=r"\[consent_adapters.tcf\] refused_by does nothing"):
+        load(consent_source=["tcf"], consent_adapters={"tcf": {"refused_by": {"analytics": []}}})

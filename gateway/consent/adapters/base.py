@@ -80,6 +80,7 @@ class SiteTable:
     categories: Mapping[str, Category] = field(default_factory=dict)
     tc_cookie: str | None = None
     purposes: Mapping[str, frozenset[int]] = field(default_factory=dict)
+    refused_by: Mapping[Category, frozenset[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,17 +98,22 @@ class AdapterConfig:
     opt_outs: GppMapping | None = None
 
     def with_site(self, site: SiteTable) -> AdapterConfig:
-        """This configuration with the site's cookie names, category mapping and (TCF)
-        purposes by category over it: a category the site lists takes its list."""
+        """This configuration with the site's cookie names, category mapping, (TCF)
+        purposes and (GPP) opt-outs by category over it: a category the site lists takes
+        its list."""
         purposes = self.purposes
         if site.purposes:
             purposes = {**(purposes or {}), **site.purposes}
+        opt_outs = self.opt_outs
+        if opt_outs is not None:
+            opt_outs = opt_outs.with_site(site.refused_by)
         return replace(
             self,
             cookie=site.cookie or self.cookie,
             categories={**self.categories, **site.categories},
             tc_cookie=site.tc_cookie or self.tc_cookie,
             purposes=purposes,
+            opt_outs=opt_outs,
         )
 
 
