@@ -325,9 +325,8 @@ def check_refused_by(
     for name, signals in table.items():
         if name not in OPTIONAL_CATEGORIES:
             raise ValueError(f"{origin}: {name!r} is not an optional category")
-        if not isinstance(signals, list | tuple | frozenset | set) or not set(signals) <= set(
-            SIGNALS
-        ):
+        listed = isinstance(signals, list | tuple | set | frozenset)  # frozenset: model_dump()
+        if not listed or not set(signals) <= set(SIGNALS):
             raise ValueError(f"{origin}: {name} must list some of {', '.join(SIGNALS)}")
         refused_by[Category(name)] = frozenset(signals)
     return refused_by
