@@ -325,9 +325,11 @@ def check_refused_by(
     for name, signals in table.items():
         if name not in OPTIONAL_CATEGORIES:
             raise ValueError(f"{origin}: {name!r} is not an optional category")
-        listed = isinstance(signals, list | tuple | set | frozenset)  # frozenset: model_dump()
-        if not listed or not set(signals) <= set(SIGNALS):
-            raise ValueError(f"{origin}: {name} must list some of {', '.join(SIGNALS)}")
+        wrong = f"{origin}: {name} must list some of {', '.join(SIGNALS)}"
+        if not isinstance(signals, list | tuple | set | frozenset):  # frozenset: model_dump()
+            raise ValueError(wrong)
+        if not set(signals) <= set(SIGNALS):
+            raise ValueError(wrong)
         refused_by[Category(name)] = frozenset(signals)
     return refused_by
 
