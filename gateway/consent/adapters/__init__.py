@@ -143,7 +143,7 @@ class ConsentSource:
             if granted is not None:
                 found.append((granted, adapter.source))
                 if isinstance(adapter, ReadsTCString):
-                    read = adapter.tc_string(own)
+                    read = adapter.tc_string(own, granted)
                     if read is not None:
                         tc_strings.append(read)
         if not found:

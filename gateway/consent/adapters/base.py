@@ -66,9 +66,11 @@ class Adapter(Protocol):
 class ReadsTCString(Protocol):
     """An adapter that reads an IAB TC string among its cookies (``tcf``, ``didomi``)."""
 
-    def tc_string(self, values: Sequence[str | None]) -> tuple[str, frozenset[Category]] | None:
+    def tc_string(
+        self, values: Sequence[str | None], granted: frozenset[Category]
+    ) -> tuple[str, frozenset[Category]] | None:
         """The TC string in ``values`` (as for ``read``) and what it alone grants, or
-        ``None`` without one; called only after ``read`` accepted ``values``."""
+        ``None`` without one; called only with what ``read`` granted for ``values``."""
         ...
 
 

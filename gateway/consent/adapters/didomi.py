@@ -89,8 +89,11 @@ class Didomi:
         found = [granted for granted in answers if granted is not None]
         return frozenset.intersection(*found) if found else None
 
-    def tc_string(self, values: Sequence[str | None]) -> tuple[str, frozenset[Category]] | None:
-        """The TC string Didomi wrote and what it grants alone (the token may narrow it)."""
+    def tc_string(
+        self, values: Sequence[str | None], granted: frozenset[Category]
+    ) -> tuple[str, frozenset[Category]] | None:
+        """The TC string Didomi wrote and what it grants alone: ``granted`` may be narrowed
+        by the token, so the string is mapped on its own."""
         return tc_string(values[1], self.purposes)
 
 

@@ -44,9 +44,13 @@ class TCFAdapter:
     def read(self, values: Sequence[str | None]) -> frozenset[Category] | None:
         return tc_grants(values[0], self.purposes)
 
-    def tc_string(self, values: Sequence[str | None]) -> tuple[str, frozenset[Category]] | None:
-        """The TC string read, passed on to GA4 as ``gdpr_consent``."""
-        return tc_string(values[0], self.purposes)
+    def tc_string(
+        self, values: Sequence[str | None], granted: frozenset[Category]
+    ) -> tuple[str, frozenset[Category]] | None:
+        """The TC string read, passed on to GA4 as ``gdpr_consent``: what it grants is what
+        ``read`` found, so it is not decoded again."""
+        value = values[0]
+        return None if value is None or not value.strip() else (value.strip(), granted)
 
 
 def adapter(settings: AdapterConfig) -> TCFAdapter:
